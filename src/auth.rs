@@ -1,0 +1,148 @@
+//! API tokens and roles. A token's secret is shown once, at creation; the
+//! database keeps only its SHA-256. Secrets carry 256 random bits, so a fast
+//! hash is enough: there is nothing to brute-force.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// Prefix of every secret, so leaked tokens are easy to recognise and scan for.
+const SECRET_PREFIX: &str = "tocsin_";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Communications staff and department heads: trigger and act.
+    Responder,
+    /// Reads everything, changes nothing.
+    Legal,
+    /// Everything.
+    Admin,
+}
+
+/// What a request needs to be allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    Read,
+    Act,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Responder, Role::Legal, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Responder => "responder",
+            Role::Legal => "legal",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn allows(self, permission: Permission) -> bool {
+        match permission {
+            Permission::Read => true,
+            Permission::Act => matches!(self, Role::Responder | Role::Admin),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role {0:?}: expected one of responder, legal, admin")]
+pub struct UnknownRole(pub String);
+
+impl FromStr for Role {
+    type Err = UnknownRole;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str() == s)
+            .ok_or_else(|| UnknownRole(s.to_owned()))
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    pub id: Uuid,
+    pub name: String,
+    pub role: Role,
+    pub secret_hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiToken")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A freshly minted secret. Deliberately not `Debug` or `Display`, so it
+/// cannot slip into a log line by accident.
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl ApiToken {
+    /// A new token and its secret, which is never stored.
+    pub fn generate(
+        name: &str,
+        role: Role,
+        now: DateTime<Utc>,
+    ) -> Result<(ApiToken, Secret), getrandom::Error> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes)?;
+        let secret = format!("{SECRET_PREFIX}{}", hex::encode(bytes));
+        let token = ApiToken {
+            id: Uuid::now_v7(),
+            name: name.to_owned(),
+            role,
+            secret_hash: hash_secret(&secret),
+            created_at: now,
+        };
+        Ok((token, Secret(secret)))
+    }
+}
+
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_hash_of_a_secret_is_kept() {
+        let (token, secret) = ApiToken::generate("ci", Role::Legal, Utc::now()).unwrap();
+        assert!(secret.expose().starts_with("tocsin_"));
+        assert_eq!(secret.expose().len(), "tocsin_".len() + 64);
+        assert_eq!(token.secret_hash, hash_secret(secret.expose()));
+        assert!(!format!("{token:?}").contains(&token.secret_hash));
+    }
+
+    #[test]
+    fn legal_reads_but_cannot_act() {
+        assert!(Role::Legal.allows(Permission::Read));
+        assert!(!Role::Legal.allows(Permission::Act));
+        assert!(Role::Responder.allows(Permission::Act));
+        assert!(Role::Admin.allows(Permission::Act));
+    }
+}

@@ -1,0 +1,38 @@
+//! The incident domain: pure types and rules, no HTTP and no SQL.
+//!
+//! Every use case mutates an [`Incident`] in memory and returns the
+//! [`EventData`] describing what changed; the store writes both in one
+//! transaction, so state and timeline never disagree.
+
+pub mod event;
+pub mod incident;
+pub mod severity;
+pub mod task;
+
+pub use event::{Actor, Event, EventData};
+pub use incident::{Commander, Department, Incident, IncidentStatus, Person};
+pub use severity::Severity;
+pub use task::{Task, TaskStatus};
+
+/// Why a use case refused to act. Each variant is a conflict with the
+/// incident's current state, not a malformed request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("no task {0} in this incident")]
+    TaskNotFound(uuid::Uuid),
+    #[error("department {0:?} is not engaged in this incident")]
+    DepartmentNotFound(String),
+    #[error("the incident was resolved at {0}; it can no longer change")]
+    IncidentResolved(chrono::DateTime<chrono::Utc>),
+    #[error("task {task} is already {status}")]
+    TaskClosed { task: String, status: TaskStatus },
+    #[error("task {task} waits on open tasks: {}", waiting_on.join(", "))]
+    DependenciesOpen {
+        task: String,
+        waiting_on: Vec<String>,
+    },
+    #[error("required tasks are still open: {}; resolve with force and a reason to override", open.join(", "))]
+    RequiredTasksOpen { open: Vec<String> },
+    #[error("the incident is already {0}")]
+    SeverityUnchanged(Severity),
+}

@@ -1,0 +1,149 @@
+//! Timeline events: what happened, who did it, when.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::Severity;
+
+/// Who caused an event. Rendered as `kind:name` in the timeline and in the
+/// `*_by` fields of tasks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub kind: &'static str,
+    pub name: String,
+}
+
+impl Actor {
+    /// A holder of an API token, named after the token.
+    pub fn token(name: &str) -> Actor {
+        Actor {
+            kind: "token",
+            name: name.to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind, self.name)
+    }
+}
+
+/// A recorded event, as read back from the timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Event {
+    /// Gapless, starting at 1, per incident.
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub kind: String,
+    pub data: serde_json::Value,
+}
+
+/// What a use case records. Serialised as `{"kind": ..., "data": {...}}`; the
+/// store keeps the kind in its own column so the timeline can be filtered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", content = "data", rename_all = "snake_case")]
+pub enum EventData {
+    IncidentOpened {
+        title: String,
+        scenario: String,
+        severity: Severity,
+        summary: String,
+        commander: String,
+        /// The playbook items the incident was opened with, as they were.
+        tasks: Vec<TaskSnapshot>,
+    },
+    DepartmentAcknowledged {
+        department: String,
+    },
+    TaskAcknowledged {
+        task_id: Uuid,
+        task: String,
+    },
+    TaskCompleted {
+        task_id: Uuid,
+        task: String,
+        note: Option<String>,
+    },
+    TaskSkipped {
+        task_id: Uuid,
+        task: String,
+        reason: String,
+    },
+    /// Its last dependency closed: the task can now be done, and its
+    /// completion clock starts.
+    TaskUnblocked {
+        task_id: Uuid,
+        task: String,
+        due_at: DateTime<Utc>,
+    },
+    NoteAdded {
+        text: String,
+    },
+    SeverityChanged {
+        from: Severity,
+        to: Severity,
+        reason: String,
+    },
+    /// Items that apply from the new severity upwards, taken from the
+    /// playbooks as they are at that moment.
+    TasksAdded {
+        tasks: Vec<TaskSnapshot>,
+    },
+    IncidentResolved {
+        summary: Option<String>,
+        forced: bool,
+        reason: Option<String>,
+        open_required: Vec<String>,
+    },
+}
+
+impl EventData {
+    /// The kind column and the data column, as stored.
+    pub fn into_parts(self) -> (String, serde_json::Value) {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(mut map)) => {
+                let kind = match map.remove("kind") {
+                    Some(serde_json::Value::String(kind)) => kind,
+                    _ => String::new(),
+                };
+                let data = map.remove("data").unwrap_or(serde_json::Value::Null);
+                (kind, data)
+            }
+            // Serialising plain data with string keys cannot fail or yield a non-object.
+            _ => (String::new(), serde_json::Value::Null),
+        }
+    }
+}
+
+/// A task as it was when it entered the incident.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskSnapshot {
+    pub task_id: Uuid,
+    pub key: String,
+    pub title: String,
+    pub description: String,
+    pub required: bool,
+    pub depends_on: Vec<Uuid>,
+    pub ack_due_at: DateTime<Utc>,
+    pub due_at: Option<DateTime<Utc>>,
+}
+
+impl From<&super::Task> for TaskSnapshot {
+    fn from(task: &super::Task) -> Self {
+        TaskSnapshot {
+            task_id: task.id,
+            key: task.key.clone(),
+            title: task.title.clone(),
+            description: task.description.clone(),
+            required: task.required,
+            depends_on: task.depends_on.clone(),
+            ack_due_at: task.ack_due_at,
+            due_at: task.due_at,
+        }
+    }
+}

@@ -1,0 +1,481 @@
+//! The incident aggregate and the rules for changing it.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::event::TaskSnapshot;
+use super::{Actor, DomainError, EventData, Severity, Task, TaskStatus};
+use crate::playbook::{Plan, PlannedDepartment};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentStatus {
+    Open,
+    Resolved,
+}
+
+impl IncidentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentStatus::Open => "open",
+            IncidentStatus::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::Open, Self::Resolved]
+            .into_iter()
+            .find(|status| status.as_str() == value)
+    }
+}
+
+impl fmt::Display for IncidentStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Person {
+    pub name: String,
+    pub email: String,
+}
+
+/// Who leads the response: named at trigger time, or the organisation's default.
+pub type Commander = Person;
+
+/// A department engaged in an incident, with its people as they were when
+/// it joined (later playbook edits do not rewrite who was asked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Department {
+    pub id: String,
+    pub name: String,
+    pub head: Person,
+    pub deputies: Vec<Person>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<String>,
+    pub tasks: Vec<Task>,
+}
+
+impl Department {
+    fn from_plan(planned: &PlannedDepartment) -> Department {
+        Department {
+            id: planned.id.clone(),
+            name: planned.name.clone(),
+            head: Person {
+                name: planned.head.name.clone(),
+                email: planned.head.email.to_string(),
+            },
+            deputies: planned
+                .deputies
+                .iter()
+                .map(|deputy| Person {
+                    name: deputy.name.clone(),
+                    email: deputy.email.to_string(),
+                })
+                .collect(),
+            acknowledged_at: None,
+            acknowledged_by: None,
+            tasks: Vec::new(),
+        }
+    }
+
+    /// `done` once every task is closed, `acknowledged` once the department
+    /// answered, `open` until then.
+    pub fn status(&self) -> &'static str {
+        if self.tasks.iter().all(|task| task.status.is_closed()) {
+            "done"
+        } else if self.acknowledged_at.is_some() {
+            "acknowledged"
+        } else {
+            "open"
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incident {
+    pub id: Uuid,
+    /// Short and human: what people say on the phone and see in subjects.
+    pub reference: String,
+    pub title: String,
+    pub scenario: String,
+    pub severity: Severity,
+    pub summary: String,
+    pub status: IncidentStatus,
+    pub commander: Commander,
+    pub opened_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub departments: Vec<Department>,
+}
+
+/// What the trigger asked for, already validated.
+#[derive(Debug, Clone)]
+pub struct NewIncident {
+    pub title: String,
+    pub scenario: String,
+    pub severity: Severity,
+    pub summary: String,
+    pub commander: Commander,
+}
+
+impl Incident {
+    /// Opens an incident with the checklist the playbooks give for its
+    /// scenario and severity.
+    pub fn open(new: NewIncident, plan: &Plan, now: DateTime<Utc>) -> (Incident, EventData) {
+        let id = Uuid::now_v7();
+        let mut incident = Incident {
+            id,
+            reference: reference_for(id),
+            title: new.title,
+            scenario: new.scenario,
+            severity: new.severity,
+            summary: new.summary,
+            status: IncidentStatus::Open,
+            commander: new.commander,
+            opened_at: now,
+            updated_at: now,
+            resolved_at: None,
+            departments: Vec::new(),
+        };
+        let tasks = incident.add_planned_tasks(plan, now);
+        let event = EventData::IncidentOpened {
+            title: incident.title.clone(),
+            scenario: incident.scenario.clone(),
+            severity: incident.severity,
+            summary: incident.summary.clone(),
+            commander: format!("{} <{}>", incident.commander.name, incident.commander.email),
+            tasks,
+        };
+        (incident, event)
+    }
+
+    pub fn tasks(&self) -> impl Iterator<Item = &Task> {
+        self.departments.iter().flat_map(|dept| dept.tasks.iter())
+    }
+
+    pub fn task(&self, id: Uuid) -> Option<&Task> {
+        self.tasks().find(|task| task.id == id)
+    }
+
+    fn task_mut(&mut self, id: Uuid) -> Result<&mut Task, DomainError> {
+        self.departments
+            .iter_mut()
+            .flat_map(|dept| dept.tasks.iter_mut())
+            .find(|task| task.id == id)
+            .ok_or(DomainError::TaskNotFound(id))
+    }
+
+    fn department_mut(&mut self, id: &str) -> Result<&mut Department, DomainError> {
+        self.departments
+            .iter_mut()
+            .find(|dept| dept.id == id)
+            .ok_or_else(|| DomainError::DepartmentNotFound(id.to_owned()))
+    }
+
+    fn ensure_open(&self) -> Result<(), DomainError> {
+        match self.resolved_at {
+            Some(at) => Err(DomainError::IncidentResolved(at)),
+            None => Ok(()),
+        }
+    }
+
+    /// Keys of the tasks `task` waits on that are not closed yet.
+    fn open_dependencies(&self, task: &Task) -> Vec<String> {
+        task.depends_on
+            .iter()
+            .filter_map(|id| self.task(*id))
+            .filter(|dep| !dep.status.is_closed())
+            .map(|dep| dep.key.clone())
+            .collect()
+    }
+
+    /// A department answering as a whole: we know its head has seen the incident.
+    pub fn acknowledge_department(
+        &mut self,
+        department: &str,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventData>, DomainError> {
+        self.ensure_open()?;
+        let dept = self.department_mut(department)?;
+        if dept.acknowledged_at.is_some() {
+            return Ok(Vec::new());
+        }
+        dept.acknowledged_at = Some(now);
+        dept.acknowledged_by = Some(actor.to_string());
+        self.updated_at = now;
+        Ok(vec![EventData::DepartmentAcknowledged {
+            department: department.to_owned(),
+        }])
+    }
+
+    /// Acknowledging is idempotent: a second acknowledgement changes nothing
+    /// and records nothing, so a retried request is harmless. It also
+    /// acknowledges the task's department if nobody had yet.
+    pub fn acknowledge_task(
+        &mut self,
+        task_id: Uuid,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventData>, DomainError> {
+        self.ensure_open()?;
+        let task = self.task_mut(task_id)?;
+        if task.status != TaskStatus::Open {
+            return Ok(Vec::new());
+        }
+        task.status = TaskStatus::Acknowledged;
+        task.acknowledged_at = Some(now);
+        task.acknowledged_by = Some(actor.to_string());
+        let (key, department) = (task.key.clone(), task.department.clone());
+        let mut events = self.acknowledge_department(&department, actor, now)?;
+        events.insert(0, EventData::TaskAcknowledged { task_id, task: key });
+        self.updated_at = now;
+        Ok(events)
+    }
+
+    pub fn complete_task(
+        &mut self,
+        task_id: Uuid,
+        note: Option<String>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventData>, DomainError> {
+        self.ensure_open()?;
+        let task = self
+            .task(task_id)
+            .ok_or(DomainError::TaskNotFound(task_id))?;
+        if task.status.is_closed() {
+            return Err(DomainError::TaskClosed {
+                task: task.key.clone(),
+                status: task.status,
+            });
+        }
+        let waiting_on = self.open_dependencies(task);
+        if !waiting_on.is_empty() {
+            return Err(DomainError::DependenciesOpen {
+                task: task.key.clone(),
+                waiting_on,
+            });
+        }
+        let task = self.task_mut(task_id)?;
+        if task.acknowledged_at.is_none() {
+            // Finishing an item implies having seen it.
+            task.acknowledged_at = Some(now);
+            task.acknowledged_by = Some(actor.to_string());
+        }
+        let event = EventData::TaskCompleted {
+            task_id,
+            task: task.key.clone(),
+            note: note.clone(),
+        };
+        self.close_task(task_id, TaskStatus::Done, note, actor, now, event)
+    }
+
+    /// Skipping needs a reason, required task or not: the timeline must say
+    /// why something was not done.
+    pub fn skip_task(
+        &mut self,
+        task_id: Uuid,
+        reason: String,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventData>, DomainError> {
+        self.ensure_open()?;
+        let task = self
+            .task(task_id)
+            .ok_or(DomainError::TaskNotFound(task_id))?;
+        if task.status.is_closed() {
+            return Err(DomainError::TaskClosed {
+                task: task.key.clone(),
+                status: task.status,
+            });
+        }
+        let event = EventData::TaskSkipped {
+            task_id,
+            task: task.key.clone(),
+            reason: reason.clone(),
+        };
+        self.close_task(
+            task_id,
+            TaskStatus::Skipped,
+            Some(reason),
+            actor,
+            now,
+            event,
+        )
+    }
+
+    fn close_task(
+        &mut self,
+        task_id: Uuid,
+        status: TaskStatus,
+        note: Option<String>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+        event: EventData,
+    ) -> Result<Vec<EventData>, DomainError> {
+        let task = self.task_mut(task_id)?;
+        task.status = status;
+        task.closed_at = Some(now);
+        task.closed_by = Some(actor.to_string());
+        task.note = note;
+        self.updated_at = now;
+        let mut events = vec![event];
+        events.extend(self.start_unblocked_clocks(now));
+        Ok(events)
+    }
+
+    /// Starts the completion clock of every waiting task whose dependencies
+    /// are now all closed.
+    fn start_unblocked_clocks(&mut self, now: DateTime<Utc>) -> Vec<EventData> {
+        let ready: Vec<Uuid> = self
+            .tasks()
+            .filter(|task| task.due_at.is_none() && !task.status.is_closed())
+            .filter(|task| self.open_dependencies(task).is_empty())
+            .map(|task| task.id)
+            .collect();
+        let mut events = Vec::new();
+        for id in ready {
+            if let Ok(task) = self.task_mut(id) {
+                let due_at = now + task.complete_within;
+                task.due_at = Some(due_at);
+                events.push(EventData::TaskUnblocked {
+                    task_id: id,
+                    task: task.key.clone(),
+                    due_at,
+                });
+            }
+        }
+        events
+    }
+
+    pub fn add_note(&mut self, text: String, now: DateTime<Utc>) -> Vec<EventData> {
+        self.updated_at = now;
+        vec![EventData::NoteAdded { text }]
+    }
+
+    /// Raising severity engages the items that apply from the new level up
+    /// (from `plan`, the playbooks at the new severity; none if the scenario
+    /// has since left the playbooks). Lowering it keeps every task: work
+    /// already asked for is never silently withdrawn.
+    pub fn change_severity(
+        &mut self,
+        to: Severity,
+        reason: String,
+        plan: Option<&Plan>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventData>, DomainError> {
+        self.ensure_open()?;
+        if to == self.severity {
+            return Err(DomainError::SeverityUnchanged(to));
+        }
+        let from = std::mem::replace(&mut self.severity, to);
+        self.updated_at = now;
+        let mut events = vec![EventData::SeverityChanged { from, to, reason }];
+        if let Some(plan) = plan.filter(|_| to > from) {
+            let added = self.add_planned_tasks(plan, now);
+            if !added.is_empty() {
+                events.push(EventData::TasksAdded { tasks: added });
+            }
+        }
+        Ok(events)
+    }
+
+    /// Adds every task of `plan` the incident does not have yet, resolving
+    /// dependencies by key against all of the incident's tasks.
+    fn add_planned_tasks(&mut self, plan: &Plan, now: DateTime<Utc>) -> Vec<TaskSnapshot> {
+        let mut ids: std::collections::HashMap<String, Uuid> = self
+            .tasks()
+            .map(|task| (task.key.clone(), task.id))
+            .collect();
+        let new_tasks: Vec<_> = plan
+            .departments
+            .iter()
+            .flat_map(|dept| dept.tasks.iter().map(move |task| (dept, task)))
+            .filter(|(_, task)| !ids.contains_key(&task.key()))
+            .collect();
+        for (_, task) in &new_tasks {
+            ids.insert(task.key(), Uuid::now_v7());
+        }
+        let mut added = Vec::new();
+        for (planned_dept, planned) in new_tasks {
+            let depends_on: Vec<Uuid> = planned
+                .depends_on
+                .iter()
+                .filter_map(|key| ids.get(key).copied())
+                .collect();
+            let waiting = planned
+                .depends_on
+                .iter()
+                .any(|key| self.is_open_or_new(key, &ids));
+            let mut task = Task::from_plan(planned, depends_on, now, waiting);
+            task.id = ids[&planned.key()];
+            added.push(TaskSnapshot::from(&task));
+            match self
+                .departments
+                .iter_mut()
+                .find(|d| d.id == planned_dept.id)
+            {
+                Some(dept) => dept.tasks.push(task),
+                None => {
+                    let mut dept = Department::from_plan(planned_dept);
+                    dept.tasks.push(task);
+                    self.departments.push(dept);
+                }
+            }
+        }
+        added
+    }
+
+    /// A dependency blocks unless it is an existing, closed task.
+    fn is_open_or_new(&self, key: &str, ids: &std::collections::HashMap<String, Uuid>) -> bool {
+        match ids.get(key).and_then(|id| self.task(*id)) {
+            Some(existing) => !existing.status.is_closed(),
+            None => ids.contains_key(key),
+        }
+    }
+
+    /// Keys of required tasks neither done nor skipped.
+    pub fn open_required_tasks(&self) -> Vec<String> {
+        self.tasks()
+            .filter(|task| task.required && !task.status.is_closed())
+            .map(|task| task.key.clone())
+            .collect()
+    }
+
+    /// Resolution waits for every required task, unless forced with a
+    /// reason, in which case the open ones are named on the timeline.
+    pub fn resolve(
+        &mut self,
+        summary: Option<String>,
+        force_reason: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventData>, DomainError> {
+        self.ensure_open()?;
+        let open = self.open_required_tasks();
+        if !open.is_empty() && force_reason.is_none() {
+            return Err(DomainError::RequiredTasksOpen { open });
+        }
+        self.status = IncidentStatus::Resolved;
+        self.resolved_at = Some(now);
+        self.updated_at = now;
+        Ok(vec![EventData::IncidentResolved {
+            summary,
+            forced: force_reason.is_some(),
+            reason: force_reason,
+            open_required: open,
+        }])
+    }
+}
+
+/// `INC-` and six hex digits from the random part of the id: enough to tell
+/// incidents apart in conversation; the id stays the real key.
+fn reference_for(id: Uuid) -> String {
+    let hex = id.simple().to_string().to_uppercase();
+    format!("INC-{}", &hex[hex.len() - 6..])
+}

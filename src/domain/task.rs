@@ -1,0 +1,112 @@
+//! One checklist item of one department in one incident: a snapshot of the
+//! playbook item it came from, plus its progress.
+
+use std::fmt;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::playbook::PlannedTask;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Open,
+    Acknowledged,
+    Done,
+    Skipped,
+}
+
+impl TaskStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Open => "open",
+            TaskStatus::Acknowledged => "acknowledged",
+            TaskStatus::Done => "done",
+            TaskStatus::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::Open, Self::Acknowledged, Self::Done, Self::Skipped]
+            .into_iter()
+            .find(|status| status.as_str() == value)
+    }
+
+    /// Done or skipped: nothing more will happen to the task, and tasks that
+    /// depend on it may proceed.
+    pub fn is_closed(self) -> bool {
+        matches!(self, TaskStatus::Done | TaskStatus::Skipped)
+    }
+}
+
+impl fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    pub id: Uuid,
+    /// `department/item`, stable across incidents; ids are per incident.
+    pub key: String,
+    pub department: String,
+    pub title: String,
+    pub description: String,
+    pub required: bool,
+    pub depends_on: Vec<Uuid>,
+    pub ack_within: Duration,
+    pub complete_within: Duration,
+    pub status: TaskStatus,
+    pub ack_due_at: DateTime<Utc>,
+    /// None while the task waits on dependencies: its completion clock only
+    /// starts once it can actually be done.
+    pub due_at: Option<DateTime<Utc>>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<String>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub closed_by: Option<String>,
+    /// The completion note, or the reason the task was skipped.
+    pub note: Option<String>,
+}
+
+impl Task {
+    /// A task from a playbook item. `depends_on` must already be resolved to
+    /// the ids of tasks in the same incident.
+    pub fn from_plan(
+        planned: &PlannedTask,
+        depends_on: Vec<Uuid>,
+        now: DateTime<Utc>,
+        waiting: bool,
+    ) -> Task {
+        let ack_within = to_chrono(planned.ack_within);
+        let complete_within = to_chrono(planned.complete_within);
+        Task {
+            id: Uuid::now_v7(),
+            key: planned.key(),
+            department: planned.department.clone(),
+            title: planned.title.clone(),
+            description: planned.description.clone(),
+            required: planned.required,
+            depends_on,
+            ack_within,
+            complete_within,
+            status: TaskStatus::Open,
+            ack_due_at: now + ack_within,
+            due_at: (!waiting).then(|| now + complete_within),
+            acknowledged_at: None,
+            acknowledged_by: None,
+            closed_at: None,
+            closed_by: None,
+            note: None,
+        }
+    }
+}
+
+/// Playbook durations are validated at load to be small enough for any
+/// calendar; saturate rather than panic if one somehow is not.
+fn to_chrono(duration: std::time::Duration) -> Duration {
+    Duration::from_std(duration).unwrap_or(Duration::MAX)
+}

@@ -1,0 +1,348 @@
+//! The use cases: open an incident, act on its tasks, note, change severity,
+//! resolve. Each loads the incident, applies a domain rule and stores the
+//! result with its timeline events in one transaction.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::auth::{ApiToken, Role, Secret};
+use crate::domain::incident::NewIncident;
+use crate::domain::{Actor, DomainError, Event, Incident, IncidentStatus, Person, Severity};
+use crate::playbook::Catalog;
+use crate::store::{
+    Change, IdempotencyClaim, IncidentFilter, Inserted, Store, StoreError, UpdateError,
+};
+
+/// Where time comes from, so tests can run minutes of deadlines in an instant.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Refused(#[from] DomainError),
+    #[error("this Idempotency-Key was already used for a different request")]
+    IdempotencyKeyReused,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the system's random number generator failed: {0}")]
+    Random(getrandom::Error),
+}
+
+impl From<UpdateError> for EngineError {
+    fn from(error: UpdateError) -> Self {
+        match error {
+            UpdateError::NotFound => EngineError::NotFound("incident"),
+            UpdateError::Refused(error) => EngineError::Refused(error),
+            UpdateError::Store(error) => EngineError::Store(error),
+        }
+    }
+}
+
+/// A trigger, its fields already well-formed; the engine checks it against
+/// the playbooks.
+#[derive(Debug, Clone)]
+pub struct Trigger {
+    pub title: String,
+    pub scenario: String,
+    pub severity: Severity,
+    pub summary: String,
+    pub commander: Option<Person>,
+}
+
+/// The incident a trigger produced, and whether this call created it or
+/// replayed an earlier call with the same idempotency key.
+#[derive(Debug)]
+pub struct Opened {
+    pub incident: Incident,
+    pub created: bool,
+}
+
+pub struct Engine {
+    store: Arc<dyn Store>,
+    catalog: Arc<Catalog>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Engine {
+    pub fn new(store: Arc<dyn Store>, catalog: Arc<Catalog>, clock: Arc<dyn Clock>) -> Engine {
+        Engine {
+            store,
+            catalog,
+            clock,
+        }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub async fn open(
+        &self,
+        trigger: Trigger,
+        actor: &Actor,
+        claim: Option<IdempotencyClaim>,
+    ) -> Result<Opened, EngineError> {
+        let plan = self
+            .catalog
+            .plan(&trigger.scenario, trigger.severity)
+            .ok_or_else(|| EngineError::Invalid {
+                field: "scenario",
+                message: format!(
+                    "unknown scenario {:?}; known scenarios: {}",
+                    trigger.scenario,
+                    self.scenario_ids()
+                ),
+            })?;
+        let commander = trigger.commander.unwrap_or_else(|| {
+            let default = &self.catalog.organisation().commander;
+            Person {
+                name: default.name.clone(),
+                email: default.email.to_string(),
+            }
+        });
+        let new = NewIncident {
+            title: trigger.title,
+            scenario: trigger.scenario,
+            severity: trigger.severity,
+            summary: trigger.summary,
+            commander,
+        };
+        let (incident, opened) = Incident::open(new, &plan, self.clock.now());
+        match self
+            .store
+            .insert_incident(&incident, opened, actor, claim.as_ref())
+            .await?
+        {
+            Inserted::Created => Ok(Opened {
+                incident,
+                created: true,
+            }),
+            Inserted::Replayed {
+                same_request: false,
+                ..
+            } => Err(EngineError::IdempotencyKeyReused),
+            Inserted::Replayed { incident_id, .. } => Ok(Opened {
+                incident: self.incident(incident_id).await?,
+                created: false,
+            }),
+        }
+    }
+
+    fn scenario_ids(&self) -> String {
+        let ids: Vec<&str> = self
+            .catalog
+            .scenarios()
+            .iter()
+            .map(|scenario| scenario.id.as_str())
+            .collect();
+        ids.join(", ")
+    }
+
+    async fn update(
+        &self,
+        incident_id: Uuid,
+        actor: &Actor,
+        change: Change<'_>,
+    ) -> Result<Incident, EngineError> {
+        Ok(self
+            .store
+            .update_incident(incident_id, actor, self.clock.now(), change)
+            .await?)
+    }
+
+    pub async fn acknowledge_department(
+        &self,
+        incident_id: Uuid,
+        department: &str,
+        actor: &Actor,
+    ) -> Result<Incident, EngineError> {
+        let now = self.clock.now();
+        self.update(
+            incident_id,
+            actor,
+            Box::new(move |incident| incident.acknowledge_department(department, actor, now)),
+        )
+        .await
+    }
+
+    pub async fn acknowledge_task(
+        &self,
+        incident_id: Uuid,
+        task_id: Uuid,
+        actor: &Actor,
+    ) -> Result<Incident, EngineError> {
+        let now = self.clock.now();
+        self.update(
+            incident_id,
+            actor,
+            Box::new(move |incident| incident.acknowledge_task(task_id, actor, now)),
+        )
+        .await
+    }
+
+    pub async fn complete_task(
+        &self,
+        incident_id: Uuid,
+        task_id: Uuid,
+        note: Option<String>,
+        actor: &Actor,
+    ) -> Result<Incident, EngineError> {
+        let now = self.clock.now();
+        self.update(
+            incident_id,
+            actor,
+            Box::new(move |incident| incident.complete_task(task_id, note, actor, now)),
+        )
+        .await
+    }
+
+    pub async fn skip_task(
+        &self,
+        incident_id: Uuid,
+        task_id: Uuid,
+        reason: String,
+        actor: &Actor,
+    ) -> Result<Incident, EngineError> {
+        let now = self.clock.now();
+        self.update(
+            incident_id,
+            actor,
+            Box::new(move |incident| incident.skip_task(task_id, reason, actor, now)),
+        )
+        .await
+    }
+
+    pub async fn add_note(
+        &self,
+        incident_id: Uuid,
+        text: String,
+        actor: &Actor,
+    ) -> Result<Incident, EngineError> {
+        let now = self.clock.now();
+        self.update(
+            incident_id,
+            actor,
+            Box::new(move |incident| Ok(incident.add_note(text, now))),
+        )
+        .await
+    }
+
+    pub async fn change_severity(
+        &self,
+        incident_id: Uuid,
+        to: Severity,
+        reason: String,
+        actor: &Actor,
+    ) -> Result<Incident, EngineError> {
+        let now = self.clock.now();
+        let catalog = Arc::clone(&self.catalog);
+        self.update(
+            incident_id,
+            actor,
+            Box::new(move |incident| {
+                let plan = catalog.plan(&incident.scenario, to);
+                incident.change_severity(to, reason, plan.as_ref(), now)
+            }),
+        )
+        .await
+    }
+
+    pub async fn resolve(
+        &self,
+        incident_id: Uuid,
+        summary: Option<String>,
+        force_reason: Option<String>,
+        actor: &Actor,
+    ) -> Result<Incident, EngineError> {
+        let now = self.clock.now();
+        self.update(
+            incident_id,
+            actor,
+            Box::new(move |incident| incident.resolve(summary, force_reason, now)),
+        )
+        .await
+    }
+
+    pub async fn incident(&self, id: Uuid) -> Result<Incident, EngineError> {
+        self.store
+            .incident(id)
+            .await?
+            .ok_or(EngineError::NotFound("incident"))
+    }
+
+    pub async fn incidents(
+        &self,
+        status: Option<IncidentStatus>,
+        limit: u32,
+    ) -> Result<Vec<Incident>, EngineError> {
+        Ok(self
+            .store
+            .incidents(IncidentFilter { status, limit })
+            .await?)
+    }
+
+    pub async fn timeline(&self, incident_id: Uuid) -> Result<Vec<Event>, EngineError> {
+        self.store
+            .timeline(incident_id)
+            .await?
+            .ok_or(EngineError::NotFound("incident"))
+    }
+
+    pub async fn create_token(&self, name: &str, role: Role) -> Result<Secret, EngineError> {
+        issue_token(self.store.as_ref(), name, role, self.clock.now()).await
+    }
+
+    /// On a database with no token at all, creates an admin token so a
+    /// newcomer can act at once.
+    pub async fn first_admin_token(&self) -> Result<Option<Secret>, EngineError> {
+        if self.store.count_tokens().await? > 0 {
+            return Ok(None);
+        }
+        self.create_token("first-admin", Role::Admin)
+            .await
+            .map(Some)
+    }
+
+    pub async fn authenticate(&self, secret: &str) -> Result<Option<ApiToken>, EngineError> {
+        Ok(self
+            .store
+            .token_by_hash(&crate::auth::hash_secret(secret))
+            .await?)
+    }
+}
+
+/// Mints a token; its secret is returned once and never stored. Needs only
+/// the store, so `tocsin token create` works without loading playbooks.
+pub async fn issue_token(
+    store: &dyn Store,
+    name: &str,
+    role: Role,
+    now: DateTime<Utc>,
+) -> Result<Secret, EngineError> {
+    let (token, secret) = ApiToken::generate(name, role, now).map_err(EngineError::Random)?;
+    store.insert_token(&token).await?;
+    Ok(secret)
+}

@@ -1,0 +1,81 @@
+//! The JSON API under `/api/v1`, with health and OpenAPI endpoints.
+
+mod catalog;
+mod error;
+mod extract;
+mod incidents;
+mod openapi;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+pub use error::ApiError;
+pub use openapi::ApiDoc;
+
+use crate::engine::Engine;
+
+/// Triggers and notes are text for people; nothing legitimate comes near this.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+}
+
+pub fn router(state: AppState) -> Router {
+    let incident = "/api/v1/incidents/{id}";
+    let task = "/api/v1/incidents/{id}/tasks/{task_id}";
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/api/v1/playbooks", get(catalog::playbooks))
+        .route("/api/v1/scenarios", get(catalog::scenarios))
+        .route(
+            "/api/v1/incidents",
+            get(incidents::list).post(incidents::trigger),
+        )
+        .route(incident, get(incidents::show))
+        .route(&format!("{incident}/timeline"), get(incidents::timeline))
+        .route(&format!("{incident}/notes"), post(incidents::add_note))
+        .route(
+            &format!("{incident}/severity"),
+            post(incidents::change_severity),
+        )
+        .route(&format!("{incident}/resolve"), post(incidents::resolve))
+        .route(
+            &format!("{incident}/departments/{{department}}/acknowledge"),
+            post(incidents::acknowledge_department),
+        )
+        .route(
+            &format!("{task}/acknowledge"),
+            post(incidents::acknowledge_task),
+        )
+        .route(&format!("{task}/complete"), post(incidents::complete_task))
+        .route(&format!("{task}/skip"), post(incidents::skip_task))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+/// The process is up. It says nothing about the database: see readiness.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "The server is alive", body = String)))]
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not accept that method",
+    )
+}

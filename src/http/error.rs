@@ -1,0 +1,131 @@
+//! The one error type of the HTTP boundary. Every failure becomes
+//! `{"error": {"code", "message", "field"?}}` with its status; internal
+//! detail is logged, never sent.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::domain::DomainError;
+use crate::engine::EngineError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    field: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `invalid`, `unauthorized`, `forbidden`,
+    /// `not_found`, `conflict`, `payload_too_large`, `unsupported_media_type`, `internal`.
+    code: &'static str,
+    /// For people.
+    message: String,
+    /// The request field at fault, as a JSON path (`commander.email`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// Well-formed JSON whose content is wrong.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError {
+            field: Some(field.into()),
+            ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+        }
+    }
+
+    /// A request that cannot be read at all.
+    pub fn bad_request(field: Option<String>, message: impl Into<String>) -> Self {
+        ApiError {
+            field,
+            ..ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        }
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    /// Logs the cause; the client learns only that it was not its fault.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "request failed");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; the server log has the details",
+        )
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+                field: self.field,
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(error: EngineError) -> Self {
+        match error {
+            EngineError::NotFound(_) => ApiError::not_found(error.to_string()),
+            EngineError::Invalid { field, message } => ApiError::invalid(field, message),
+            EngineError::Refused(DomainError::TaskNotFound(_)) => {
+                ApiError::not_found(error.to_string())
+            }
+            EngineError::Refused(DomainError::DepartmentNotFound(_)) => {
+                ApiError::not_found(error.to_string())
+            }
+            EngineError::Refused(refused) => ApiError::conflict(refused.to_string()),
+            EngineError::IdempotencyKeyReused => ApiError {
+                field: Some("Idempotency-Key".into()),
+                ..ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "idempotency_key_reused",
+                    error.to_string(),
+                )
+            },
+            EngineError::Store(_) | EngineError::Random(_) => ApiError::internal(&error),
+        }
+    }
+}

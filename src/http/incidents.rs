@@ -1,0 +1,626 @@
+//! Incidents: trigger, read, act on tasks, note, change severity, resolve.
+
+use std::str::FromStr;
+
+use axum::extract::State;
+use axum::http::header::LOCATION;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::error::ErrorBody;
+use super::extract::{Caller, Json, JsonOrEmpty, Path, Query};
+use super::{ApiError, AppState};
+use crate::auth::Permission;
+use crate::domain::{
+    Department, Event, Incident, IncidentStatus, Person, Severity, Task, TaskStatus,
+};
+use crate::engine::Trigger;
+use crate::store::IdempotencyClaim;
+
+const TITLE_MAX: usize = 200;
+const TEXT_MAX: usize = 10_000;
+const NAME_MAX: usize = 200;
+const IDEMPOTENCY_KEY_MAX: usize = 255;
+
+// ---- what the API answers -------------------------------------------------
+
+#[derive(Serialize, ToSchema)]
+pub struct IncidentView {
+    id: Uuid,
+    /// Short, for people: `INC-7F3A2C`.
+    reference: String,
+    title: String,
+    scenario: String,
+    severity: Severity,
+    summary: String,
+    status: IncidentStatus,
+    commander: Person,
+    opened_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    resolved_at: Option<DateTime<Utc>>,
+    /// Keys of required tasks neither done nor skipped: resolution waits on these.
+    open_required: Vec<String>,
+    departments: Vec<DepartmentView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DepartmentView {
+    /// The department's id in the playbooks (`pr`, `legal`, ...).
+    department: String,
+    name: String,
+    /// `open`, `acknowledged` or `done`.
+    status: String,
+    head: Person,
+    deputies: Vec<Person>,
+    acknowledged_at: Option<DateTime<Utc>>,
+    acknowledged_by: Option<String>,
+    tasks: Vec<TaskView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TaskView {
+    id: Uuid,
+    /// `department/item`, as in the playbooks.
+    key: String,
+    title: String,
+    description: String,
+    status: TaskStatus,
+    required: bool,
+    /// Ids of the tasks (possibly another department's) that must be done or
+    /// skipped before this one can be completed.
+    depends_on: Vec<Uuid>,
+    ack_due_at: DateTime<Utc>,
+    /// Null while the task waits on its dependencies: its clock starts then.
+    due_at: Option<DateTime<Utc>>,
+    acknowledged_at: Option<DateTime<Utc>>,
+    acknowledged_by: Option<String>,
+    closed_at: Option<DateTime<Utc>>,
+    closed_by: Option<String>,
+    /// The completion note, or why the task was skipped.
+    note: Option<String>,
+}
+
+impl From<Incident> for IncidentView {
+    fn from(incident: Incident) -> Self {
+        IncidentView {
+            open_required: incident.open_required_tasks(),
+            id: incident.id,
+            reference: incident.reference,
+            title: incident.title,
+            scenario: incident.scenario,
+            severity: incident.severity,
+            summary: incident.summary,
+            status: incident.status,
+            commander: incident.commander,
+            opened_at: incident.opened_at,
+            updated_at: incident.updated_at,
+            resolved_at: incident.resolved_at,
+            departments: incident
+                .departments
+                .into_iter()
+                .map(DepartmentView::from)
+                .collect(),
+        }
+    }
+}
+
+impl From<Department> for DepartmentView {
+    fn from(dept: Department) -> Self {
+        DepartmentView {
+            status: dept.status().to_owned(),
+            department: dept.id,
+            name: dept.name,
+            head: dept.head,
+            deputies: dept.deputies,
+            acknowledged_at: dept.acknowledged_at,
+            acknowledged_by: dept.acknowledged_by,
+            tasks: dept.tasks.into_iter().map(TaskView::from).collect(),
+        }
+    }
+}
+
+impl From<Task> for TaskView {
+    fn from(task: Task) -> Self {
+        TaskView {
+            id: task.id,
+            key: task.key,
+            title: task.title,
+            description: task.description,
+            status: task.status,
+            required: task.required,
+            depends_on: task.depends_on,
+            ack_due_at: task.ack_due_at,
+            due_at: task.due_at,
+            acknowledged_at: task.acknowledged_at,
+            acknowledged_by: task.acknowledged_by,
+            closed_at: task.closed_at,
+            closed_by: task.closed_by,
+            note: task.note,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IncidentList {
+    incidents: Vec<IncidentView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TimelineView {
+    incident_id: Uuid,
+    events: Vec<Event>,
+}
+
+// ---- what the API accepts ---------------------------------------------------
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerBody {
+    /// What happened, in a line (at most 200 characters).
+    title: String,
+    /// A scenario id from `GET /api/v1/scenarios`.
+    scenario: String,
+    severity: Severity,
+    /// What is known so far.
+    summary: String,
+    /// Who leads the response; the organisation's default commander if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    commander: Option<PersonBody>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PersonBody {
+    name: String,
+    email: String,
+}
+
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteBody {
+    #[serde(default)]
+    note: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SkipBody {
+    /// Why the task is not being done. Required.
+    reason: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteBody {
+    text: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SeverityBody {
+    severity: Severity,
+    reason: String,
+}
+
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveBody {
+    /// How it ended, for everyone.
+    #[serde(default)]
+    summary: Option<String>,
+    /// Resolve although required tasks are open; needs a `reason`.
+    #[serde(default)]
+    force: bool,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Only incidents with this status.
+    status: Option<IncidentStatus>,
+    /// At most this many, newest first (1 to 200, default 50).
+    limit: Option<u32>,
+}
+
+/// Trimmed, non-empty, at most `max` characters, no control characters
+/// other than line breaks and tabs.
+fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must not be empty"),
+        ));
+    }
+    if value.chars().count() > max {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} is longer than {max} characters"),
+        ));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} contains control characters"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+fn optional_text(field: &str, value: Option<&str>, max: usize) -> Result<Option<String>, ApiError> {
+    value.map(|value| text(field, value, max)).transpose()
+}
+
+impl TriggerBody {
+    fn parse(&self) -> Result<Trigger, ApiError> {
+        let commander = match &self.commander {
+            Some(person) => {
+                let email = lettre::Address::from_str(person.email.trim()).map_err(|error| {
+                    ApiError::invalid("commander.email", format!("not an email address: {error}"))
+                })?;
+                Some(Person {
+                    name: text("commander.name", &person.name, NAME_MAX)?,
+                    email: email.to_string(),
+                })
+            }
+            None => None,
+        };
+        Ok(Trigger {
+            title: text("title", &self.title, TITLE_MAX)?,
+            scenario: text("scenario", &self.scenario, NAME_MAX)?,
+            severity: self.severity,
+            summary: text("summary", &self.summary, TEXT_MAX)?,
+            commander,
+        })
+    }
+}
+
+fn idempotency_claim(
+    headers: &HeaderMap,
+    caller: &Caller,
+    body: &TriggerBody,
+) -> Result<Option<IdempotencyClaim>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|key| !key.is_empty() && key.len() <= IDEMPOTENCY_KEY_MAX)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                Some("Idempotency-Key".into()),
+                format!(
+                    "Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} visible ASCII characters"
+                ),
+            )
+        })?;
+    // The parsed body, re-serialised: the same request with other whitespace
+    // or key order is still the same request.
+    let canonical = serde_json::to_vec(body).map_err(|error| ApiError::internal(&error))?;
+    Ok(Some(IdempotencyClaim {
+        token_id: caller.token.id,
+        key: key.to_owned(),
+        fingerprint: hex::encode(Sha256::digest(&canonical)),
+    }))
+}
+
+// ---- handlers -----------------------------------------------------------------
+
+#[utoipa::path(post, path = "/api/v1/incidents", tag = "incidents",
+    security(("bearer" = [])),
+    request_body = TriggerBody,
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "Makes a retried trigger return the incident the first call created")),
+    responses(
+        (status = 201, description = "The incident, opened (or replayed for a known Idempotency-Key)", body = IncidentView),
+        (status = 400, description = "Malformed JSON or header", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role may not trigger", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 422, description = "A field is invalid (named in `field`)", body = ErrorBody),
+    ))]
+pub async fn trigger(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Json(body): Json<TriggerBody>,
+) -> Result<Response, ApiError> {
+    caller.require(Permission::Act)?;
+    let trigger = body.parse()?;
+    let claim = idempotency_claim(&headers, &caller, &body)?;
+    let opened = state.engine.open(trigger, &caller.actor(), claim).await?;
+    let location = format!("/api/v1/incidents/{}", opened.incident.id);
+    let mut response = (
+        StatusCode::CREATED,
+        axum::Json(IncidentView::from(opened.incident)),
+    )
+        .into_response();
+    let headers = response.headers_mut();
+    if let Ok(location) = HeaderValue::from_str(&location) {
+        headers.insert(LOCATION, location);
+    }
+    if !opened.created {
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+#[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents",
+    security(("bearer" = [])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "Incidents, newest first", body = IncidentList),
+        (status = 400, description = "A bad query parameter", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<ListParams>,
+) -> Result<axum::Json<IncidentList>, ApiError> {
+    caller.require(Permission::Read)?;
+    let limit = params.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::bad_request(
+            Some("limit".into()),
+            "limit must be between 1 and 200",
+        ));
+    }
+    let incidents = state.engine.incidents(params.status, limit).await?;
+    Ok(axum::Json(IncidentList {
+        incidents: incidents.into_iter().map(IncidentView::from).collect(),
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "incidents",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Incident id")),
+    responses(
+        (status = 200, description = "The incident", body = IncidentView),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such incident", body = ErrorBody),
+    ))]
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<IncidentView>, ApiError> {
+    caller.require(Permission::Read)?;
+    Ok(axum::Json(state.engine.incident(id).await?.into()))
+}
+
+#[utoipa::path(get, path = "/api/v1/incidents/{id}/timeline", tag = "incidents",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Incident id")),
+    responses(
+        (status = 200, description = "Every event, in sequence order", body = TimelineView),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such incident", body = ErrorBody),
+    ))]
+pub async fn timeline(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<TimelineView>, ApiError> {
+    caller.require(Permission::Read)?;
+    let events = state.engine.timeline(id).await?;
+    Ok(axum::Json(TimelineView {
+        incident_id: id,
+        events,
+    }))
+}
+
+/// The answers every state change shares.
+pub struct ActionResponses;
+
+impl utoipa::IntoResponses for ActionResponses {
+    fn responses() -> std::collections::BTreeMap<
+        String,
+        utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
+    > {
+        use utoipa::openapi::response::ResponseBuilder;
+        use utoipa::openapi::{ContentBuilder, Ref};
+        let json = |description: &str, schema: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name(schema)))
+                        .build(),
+                )
+                .build()
+                .into()
+        };
+        [
+            ("200", "The incident after the change", "IncidentView"),
+            ("400", "Malformed id or JSON", "ErrorBody"),
+            ("401", "No valid token", "ErrorBody"),
+            (
+                "403",
+                "The token's role may not change incidents",
+                "ErrorBody",
+            ),
+            ("404", "No such incident, task or department", "ErrorBody"),
+            (
+                "409",
+                "Not allowed in the incident's current state",
+                "ErrorBody",
+            ),
+            ("413", "Body too large", "ErrorBody"),
+            ("415", "Body is not JSON", "ErrorBody"),
+            ("422", "A field is invalid (named in `field`)", "ErrorBody"),
+        ]
+        .into_iter()
+        .map(|(status, description, schema)| (status.to_owned(), json(description, schema)))
+        .collect()
+    }
+}
+
+type Updated = Result<axum::Json<IncidentView>, ApiError>;
+
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/departments/{department}/acknowledge",
+    tag = "incidents", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Incident id"),
+           ("department" = String, Path, description = "Department id")),
+    responses(ActionResponses))]
+pub async fn acknowledge_department(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, department)): Path<(Uuid, String)>,
+) -> Updated {
+    caller.require(Permission::Act)?;
+    let incident = state
+        .engine
+        .acknowledge_department(id, &department, &caller.actor())
+        .await?;
+    Ok(axum::Json(incident.into()))
+}
+
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/tasks/{task_id}/acknowledge",
+    tag = "incidents", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Incident id"),
+           ("task_id" = Uuid, Path, description = "Task id")),
+    responses(ActionResponses))]
+pub async fn acknowledge_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, task_id)): Path<(Uuid, Uuid)>,
+) -> Updated {
+    caller.require(Permission::Act)?;
+    let incident = state
+        .engine
+        .acknowledge_task(id, task_id, &caller.actor())
+        .await?;
+    Ok(axum::Json(incident.into()))
+}
+
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/tasks/{task_id}/complete",
+    tag = "incidents", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Incident id"),
+           ("task_id" = Uuid, Path, description = "Task id")),
+    request_body(content = Option<CompleteBody>, description = "Optional; an empty body is fine"),
+    responses(ActionResponses))]
+pub async fn complete_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, task_id)): Path<(Uuid, Uuid)>,
+    JsonOrEmpty(body): JsonOrEmpty<CompleteBody>,
+) -> Updated {
+    caller.require(Permission::Act)?;
+    let note = optional_text("note", body.note.as_deref(), TEXT_MAX)?;
+    let incident = state
+        .engine
+        .complete_task(id, task_id, note, &caller.actor())
+        .await?;
+    Ok(axum::Json(incident.into()))
+}
+
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/tasks/{task_id}/skip",
+    tag = "incidents", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Incident id"),
+           ("task_id" = Uuid, Path, description = "Task id")),
+    request_body = SkipBody,
+    responses(ActionResponses))]
+pub async fn skip_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, task_id)): Path<(Uuid, Uuid)>,
+    Json(body): Json<SkipBody>,
+) -> Updated {
+    caller.require(Permission::Act)?;
+    let reason = text("reason", &body.reason, TEXT_MAX)?;
+    let incident = state
+        .engine
+        .skip_task(id, task_id, reason, &caller.actor())
+        .await?;
+    Ok(axum::Json(incident.into()))
+}
+
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/notes",
+    tag = "incidents", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Incident id")),
+    request_body = NoteBody,
+    responses(ActionResponses))]
+pub async fn add_note(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Json(body): Json<NoteBody>,
+) -> Updated {
+    caller.require(Permission::Act)?;
+    let text = text("text", &body.text, TEXT_MAX)?;
+    let incident = state.engine.add_note(id, text, &caller.actor()).await?;
+    Ok(axum::Json(incident.into()))
+}
+
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/severity",
+    tag = "incidents", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Incident id")),
+    request_body = SeverityBody,
+    responses(ActionResponses))]
+pub async fn change_severity(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Json(body): Json<SeverityBody>,
+) -> Updated {
+    caller.require(Permission::Act)?;
+    let reason = text("reason", &body.reason, TEXT_MAX)?;
+    let incident = state
+        .engine
+        .change_severity(id, body.severity, reason, &caller.actor())
+        .await?;
+    Ok(axum::Json(incident.into()))
+}
+
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/resolve",
+    tag = "incidents", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Incident id")),
+    request_body(content = Option<ResolveBody>, description = "Optional unless forcing"),
+    responses(ActionResponses))]
+pub async fn resolve(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    JsonOrEmpty(body): JsonOrEmpty<ResolveBody>,
+) -> Updated {
+    caller.require(Permission::Act)?;
+    let summary = optional_text("summary", body.summary.as_deref(), TEXT_MAX)?;
+    let force_reason = match (body.force, body.reason.as_deref()) {
+        (true, None) => {
+            return Err(ApiError::invalid(
+                "reason",
+                "forcing resolution needs a reason",
+            ));
+        }
+        (true, Some(reason)) => Some(text("reason", reason, TEXT_MAX)?),
+        (false, Some(_)) => {
+            return Err(ApiError::invalid(
+                "reason",
+                "a reason is only for forcing resolution; set force to true",
+            ));
+        }
+        (false, None) => None,
+    };
+    let incident = state
+        .engine
+        .resolve(id, summary, force_reason, &caller.actor())
+        .await?;
+    Ok(axum::Json(incident.into()))
+}

@@ -1,0 +1,20 @@
+//! tocsin: a crisis-response incident coordinator.
+//!
+//! Communications staff trigger an incident; tocsin opens it with every
+//! engaged department's checklist from the playbooks, and tracks each item
+//! to resolution on an append-only timeline.
+//!
+//! - [`playbook`]: the departments' crisis playbooks, loaded and validated.
+//! - [`domain`]: incidents, tasks and the rules for changing them.
+//! - [`engine`]: the use cases, over a [`store::Store`].
+//! - [`http`]: the JSON API; [`cli`]: the `tocsin` command.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod engine;
+pub mod http;
+pub mod playbook;
+pub mod store;

@@ -1,0 +1,22 @@
+//! Crisis playbooks: what each department does, by scenario and severity.
+//!
+//! A playbook directory holds `organisation.toml` (the organisation, its
+//! default incident commander and its scenarios) and one
+//! `departments/<id>.toml` per department (head, deputies, checklist items).
+//! [`Catalog::load`] reads and validates all of it at once, reporting every
+//! problem with its file, line and column; [`Catalog::plan`] then says which
+//! tasks a scenario at a severity calls for. Adding a department is adding a
+//! file: no code changes.
+
+mod catalog;
+mod diagnostics;
+mod load;
+mod parse;
+#[cfg(test)]
+mod tests;
+
+pub use catalog::{
+    Catalog, Contact, Department, Item, Organisation, Plan, PlannedDepartment, PlannedTask,
+    Scenario, Timing,
+};
+pub use diagnostics::{Diagnostic, Diagnostics};

@@ -1,0 +1,269 @@
+//! The validated playbooks, and the plan they yield for a scenario at a severity.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+
+use crate::domain::Severity;
+
+/// Every playbook of the organisation, validated as a whole: each reference
+/// resolves, no dependency cycle, every timing parses. Built by [`Catalog::load`].
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub(super) organisation: Organisation,
+    pub(super) scenarios: Vec<Scenario>,
+    pub(super) departments: Vec<Department>,
+}
+
+/// A person to notify.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Contact {
+    pub name: String,
+    #[serde(serialize_with = "serialize_address")]
+    #[schema(value_type = String, format = Email, example = "pr-head@example.com")]
+    pub email: lettre::Address,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Organisation {
+    pub name: String,
+    /// The default incident commander, who owns the social media strategy.
+    pub commander: Contact,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Scenario {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    /// Engaged department ids, in the order plans list them. A scenario
+    /// written as `["*"]` has already been resolved to every department with
+    /// items for it, sorted by id.
+    pub departments: Vec<String>,
+    /// True when written as `["*"]`.
+    pub all_departments: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Department {
+    /// The file stem of `departments/<id>.toml`.
+    pub id: String,
+    pub name: String,
+    /// The question this department answers in every crisis.
+    pub crisis_question: String,
+    pub head: Contact,
+    /// Escalation goes to them when the head does not answer; never empty.
+    pub deputies: Vec<Contact>,
+    /// In file order.
+    pub items: Vec<Item>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Item {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    /// Scenario ids, or `["*"]` for every scenario that engages the department.
+    pub scenarios: Vec<String>,
+    pub min_severity: Severity,
+    pub required: bool,
+    #[serde(serialize_with = "serialize_duration")]
+    #[schema(value_type = String, example = "30m")]
+    pub ack_within: Duration,
+    #[serde(serialize_with = "serialize_duration")]
+    #[schema(value_type = String, example = "2h")]
+    pub complete_within: Duration,
+    /// Fully qualified `dept/item` keys.
+    pub depends_on: Vec<String>,
+    /// Tighter timings from a severity upwards.
+    pub by_severity: BTreeMap<Severity, Timing>,
+}
+
+/// A `by_severity` entry; a field left out falls back to a lower severity's
+/// entry, then to the item's base value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Timing {
+    #[serde(
+        serialize_with = "serialize_opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, example = "10m")]
+    pub ack_within: Option<Duration>,
+    #[serde(
+        serialize_with = "serialize_opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, example = "45m")]
+    pub complete_within: Option<Duration>,
+}
+
+/// What a scenario at a severity asks of each department.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Plan {
+    pub scenario: Scenario,
+    pub severity: Severity,
+    /// Only departments with at least one task, in the scenario's order.
+    pub departments: Vec<PlannedDepartment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PlannedDepartment {
+    pub id: String,
+    pub name: String,
+    pub head: Contact,
+    pub deputies: Vec<Contact>,
+    pub tasks: Vec<PlannedTask>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PlannedTask {
+    pub department: String,
+    pub item: String,
+    pub title: String,
+    pub description: String,
+    pub required: bool,
+    /// Effective for the plan's severity.
+    #[serde(serialize_with = "serialize_duration")]
+    #[schema(value_type = String, example = "30m")]
+    pub ack_within: Duration,
+    #[serde(serialize_with = "serialize_duration")]
+    #[schema(value_type = String, example = "2h")]
+    pub complete_within: Duration,
+    /// `dept/item` keys of tasks in the same plan; dependencies that do not
+    /// apply at this scenario and severity are left out.
+    pub depends_on: Vec<String>,
+}
+
+impl PlannedTask {
+    /// `dept/item`, the key other tasks use in `depends_on`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.department, self.item)
+    }
+}
+
+impl Item {
+    pub fn applies_to(&self, scenario: &str) -> bool {
+        self.scenarios.iter().any(|id| id == "*" || id == scenario)
+    }
+
+    /// The time to acknowledge at `severity`.
+    pub fn ack_within_at(&self, severity: Severity) -> Duration {
+        effective(&self.by_severity, severity, |timing| timing.ack_within)
+            .unwrap_or(self.ack_within)
+    }
+
+    /// The time to complete at `severity`.
+    pub fn complete_within_at(&self, severity: Severity) -> Duration {
+        effective(&self.by_severity, severity, |timing| timing.complete_within)
+            .unwrap_or(self.complete_within)
+    }
+}
+
+/// The value set by the entry for the greatest severity <= `severity` that
+/// sets it; each field falls back on its own.
+pub(super) fn effective<T, V>(
+    by_severity: &BTreeMap<Severity, T>,
+    severity: Severity,
+    field: impl Fn(&T) -> Option<V>,
+) -> Option<V> {
+    by_severity
+        .range(..=severity)
+        .rev()
+        .find_map(|(_, timing)| field(timing))
+}
+
+impl Catalog {
+    pub fn organisation(&self) -> &Organisation {
+        &self.organisation
+    }
+
+    /// In file order.
+    pub fn scenarios(&self) -> &[Scenario] {
+        &self.scenarios
+    }
+
+    pub fn scenario(&self, id: &str) -> Option<&Scenario> {
+        self.scenarios.iter().find(|scenario| scenario.id == id)
+    }
+
+    /// Sorted by id.
+    pub fn departments(&self) -> &[Department] {
+        &self.departments
+    }
+
+    pub fn department(&self, id: &str) -> Option<&Department> {
+        self.departments
+            .binary_search_by(|department| department.id.as_str().cmp(id))
+            .ok()
+            .and_then(|index| self.departments.get(index))
+    }
+
+    /// The tasks `scenario` calls for at `severity`; None if the scenario is
+    /// unknown. Raising the severity only ever adds tasks (and tightens
+    /// timings), so the plan at a higher severity contains the lower one's.
+    pub fn plan(&self, scenario: &str, severity: Severity) -> Option<Plan> {
+        let scenario = self.scenario(scenario)?;
+        let mut departments: Vec<PlannedDepartment> = scenario
+            .departments
+            .iter()
+            .filter_map(|id| self.department(id))
+            .filter_map(|department| {
+                let tasks: Vec<PlannedTask> = department
+                    .items
+                    .iter()
+                    .filter(|item| item.applies_to(&scenario.id) && item.min_severity <= severity)
+                    .map(|item| PlannedTask {
+                        department: department.id.clone(),
+                        item: item.id.clone(),
+                        title: item.title.clone(),
+                        description: item.description.clone(),
+                        required: item.required,
+                        ack_within: item.ack_within_at(severity),
+                        complete_within: item.complete_within_at(severity),
+                        depends_on: item.depends_on.clone(),
+                    })
+                    .collect();
+                (!tasks.is_empty()).then(|| PlannedDepartment {
+                    id: department.id.clone(),
+                    name: department.name.clone(),
+                    head: department.head.clone(),
+                    deputies: department.deputies.clone(),
+                    tasks,
+                })
+            })
+            .collect();
+
+        let planned: HashSet<String> = departments
+            .iter()
+            .flat_map(|department| department.tasks.iter().map(PlannedTask::key))
+            .collect();
+        for task in departments.iter_mut().flat_map(|d| d.tasks.iter_mut()) {
+            task.depends_on.retain(|key| planned.contains(key));
+        }
+
+        Some(Plan {
+            scenario: scenario.clone(),
+            severity,
+            departments,
+        })
+    }
+}
+
+fn serialize_address<S: Serializer>(address: &lettre::Address, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(address.as_ref())
+}
+
+fn serialize_duration<S: Serializer>(duration: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&humantime::format_duration(*duration))
+}
+
+fn serialize_opt_duration<S: Serializer>(
+    duration: &Option<Duration>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match duration {
+        Some(duration) => serialize_duration(duration, s),
+        None => s.serialize_none(),
+    }
+}

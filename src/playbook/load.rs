@@ -1,0 +1,474 @@
+//! Loads a playbook directory: reads every file, checks what spans files
+//! (references, engagement, dependency cycles) and builds the [`Catalog`].
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::io;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+
+use super::catalog::{Catalog, Department, Item, Organisation, Scenario};
+use super::diagnostics::{Diagnostic, Diagnostics, SourceFile};
+use super::parse::{self, RawDepartment, RawOrganisation, SLUG_RULE, is_slug};
+
+const ORGANISATION_FILE: &str = "organisation.toml";
+const DEPARTMENTS_DIR: &str = "departments";
+
+struct LoadedDepartment {
+    id: String,
+    source: SourceFile,
+    /// None when the file could not be parsed: references to it are then
+    /// not checked, rather than reported as dangling.
+    raw: Option<RawDepartment>,
+}
+
+impl Catalog {
+    /// Reads and validates the playbook directory `dir`, reporting every
+    /// problem in every file at once.
+    pub fn load(dir: &Path) -> Result<Catalog, Diagnostics> {
+        let mut diagnostics = Vec::new();
+
+        let organisation_path = dir.join(ORGANISATION_FILE);
+        let organisation = read(&organisation_path, &mut diagnostics).map(|source| {
+            let raw = parse::organisation(&source, &mut diagnostics);
+            (source, raw)
+        });
+        let departments = read_departments(&dir.join(DEPARTMENTS_DIR), &mut diagnostics);
+
+        let organisation = organisation
+            .as_ref()
+            .and_then(|(source, raw)| Some((source, raw.as_ref()?)));
+        let checker = Checker {
+            organisation,
+            departments: &departments,
+        };
+        checker.check(&mut diagnostics);
+
+        if !diagnostics.is_empty() {
+            return Err(Diagnostics::sorted(diagnostics));
+        }
+        checker.build().ok_or_else(|| {
+            // Unreachable while every gap in the raw values is reported above;
+            // kept as a diagnostic rather than a panic all the same.
+            Diagnostics(vec![Diagnostic::at_start(
+                &organisation_path,
+                "internal error: the playbooks passed validation but could not be assembled",
+            )])
+        })
+    }
+}
+
+fn read(path: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<SourceFile> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            diagnostics.push(Diagnostic::at_start(path, "file not found"));
+            return None;
+        }
+        Err(error) => {
+            diagnostics.push(Diagnostic::at_start(
+                path,
+                format!("cannot read the file: {error}"),
+            ));
+            return None;
+        }
+    };
+    match String::from_utf8(bytes) {
+        Ok(text) => Some(SourceFile::new(path.to_path_buf(), text)),
+        Err(error) => {
+            let at = error.utf8_error().valid_up_to();
+            let text = String::from_utf8_lossy(error.as_bytes()).into_owned();
+            let source = SourceFile::new(path.to_path_buf(), text);
+            diagnostics.push(source.diagnostic(&(at..at), "the file is not valid UTF-8"));
+            None
+        }
+    }
+}
+
+fn read_departments(dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<LoadedDepartment> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) => {
+            let message = if error.kind() == io::ErrorKind::NotFound {
+                "missing departments directory: add one file departments/<id>.toml per department"
+                    .to_owned()
+            } else {
+                format!("cannot read the departments directory: {error}")
+            };
+            diagnostics.push(Diagnostic::at_start(dir, message));
+            return Vec::new();
+        }
+    };
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for entry in entries {
+        match entry {
+            Ok(entry) => paths.push(entry.path()),
+            Err(error) => diagnostics.push(Diagnostic::at_start(
+                dir,
+                format!("cannot read the departments directory: {error}"),
+            )),
+        }
+    }
+    // Other files (a README, an editor's backup) may live alongside.
+    paths.retain(|path| {
+        path.extension()
+            .is_some_and(|extension| extension == "toml")
+            && !path
+                .file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name.starts_with('.'))
+            && path.is_file()
+    });
+    paths.sort();
+    if paths.is_empty() {
+        diagnostics.push(Diagnostic::at_start(
+            dir,
+            "no department files: add one file departments/<id>.toml per department",
+        ));
+    }
+
+    let mut departments = Vec::new();
+    for path in paths {
+        let id = path
+            .file_stem()
+            .map(|stem| stem.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !is_slug(&id) {
+            diagnostics.push(Diagnostic::at_start(
+                &path,
+                format!("invalid department id {id:?} (the file name): {SLUG_RULE}"),
+            ));
+        }
+        let Some(source) = read(&path, diagnostics) else {
+            continue;
+        };
+        let raw = parse::department(&source, diagnostics);
+        departments.push(LoadedDepartment { id, source, raw });
+    }
+    departments.sort_by(|a, b| a.id.cmp(&b.id));
+    departments
+}
+
+struct Checker<'a> {
+    /// None when organisation.toml is missing or does not parse.
+    organisation: Option<(&'a SourceFile, &'a RawOrganisation)>,
+    /// Sorted by id.
+    departments: &'a [LoadedDepartment],
+}
+
+/// An item, by department index and item index.
+type Node = (usize, usize);
+
+impl<'a> Checker<'a> {
+    fn department(&self, id: &str) -> Option<&'a LoadedDepartment> {
+        self.departments
+            .iter()
+            .find(|department| department.id == id)
+    }
+
+    fn all_parsed(&self) -> bool {
+        self.organisation.is_some() && self.departments.iter().all(|d| d.raw.is_some())
+    }
+
+    fn check(&self, diagnostics: &mut Vec<Diagnostic>) {
+        self.check_scenarios(diagnostics);
+        self.check_items(diagnostics);
+        self.check_cycles(diagnostics);
+    }
+
+    fn check_scenarios(&self, diagnostics: &mut Vec<Diagnostic>) {
+        let Some((source, organisation)) = self.organisation else {
+            return;
+        };
+        for scenario in &organisation.scenarios {
+            for department in &scenario.departments {
+                let id = department.get_ref();
+                if id == "*" {
+                    if self.all_parsed()
+                        && !self.departments.is_empty()
+                        && self.engaged(scenario.id.get_ref(), true).is_empty()
+                    {
+                        diagnostics.push(source.diagnostic(
+                            &department.span(),
+                            format!(
+                                "scenario `{}` engages every department, but no department has \
+                                 items for it",
+                                scenario.id.get_ref()
+                            ),
+                        ));
+                    }
+                } else if self.department(id).is_none() {
+                    diagnostics.push(source.diagnostic(
+                        &department.span(),
+                        format!(
+                            "scenario `{}` names unknown department `{id}`: there is no \
+                             {DEPARTMENTS_DIR}/{id}.toml",
+                            scenario.id.get_ref()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    fn check_items(&self, diagnostics: &mut Vec<Diagnostic>) {
+        for department in self.departments {
+            let Some(raw) = &department.raw else { continue };
+            for item in &raw.items {
+                if let Some((_, organisation)) = self.organisation {
+                    for scenario_id in &item.scenarios {
+                        let id = scenario_id.get_ref();
+                        if id == "*" {
+                            continue;
+                        }
+                        let Some(scenario) =
+                            organisation.scenarios.iter().find(|s| s.id.get_ref() == id)
+                        else {
+                            diagnostics.push(department.source.diagnostic(
+                                &scenario_id.span(),
+                                format!(
+                                    "item `{}` names unknown scenario `{id}`: it is not a \
+                                     [[scenario]] in {ORGANISATION_FILE}",
+                                    item.id.get_ref()
+                                ),
+                            ));
+                            continue;
+                        };
+                        let engaged = scenario
+                            .departments
+                            .iter()
+                            .any(|d| d.get_ref() == "*" || *d.get_ref() == department.id);
+                        if !engaged {
+                            diagnostics.push(department.source.diagnostic(
+                                &scenario_id.span(),
+                                format!(
+                                    "item `{}` applies to scenario `{id}`, which does not engage \
+                                     department `{dept}`: add \"{dept}\" to the departments of \
+                                     scenario `{id}` in {ORGANISATION_FILE}, or drop `{id}` from \
+                                     this item",
+                                    item.id.get_ref(),
+                                    dept = department.id,
+                                ),
+                            ));
+                        }
+                    }
+                }
+                for dependency in &item.depends_on {
+                    self.resolve(department, dependency, diagnostics);
+                }
+            }
+        }
+    }
+
+    /// The item a dependency names; reports it when it names nothing.
+    fn resolve(
+        &self,
+        from: &LoadedDepartment,
+        dependency: &Spanned<String>,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Option<Node> {
+        let (department_id, item_id) = qualify(&from.id, dependency.get_ref());
+        let Some(index) = self.departments.iter().position(|d| d.id == department_id) else {
+            diagnostics.push(from.source.diagnostic(
+                &dependency.span(),
+                format!(
+                    "dependency `{}` names unknown department `{department_id}`: there is no \
+                     {DEPARTMENTS_DIR}/{department_id}.toml",
+                    dependency.get_ref()
+                ),
+            ));
+            return None;
+        };
+        // A department that did not parse has its own errors; do not pile on.
+        let raw = self.departments.get(index)?.raw.as_ref()?;
+        let Some(item) = raw.items.iter().position(|i| *i.id.get_ref() == item_id) else {
+            diagnostics.push(from.source.diagnostic(
+                &dependency.span(),
+                format!(
+                    "dependency `{}` names no item: department `{department_id}` has no item \
+                     `{item_id}`",
+                    dependency.get_ref()
+                ),
+            ));
+            return None;
+        };
+        Some((index, item))
+    }
+
+    /// Each cycle is reported once, at the dependency that closes it.
+    fn check_cycles(&self, diagnostics: &mut Vec<Diagnostic>) {
+        let mut edges: HashMap<Node, Vec<(Node, Range<usize>)>> = HashMap::new();
+        let mut nodes = Vec::new();
+        for (d, department) in self.departments.iter().enumerate() {
+            let Some(raw) = &department.raw else { continue };
+            for (i, item) in raw.items.iter().enumerate() {
+                nodes.push((d, i));
+                // Dangling dependencies were reported by check_items.
+                let targets = item
+                    .depends_on
+                    .iter()
+                    .filter_map(|dep| {
+                        Some((self.resolve(department, dep, &mut Vec::new())?, dep.span()))
+                    })
+                    .collect();
+                edges.insert((d, i), targets);
+            }
+        }
+
+        let mut done: HashSet<Node> = HashSet::new();
+        let mut stack: Vec<Node> = Vec::new();
+        for node in nodes {
+            self.visit(node, &edges, &mut done, &mut stack, diagnostics);
+        }
+    }
+
+    fn visit(
+        &self,
+        node: Node,
+        edges: &HashMap<Node, Vec<(Node, Range<usize>)>>,
+        done: &mut HashSet<Node>,
+        stack: &mut Vec<Node>,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) {
+        if done.contains(&node) {
+            return;
+        }
+        stack.push(node);
+        for (target, span) in edges.get(&node).into_iter().flatten() {
+            if let Some(start) = stack.iter().position(|n| n == target) {
+                // Start the path at the item whose dependency closes the
+                // cycle, which is where the problem is reported.
+                let mut cycle: Vec<Node> = stack.get(start..).unwrap_or_default().to_vec();
+                cycle.rotate_right(1);
+                let path: Vec<String> = cycle
+                    .iter()
+                    .chain(cycle.first())
+                    .map(|&n| self.key(n))
+                    .collect();
+                if let Some(department) = self.departments.get(node.0) {
+                    diagnostics.push(
+                        department
+                            .source
+                            .diagnostic(span, format!("dependency cycle: {}", path.join(" -> "))),
+                    );
+                }
+            } else {
+                self.visit(*target, edges, done, stack, diagnostics);
+            }
+        }
+        stack.pop();
+        done.insert(node);
+    }
+
+    fn key(&self, (d, i): Node) -> String {
+        let department = self.departments.get(d);
+        let item = department
+            .and_then(|d| d.raw.as_ref())
+            .and_then(|raw| raw.items.get(i))
+            .map_or("?", |item| item.id.get_ref().as_str());
+        format!("{}/{item}", department.map_or("?", |d| d.id.as_str()))
+    }
+
+    /// Ids of the departments a scenario engages, in plan order.
+    fn engaged(&self, scenario: &str, all: bool) -> Vec<String> {
+        let explicit = self
+            .organisation
+            .and_then(|(_, organisation)| {
+                organisation
+                    .scenarios
+                    .iter()
+                    .find(|s| s.id.get_ref() == scenario)
+            })
+            .map(|s| s.departments.iter().map(|d| d.get_ref().clone()).collect())
+            .unwrap_or_default();
+        if !all {
+            return explicit;
+        }
+        self.departments
+            .iter()
+            .filter(|department| {
+                department.raw.as_ref().is_some_and(|raw| {
+                    raw.items.iter().any(|item| {
+                        item.scenarios
+                            .iter()
+                            .any(|s| s.get_ref() == "*" || s.get_ref() == scenario)
+                    })
+                })
+            })
+            .map(|department| department.id.clone())
+            .collect()
+    }
+
+    /// Assembles the catalog; only called once validation found nothing.
+    fn build(&self) -> Option<Catalog> {
+        let (_, organisation) = self.organisation?;
+        let scenarios = organisation
+            .scenarios
+            .iter()
+            .map(|scenario| {
+                let all = scenario.departments.iter().any(|d| d.get_ref() == "*");
+                Scenario {
+                    id: scenario.id.get_ref().clone(),
+                    title: scenario.title.clone(),
+                    description: scenario.description.clone(),
+                    departments: self.engaged(scenario.id.get_ref(), all),
+                    all_departments: all,
+                }
+            })
+            .collect();
+        let departments = self
+            .departments
+            .iter()
+            .map(|department| {
+                let raw = department.raw.as_ref()?;
+                Some(Department {
+                    id: department.id.clone(),
+                    name: raw.name.clone(),
+                    crisis_question: raw.crisis_question.clone(),
+                    head: raw.head.clone()?,
+                    deputies: raw.deputies.clone(),
+                    items: raw
+                        .items
+                        .iter()
+                        .map(|item| Item {
+                            id: item.id.get_ref().clone(),
+                            title: item.title.clone(),
+                            description: item.description.clone(),
+                            scenarios: item.scenarios.iter().map(|s| s.get_ref().clone()).collect(),
+                            min_severity: item.min_severity,
+                            required: item.required,
+                            ack_within: item.ack_within,
+                            complete_within: item.complete_within,
+                            depends_on: item
+                                .depends_on
+                                .iter()
+                                .map(|dep| {
+                                    let (d, i) = qualify(&department.id, dep.get_ref());
+                                    format!("{d}/{i}")
+                                })
+                                .collect(),
+                            by_severity: item.by_severity.clone(),
+                        })
+                        .collect(),
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Catalog {
+            organisation: Organisation {
+                name: organisation.name.clone(),
+                commander: organisation.commander.clone()?,
+            },
+            scenarios,
+            departments,
+        })
+    }
+}
+
+/// `item` is shorthand for an item of the same department.
+fn qualify<'d>(department: &'d str, dependency: &'d str) -> (&'d str, &'d str) {
+    dependency
+        .split_once('/')
+        .unwrap_or((department, dependency))
+}

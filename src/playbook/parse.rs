@@ -1,0 +1,710 @@
+//! Reads one playbook file into raw, span-carrying values, checking what can
+//! be checked within that file alone.
+//!
+//! The TOML is walked by hand rather than through serde so that every
+//! unknown key, missing key and bad value in a file is reported, not just the
+//! first one serde stops at.
+
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::catalog::{Contact, Timing, effective};
+use super::diagnostics::{Diagnostic, SourceFile};
+use crate::domain::Severity;
+
+type Span = Range<usize>;
+
+pub(super) struct RawOrganisation {
+    pub name: String,
+    pub commander: Option<Contact>,
+    pub scenarios: Vec<RawScenario>,
+}
+
+pub(super) struct RawScenario {
+    pub id: Spanned<String>,
+    pub title: String,
+    pub description: String,
+    /// As written; `*` (alone) means every department.
+    pub departments: Vec<Spanned<String>>,
+}
+
+pub(super) struct RawDepartment {
+    pub name: String,
+    pub crisis_question: String,
+    pub head: Option<Contact>,
+    pub deputies: Vec<Contact>,
+    pub items: Vec<RawItem>,
+}
+
+pub(super) struct RawItem {
+    pub id: Spanned<String>,
+    pub title: String,
+    pub description: String,
+    /// As written; `*` (alone) means every scenario engaging the department.
+    pub scenarios: Vec<Spanned<String>>,
+    pub min_severity: Severity,
+    pub required: bool,
+    pub ack_within: Duration,
+    pub complete_within: Duration,
+    /// As written: `item` or `dept/item`, both already checked to be slugs.
+    pub depends_on: Vec<Spanned<String>>,
+    pub by_severity: BTreeMap<Severity, Timing>,
+}
+
+const ORGANISATION_KEYS: &[&str] = &["name", "commander", "scenario"];
+const CONTACT_KEYS: &[&str] = &["name", "email"];
+const SCENARIO_KEYS: &[&str] = &["id", "title", "description", "departments"];
+const DEPARTMENT_KEYS: &[&str] = &["name", "crisis_question", "head", "deputies", "item"];
+const ITEM_KEYS: &[&str] = &[
+    "id",
+    "title",
+    "description",
+    "scenarios",
+    "min_severity",
+    "required",
+    "ack_within",
+    "complete_within",
+    "depends_on",
+    "by_severity",
+];
+const TIMING_KEYS: &[&str] = &["ack_within", "complete_within"];
+
+/// Parses `organisation.toml`; None when its TOML does not parse, so that
+/// other files are not checked against a half-read organisation.
+pub(super) fn organisation(
+    source: &SourceFile,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<RawOrganisation> {
+    let mut reader = Reader {
+        source,
+        diagnostics,
+    };
+    let document = reader.document()?;
+    let root = Table {
+        entries: document.get_ref(),
+        span: 0..0,
+        label: "the top level".to_owned(),
+    };
+    reader.check_keys(&root, ORGANISATION_KEYS);
+    let name = reader.string(&root, "name", true);
+    let commander = reader
+        .table(&root, "commander", true, "[commander]")
+        .and_then(|table| reader.contact(&table));
+
+    let mut scenarios: Vec<RawScenario> = Vec::new();
+    let tables = reader.tables(&root, "scenario", "[[scenario]]");
+    let declared = root.entries.get("scenario");
+    if tables.is_empty() && declared.is_none_or(|value| value.get_ref().is_array()) {
+        reader.error(
+            &declared.map_or(root.span.clone(), Spanned::span),
+            "no scenarios: add at least one [[scenario]] with id, title and departments",
+        );
+    }
+    let mut seen = HashSet::new();
+    for table in tables {
+        let Some(scenario) = reader.scenario(&table) else {
+            continue;
+        };
+        if !seen.insert(scenario.id.get_ref().clone()) {
+            reader.error(
+                &scenario.id.span(),
+                format!("duplicate scenario id `{}`", scenario.id.get_ref()),
+            );
+            continue;
+        }
+        scenarios.push(scenario);
+    }
+
+    Some(RawOrganisation {
+        name: name.map(Spanned::into_inner).unwrap_or_default(),
+        commander,
+        scenarios,
+    })
+}
+
+/// Parses `departments/<id>.toml`; None when its TOML does not parse.
+pub(super) fn department(
+    source: &SourceFile,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<RawDepartment> {
+    let mut reader = Reader {
+        source,
+        diagnostics,
+    };
+    let document = reader.document()?;
+    let root = Table {
+        entries: document.get_ref(),
+        span: 0..0,
+        label: "the top level".to_owned(),
+    };
+    reader.check_keys(&root, DEPARTMENT_KEYS);
+    let name = reader.string(&root, "name", true);
+    let crisis_question = reader.string(&root, "crisis_question", false);
+    let head = reader
+        .table(&root, "head", true, "[head]")
+        .and_then(|table| reader.contact(&table));
+
+    let deputy_tables = reader.tables(&root, "deputies", "[[deputies]]");
+    if deputy_tables.is_empty() {
+        let span = root
+            .entries
+            .get("deputies")
+            .map_or(root.span.clone(), Spanned::span);
+        reader.error(
+            &span,
+            "the department has no deputies: add at least one [[deputies]] with name and \
+             email, so there is someone to escalate to",
+        );
+    }
+    let deputies = deputy_tables
+        .iter()
+        .filter_map(|table| reader.contact(table))
+        .collect();
+
+    let mut items: Vec<RawItem> = Vec::new();
+    let mut seen = HashSet::new();
+    for table in reader.tables(&root, "item", "[[item]]") {
+        let Some(item) = reader.item(&table) else {
+            continue;
+        };
+        if !seen.insert(item.id.get_ref().clone()) {
+            reader.error(
+                &item.id.span(),
+                format!(
+                    "duplicate item id `{}` in this department",
+                    item.id.get_ref()
+                ),
+            );
+            continue;
+        }
+        items.push(item);
+    }
+
+    Some(RawDepartment {
+        name: name.map(Spanned::into_inner).unwrap_or_default(),
+        crisis_question: crisis_question.map(Spanned::into_inner).unwrap_or_default(),
+        head,
+        deputies,
+        items,
+    })
+}
+
+/// Ids become URL segments and `dept/item` keys, so keep them plain.
+pub(super) fn is_slug(id: &str) -> bool {
+    id.bytes()
+        .next()
+        .is_some_and(|first| first.is_ascii_alphanumeric())
+        && id
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
+}
+
+pub(super) const SLUG_RULE: &str =
+    "use lowercase ascii letters, digits and hyphens, starting with a letter or digit";
+
+/// A table being read, with what to call it in messages and where to point
+/// when one of its keys is missing.
+struct Table<'t, 'i> {
+    entries: &'t DeTable<'i>,
+    span: Span,
+    label: String,
+}
+
+struct Reader<'s> {
+    source: &'s SourceFile,
+    diagnostics: &'s mut Vec<Diagnostic>,
+}
+
+impl<'s> Reader<'s> {
+    fn error(&mut self, span: &Span, message: impl Into<String>) {
+        self.diagnostics.push(self.source.diagnostic(span, message));
+    }
+
+    fn document(&mut self) -> Option<Spanned<DeTable<'s>>> {
+        let (document, errors) = DeTable::parse_recoverable(&self.source.text);
+        if errors.is_empty() {
+            return Some(document);
+        }
+        for error in errors {
+            let span = error.span().unwrap_or(0..0);
+            self.error(&span, format!("invalid TOML: {}", error.message()));
+        }
+        None
+    }
+
+    fn check_keys(&mut self, table: &Table<'_, '_>, allowed: &[&str]) {
+        for key in table.entries.keys() {
+            if !allowed.contains(&key.get_ref().as_ref()) {
+                self.error(
+                    &key.span(),
+                    format!(
+                        "unknown key `{}` in {}; expected one of: {}",
+                        key.get_ref(),
+                        table.label,
+                        allowed.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+
+    fn value<'t, 'i>(
+        &mut self,
+        table: &Table<'t, 'i>,
+        key: &str,
+        required: bool,
+    ) -> Option<&'t Spanned<DeValue<'i>>> {
+        let value = table.entries.get(key);
+        if value.is_none() && required {
+            self.error(
+                &table.span,
+                format!("missing required key `{key}` in {}", table.label),
+            );
+        }
+        value
+    }
+
+    fn wrong_type(&mut self, value: &Spanned<DeValue<'_>>, key: &str, expected: &str) {
+        self.error(
+            &value.span(),
+            format!(
+                "`{key}` must be {expected}, found {}",
+                value.get_ref().type_str()
+            ),
+        );
+    }
+
+    fn string(
+        &mut self,
+        table: &Table<'_, '_>,
+        key: &str,
+        required: bool,
+    ) -> Option<Spanned<String>> {
+        let value = self.value(table, key, required)?;
+        match value.get_ref() {
+            DeValue::String(text) => Some(Spanned::new(value.span(), text.to_string())),
+            _ => {
+                self.wrong_type(value, key, "a string");
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, table: &Table<'_, '_>, key: &str) -> Option<bool> {
+        let value = self.value(table, key, false)?;
+        let boolean = value.get_ref().as_bool();
+        if boolean.is_none() {
+            self.wrong_type(value, key, "true or false");
+        }
+        boolean
+    }
+
+    /// A list of strings; None (reported) if it is not one.
+    fn strings(
+        &mut self,
+        table: &Table<'_, '_>,
+        key: &str,
+        required: bool,
+    ) -> Option<Spanned<Vec<Spanned<String>>>> {
+        let value = self.value(table, key, required)?;
+        let Some(array) = value.get_ref().as_array() else {
+            self.wrong_type(value, key, "a list of strings");
+            return None;
+        };
+        let mut strings = Vec::new();
+        for element in array.iter() {
+            match element.get_ref() {
+                DeValue::String(text) => {
+                    strings.push(Spanned::new(element.span(), text.to_string()));
+                }
+                _ => self.wrong_type(element, key, "a list of strings"),
+            }
+        }
+        Some(Spanned::new(value.span(), strings))
+    }
+
+    fn table<'t, 'i>(
+        &mut self,
+        table: &Table<'t, 'i>,
+        key: &str,
+        required: bool,
+        label: &str,
+    ) -> Option<Table<'t, 'i>> {
+        let value = self.value(table, key, required)?;
+        match value.get_ref() {
+            DeValue::Table(entries) => Some(Table {
+                entries,
+                span: value.span(),
+                label: label.to_owned(),
+            }),
+            _ => {
+                self.wrong_type(value, key, "a table");
+                None
+            }
+        }
+    }
+
+    /// An array of tables (`[[key]]` or `key = [{...}]`); empty if absent.
+    fn tables<'t, 'i>(
+        &mut self,
+        table: &Table<'t, 'i>,
+        key: &str,
+        label: &str,
+    ) -> Vec<Table<'t, 'i>> {
+        let Some(value) = self.value(table, key, false) else {
+            return Vec::new();
+        };
+        let Some(array) = value.get_ref().as_array() else {
+            self.wrong_type(value, key, &format!("an array of tables ({label})"));
+            return Vec::new();
+        };
+        let mut tables = Vec::new();
+        for element in array.iter() {
+            match element.get_ref() {
+                DeValue::Table(entries) => tables.push(Table {
+                    entries,
+                    span: element.span(),
+                    label: label.to_owned(),
+                }),
+                _ => self.wrong_type(element, key, &format!("an array of tables ({label})")),
+            }
+        }
+        tables
+    }
+
+    fn slug(&mut self, id: &Spanned<String>, what: &str) -> bool {
+        let valid = is_slug(id.get_ref());
+        if !valid {
+            self.error(
+                &id.span(),
+                format!("invalid {what} id {:?}: {SLUG_RULE}", id.get_ref()),
+            );
+        }
+        valid
+    }
+
+    fn duration(
+        &mut self,
+        table: &Table<'_, '_>,
+        key: &str,
+        required: bool,
+    ) -> Option<Spanned<Duration>> {
+        let text = self.string(table, key, required)?;
+        match humantime::parse_duration(text.get_ref()) {
+            Ok(duration) if duration.is_zero() => {
+                self.error(&text.span(), format!("`{key}` must be longer than zero"));
+                None
+            }
+            Ok(duration) => Some(Spanned::new(text.span(), duration)),
+            Err(error) => {
+                self.error(
+                    &text.span(),
+                    format!(
+                        "invalid duration {:?} for `{key}`: {error} (write e.g. \"30m\", \"2h\", \"1h 30m\")",
+                        text.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn contact(&mut self, table: &Table<'_, '_>) -> Option<Contact> {
+        self.check_keys(table, CONTACT_KEYS);
+        let name = self.string(table, "name", true);
+        let email = self.string(table, "email", true)?;
+        let address = match email.get_ref().parse::<lettre::Address>() {
+            Ok(address) => address,
+            Err(error) => {
+                self.error(
+                    &email.span(),
+                    format!("invalid email address {:?}: {error}", email.get_ref()),
+                );
+                return None;
+            }
+        };
+        Some(Contact {
+            name: name?.into_inner(),
+            email: address,
+        })
+    }
+
+    /// The `*`-means-all list shape shared by scenario departments and item
+    /// scenarios; reports an empty list, a misplaced `*`, bad ids, duplicates.
+    fn id_list(
+        &mut self,
+        list: &Spanned<Vec<Spanned<String>>>,
+        key: &str,
+        what: &str,
+        empty: &str,
+    ) -> Vec<Spanned<String>> {
+        let entries = list.get_ref();
+        if entries.is_empty() {
+            self.error(&list.span(), empty.to_owned());
+            return Vec::new();
+        }
+        let mut kept = Vec::new();
+        let mut seen = HashSet::new();
+        for entry in entries {
+            if entry.get_ref() == "*" {
+                if entries.len() > 1 {
+                    self.error(
+                        &entry.span(),
+                        format!("`*` in `{key}` means all {what}s and must stand alone: write `{key} = [\"*\"]`"),
+                    );
+                    continue;
+                }
+            } else if !self.slug(entry, what) {
+                continue;
+            }
+            if !seen.insert(entry.get_ref().clone()) {
+                self.error(
+                    &entry.span(),
+                    format!("{what} `{}` is listed twice", entry.get_ref()),
+                );
+                continue;
+            }
+            kept.push(entry.clone());
+        }
+        kept
+    }
+
+    fn scenario(&mut self, table: &Table<'_, '_>) -> Option<RawScenario> {
+        self.check_keys(table, SCENARIO_KEYS);
+        let id = self.string(table, "id", true);
+        let title = self.string(table, "title", true);
+        let description = self.string(table, "description", false);
+        let departments = self
+            .strings(table, "departments", true)
+            .map(|list| {
+                self.id_list(
+                    &list,
+                    "departments",
+                    "department",
+                    "the scenario engages no department: list department ids, or [\"*\"] for all",
+                )
+            })
+            .unwrap_or_default();
+        let id = id?;
+        if !self.slug(&id, "scenario") {
+            return None;
+        }
+        Some(RawScenario {
+            id,
+            title: title.map(Spanned::into_inner).unwrap_or_default(),
+            description: description.map(Spanned::into_inner).unwrap_or_default(),
+            departments,
+        })
+    }
+
+    fn item(&mut self, table: &Table<'_, '_>) -> Option<RawItem> {
+        self.check_keys(table, ITEM_KEYS);
+        let id = self.string(table, "id", true);
+        let title = self.string(table, "title", true);
+        let description = self.string(table, "description", false);
+        let scenarios = self
+            .strings(table, "scenarios", true)
+            .map(|list| {
+                self.id_list(
+                    &list,
+                    "scenarios",
+                    "scenario",
+                    "the item applies to no scenario: list scenario ids, or [\"*\"] for all",
+                )
+            })
+            .unwrap_or_default();
+        let min_severity = self.severity(table);
+        let required = self.boolean(table, "required");
+        let ack_within = self.duration(table, "ack_within", true);
+        let complete_within = self.duration(table, "complete_within", true);
+        let depends_on = self.dependencies(table);
+        let by_severity = self.by_severity(table);
+
+        if let (Some(ack), Some(complete)) = (&ack_within, &complete_within) {
+            self.check_timings(ack, complete, &by_severity);
+        }
+
+        let id = id?;
+        if !self.slug(&id, "item") {
+            return None;
+        }
+        Some(RawItem {
+            id,
+            title: title.map(Spanned::into_inner).unwrap_or_default(),
+            description: description.map(Spanned::into_inner).unwrap_or_default(),
+            scenarios,
+            min_severity: min_severity.unwrap_or(Severity::Low),
+            required: required.unwrap_or(true),
+            ack_within: ack_within.map_or(Duration::ZERO, Spanned::into_inner),
+            complete_within: complete_within.map_or(Duration::ZERO, Spanned::into_inner),
+            depends_on,
+            by_severity: by_severity
+                .into_iter()
+                .map(|(severity, timing)| {
+                    let timing = Timing {
+                        ack_within: timing.ack_within.map(Spanned::into_inner),
+                        complete_within: timing.complete_within.map(Spanned::into_inner),
+                    };
+                    (severity, timing)
+                })
+                .collect(),
+        })
+    }
+
+    fn severity(&mut self, table: &Table<'_, '_>) -> Option<Severity> {
+        let text = self.string(table, "min_severity", false)?;
+        match text.get_ref().parse::<Severity>() {
+            Ok(severity) => Some(severity),
+            Err(error) => {
+                self.error(&text.span(), format!("invalid `min_severity`: {error}"));
+                None
+            }
+        }
+    }
+
+    fn dependencies(&mut self, table: &Table<'_, '_>) -> Vec<Spanned<String>> {
+        let Some(list) = self.strings(table, "depends_on", false) else {
+            return Vec::new();
+        };
+        let mut kept: Vec<Spanned<String>> = Vec::new();
+        for dependency in list.into_inner() {
+            let text = dependency.get_ref();
+            let parts: Vec<&str> = text.split('/').collect();
+            if parts.len() > 2 || !parts.iter().all(|part| is_slug(part)) {
+                self.error(
+                    &dependency.span(),
+                    format!(
+                        "invalid dependency {text:?}: write `item` for an item of this department \
+                         or `department/item` for another's ({SLUG_RULE})"
+                    ),
+                );
+                continue;
+            }
+            if kept.iter().any(|seen| seen.get_ref() == text) {
+                self.error(
+                    &dependency.span(),
+                    format!("dependency `{text}` is listed twice"),
+                );
+                continue;
+            }
+            kept.push(dependency);
+        }
+        kept
+    }
+
+    fn by_severity(&mut self, table: &Table<'_, '_>) -> BTreeMap<Severity, SpannedTiming> {
+        let mut timings = BTreeMap::new();
+        let Some(by_severity) = self.table(table, "by_severity", false, "[item.by_severity]")
+        else {
+            return timings;
+        };
+        for (key, value) in by_severity.entries.iter() {
+            let severity = match key.get_ref().parse::<Severity>() {
+                Ok(severity) => severity,
+                Err(error) => {
+                    self.error(
+                        &key.span(),
+                        format!("invalid key in `by_severity`: {error}"),
+                    );
+                    continue;
+                }
+            };
+            let DeValue::Table(entries) = value.get_ref() else {
+                self.wrong_type(
+                    value,
+                    key.get_ref(),
+                    "a table with ack_within and/or complete_within",
+                );
+                continue;
+            };
+            let entry = Table {
+                entries,
+                span: value.span(),
+                label: format!("[item.by_severity.{severity}]"),
+            };
+            self.check_keys(&entry, TIMING_KEYS);
+            let timing = SpannedTiming {
+                ack_within: self.duration(&entry, "ack_within", false),
+                complete_within: self.duration(&entry, "complete_within", false),
+            };
+            if entries.is_empty() {
+                self.error(
+                    &entry.span,
+                    format!(
+                        "{} sets neither ack_within nor complete_within",
+                        entry.label
+                    ),
+                );
+            }
+            timings.insert(severity, timing);
+        }
+        timings
+    }
+
+    /// Deadlines only tighten as severity rises, and an item is acknowledged
+    /// before it is complete, at every severity.
+    fn check_timings(
+        &mut self,
+        ack: &Spanned<Duration>,
+        complete: &Spanned<Duration>,
+        by_severity: &BTreeMap<Severity, SpannedTiming>,
+    ) {
+        let fields: [(&str, &Spanned<Duration>, TimingField); 2] = [
+            ("ack_within", ack, |timing| timing.ack_within.as_ref()),
+            ("complete_within", complete, |timing| {
+                timing.complete_within.as_ref()
+            }),
+        ];
+        for (name, base, field) in fields {
+            let mut previous = (*base.get_ref(), "the base value".to_owned());
+            for severity in Severity::ALL {
+                let Some(value) = by_severity.get(&severity).and_then(field) else {
+                    continue;
+                };
+                if *value.get_ref() > previous.0 {
+                    self.error(
+                        &value.span(),
+                        format!(
+                            "by_severity.{severity}.{name} ({}) is longer than {} ({}): \
+                             timings may only tighten as severity rises",
+                            humantime::format_duration(*value.get_ref()),
+                            previous.1,
+                            humantime::format_duration(previous.0),
+                        ),
+                    );
+                }
+                previous = (*value.get_ref(), format!("by_severity.{severity}.{name}"));
+            }
+        }
+
+        for severity in Severity::ALL {
+            let ack_at = effective(by_severity, severity, |t| t.ack_within.clone())
+                .unwrap_or_else(|| ack.clone());
+            let complete_at = effective(by_severity, severity, |t| t.complete_within.clone())
+                .unwrap_or_else(|| complete.clone());
+            if ack_at.get_ref() > complete_at.get_ref() {
+                self.error(
+                    &ack_at.span(),
+                    format!(
+                        "ack_within ({}) is longer than complete_within ({}) at severity {severity}: \
+                         an item cannot be completed before it is acknowledged",
+                        humantime::format_duration(*ack_at.get_ref()),
+                        humantime::format_duration(*complete_at.get_ref()),
+                    ),
+                );
+                break;
+            }
+        }
+    }
+}
+
+type TimingField = fn(&SpannedTiming) -> Option<&Spanned<Duration>>;
+
+struct SpannedTiming {
+    ack_within: Option<Spanned<Duration>>,
+    complete_within: Option<Spanned<Duration>>,
+}

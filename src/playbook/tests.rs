@@ -1,0 +1,762 @@
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+use crate::domain::Severity;
+
+const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks");
+
+const ORGANISATION: &str = r#"name = "Test Corp"
+[commander]
+name = "Commander"
+email = "social-lead@example.com"
+[[scenario]]
+id = "storm"
+title = "Storm"
+departments = ["*"]
+[[scenario]]
+id = "hijack"
+title = "Hijack"
+departments = ["pr", "legal"]
+"#;
+
+const PR: &str = r#"name = "PR"
+[head]
+name = "Head"
+email = "pr-head@example.com"
+[[deputies]]
+name = "Deputy"
+email = "pr-deputy@example.com"
+[[item]]
+id = "assess"
+title = "Assess"
+scenarios = ["*"]
+ack_within = "30m"
+complete_within = "2h"
+[[item]]
+id = "statement"
+title = "Statement"
+scenarios = ["*"]
+min_severity = "medium"
+ack_within = "30m"
+complete_within = "2h"
+depends_on = ["assess", "legal/review"]
+[item.by_severity.high]
+ack_within = "15m"
+[item.by_severity.critical]
+complete_within = "45m"
+"#;
+
+const LEGAL: &str = r#"name = "Legal"
+[head]
+name = "Head"
+email = "legal-head@example.com"
+[[deputies]]
+name = "Deputy"
+email = "legal-deputy@example.com"
+[[item]]
+id = "review"
+title = "Review"
+scenarios = ["storm"]
+min_severity = "high"
+ack_within = "10m"
+complete_within = "1h"
+[[item]]
+id = "evidence"
+title = "Evidence"
+scenarios = ["hijack"]
+ack_within = "1h"
+complete_within = "4h"
+"#;
+
+/// A playbook directory with the given files (relative path, contents).
+fn playbooks(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in files {
+        let path = dir.path().join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+fn valid(overrides: &[(&str, &str)]) -> tempfile::TempDir {
+    let mut files: Vec<(&str, &str)> = vec![
+        ("organisation.toml", ORGANISATION),
+        ("departments/pr.toml", PR),
+        ("departments/legal.toml", LEGAL),
+    ];
+    for (path, text) in overrides {
+        files.retain(|(p, _)| p != path);
+        files.push((path, text));
+    }
+    playbooks(&files)
+}
+
+/// Each problem as "relative/file:line:col: message".
+fn problems(dir: &Path) -> Vec<String> {
+    match Catalog::load(dir) {
+        Ok(_) => Vec::new(),
+        Err(diagnostics) => diagnostics
+            .iter()
+            .map(|d| {
+                let file = d.file.strip_prefix(dir).unwrap();
+                format!("{}:{}:{}: {}", file.display(), d.line, d.column, d.message)
+            })
+            .collect(),
+    }
+}
+
+/// Asserts one problem per expected (file:line:col, message fragment), in order.
+fn assert_problems(dir: &Path, expected: &[(&str, &str)]) {
+    let found = problems(dir);
+    assert_eq!(
+        found.len(),
+        expected.len(),
+        "expected {expected:#?}\nfound {found:#?}"
+    );
+    for (problem, (location, fragment)) in found.iter().zip(expected) {
+        assert!(
+            problem.starts_with(&format!("{location}: ")) && problem.contains(fragment),
+            "expected {location}: …{fragment}…\nfound {problem}\nall: {found:#?}"
+        );
+    }
+}
+
+fn task_keys(plan: &Plan) -> Vec<String> {
+    plan.departments
+        .iter()
+        .flat_map(|d| d.tasks.iter().map(PlannedTask::key))
+        .collect()
+}
+
+#[test]
+fn shipped_playbooks_load_cleanly() {
+    let catalog = match Catalog::load(Path::new(SHIPPED)) {
+        Ok(catalog) => catalog,
+        Err(diagnostics) => panic!("shipped playbooks are invalid:\n{diagnostics}"),
+    };
+    let departments: Vec<&str> = catalog
+        .departments()
+        .iter()
+        .map(|d| d.id.as_str())
+        .collect();
+    assert_eq!(departments, ["hr", "legal", "pr", "sales", "support"]);
+    let scenarios: Vec<&str> = catalog.scenarios().iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(
+        scenarios,
+        [
+            "social-media-storm",
+            "account-hijack",
+            "insensitive-campaign",
+            "complaint-surge",
+            "share-price-threat"
+        ]
+    );
+    for department in catalog.departments() {
+        assert!(
+            (4..=7).contains(&department.items.len()),
+            "{}",
+            department.id
+        );
+        assert_eq!(department.head.email.domain(), "example.com");
+    }
+    assert_eq!(
+        catalog.organisation().commander.email.to_string(),
+        "social-lead@example.com"
+    );
+
+    for scenario in catalog.scenarios() {
+        // Raising the severity only ever adds tasks and tightens timings.
+        let mut previous: Option<Plan> = None;
+        for severity in Severity::ALL {
+            let plan = catalog.plan(&scenario.id, severity).unwrap();
+            assert!(
+                !plan.departments.is_empty(),
+                "{} at {severity}",
+                scenario.id
+            );
+            if let Some(previous) = &previous {
+                for task in previous.departments.iter().flat_map(|d| &d.tasks) {
+                    let now = plan
+                        .departments
+                        .iter()
+                        .flat_map(|d| &d.tasks)
+                        .find(|t| t.key() == task.key())
+                        .unwrap_or_else(|| panic!("{} lost {}", scenario.id, task.key()));
+                    assert!(now.ack_within <= task.ack_within);
+                    assert!(now.complete_within <= task.complete_within);
+                    assert!(task.depends_on.iter().all(|d| now.depends_on.contains(d)));
+                }
+            }
+            previous = Some(plan);
+        }
+    }
+
+    let hijack = catalog.plan("account-hijack", Severity::High).unwrap();
+    let order: Vec<&str> = hijack.departments.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(order, ["hr", "pr", "legal", "support"]);
+    let briefing = hijack.departments[0]
+        .tasks
+        .iter()
+        .find(|t| t.item == "staff-briefing")
+        .unwrap();
+    assert_eq!(
+        briefing.depends_on,
+        ["hr/revoke-access", "pr/holding-statement"]
+    );
+
+    let json = serde_json::to_value(catalog.departments()).unwrap();
+    let pr = &json[2];
+    assert_eq!(pr["head"]["email"], "pr-head@example.com");
+    assert_eq!(pr["items"][0]["ack_within"], "30m");
+    assert_eq!(pr["items"][0]["min_severity"], "low");
+    assert_eq!(
+        pr["items"][0]["by_severity"]["critical"]["complete_within"],
+        "30m"
+    );
+}
+
+#[test]
+fn plan_filters_by_scenario_and_severity_and_tightens_timings() {
+    let dir = valid(&[]);
+    let catalog = Catalog::load(dir.path()).unwrap();
+
+    let low = catalog.plan("storm", Severity::Low).unwrap();
+    assert_eq!(task_keys(&low), ["pr/assess"]);
+    let medium = catalog.plan("storm", Severity::Medium).unwrap();
+    assert_eq!(task_keys(&medium), ["pr/assess", "pr/statement"]);
+    let critical = catalog.plan("storm", Severity::Critical).unwrap();
+    // `["*"]` lists departments by id.
+    assert_eq!(
+        task_keys(&critical),
+        ["legal/review", "pr/assess", "pr/statement"]
+    );
+    let hijack = catalog.plan("hijack", Severity::Critical).unwrap();
+    assert_eq!(
+        task_keys(&hijack),
+        ["pr/assess", "pr/statement", "legal/evidence"]
+    );
+    assert_eq!(hijack.scenario.id, "hijack");
+    assert_eq!(hijack.severity, Severity::Critical);
+    assert_eq!(hijack.departments[0].deputies[0].name, "Deputy");
+    assert!(catalog.plan("flood", Severity::Low).is_none());
+
+    let statement = |plan: &Plan| {
+        plan.departments
+            .iter()
+            .flat_map(|d| &d.tasks)
+            .find(|t| t.item == "statement")
+            .cloned()
+            .unwrap()
+    };
+    let minutes = |m: u64| Duration::from_secs(m * 60);
+    let at_medium = statement(&medium);
+    assert_eq!(
+        (at_medium.ack_within, at_medium.complete_within),
+        (minutes(30), minutes(120))
+    );
+    let at_high = statement(&catalog.plan("storm", Severity::High).unwrap());
+    assert_eq!(
+        (at_high.ack_within, at_high.complete_within),
+        (minutes(15), minutes(120))
+    );
+    // Critical sets only complete_within; ack_within falls back to high's.
+    let at_critical = statement(&critical);
+    assert_eq!(
+        (at_critical.ack_within, at_critical.complete_within),
+        (minutes(15), minutes(45))
+    );
+}
+
+#[test]
+fn dependency_outside_the_plan_is_dropped() {
+    let dir = valid(&[]);
+    let catalog = Catalog::load(dir.path()).unwrap();
+    let item = &catalog.department("pr").unwrap().items[1];
+    assert_eq!(item.depends_on, ["pr/assess", "legal/review"]);
+
+    // legal/review applies to storm from high only, and never to hijack.
+    let statement_deps = |scenario, severity| {
+        let plan = catalog.plan(scenario, severity).unwrap();
+        plan.departments
+            .iter()
+            .flat_map(|d| &d.tasks)
+            .find(|t| t.item == "statement")
+            .unwrap()
+            .depends_on
+            .clone()
+    };
+    assert_eq!(statement_deps("storm", Severity::Medium), ["pr/assess"]);
+    assert_eq!(
+        statement_deps("storm", Severity::High),
+        ["pr/assess", "legal/review"]
+    );
+    assert_eq!(statement_deps("hijack", Severity::Critical), ["pr/assess"]);
+}
+
+#[test]
+fn a_new_department_file_joins_scenarios_for_every_department() {
+    let dir = valid(&[(
+        "departments/it.toml",
+        r#"name = "IT"
+[head]
+name = "Head"
+email = "it-head@example.com"
+[[deputies]]
+name = "Deputy"
+email = "it-deputy@example.com"
+[[item]]
+id = "lock-down"
+title = "Lock down accounts"
+scenarios = ["*"]
+ack_within = "5m"
+complete_within = "30m"
+"#,
+    )]);
+    let catalog = Catalog::load(dir.path()).unwrap();
+    let storm = catalog.scenario("storm").unwrap();
+    assert!(storm.all_departments);
+    assert_eq!(storm.departments, ["it", "legal", "pr"]);
+    let plan = catalog.plan("storm", Severity::Low).unwrap();
+    assert_eq!(task_keys(&plan), ["it/lock-down", "pr/assess"]);
+    // hijack lists its departments, so IT is not engaged there... and its
+    // `["*"]` item does not ask to be.
+    assert_eq!(
+        catalog.scenario("hijack").unwrap().departments,
+        ["pr", "legal"]
+    );
+}
+
+#[test]
+fn syntax_error_does_not_hide_other_files() {
+    let legal = LEGAL.replace("title = \"Review\"", "title = \"Review\"\ntitel = \"typo\"");
+    let dir = valid(&[
+        ("departments/pr.toml", "name = \"PR\n[head]\n"),
+        ("departments/legal.toml", &legal),
+    ]);
+    assert_problems(
+        dir.path(),
+        &[
+            (
+                "departments/legal.toml:11:1",
+                "unknown key `titel` in [[item]]",
+            ),
+            ("departments/pr.toml:1:11", "invalid TOML"),
+        ],
+    );
+}
+
+#[test]
+fn every_unknown_key_is_reported() {
+    let dir = valid(&[(
+        "departments/legal.toml",
+        r#"name = "Legal"
+colour = "blue"
+[head]
+name = "Head"
+email = "legal-head@example.com"
+phone = "555"
+[[deputies]]
+name = "Deputy"
+email = "legal-deputy@example.com"
+[[item]]
+id = "review"
+title = "Review"
+scenarios = ["storm"]
+severity = "high"
+ack_within = "10m"
+complete_within = "1h"
+[item.by_severity.high]
+ack = "5m"
+"#,
+    )]);
+    assert_problems(
+        dir.path(),
+        &[
+            (
+                "departments/legal.toml:2:1",
+                "unknown key `colour` in the top level",
+            ),
+            (
+                "departments/legal.toml:6:1",
+                "unknown key `phone` in [head]",
+            ),
+            (
+                "departments/legal.toml:14:1",
+                "unknown key `severity` in [[item]]; expected one of: id, title",
+            ),
+            (
+                "departments/legal.toml:18:1",
+                "unknown key `ack` in [item.by_severity.high]",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn missing_keys_and_duplicate_ids() {
+    let dir = valid(&[
+        (
+            "organisation.toml",
+            r#"name = "Test Corp"
+[commander]
+name = "Commander"
+[[scenario]]
+id = "storm"
+title = "Storm"
+departments = ["*"]
+[[scenario]]
+id = "storm"
+title = "Hijack"
+departments = ["pr"]
+[[scenario]]
+id = "Big-Storm"
+departments = []
+"#,
+        ),
+        (
+            "departments/legal.toml",
+            r#"name = "Legal"
+[head]
+name = "Head"
+email = "legal-head@example.com"
+[[deputies]]
+name = "Deputy"
+email = "legal-deputy@example.com"
+[[item]]
+id = "review"
+title = "Review"
+scenarios = ["storm"]
+ack_within = "10m"
+complete_within = "1h"
+[[item]]
+id = "review"
+title = "Review again"
+scenarios = ["storm"]
+ack_within = "10m"
+complete_within = "1h"
+[[item]]
+  id = "no_title"
+  scenarios = ["storm"]
+"#,
+        ),
+    ]);
+    assert_problems(
+        dir.path(),
+        &[
+            (
+                "departments/legal.toml:15:6",
+                "duplicate item id `review` in this department",
+            ),
+            (
+                "departments/legal.toml:20:1",
+                "missing required key `title` in [[item]]",
+            ),
+            (
+                "departments/legal.toml:20:1",
+                "missing required key `ack_within` in [[item]]",
+            ),
+            (
+                "departments/legal.toml:20:1",
+                "missing required key `complete_within` in [[item]]",
+            ),
+            (
+                "departments/legal.toml:21:8",
+                "invalid item id \"no_title\"",
+            ),
+            (
+                "organisation.toml:2:1",
+                "missing required key `email` in [commander]",
+            ),
+            ("organisation.toml:9:6", "duplicate scenario id `storm`"),
+            (
+                "organisation.toml:12:1",
+                "missing required key `title` in [[scenario]]",
+            ),
+            (
+                "organisation.toml:13:6",
+                "invalid scenario id \"Big-Storm\"",
+            ),
+            (
+                "organisation.toml:14:15",
+                "the scenario engages no department",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn dangling_dependencies_and_cycles() {
+    let dir = valid(&[
+        (
+            "departments/pr.toml",
+            r#"name = "PR"
+[head]
+name = "Head"
+email = "pr-head@example.com"
+[[deputies]]
+name = "Deputy"
+email = "pr-deputy@example.com"
+[[item]]
+id = "a"
+title = "A"
+scenarios = ["*"]
+ack_within = "30m"
+complete_within = "2h"
+depends_on = ["legal/b", "nowhere", "it/x", "Bad Id"]
+[[item]]
+id = "self"
+title = "Self"
+scenarios = ["*"]
+ack_within = "30m"
+complete_within = "2h"
+depends_on = ["self"]
+"#,
+        ),
+        (
+            "departments/legal.toml",
+            r#"name = "Legal"
+[head]
+name = "Head"
+email = "legal-head@example.com"
+[[deputies]]
+name = "Deputy"
+email = "legal-deputy@example.com"
+[[item]]
+id = "b"
+title = "B"
+scenarios = ["storm"]
+ack_within = "10m"
+complete_within = "1h"
+depends_on = ["pr/a"]
+"#,
+        ),
+    ]);
+    assert_problems(
+        dir.path(),
+        &[
+            (
+                "departments/pr.toml:14:15",
+                "dependency cycle: pr/a -> legal/b -> pr/a",
+            ),
+            (
+                "departments/pr.toml:14:26",
+                "department `pr` has no item `nowhere`",
+            ),
+            ("departments/pr.toml:14:37", "unknown department `it`"),
+            ("departments/pr.toml:14:45", "invalid dependency \"Bad Id\""),
+            (
+                "departments/pr.toml:21:15",
+                "dependency cycle: pr/self -> pr/self",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn bad_durations_and_severities() {
+    let dir = valid(&[(
+        "departments/legal.toml",
+        r#"name = "Legal"
+[head]
+name = "Head"
+email = "legal-head@example.com"
+[[deputies]]
+name = "Deputy"
+email = "legal-deputy@example.com"
+[[item]]
+id = "review"
+title = "Review"
+scenarios = ["storm"]
+min_severity = "severe"
+ack_within = "soon"
+complete_within = "0s"
+[item.by_severity.urgent]
+ack_within = "5m"
+[[item]]
+id = "evidence"
+title = "Evidence"
+scenarios = ["storm"]
+ack_within = "2h"
+complete_within = "1h"
+required = "yes"
+[item.by_severity.critical]
+complete_within = "3h"
+"#,
+    )]);
+    assert_problems(
+        dir.path(),
+        &[
+            (
+                "departments/legal.toml:12:16",
+                "invalid `min_severity`: unknown severity \"severe\"",
+            ),
+            (
+                "departments/legal.toml:13:14",
+                "invalid duration \"soon\" for `ack_within`",
+            ),
+            (
+                "departments/legal.toml:14:19",
+                "`complete_within` must be longer than zero",
+            ),
+            (
+                "departments/legal.toml:15:19",
+                "invalid key in `by_severity`: unknown severity \"urgent\"",
+            ),
+            (
+                "departments/legal.toml:21:14",
+                "ack_within (2h) is longer than complete_within (1h) at severity low",
+            ),
+            (
+                "departments/legal.toml:23:12",
+                "`required` must be true or false, found string",
+            ),
+            (
+                "departments/legal.toml:25:19",
+                "by_severity.critical.complete_within (3h) is longer than the base value (1h)",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn cross_file_references_are_checked() {
+    let organisation = ORGANISATION.replace(r#"["pr", "legal"]"#, r#"["pr", "finance"]"#);
+    let pr = PR.replacen(
+        r#"scenarios = ["*"]"#,
+        r#"scenarios = ["storm", "flood"]"#,
+        1,
+    );
+    let dir = valid(&[
+        ("organisation.toml", &organisation),
+        ("departments/pr.toml", &pr),
+    ]);
+    assert_problems(
+        dir.path(),
+        &[
+            // legal's `evidence` item is for hijack, which no longer engages legal.
+            (
+                "departments/legal.toml:18:14",
+                "item `evidence` applies to scenario `hijack`, which does not engage department `legal`: add \"legal\" to the departments of scenario `hijack`",
+            ),
+            (
+                "departments/pr.toml:11:23",
+                "item `assess` names unknown scenario `flood`",
+            ),
+            (
+                "organisation.toml:12:22",
+                "scenario `hijack` names unknown department `finance`: there is no departments/finance.toml",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn contacts_need_valid_emails_and_deputies() {
+    let organisation = ORGANISATION.replace("social-lead@example.com", "social-lead＠example.com");
+    let pr = PR
+        .replace(
+            "[[deputies]]\nname = \"Deputy\"\nemail = \"pr-deputy@example.com\"\n",
+            "",
+        )
+        .replace("name = \"PR\"\n", "name = \"PR\"\ndeputies = []\n");
+    let dir = valid(&[
+        ("organisation.toml", &organisation),
+        (
+            "departments/legal.toml",
+            r#"name = "Légal"
+head = { name = "Hé", email = "légal head@example.com" }
+[[item]]
+id = "review"
+title = "Review"
+scenarios = ["storm"]
+ack_within = "10m"
+complete_within = "1h"
+"#,
+        ),
+        ("departments/pr.toml", &pr),
+    ]);
+    assert_problems(
+        dir.path(),
+        &[
+            (
+                "departments/legal.toml:1:1",
+                "the department has no deputies",
+            ),
+            // Columns count characters: `é` is two bytes but one column.
+            (
+                "departments/legal.toml:2:31",
+                "invalid email address \"légal head@example.com\"",
+            ),
+            ("departments/pr.toml:2:12", "the department has no deputies"),
+            (
+                "organisation.toml:4:9",
+                "invalid email address \"social-lead＠example.com\"",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn missing_files_and_directories() {
+    let empty = playbooks(&[]);
+    assert_problems(
+        empty.path(),
+        &[
+            ("departments:1:1", "missing departments directory"),
+            ("organisation.toml:1:1", "file not found"),
+        ],
+    );
+
+    let no_departments = playbooks(&[
+        ("organisation.toml", ORGANISATION),
+        ("departments/README.md", "one file per department"),
+    ]);
+    assert_problems(
+        no_departments.path(),
+        &[
+            ("departments:1:1", "no department files"),
+            ("organisation.toml:12:16", "unknown department `pr`"),
+            ("organisation.toml:12:22", "unknown department `legal`"),
+        ],
+    );
+
+    let badly_named = valid(&[("departments/Bad_Name.toml", PR)]);
+    assert_problems(
+        badly_named.path(),
+        &[(
+            "departments/Bad_Name.toml:1:1",
+            "invalid department id \"Bad_Name\" (the file name)",
+        )],
+    );
+}
+
+#[test]
+fn diagnostics_display_as_path_line_column_message() {
+    let dir = valid(&[("departments/pr.toml", "name = 1\n")]);
+    let diagnostics = Catalog::load(dir.path()).unwrap_err();
+    let text = diagnostics.to_string();
+    let expected = format!(
+        "{}:1:8: `name` must be a string, found integer",
+        dir.path().join("departments/pr.toml").display()
+    );
+    assert!(text.lines().any(|line| line == expected), "{text}");
+    assert_eq!(text.lines().count(), diagnostics.len());
+    let error: &dyn std::error::Error = &diagnostics;
+    assert!(error.to_string().contains("missing required key `head`"));
+}
+
+#[test]
+fn an_organisation_needs_scenarios() {
+    let dir = valid(&[(
+        "organisation.toml",
+        "name = \"Test Corp\"\nscenario = []\n[commander]\nname = \"C\"\nemail = \"c@example.com\"\n",
+    )]);
+    let found = problems(dir.path());
+    assert!(
+        found.contains(&"organisation.toml:2:12: no scenarios: add at least one [[scenario]] with id, title and departments".to_owned()),
+        "{found:#?}"
+    );
+}

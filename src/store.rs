@@ -1,0 +1,147 @@
+//! Persistence behind one interface, with a SQLite and a PostgreSQL backend
+//! chosen by the database URL's scheme.
+//!
+//! Handlers and the engine hold an `Arc<dyn Store>`; neither knows which
+//! database is behind it. Both backends share their SQL (see [`sql`]): the
+//! differences are how a write transaction begins and how an incident row
+//! is locked.
+
+mod postgres;
+mod rows;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::auth::{ApiToken, Role};
+use crate::domain::{Actor, DomainError, Event, EventData, Incident, IncidentStatus};
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL {0:?}: expected sqlite://PATH or postgres://...")]
+    UnsupportedUrl(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+}
+
+/// Why an update did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    #[error("no such incident")]
+    NotFound,
+    #[error(transparent)]
+    Refused(#[from] DomainError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for UpdateError {
+    fn from(error: sqlx::Error) -> Self {
+        UpdateError::Store(StoreError::Database(error))
+    }
+}
+
+/// A domain change applied to an incident inside the store's transaction.
+/// Returning no event means nothing changed, and nothing is written.
+pub type Change<'a> =
+    Box<dyn FnOnce(&mut Incident) -> Result<Vec<EventData>, DomainError> + Send + 'a>;
+
+/// A client's promise that a retried trigger is the same request.
+#[derive(Debug, Clone)]
+pub struct IdempotencyClaim {
+    pub token_id: Uuid,
+    pub key: String,
+    /// A digest of the request body: the same key with another body is a
+    /// client bug, not a retry.
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    Created,
+    /// The key was used before; here is the incident it created.
+    Replayed {
+        incident_id: Uuid,
+        same_request: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IncidentFilter {
+    pub status: Option<IncidentStatus>,
+    pub limit: u32,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Applies pending migrations. Run explicitly at start and by `tocsin migrate`.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Checks the database answers (for readiness probes).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Inserts a new incident and its opening event, unless `claim` names a
+    /// key already used, in which case nothing is written.
+    async fn insert_incident(
+        &self,
+        incident: &Incident,
+        opened: EventData,
+        actor: &Actor,
+        claim: Option<&IdempotencyClaim>,
+    ) -> Result<Inserted, StoreError>;
+
+    /// Locks the incident, applies `change`, and writes the new state with
+    /// its events in one transaction.
+    async fn update_incident(
+        &self,
+        id: Uuid,
+        actor: &Actor,
+        now: DateTime<Utc>,
+        change: Change<'_>,
+    ) -> Result<Incident, UpdateError>;
+
+    async fn incident(&self, id: Uuid) -> Result<Option<Incident>, StoreError>;
+
+    /// Newest first.
+    async fn incidents(&self, filter: IncidentFilter) -> Result<Vec<Incident>, StoreError>;
+
+    /// In sequence order; `None` if the incident does not exist.
+    async fn timeline(&self, incident_id: Uuid) -> Result<Option<Vec<Event>>, StoreError>;
+
+    async fn insert_token(&self, token: &ApiToken) -> Result<(), StoreError>;
+
+    /// The live (unrevoked) token whose secret hashes to `secret_hash`.
+    async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<ApiToken>, StoreError>;
+
+    async fn count_tokens(&self) -> Result<i64, StoreError>;
+}
+
+/// Connects to the database the URL names, creating a SQLite file if needed.
+/// Does not migrate: callers do that explicitly.
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::connect(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(crate::config::redact_url(url)))
+    }
+}
+
+/// Role names are stored as text; anything else in the column is corruption.
+fn parse_role(value: &str) -> Result<Role, StoreError> {
+    value
+        .parse()
+        .map_err(|_| StoreError::Corrupt(format!("unknown role {value:?}")))
+}

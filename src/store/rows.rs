@@ -1,0 +1,221 @@
+//! Rows as both backends read them, and their conversion to the domain.
+//! Column types decode natively on each engine (uuid, timestamptz and jsonb
+//! on PostgreSQL; blob, text and text on SQLite).
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::{StoreError, parse_role};
+use crate::auth::ApiToken;
+use crate::domain::{Department, Event, Incident, IncidentStatus, Person, Task, TaskStatus};
+
+#[derive(sqlx::FromRow)]
+pub(super) struct IncidentRow {
+    pub id: Uuid,
+    pub reference: String,
+    pub title: String,
+    pub scenario: String,
+    pub severity: String,
+    pub summary: String,
+    pub status: String,
+    pub commander_name: String,
+    pub commander_email: String,
+    pub opened_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct DepartmentRow {
+    pub department: String,
+    pub name: String,
+    pub head_name: String,
+    pub head_email: String,
+    pub deputies: Json<Vec<Person>>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct TaskRow {
+    pub id: Uuid,
+    pub department: String,
+    pub key: String,
+    pub title: String,
+    pub description: String,
+    pub required: bool,
+    pub depends_on: Json<Vec<Uuid>>,
+    pub ack_within_ms: i64,
+    pub complete_within_ms: i64,
+    pub status: String,
+    pub ack_due_at: DateTime<Utc>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<String>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub closed_by: Option<String>,
+    pub note: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct EventRow {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub kind: String,
+    pub data: Json<serde_json::Value>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct TokenRow {
+    pub id: Uuid,
+    pub name: String,
+    pub role: String,
+    pub secret_hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("unknown {what} {value:?}"))
+}
+
+/// Builds the aggregate from its rows; tasks are grouped under their
+/// department in the order given.
+pub(super) fn assemble(
+    incident: IncidentRow,
+    departments: Vec<DepartmentRow>,
+    tasks: Vec<TaskRow>,
+) -> Result<Incident, StoreError> {
+    let mut departments: Vec<Department> = departments
+        .into_iter()
+        .map(|row| Department {
+            id: row.department,
+            name: row.name,
+            head: Person {
+                name: row.head_name,
+                email: row.head_email,
+            },
+            deputies: row.deputies.0,
+            acknowledged_at: row.acknowledged_at,
+            acknowledged_by: row.acknowledged_by,
+            tasks: Vec::new(),
+        })
+        .collect();
+    for row in tasks {
+        let task = Task {
+            id: row.id,
+            status: TaskStatus::parse(&row.status)
+                .ok_or_else(|| corrupt("task status", &row.status))?,
+            key: row.key,
+            department: row.department,
+            title: row.title,
+            description: row.description,
+            required: row.required,
+            depends_on: row.depends_on.0,
+            ack_within: Duration::milliseconds(row.ack_within_ms),
+            complete_within: Duration::milliseconds(row.complete_within_ms),
+            ack_due_at: row.ack_due_at,
+            due_at: row.due_at,
+            acknowledged_at: row.acknowledged_at,
+            acknowledged_by: row.acknowledged_by,
+            closed_at: row.closed_at,
+            closed_by: row.closed_by,
+            note: row.note,
+        };
+        let department = departments
+            .iter_mut()
+            .find(|dept| dept.id == task.department)
+            .ok_or_else(|| corrupt("department of a task", &task.department))?;
+        department.tasks.push(task);
+    }
+    Ok(Incident {
+        id: incident.id,
+        reference: incident.reference,
+        title: incident.title,
+        scenario: incident.scenario,
+        severity: incident
+            .severity
+            .parse()
+            .map_err(|_| corrupt("severity", &incident.severity))?,
+        summary: incident.summary,
+        status: IncidentStatus::parse(&incident.status)
+            .ok_or_else(|| corrupt("incident status", &incident.status))?,
+        commander: Person {
+            name: incident.commander_name,
+            email: incident.commander_email,
+        },
+        opened_at: incident.opened_at,
+        updated_at: incident.updated_at,
+        resolved_at: incident.resolved_at,
+        departments,
+    })
+}
+
+impl From<EventRow> for Event {
+    fn from(row: EventRow) -> Self {
+        Event {
+            seq: row.seq,
+            at: row.at,
+            actor: row.actor,
+            kind: row.kind,
+            data: row.data.0,
+        }
+    }
+}
+
+impl TryFrom<TokenRow> for ApiToken {
+    type Error = StoreError;
+
+    fn try_from(row: TokenRow) -> Result<Self, Self::Error> {
+        Ok(ApiToken {
+            id: row.id,
+            name: row.name,
+            role: parse_role(&row.role)?,
+            secret_hash: row.secret_hash,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// What an update changed, so that only those rows are written.
+pub(super) struct Diff<'a> {
+    pub new_departments: Vec<(usize, &'a Department)>,
+    pub changed_departments: Vec<&'a Department>,
+    pub new_tasks: Vec<(usize, &'a Task)>,
+    pub changed_tasks: Vec<&'a Task>,
+}
+
+pub(super) fn diff<'a>(before: &Incident, after: &'a Incident) -> Diff<'a> {
+    let mut diff = Diff {
+        new_departments: Vec::new(),
+        changed_departments: Vec::new(),
+        new_tasks: Vec::new(),
+        changed_tasks: Vec::new(),
+    };
+    let mut task_position = before.tasks().count();
+    for (position, dept) in after.departments.iter().enumerate() {
+        let old = before.departments.iter().find(|old| old.id == dept.id);
+        match old {
+            None => diff.new_departments.push((position, dept)),
+            Some(old)
+                if (old.acknowledged_at, &old.acknowledged_by)
+                    != (dept.acknowledged_at, &dept.acknowledged_by) =>
+            {
+                diff.changed_departments.push(dept)
+            }
+            Some(_) => {}
+        }
+        for task in &dept.tasks {
+            match before.task(task.id) {
+                None => {
+                    diff.new_tasks.push((task_position, task));
+                    task_position += 1;
+                }
+                Some(old) if old != task => diff.changed_tasks.push(task),
+                Some(_) => {}
+            }
+        }
+    }
+    diff
+}

@@ -1,0 +1,452 @@
+//! The SQL both backends share. SQLite accepts PostgreSQL's `$1` placeholders,
+//! so one text serves both; the macro instantiates the same code once per
+//! backend so that each binds and decodes its native column types.
+//!
+//! A backend type invoking [`sql_store!`] provides:
+//! - `self.pool`, its connection pool;
+//! - `async fn begin_write(&self) -> Result<Transaction, sqlx::Error>`;
+//! - `const LOCK_INCIDENT: &str`, selecting an incident's id by `$1` and
+//!   holding it against concurrent writers until commit.
+
+macro_rules! sql_store {
+    ($store:ty, $db:ty) => {
+        use async_trait::async_trait;
+        use chrono::{DateTime, Utc};
+        use sqlx::types::Json;
+        use uuid::Uuid;
+
+        use super::rows::{self, DepartmentRow, EventRow, IncidentRow, TaskRow, TokenRow};
+        use super::{
+            Change, IdempotencyClaim, IncidentFilter, Inserted, Store, StoreError, UpdateError,
+        };
+        use crate::auth::ApiToken;
+        use crate::domain::{Actor, Department, Event, EventData, Incident, Task};
+
+        type Connection = <$db as sqlx::Database>::Connection;
+
+        async fn load_incident(
+            conn: &mut Connection,
+            id: Uuid,
+        ) -> Result<Option<Incident>, StoreError> {
+            let Some(incident) = sqlx::query_as::<_, IncidentRow>(
+                "SELECT id, reference, title, scenario, severity, summary, status, \
+                 commander_name, commander_email, opened_at, updated_at, resolved_at \
+                 FROM incidents WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+            else {
+                return Ok(None);
+            };
+            let departments = sqlx::query_as::<_, DepartmentRow>(
+                "SELECT department, name, head_name, head_email, deputies, \
+                 acknowledged_at, acknowledged_by \
+                 FROM incident_departments WHERE incident_id = $1 ORDER BY position",
+            )
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+            let tasks = sqlx::query_as::<_, TaskRow>(
+                "SELECT id, department, key, title, description, required, depends_on, \
+                 ack_within_ms, complete_within_ms, status, ack_due_at, due_at, \
+                 acknowledged_at, acknowledged_by, closed_at, closed_by, note \
+                 FROM tasks WHERE incident_id = $1 ORDER BY position",
+            )
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+            rows::assemble(incident, departments, tasks).map(Some)
+        }
+
+        async fn insert_department(
+            conn: &mut Connection,
+            incident_id: Uuid,
+            position: usize,
+            dept: &Department,
+        ) -> Result<(), sqlx::Error> {
+            sqlx::query(
+                "INSERT INTO incident_departments (incident_id, department, position, name, \
+                 head_name, head_email, deputies, acknowledged_at, acknowledged_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(incident_id)
+            .bind(&dept.id)
+            .bind(position as i64)
+            .bind(&dept.name)
+            .bind(&dept.head.name)
+            .bind(&dept.head.email)
+            .bind(Json(&dept.deputies))
+            .bind(dept.acknowledged_at)
+            .bind(&dept.acknowledged_by)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+
+        async fn update_department(
+            conn: &mut Connection,
+            incident_id: Uuid,
+            dept: &Department,
+        ) -> Result<(), sqlx::Error> {
+            sqlx::query(
+                "UPDATE incident_departments SET acknowledged_at = $3, acknowledged_by = $4 \
+                 WHERE incident_id = $1 AND department = $2",
+            )
+            .bind(incident_id)
+            .bind(&dept.id)
+            .bind(dept.acknowledged_at)
+            .bind(&dept.acknowledged_by)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+
+        async fn insert_task(
+            conn: &mut Connection,
+            incident_id: Uuid,
+            position: usize,
+            task: &Task,
+        ) -> Result<(), sqlx::Error> {
+            sqlx::query(
+                "INSERT INTO tasks (id, incident_id, department, position, key, title, \
+                 description, required, depends_on, ack_within_ms, complete_within_ms, status, \
+                 ack_due_at, due_at, acknowledged_at, acknowledged_by, closed_at, closed_by, note) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+                 $16, $17, $18, $19)",
+            )
+            .bind(task.id)
+            .bind(incident_id)
+            .bind(&task.department)
+            .bind(position as i64)
+            .bind(&task.key)
+            .bind(&task.title)
+            .bind(&task.description)
+            .bind(task.required)
+            .bind(Json(&task.depends_on))
+            .bind(task.ack_within.num_milliseconds())
+            .bind(task.complete_within.num_milliseconds())
+            .bind(task.status.as_str())
+            .bind(task.ack_due_at)
+            .bind(task.due_at)
+            .bind(task.acknowledged_at)
+            .bind(&task.acknowledged_by)
+            .bind(task.closed_at)
+            .bind(&task.closed_by)
+            .bind(&task.note)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+
+        /// Only progress changes; what the task asks for is a snapshot.
+        async fn update_task(conn: &mut Connection, task: &Task) -> Result<(), sqlx::Error> {
+            sqlx::query(
+                "UPDATE tasks SET status = $2, due_at = $3, acknowledged_at = $4, \
+                 acknowledged_by = $5, closed_at = $6, closed_by = $7, note = $8 WHERE id = $1",
+            )
+            .bind(task.id)
+            .bind(task.status.as_str())
+            .bind(task.due_at)
+            .bind(task.acknowledged_at)
+            .bind(&task.acknowledged_by)
+            .bind(task.closed_at)
+            .bind(&task.closed_by)
+            .bind(&task.note)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+
+        async fn insert_incident_rows(
+            conn: &mut Connection,
+            incident: &Incident,
+        ) -> Result<(), sqlx::Error> {
+            sqlx::query(
+                "INSERT INTO incidents (id, reference, title, scenario, severity, summary, \
+                 status, commander_name, commander_email, opened_at, updated_at, resolved_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(incident.id)
+            .bind(&incident.reference)
+            .bind(&incident.title)
+            .bind(&incident.scenario)
+            .bind(incident.severity.as_str())
+            .bind(&incident.summary)
+            .bind(incident.status.as_str())
+            .bind(&incident.commander.name)
+            .bind(&incident.commander.email)
+            .bind(incident.opened_at)
+            .bind(incident.updated_at)
+            .bind(incident.resolved_at)
+            .execute(&mut *conn)
+            .await?;
+            let mut task_position = 0;
+            for (position, dept) in incident.departments.iter().enumerate() {
+                insert_department(conn, incident.id, position, dept).await?;
+                for task in &dept.tasks {
+                    insert_task(conn, incident.id, task_position, task).await?;
+                    task_position += 1;
+                }
+            }
+            Ok(())
+        }
+
+        async fn save_changes(
+            conn: &mut Connection,
+            before: &Incident,
+            after: &Incident,
+        ) -> Result<(), sqlx::Error> {
+            sqlx::query(
+                "UPDATE incidents SET severity = $2, status = $3, updated_at = $4, \
+                 resolved_at = $5 WHERE id = $1",
+            )
+            .bind(after.id)
+            .bind(after.severity.as_str())
+            .bind(after.status.as_str())
+            .bind(after.updated_at)
+            .bind(after.resolved_at)
+            .execute(&mut *conn)
+            .await?;
+            let diff = rows::diff(before, after);
+            for (position, dept) in diff.new_departments {
+                insert_department(conn, after.id, position, dept).await?;
+            }
+            for dept in diff.changed_departments {
+                update_department(conn, after.id, dept).await?;
+            }
+            for (position, task) in diff.new_tasks {
+                insert_task(conn, after.id, position, task).await?;
+            }
+            for task in diff.changed_tasks {
+                update_task(conn, task).await?;
+            }
+            Ok(())
+        }
+
+        /// Appends after the incident's last event. Callers hold the
+        /// incident's lock, so sequence numbers stay gapless.
+        async fn append_events(
+            conn: &mut Connection,
+            incident_id: Uuid,
+            actor: &Actor,
+            at: DateTime<Utc>,
+            events: Vec<EventData>,
+        ) -> Result<(), sqlx::Error> {
+            let last: Option<i64> =
+                sqlx::query_scalar("SELECT MAX(seq) FROM events WHERE incident_id = $1")
+                    .bind(incident_id)
+                    .fetch_one(&mut *conn)
+                    .await?;
+            let actor = actor.to_string();
+            for (seq, event) in (last.unwrap_or(0) + 1..).zip(events) {
+                let (kind, data) = event.into_parts();
+                sqlx::query(
+                    "INSERT INTO events (incident_id, seq, at, actor, kind, data) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(incident_id)
+                .bind(seq)
+                .bind(at)
+                .bind(&actor)
+                .bind(kind)
+                .bind(Json(data))
+                .execute(&mut *conn)
+                .await?;
+            }
+            Ok(())
+        }
+
+        async fn find_claim(
+            conn: &mut Connection,
+            claim: &IdempotencyClaim,
+        ) -> Result<Option<Inserted>, sqlx::Error> {
+            let found: Option<(String, Uuid)> = sqlx::query_as(
+                "SELECT fingerprint, incident_id FROM idempotency_keys \
+                 WHERE token_id = $1 AND key = $2",
+            )
+            .bind(claim.token_id)
+            .bind(&claim.key)
+            .fetch_optional(&mut *conn)
+            .await?;
+            Ok(found.map(|(fingerprint, incident_id)| Inserted::Replayed {
+                incident_id,
+                same_request: fingerprint == claim.fingerprint,
+            }))
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            async fn migrate(&self) -> Result<(), StoreError> {
+                Self::MIGRATOR.run(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn insert_incident(
+                &self,
+                incident: &Incident,
+                opened: EventData,
+                actor: &Actor,
+                claim: Option<&IdempotencyClaim>,
+            ) -> Result<Inserted, StoreError> {
+                let mut tx = self.begin_write().await?;
+                if let Some(claim) = claim {
+                    if let Some(earlier) = find_claim(&mut tx, claim).await? {
+                        return Ok(earlier);
+                    }
+                    let claimed = sqlx::query(
+                        "INSERT INTO idempotency_keys (token_id, key, fingerprint, incident_id, \
+                         created_at) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(claim.token_id)
+                    .bind(&claim.key)
+                    .bind(&claim.fingerprint)
+                    .bind(incident.id)
+                    .bind(incident.opened_at)
+                    .execute(&mut *tx)
+                    .await;
+                    match claimed {
+                        Ok(_) => {}
+                        // A concurrent retry committed the same key first
+                        // (PostgreSQL waits for it, then refuses ours).
+                        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                            drop(tx);
+                            let mut conn = self.pool.acquire().await?;
+                            return find_claim(&mut conn, claim).await?.ok_or_else(|| {
+                                StoreError::Corrupt("idempotency key vanished".into())
+                            });
+                        }
+                        Err(error) => return Err(error.into()),
+                    }
+                }
+                insert_incident_rows(&mut tx, incident).await?;
+                append_events(&mut tx, incident.id, actor, incident.opened_at, vec![opened])
+                    .await?;
+                tx.commit().await?;
+                Ok(Inserted::Created)
+            }
+
+            async fn update_incident(
+                &self,
+                id: Uuid,
+                actor: &Actor,
+                now: DateTime<Utc>,
+                change: Change<'_>,
+            ) -> Result<Incident, UpdateError> {
+                let mut tx = self.begin_write().await?;
+                let locked: Option<Uuid> = sqlx::query_scalar(Self::LOCK_INCIDENT)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if locked.is_none() {
+                    return Err(UpdateError::NotFound);
+                }
+                let before = load_incident(&mut tx, id).await?.ok_or(UpdateError::NotFound)?;
+                let mut after = before.clone();
+                let events = change(&mut after)?;
+                if events.is_empty() {
+                    return Ok(before);
+                }
+                save_changes(&mut tx, &before, &after).await?;
+                append_events(&mut tx, id, actor, now, events).await?;
+                tx.commit().await?;
+                Ok(after)
+            }
+
+            async fn incident(&self, id: Uuid) -> Result<Option<Incident>, StoreError> {
+                // One read transaction, so the three queries see one state.
+                let mut tx = self.pool.begin().await?;
+                let incident = load_incident(&mut tx, id).await?;
+                tx.commit().await?;
+                Ok(incident)
+            }
+
+            async fn incidents(
+                &self,
+                filter: IncidentFilter,
+            ) -> Result<Vec<Incident>, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                // Ids are UUIDv7: ordering by id is ordering by opening time.
+                let ids: Vec<Uuid> = sqlx::query_scalar(
+                    "SELECT id FROM incidents WHERE ($1 IS NULL OR status = $1) \
+                     ORDER BY id DESC LIMIT $2",
+                )
+                .bind(filter.status.map(|status| status.as_str()))
+                .bind(i64::from(filter.limit))
+                .fetch_all(&mut *tx)
+                .await?;
+                let mut incidents = Vec::with_capacity(ids.len());
+                for id in ids {
+                    if let Some(incident) = load_incident(&mut tx, id).await? {
+                        incidents.push(incident);
+                    }
+                }
+                tx.commit().await?;
+                Ok(incidents)
+            }
+
+            async fn timeline(&self, incident_id: Uuid) -> Result<Option<Vec<Event>>, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let exists: Option<Uuid> =
+                    sqlx::query_scalar("SELECT id FROM incidents WHERE id = $1")
+                        .bind(incident_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if exists.is_none() {
+                    return Ok(None);
+                }
+                let events = sqlx::query_as::<_, EventRow>(
+                    "SELECT seq, at, actor, kind, data FROM events \
+                     WHERE incident_id = $1 ORDER BY seq",
+                )
+                .bind(incident_id)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(Some(events.into_iter().map(Event::from).collect()))
+            }
+
+            async fn insert_token(&self, token: &ApiToken) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO api_tokens (id, name, role, secret_hash, created_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(token.id)
+                .bind(&token.name)
+                .bind(token.role.as_str())
+                .bind(&token.secret_hash)
+                .bind(token.created_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn token_by_hash(
+                &self,
+                secret_hash: &str,
+            ) -> Result<Option<ApiToken>, StoreError> {
+                let row = sqlx::query_as::<_, TokenRow>(
+                    "SELECT id, name, role, secret_hash, created_at FROM api_tokens \
+                     WHERE secret_hash = $1 AND revoked_at IS NULL",
+                )
+                .bind(secret_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(ApiToken::try_from).transpose()
+            }
+
+            async fn count_tokens(&self) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens")
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+        }
+    };
+}
+
+pub(super) use sql_store;
