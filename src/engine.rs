@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use uuid::Uuid;
 
 use crate::auth::{ApiToken, Role, Secret};
@@ -91,6 +91,12 @@ impl Engine {
         }
     }
 
+    /// To the microsecond, the precision both databases keep: what a
+    /// response says and what is read back later must be the same instant.
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now().trunc_subsecs(6)
+    }
+
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
     }
@@ -130,7 +136,7 @@ impl Engine {
             summary: trigger.summary,
             commander,
         };
-        let (incident, opened) = Incident::open(new, &plan, self.clock.now());
+        let (incident, opened) = Incident::open(new, &plan, self.now());
         match self
             .store
             .insert_incident(&incident, opened, actor, claim.as_ref())
@@ -165,11 +171,12 @@ impl Engine {
         &self,
         incident_id: Uuid,
         actor: &Actor,
+        now: DateTime<Utc>,
         change: Change<'_>,
     ) -> Result<Incident, EngineError> {
         Ok(self
             .store
-            .update_incident(incident_id, actor, self.clock.now(), change)
+            .update_incident(incident_id, actor, now, change)
             .await?)
     }
 
@@ -179,10 +186,11 @@ impl Engine {
         department: &str,
         actor: &Actor,
     ) -> Result<Incident, EngineError> {
-        let now = self.clock.now();
+        let now = self.now();
         self.update(
             incident_id,
             actor,
+            now,
             Box::new(move |incident| incident.acknowledge_department(department, actor, now)),
         )
         .await
@@ -194,10 +202,11 @@ impl Engine {
         task_id: Uuid,
         actor: &Actor,
     ) -> Result<Incident, EngineError> {
-        let now = self.clock.now();
+        let now = self.now();
         self.update(
             incident_id,
             actor,
+            now,
             Box::new(move |incident| incident.acknowledge_task(task_id, actor, now)),
         )
         .await
@@ -210,10 +219,11 @@ impl Engine {
         note: Option<String>,
         actor: &Actor,
     ) -> Result<Incident, EngineError> {
-        let now = self.clock.now();
+        let now = self.now();
         self.update(
             incident_id,
             actor,
+            now,
             Box::new(move |incident| incident.complete_task(task_id, note, actor, now)),
         )
         .await
@@ -226,10 +236,11 @@ impl Engine {
         reason: String,
         actor: &Actor,
     ) -> Result<Incident, EngineError> {
-        let now = self.clock.now();
+        let now = self.now();
         self.update(
             incident_id,
             actor,
+            now,
             Box::new(move |incident| incident.skip_task(task_id, reason, actor, now)),
         )
         .await
@@ -241,10 +252,11 @@ impl Engine {
         text: String,
         actor: &Actor,
     ) -> Result<Incident, EngineError> {
-        let now = self.clock.now();
+        let now = self.now();
         self.update(
             incident_id,
             actor,
+            now,
             Box::new(move |incident| Ok(incident.add_note(text, now))),
         )
         .await
@@ -257,11 +269,12 @@ impl Engine {
         reason: String,
         actor: &Actor,
     ) -> Result<Incident, EngineError> {
-        let now = self.clock.now();
+        let now = self.now();
         let catalog = Arc::clone(&self.catalog);
         self.update(
             incident_id,
             actor,
+            now,
             Box::new(move |incident| {
                 let plan = catalog.plan(&incident.scenario, to);
                 incident.change_severity(to, reason, plan.as_ref(), now)
@@ -277,10 +290,11 @@ impl Engine {
         force_reason: Option<String>,
         actor: &Actor,
     ) -> Result<Incident, EngineError> {
-        let now = self.clock.now();
+        let now = self.now();
         self.update(
             incident_id,
             actor,
+            now,
             Box::new(move |incident| incident.resolve(summary, force_reason, now)),
         )
         .await
@@ -312,7 +326,7 @@ impl Engine {
     }
 
     pub async fn create_token(&self, name: &str, role: Role) -> Result<Secret, EngineError> {
-        issue_token(self.store.as_ref(), name, role, self.clock.now()).await
+        issue_token(self.store.as_ref(), name, role, self.now()).await
     }
 
     /// On a database with no token at all, creates an admin token so a

@@ -1,0 +1,319 @@
+//! The test harness: a real server on port 0 over a real database (a SQLite
+//! file, or a fresh PostgreSQL database dropped afterwards), driven over HTTP.
+#![allow(dead_code)] // each test binary uses its own part of the harness
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use tocsin::app::App;
+use tocsin::auth::Role;
+use tocsin::config::{Settings, SettingsArgs};
+use tocsin::engine::Engine;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const PLAYBOOKS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks");
+
+/// Runs each test body once per backend: `$name::sqlite` always, and
+/// `$name::postgres` when `TOCSIN_TEST_POSTGRES_URL` names a server.
+#[macro_export]
+macro_rules! on_each_backend {
+    ($(async fn $name:ident($app:ident) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test]
+            async fn sqlite() {
+                let $app = support::TestApp::spawn(support::Backend::Sqlite).await;
+                $body
+                $app.stop().await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let Some(backend) = support::Backend::postgres() else { return };
+                let $app = support::TestApp::spawn(backend).await;
+                $body
+                $app.stop().await;
+            }
+        }
+    )*};
+}
+
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    Postgres { server_url: String },
+}
+
+impl Backend {
+    /// None when the suite runs without PostgreSQL; says so once per test.
+    pub fn postgres() -> Option<Backend> {
+        match std::env::var("TOCSIN_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => Some(Backend::Postgres { server_url: url }),
+            _ => {
+                eprintln!("TOCSIN_TEST_POSTGRES_URL is not set: PostgreSQL variant not run");
+                None
+            }
+        }
+    }
+}
+
+/// A database of the test's own, removed when the test ends.
+pub struct TestDatabase {
+    pub url: String,
+    _dir: tempfile::TempDir,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    pub async fn create(backend: &Backend) -> TestDatabase {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Sqlite => TestDatabase {
+                url: format!("sqlite://{}", dir.path().join("tocsin.db").display()),
+                _dir: dir,
+                postgres: None,
+            },
+            Backend::Postgres { server_url } => {
+                let name = format!("tocsin_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = sqlx::PgPool::connect(server_url)
+                    .await
+                    .expect("connect to TOCSIN_TEST_POSTGRES_URL");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&admin)
+                    .await
+                    .expect("create test database");
+                admin.close().await;
+                let mut url = reqwest::Url::parse(server_url).expect("postgres URL");
+                url.set_path(&name);
+                TestDatabase {
+                    url: url.to_string(),
+                    _dir: dir,
+                    postgres: Some((server_url.clone(), name)),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((server_url, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs outside async; a thread of its own may block on its own runtime.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                if let Ok(pool) = sqlx::PgPool::connect(&server_url).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&pool)
+                    .await;
+                    pool.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub fn settings(database_url: &str, playbooks: &Path) -> Settings {
+    Settings::resolve(&SettingsArgs {
+        listen: Some("127.0.0.1:0".parse().expect("addr")),
+        database_url: Some(database_url.to_owned()),
+        playbooks: Some(playbooks.to_owned()),
+        ..SettingsArgs::default()
+    })
+    .expect("settings")
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub engine: Arc<Engine>,
+    pub client: reqwest::Client,
+    pub database: TestDatabase,
+    /// Tokens of each role.
+    pub responder: String,
+    pub legal: String,
+    pub admin: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with_playbooks(backend, Path::new(PLAYBOOKS)).await
+    }
+
+    pub async fn spawn_with_playbooks(backend: Backend, playbooks: &Path) -> TestApp {
+        let database = TestDatabase::create(&backend).await;
+        Self::spawn_on(database, playbooks).await
+    }
+
+    /// A server over an existing database (a restart, say).
+    pub async fn spawn_on(database: TestDatabase, playbooks: &Path) -> TestApp {
+        let app = App::build(&settings(&database.url, playbooks))
+            .await
+            .expect("the server starts");
+        let addr = app.local_addr().expect("bound");
+        let engine = Arc::clone(app.engine());
+        let token = |role: Role| {
+            let engine = Arc::clone(&engine);
+            async move {
+                engine
+                    .create_token(&format!("test-{role}"), role)
+                    .await
+                    .expect("token")
+                    .expose()
+                    .to_owned()
+            }
+        };
+        let (responder, legal, admin) = (
+            token(Role::Responder).await,
+            token(Role::Legal).await,
+            token(Role::Admin).await,
+        );
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run(async {
+            let _ = stopped.await;
+        }));
+        TestApp {
+            addr,
+            engine,
+            client: reqwest::Client::new(),
+            database,
+            responder,
+            legal,
+            admin,
+            shutdown: Some(shutdown),
+            server: Some(server),
+        }
+    }
+
+    /// Stops the server gracefully and fails the test if it had died.
+    pub async fn stop(mut self) -> TestDatabase {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("the server task did not panic")
+                .expect("the server ran without I/O error");
+        }
+        // Handed back alive, for a test that restarts on it.
+        self.database
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET");
+        read(response).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        read(response).await
+    }
+
+    /// Triggers an incident as a responder and returns it.
+    pub async fn trigger(&self, scenario: &str, severity: &str) -> Value {
+        let (status, body) = self
+            .post(
+                "/api/v1/incidents",
+                &self.responder,
+                serde_json::json!({
+                    "title": format!("Test {scenario}"),
+                    "scenario": scenario,
+                    "severity": severity,
+                    "summary": "Raised by the test suite.",
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    pub async fn timeline(&self, incident_id: &str) -> Vec<Value> {
+        let (status, body) = self
+            .get(&format!("/api/v1/incidents/{incident_id}/timeline"), &self.legal)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["events"].as_array().expect("events").clone()
+    }
+}
+
+pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.expect("body");
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("{status}: body is not JSON: {text:?}"));
+    (status, body)
+}
+
+/// All tasks of an incident, flattened.
+pub fn tasks(incident: &Value) -> Vec<Value> {
+    incident["departments"]
+        .as_array()
+        .expect("departments")
+        .iter()
+        .flat_map(|dept| dept["tasks"].as_array().expect("tasks").clone())
+        .collect()
+}
+
+pub fn task<'a>(incident: &'a Value, key: &str) -> &'a Value {
+    incident["departments"]
+        .as_array()
+        .expect("departments")
+        .iter()
+        .flat_map(|dept| dept["tasks"].as_array().expect("tasks"))
+        .find(|task| task["key"] == key)
+        .unwrap_or_else(|| panic!("no task {key} in {incident}"))
+}
+
+/// A copy of the shipped playbooks to modify.
+pub fn playbooks_copy() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let target = dir.path().join("playbooks");
+    copy_dir(Path::new(PLAYBOOKS), &target);
+    (dir, target)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).expect("copy");
+        }
+    }
+}
