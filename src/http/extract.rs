@@ -93,12 +93,11 @@ fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// serde names a missing or unknown field in its message, with the path of
-/// the object that lacks or has it; join the two for the full field path.
+/// For a missing field, the path is that of the object lacking it and the
+/// field is named only in the message: join the two for the full path.
 fn field_of(path: &str, message: &str) -> String {
-    let named = ["missing field `", "unknown field `"]
-        .iter()
-        .find_map(|prefix| message.strip_prefix(prefix))
+    let named = message
+        .strip_prefix("missing field `")
         .and_then(|rest| rest.split('`').next());
     match (path, named) {
         (".", Some(name)) => name.to_owned(),
@@ -218,7 +217,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_the_missing_or_unknown_field_with_its_parent() {
+    fn names_the_full_path_of_a_missing_or_unknown_field() {
         assert_eq!(field_of(".", "missing field `title`"), "title");
         assert_eq!(
             field_of(
