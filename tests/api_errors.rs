@@ -21,7 +21,11 @@ async fn post_raw(
     content_type: Option<&str>,
     body: impl Into<reqwest::Body>,
 ) -> (StatusCode, Value) {
-    let mut request = app.client.post(app.url(path)).bearer_auth(&app.responder).body(body);
+    let mut request = app
+        .client
+        .post(app.url(path))
+        .bearer_auth(&app.responder)
+        .body(body);
     if let Some(content_type) = content_type {
         request = request.header("content-type", content_type);
     }
@@ -31,7 +35,13 @@ async fn post_raw(
 fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, field: Option<&str>) {
     assert_eq!(status, expected, "{body}");
     assert!(body["error"]["code"].is_string(), "{body}");
-    assert!(!body["error"]["message"].as_str().unwrap_or_default().is_empty(), "{body}");
+    assert!(
+        !body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty(),
+        "{body}"
+    );
     match field {
         Some(field) => assert_eq!(body["error"]["field"], field, "{body}"),
         None => assert!(body["error"].get("field").is_none(), "{body}"),

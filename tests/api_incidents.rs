@@ -322,14 +322,21 @@ async fn close_with_dependencies(app: &support::TestApp, incident: &mut Value, k
         return;
     }
     for dep in current["depends_on"].as_array().unwrap() {
-        let dep_key = tasks(incident).into_iter().find(|t| &t["id"] == dep).unwrap()["key"]
+        let dep_key = tasks(incident)
+            .into_iter()
+            .find(|t| &t["id"] == dep)
+            .unwrap()["key"]
             .as_str()
             .unwrap()
             .to_owned();
         Box::pin(close_with_dependencies(app, incident, &dep_key)).await;
     }
     let (status, body) = app
-        .post(&task_path(incident, key, "complete"), &app.responder, json!({}))
+        .post(
+            &task_path(incident, key, "complete"),
+            &app.responder,
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "completing {key}: {body}");
     *incident = body;

@@ -21,16 +21,32 @@ struct Call {
 
 fn validate(doc: &Value, call: &Call, status: StatusCode, body: &Value) {
     let errors = mismatches(doc, &call.method, call.template, status, body);
-    assert!(errors.is_empty(), "{} {} {status}: body does not match the document: {errors:?}\n{body}",
-        call.method, call.template);
+    assert!(
+        errors.is_empty(),
+        "{} {} {status}: body does not match the document: {errors:?}\n{body}",
+        call.method,
+        call.template
+    );
 }
 
 /// How `body` departs from what the document declares for this answer.
-fn mismatches(doc: &Value, method: &Method, template: &str, status: StatusCode, body: &Value) -> Vec<String> {
+fn mismatches(
+    doc: &Value,
+    method: &Method,
+    template: &str,
+    status: StatusCode,
+    body: &Value,
+) -> Vec<String> {
     let operation = &doc["paths"][template][method.as_str().to_lowercase()];
-    assert!(operation.is_object(), "{method} {template} is not documented");
+    assert!(
+        operation.is_object(),
+        "{method} {template} is not documented"
+    );
     let response = &operation["responses"][status.as_str()];
-    assert!(response.is_object(), "{method} {template} answered {status}, which is not documented: {body}");
+    assert!(
+        response.is_object(),
+        "{method} {template} answered {status}, which is not documented: {body}"
+    );
     let Some(schema) = response["content"]["application/json"].get("schema") else {
         return Vec::new();
     };
@@ -42,7 +58,10 @@ fn mismatches(doc: &Value, method: &Method, template: &str, status: StatusCode, 
         panic!("schema is not an object: {schema}");
     }
     let validator = jsonschema::validator_for(&root).expect("the documented schema compiles");
-    validator.iter_errors(body).map(|e| format!("{e} at {}", e.instance_path())).collect()
+    validator
+        .iter_errors(body)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect()
 }
 
 on_each_backend! {

@@ -479,3 +479,265 @@ fn reference_for(id: Uuid) -> String {
     let hex = id.simple().to_string().to_uppercase();
     format!("INC-{}", &hex[hex.len() - 6..])
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::playbook::{Contact, PlannedTask, Scenario};
+
+    fn contact(email: &str) -> Contact {
+        Contact {
+            name: email.to_owned(),
+            email: email.parse().unwrap(),
+        }
+    }
+
+    fn planned(key: &str, required: bool, depends_on: &[&str]) -> PlannedTask {
+        let (department, item) = key.split_once('/').unwrap();
+        PlannedTask {
+            department: department.to_owned(),
+            item: item.to_owned(),
+            title: item.to_owned(),
+            description: String::new(),
+            required,
+            ack_within: Duration::from_secs(600),
+            complete_within: Duration::from_secs(3600),
+            depends_on: depends_on.iter().map(|key| (*key).to_owned()).collect(),
+        }
+    }
+
+    /// PR drafts, legal reviews the draft, PR publishes what legal approved.
+    fn plan(tasks: Vec<PlannedTask>) -> Plan {
+        let mut departments: Vec<PlannedDepartment> = Vec::new();
+        for task in tasks {
+            match departments.iter_mut().find(|d| d.id == task.department) {
+                Some(dept) => dept.tasks.push(task),
+                None => departments.push(PlannedDepartment {
+                    id: task.department.clone(),
+                    name: task.department.clone(),
+                    head: contact(&format!("{}-head@example.com", task.department)),
+                    deputies: vec![contact(&format!("{}-deputy@example.com", task.department))],
+                    tasks: vec![task],
+                }),
+            }
+        }
+        Plan {
+            scenario: Scenario {
+                id: "storm".into(),
+                title: "Storm".into(),
+                description: String::new(),
+                departments: departments.iter().map(|d| d.id.clone()).collect(),
+                all_departments: false,
+            },
+            severity: Severity::Medium,
+            departments,
+        }
+    }
+
+    fn statement_plan() -> Plan {
+        plan(vec![
+            planned("pr/draft", true, &[]),
+            planned("pr/publish", true, &["pr/draft", "legal/review"]),
+            planned("legal/review", true, &["pr/draft"]),
+            planned("pr/monitor", false, &[]),
+        ])
+    }
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).unwrap()
+    }
+
+    fn open(plan: &Plan) -> Incident {
+        let new = NewIncident {
+            title: "Storm".into(),
+            scenario: "storm".into(),
+            severity: Severity::Medium,
+            summary: "Hostile posts".into(),
+            commander: Person {
+                name: "Camille".into(),
+                email: "social-lead@example.com".into(),
+            },
+        };
+        Incident::open(new, plan, t0()).0
+    }
+
+    fn id(incident: &Incident, key: &str) -> Uuid {
+        incident.tasks().find(|t| t.key == key).unwrap().id
+    }
+
+    fn actor() -> Actor {
+        Actor::token("pr-head")
+    }
+
+    #[test]
+    fn clocks_start_at_opening_except_for_waiting_tasks() {
+        let incident = open(&statement_plan());
+        let draft = incident.task(id(&incident, "pr/draft")).unwrap();
+        assert_eq!(draft.ack_due_at, t0() + chrono::Duration::minutes(10));
+        assert_eq!(draft.due_at, Some(t0() + chrono::Duration::hours(1)));
+        let publish = incident.task(id(&incident, "pr/publish")).unwrap();
+        assert_eq!(publish.due_at, None);
+        assert_eq!(
+            publish.depends_on,
+            vec![id(&incident, "pr/draft"), id(&incident, "legal/review")]
+        );
+    }
+
+    #[test]
+    fn a_task_is_completed_only_after_its_dependencies() {
+        let mut incident = open(&statement_plan());
+        let publish = id(&incident, "pr/publish");
+        let refused = incident.complete_task(publish, None, &actor(), t0());
+        assert_eq!(
+            refused,
+            Err(DomainError::DependenciesOpen {
+                task: "pr/publish".into(),
+                waiting_on: vec!["pr/draft".into(), "legal/review".into()],
+            })
+        );
+
+        let later = t0() + chrono::Duration::minutes(30);
+        let events = incident
+            .complete_task(id(&incident, "pr/draft"), None, &actor(), later)
+            .unwrap();
+        // Review can start now; publishing still waits on the review.
+        assert!(
+            matches!(&events[1], EventData::TaskUnblocked { task, due_at, .. }
+            if task == "legal/review" && *due_at == later + chrono::Duration::hours(1))
+        );
+        assert_eq!(events.len(), 2);
+
+        let review = id(&incident, "legal/review");
+        incident
+            .skip_task(review, "reviewed by phone".into(), &actor(), later)
+            .unwrap();
+        assert!(
+            incident.task(publish).unwrap().due_at.is_some(),
+            "a skip unblocks too"
+        );
+        incident
+            .complete_task(publish, None, &actor(), later)
+            .unwrap();
+        assert_eq!(incident.task(publish).unwrap().status, TaskStatus::Done);
+    }
+
+    #[test]
+    fn a_second_acknowledgement_changes_nothing() {
+        let mut incident = open(&statement_plan());
+        let draft = id(&incident, "pr/draft");
+        let first = incident.acknowledge_task(draft, &actor(), t0()).unwrap();
+        assert_eq!(first.len(), 2, "the task, and its department with it");
+        let before = incident.clone();
+        let second = incident
+            .acknowledge_task(
+                draft,
+                &Actor::token("someone-else"),
+                t0() + chrono::Duration::minutes(1),
+            )
+            .unwrap();
+        assert!(second.is_empty());
+        assert_eq!(incident, before);
+    }
+
+    #[test]
+    fn closed_tasks_stay_closed() {
+        let mut incident = open(&statement_plan());
+        let draft = id(&incident, "pr/draft");
+        incident
+            .complete_task(draft, Some("v1".into()), &actor(), t0())
+            .unwrap();
+        assert!(matches!(
+            incident.skip_task(draft, "why".into(), &actor(), t0()),
+            Err(DomainError::TaskClosed {
+                status: TaskStatus::Done,
+                ..
+            })
+        ));
+        assert!(incident.complete_task(draft, None, &actor(), t0()).is_err());
+        assert_eq!(incident.task(draft).unwrap().note.as_deref(), Some("v1"));
+    }
+
+    #[test]
+    fn resolution_waits_for_required_tasks_only() {
+        let mut incident = open(&statement_plan());
+        assert!(matches!(
+            incident.resolve(None, None, t0()),
+            Err(DomainError::RequiredTasksOpen { .. })
+        ));
+        for key in ["pr/draft", "legal/review", "pr/publish"] {
+            let task = id(&incident, key);
+            incident.complete_task(task, None, &actor(), t0()).unwrap();
+        }
+        // pr/monitor is optional and still open.
+        incident.resolve(Some("Over".into()), None, t0()).unwrap();
+        assert_eq!(incident.status, IncidentStatus::Resolved);
+        assert_eq!(
+            incident.add_note("late".into(), t0()).len(),
+            1,
+            "notes are still welcome"
+        );
+        assert!(matches!(
+            incident.acknowledge_task(id(&incident, "pr/monitor"), &actor(), t0()),
+            Err(DomainError::IncidentResolved(_))
+        ));
+    }
+
+    #[test]
+    fn forcing_resolution_names_what_was_left_open() {
+        let mut incident = open(&statement_plan());
+        let events = incident
+            .resolve(None, Some("false alarm".into()), t0())
+            .unwrap();
+        assert!(
+            matches!(&events[0], EventData::IncidentResolved { forced: true, open_required, .. }
+            if open_required == &["pr/draft", "pr/publish", "legal/review"])
+        );
+    }
+
+    #[test]
+    fn raising_severity_adds_new_items_wired_to_existing_ones() {
+        let mut incident = open(&plan(vec![planned("pr/draft", true, &[])]));
+        let draft = id(&incident, "pr/draft");
+        incident.complete_task(draft, None, &actor(), t0()).unwrap();
+
+        let critical = plan(vec![
+            planned("pr/draft", true, &[]),
+            planned("hr/brief-staff", true, &["pr/draft"]),
+            planned("hr/lock-accounts", true, &["hr/brief-staff"]),
+        ]);
+        let later = t0() + chrono::Duration::hours(2);
+        let events = incident
+            .change_severity(Severity::Critical, "press".into(), Some(&critical), later)
+            .unwrap();
+        assert!(matches!(&events[1], EventData::TasksAdded { tasks } if tasks.len() == 2));
+        assert_eq!(incident.departments.len(), 2);
+        let brief = incident.task(id(&incident, "hr/brief-staff")).unwrap();
+        assert_eq!(brief.depends_on, vec![draft]);
+        assert_eq!(
+            brief.due_at,
+            Some(later + chrono::Duration::hours(1)),
+            "its dependency is done"
+        );
+        let lock = incident.task(id(&incident, "hr/lock-accounts")).unwrap();
+        assert_eq!(lock.due_at, None, "waits on a task added with it");
+        assert_eq!(
+            incident.task(draft).unwrap().status,
+            TaskStatus::Done,
+            "untouched"
+        );
+
+        let events = incident
+            .change_severity(Severity::Low, "calmer".into(), Some(&critical), later)
+            .unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(incident.tasks().count(), 3, "lowering withdraws nothing");
+        assert_eq!(
+            incident.change_severity(Severity::Low, "again".into(), None, later),
+            Err(DomainError::SeverityUnchanged(Severity::Low))
+        );
+    }
+}

@@ -262,7 +262,10 @@ impl TestApp {
 
     pub async fn timeline(&self, incident_id: &str) -> Vec<Value> {
         let (status, body) = self
-            .get(&format!("/api/v1/incidents/{incident_id}/timeline"), &self.legal)
+            .get(
+                &format!("/api/v1/incidents/{incident_id}/timeline"),
+                &self.legal,
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["events"].as_array().expect("events").clone()
@@ -316,4 +319,25 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(&path, to.join(entry.file_name())).expect("copy");
         }
     }
+}
+
+/// Runs `async fn $name(backend: Backend)` once per backend, for tests that
+/// set up their own server (custom playbooks, restarts).
+#[macro_export]
+macro_rules! with_each_backend {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(super::support::Backend::Sqlite).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(backend) = super::support::Backend::postgres() {
+                    super::$name(backend).await;
+                }
+            }
+        }
+    )*};
 }

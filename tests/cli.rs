@@ -1,0 +1,266 @@
+//! The `tocsin` binary as a person runs it.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tocsin");
+
+fn tocsin(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("TOCSIN_DATABASE_URL")
+        .env("TOCSIN_PLAYBOOKS", support::PLAYBOOKS)
+        .output()
+        .expect("run tocsin")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A server on an ephemeral port in `dir`; its output is collected as it comes.
+struct Server {
+    child: Child,
+    addr: String,
+    stdout: Arc<Mutex<String>>,
+}
+
+fn collect(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
+    let buffer = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&buffer);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if let Ok(mut buffer) = sink.lock() {
+                buffer.push_str(&line);
+                buffer.push('\n');
+            }
+        }
+    });
+    buffer
+}
+
+/// Waits until `buffer` holds `needle`, and returns what follows it on its line.
+fn wait_for(buffer: &Arc<Mutex<String>>, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(rest) = buffer.lock().unwrap().split(needle).nth(1) {
+            return rest.lines().next().unwrap_or_default().to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never saw {needle:?} in {:?}",
+            buffer.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Server {
+    fn start(dir: &Path) -> Server {
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .current_dir(dir)
+            .env_remove("TOCSIN_DATABASE_URL")
+            .env("TOCSIN_PLAYBOOKS", support::PLAYBOOKS)
+            .env("TOCSIN_LISTEN", "127.0.0.1:0")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn serve");
+        let stdout = collect(child.stdout.take().expect("stdout"));
+        let stderr = collect(child.stderr.take().expect("stderr"));
+        let addr = wait_for(&stderr, "addr=")
+            .split_whitespace()
+            .next()
+            .expect("an address")
+            .to_owned();
+        Server {
+            child,
+            addr,
+            stdout,
+        }
+    }
+
+    /// SIGTERM, as systemd or Kubernetes would send; it must exit cleanly.
+    /// Returns everything the server printed on stdout.
+    fn terminate(mut self) -> String {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let exit = self.child.wait().expect("wait");
+        assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
+        std::thread::sleep(Duration::from_millis(50));
+        self.stdout.lock().unwrap().clone()
+    }
+}
+
+#[test]
+fn playbooks_check_accepts_the_shipped_playbooks() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tocsin(dir.path(), &["playbooks", "check", support::PLAYBOOKS]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("ok (5 departments, 5 scenarios)"));
+}
+
+/// Three problems in two files, all reported at once, each at its place.
+#[test]
+fn playbooks_check_reports_every_problem_with_file_line_and_column() {
+    let (_dir, playbooks) = support::playbooks_copy();
+    std::fs::write(
+        playbooks.join("departments/it.toml"),
+        "name = \"IT\"\ncolour = \"blue\"\n[head]\nname = \"I\"\nemail = \"it＠example.com\"\n",
+    )
+    .unwrap();
+    let org = playbooks.join("organisation.toml");
+    let text_before = std::fs::read_to_string(&org).unwrap();
+    std::fs::write(
+        &org,
+        text_before.replacen("\"hr\", \"pr\"", "\"hr\", \"marketing\"", 1),
+    )
+    .unwrap();
+
+    let out = tocsin(
+        playbooks.parent().unwrap(),
+        &["playbooks", "check", "playbooks"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("playbooks/departments/it.toml:2:1: "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("colour"), "{stderr}");
+    assert!(
+        stderr.contains("playbooks/departments/it.toml:5:9: "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("marketing"), "{stderr}");
+    assert!(stderr.contains("playbooks/organisation.toml:"), "{stderr}");
+
+    // serve refuses to start on them, with the same messages.
+    let out = Command::new(BIN)
+        .arg("serve")
+        .current_dir(playbooks.parent().unwrap())
+        .env("TOCSIN_PLAYBOOKS", "playbooks")
+        .env("TOCSIN_LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let serve_err = text(&out.stderr);
+    assert!(
+        serve_err.contains("playbooks/departments/it.toml:2:1: "),
+        "{serve_err}"
+    );
+    assert!(
+        !playbooks.parent().unwrap().join("tocsin.db").exists(),
+        "nothing was created"
+    );
+}
+
+#[test]
+fn first_start_prints_an_admin_token_once_and_it_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let token = format!("tocsin_{}", wait_for(&server.stdout, "tocsin_").trim());
+    assert!(
+        dir.path().join("tocsin.db").exists(),
+        "sqlite://tocsin.db by default"
+    );
+
+    // tocsin trigger, a client of the running server.
+    let out = Command::new(BIN)
+        .args([
+            "trigger",
+            "--title",
+            "Hijacked account",
+            "--scenario",
+            "account-hijack",
+            "--severity",
+            "critical",
+            "--summary",
+            "Rogue posts",
+        ])
+        .current_dir(dir.path())
+        .env("TOCSIN_SERVER", format!("http://{}", server.addr))
+        .env("TOCSIN_TOKEN", &token)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let incident: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(incident["severity"], "critical");
+    assert_eq!(incident["status"], "open");
+
+    // A token made by the CLI beside the running server.
+    let out = tocsin(
+        dir.path(),
+        &["token", "create", "--role", "legal", "--name", "counsel"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let legal = text(&out.stdout);
+    let lines: Vec<&str> = legal.lines().collect();
+    assert_eq!(lines.len(), 1, "the secret alone on stdout: {legal:?}");
+    assert!(lines[0].starts_with("tocsin_"));
+    let out = Command::new(BIN)
+        .args([
+            "trigger",
+            "--title",
+            "t",
+            "--scenario",
+            "account-hijack",
+            "--severity",
+            "low",
+            "--summary",
+            "s",
+        ])
+        .current_dir(dir.path())
+        .env("TOCSIN_SERVER", format!("http://{}", server.addr))
+        .env("TOCSIN_TOKEN", lines[0])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "legal may not trigger");
+    assert!(text(&out.stderr).contains("403"), "{}", text(&out.stderr));
+    server.terminate();
+
+    let again = Server::start(dir.path()).terminate();
+    assert!(
+        !again.contains("tocsin_"),
+        "no second admin token: {again:?}"
+    );
+}
+
+#[test]
+fn migrate_and_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tocsin(dir.path(), &["migrate"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(dir.path().join("tocsin.db").exists());
+
+    let out = tocsin(
+        dir.path(),
+        &["token", "create", "--role", "root", "--name", "x"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("responder"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = Command::new(BIN)
+        .arg("migrate")
+        .current_dir(dir.path())
+        .env("TOCSIN_DATABASE_URL", "mysql://localhost/x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("unsupported database URL"));
+}
