@@ -220,8 +220,13 @@ mod tests {
     fn names_the_full_path_of_a_missing_or_unknown_field() {
         assert_eq!(field_of(".", "missing field `title`"), "title");
         assert_eq!(
+            field_of("commander", "missing field `email`"),
+            "commander.email"
+        );
+        // serde_path_to_error's path already ends with an unknown field.
+        assert_eq!(
             field_of(
-                "commander",
+                "commander.mail",
                 "unknown field `mail`, expected `name` or `email`"
             ),
             "commander.mail"
