@@ -1,14 +1,23 @@
-//! Wiring: connect the store, migrate, load playbooks, bind, serve until told to stop.
+//! Wiring: connect the store, migrate, load playbooks, bind, serve and
+//! deliver until told to stop.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
 
 use crate::config::{Settings, redact_url};
 use crate::engine::{Clock, Engine, SystemClock};
-use crate::http::{AppState, router};
+use crate::http::{AppState, LinkGuard, router};
+use crate::notify::Route;
+use crate::notify::email::{Mailer, MailerError};
+use crate::notify::render::Renderer;
+use crate::notify::webhook;
+use crate::notify::worker::{Delivery, RetryPolicy};
 use crate::playbook::{Catalog, Diagnostics};
 use crate::store::{self, StoreError};
 
@@ -26,6 +35,14 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Mailer(#[from] MailerError),
+    #[error("cannot build the HTTP client for webhooks: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("a built-in template is broken: {0}")]
+    Templates(#[from] minijinja::Error),
 }
 
 pub fn load_playbooks(settings: &Settings) -> Result<Catalog, StartError> {
@@ -48,22 +65,45 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn store::Store>, St
     Ok(store)
 }
 
+/// What tests (and benchmarks) may tune; production uses the defaults.
+pub struct Tuning {
+    pub clock: Arc<dyn Clock>,
+    pub retry: RetryPolicy,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            clock: Arc::new(SystemClock),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// Bad link tokens one address may try per minute.
+const BAD_LINKS_PER_MINUTE: NonZeroU32 = NonZeroU32::new(20).expect("non-zero");
+
 /// A server ready to run: playbooks valid, database migrated, port bound.
 pub struct App {
     listener: TcpListener,
-    engine: Arc<Engine>,
+    state: AppState,
+    delivery: Arc<Delivery>,
+    workers: usize,
+    wake: Arc<Notify>,
 }
 
 impl App {
     pub async fn build(settings: &Settings) -> Result<App, StartError> {
-        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+        Self::build_with(settings, Tuning::default()).await
     }
 
-    pub async fn build_with_clock(
-        settings: &Settings,
-        clock: Arc<dyn Clock>,
-    ) -> Result<App, StartError> {
-        let catalog = load_playbooks(settings)?;
+    pub async fn build_with(settings: &Settings, tuning: Tuning) -> Result<App, StartError> {
+        let catalog = Arc::new(load_playbooks(settings)?);
+        let mailer = match &settings.smtp_url {
+            Some(url) => Mailer::smtp(url)?,
+            None => Mailer::folder(&settings.mail_dir)?,
+        };
+        let renderer = Arc::new(Renderer::new()?);
         let store = open_store(settings).await?;
         let listener =
             TcpListener::bind(settings.listen)
@@ -72,8 +112,56 @@ impl App {
                     addr: settings.listen,
                     source,
                 })?;
-        let engine = Arc::new(Engine::new(store, Arc::new(catalog), clock));
-        Ok(App { listener, engine })
+        let bound = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: settings.listen,
+            source,
+        })?;
+        let public_url = settings.public_url_for(bound)?;
+        let wake = Arc::new(Notify::new());
+        let routes = settings
+            .webhooks
+            .iter()
+            .map(|hook| Route {
+                name: hook.name.clone(),
+                departments: hook.departments.clone(),
+            })
+            .collect();
+        let engine = Arc::new(Engine::new(
+            Arc::clone(&store),
+            Arc::clone(&catalog),
+            Arc::clone(&tuning.clock),
+            routes,
+            Arc::clone(&wake),
+        ));
+        let delivery = Arc::new(Delivery {
+            store,
+            catalog,
+            mailer,
+            from: settings.mail_from.clone(),
+            webhooks: settings
+                .webhooks
+                .iter()
+                .map(|hook| (hook.name.clone(), hook.endpoint.clone()))
+                .collect::<HashMap<_, _>>(),
+            http: webhook::client()?,
+            renderer: Arc::clone(&renderer),
+            clock: tuning.clock,
+            public_url,
+            policy: tuning.retry,
+        });
+        let state = AppState {
+            engine,
+            renderer,
+            link_guard: Arc::new(LinkGuard::new(BAD_LINKS_PER_MINUTE)),
+            link_grace: settings.link_grace,
+        };
+        Ok(App {
+            listener,
+            state,
+            delivery,
+            workers: settings.delivery_workers,
+            wake,
+        })
     }
 
     /// The bound address (tests bind port 0 and ask).
@@ -82,20 +170,40 @@ impl App {
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
-        &self.engine
+        &self.state.engine
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    /// The delivery worker, for tests that drive it step by step.
+    pub fn delivery(&self) -> &Arc<Delivery> {
+        &self.delivery
+    }
+
+    /// Serves and delivers until `shutdown` completes; then lets in-flight
+    /// requests and deliveries finish.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let state = AppState {
-            engine: self.engine,
-        };
-        axum::serve(self.listener, router(state))
-            .with_graceful_shutdown(shutdown)
-            .await
+        let (stop, stopped) = watch::channel(false);
+        let workers: Vec<_> = (0..self.workers)
+            .map(|_| {
+                let delivery = Arc::clone(&self.delivery);
+                tokio::spawn(delivery.run(Arc::clone(&self.wake), stopped.clone()))
+            })
+            .collect();
+        let served = axum::serve(
+            self.listener,
+            router(self.state).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        let _ = stop.send(true);
+        for worker in workers {
+            if let Err(error) = worker.await {
+                tracing::error!(%error, "a delivery worker panicked");
+            }
+        }
+        served
     }
 }
 

@@ -167,7 +167,7 @@ async fn serve(settings: Settings) -> Result<ExitCode, CliError> {
     let addr = app
         .local_addr()
         .map_err(|error| CliError::Failed(error.to_string()))?;
-    tracing::info!(%addr, public_url = %settings.public_url, "tocsin is listening");
+    tracing::info!(%addr, "tocsin is listening");
     app.run(app::shutdown_signal())
         .await
         .map_err(|error| CliError::Failed(format!("server failed: {error}")))?;
@@ -210,9 +210,10 @@ async fn trigger(settings: &Settings, args: TriggerArgs) -> Result<ExitCode, Cli
     let token = args
         .token
         .ok_or_else(|| CliError::Failed("set TOCSIN_TOKEN to an API token".into()))?;
-    let base = args
-        .server
-        .unwrap_or_else(|| settings.public_url.to_string());
+    let base = match args.server {
+        Some(server) => server,
+        None => settings.public_url_for(settings.listen)?.to_string(),
+    };
     let url = format!("{}/api/v1/incidents", base.trim_end_matches('/'));
     let mut body = json!({
         "title": args.title,

@@ -6,12 +6,18 @@ use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 
+use lettre::message::Mailbox;
 use reqwest::Url;
 use serde::Deserialize;
+
+use crate::notify::webhook::{Endpoint, WebhookKind, WebhookSecret};
 
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://tocsin.db";
 pub const DEFAULT_PLAYBOOKS: &str = "playbooks";
+pub const DEFAULT_MAIL_FROM: &str = "tocsin <tocsin@localhost>";
+pub const DEFAULT_MAIL_DIR: &str = "mail";
+pub const DEFAULT_LINK_GRACE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// The settings as given on the command line or in the environment.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -37,6 +43,28 @@ pub struct SettingsArgs {
     /// Base URL of links sent to people [default: http://<listen>].
     #[arg(long, env = "TOCSIN_PUBLIC_URL", global = true, value_name = "URL")]
     pub public_url: Option<String>,
+    /// smtp://host:port, smtp://...?tls=required (STARTTLS), smtps://... (TLS),
+    /// with user:password@ [default: none: mail goes to the mail folder].
+    #[arg(
+        long,
+        env = "TOCSIN_SMTP_URL",
+        global = true,
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub smtp_url: Option<String>,
+    /// From address of every email [default: tocsin <tocsin@localhost>].
+    #[arg(long, env = "TOCSIN_MAIL_FROM", global = true, value_name = "MAILBOX")]
+    pub mail_from: Option<String>,
+    /// Where messages are written as .eml files when no SMTP is set [default: mail].
+    #[arg(long, env = "TOCSIN_MAIL_DIR", global = true, value_name = "DIR")]
+    pub mail_dir: Option<PathBuf>,
+    /// How long email links keep working after their incident is resolved [default: 24h].
+    #[arg(long, env = "TOCSIN_LINK_GRACE", global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub link_grace: Option<std::time::Duration>,
+    /// Delivery workers in this process; 0 leaves delivery to other replicas [default: 1].
+    #[arg(long, env = "TOCSIN_DELIVERY_WORKERS", global = true, value_name = "N")]
+    pub delivery_workers: Option<usize>,
 }
 
 /// The optional file: the same settings, under the same names.
@@ -47,6 +75,40 @@ struct SettingsFile {
     database_url: Option<String>,
     playbooks: Option<PathBuf>,
     public_url: Option<String>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
+    mail_dir: Option<PathBuf>,
+    delivery_workers: Option<usize>,
+    #[serde(default, with = "humantime_serde_option")]
+    link_grace: Option<std::time::Duration>,
+    #[serde(default)]
+    webhooks: Vec<WebhookFile>,
+}
+
+/// Durations in the file read as in flags: "24h", "90m".
+mod humantime_serde_option {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<std::time::Duration>, D::Error> {
+        Option::<String>::deserialize(deserializer)?
+            .map(|text| humantime::parse_duration(&text).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+/// A webhook endpoint, in the config file only: its URL or secret is a
+/// credential, so it belongs with the deployment, not in the playbooks.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookFile {
+    name: String,
+    kind: WebhookKind,
+    url: String,
+    secret: Option<String>,
+    /// Only notices about these departments; all notices when absent.
+    departments: Option<Vec<String>>,
 }
 
 #[derive(Clone)]
@@ -54,7 +116,21 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub database_url: String,
     pub playbooks: PathBuf,
-    pub public_url: Url,
+    /// None: `http://` and the address the server is bound to.
+    pub public_url: Option<Url>,
+    pub smtp_url: Option<String>,
+    pub mail_from: Mailbox,
+    pub mail_dir: PathBuf,
+    pub delivery_workers: usize,
+    pub link_grace: chrono::Duration,
+    pub webhooks: Vec<WebhookSettings>,
+}
+
+#[derive(Clone, Debug)]
+pub struct WebhookSettings {
+    pub name: String,
+    pub endpoint: Endpoint,
+    pub departments: Option<Vec<String>>,
 }
 
 impl fmt::Debug for Settings {
@@ -63,7 +139,13 @@ impl fmt::Debug for Settings {
             .field("listen", &self.listen)
             .field("database_url", &redact_url(&self.database_url))
             .field("playbooks", &self.playbooks)
-            .field("public_url", &self.public_url.as_str())
+            .field("public_url", &self.public_url.as_ref().map(Url::as_str))
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("mail_from", &self.mail_from.to_string())
+            .field("mail_dir", &self.mail_dir)
+            .field("delivery_workers", &self.delivery_workers)
+            .field("link_grace", &self.link_grace)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }
@@ -91,10 +173,12 @@ impl Settings {
             None => SettingsFile::default(),
         };
         let listen = args.listen.or(file.listen).unwrap_or(DEFAULT_LISTEN);
-        let public_url = match args.public_url.clone().or(file.public_url) {
-            Some(url) => parse_public_url(&url)?,
-            None => parse_public_url(&format!("http://{listen}"))?,
-        };
+        let public_url = args
+            .public_url
+            .clone()
+            .or(file.public_url)
+            .map(|url| parse_public_url(&url))
+            .transpose()?;
         Ok(Settings {
             listen,
             database_url: args
@@ -108,7 +192,83 @@ impl Settings {
                 .or(file.playbooks)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_PLAYBOOKS)),
             public_url,
+            smtp_url: args.smtp_url.clone().or(file.smtp_url),
+            mail_from: parse_mailbox(
+                args.mail_from
+                    .as_deref()
+                    .or(file.mail_from.as_deref())
+                    .unwrap_or(DEFAULT_MAIL_FROM),
+            )?,
+            mail_dir: args
+                .mail_dir
+                .clone()
+                .or(file.mail_dir)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_MAIL_DIR)),
+            delivery_workers: args.delivery_workers.or(file.delivery_workers).unwrap_or(1),
+            link_grace: chrono::Duration::from_std(
+                args.link_grace
+                    .or(file.link_grace)
+                    .unwrap_or(DEFAULT_LINK_GRACE),
+            )
+            .map_err(|_| ConfigError::Invalid {
+                setting: "link_grace",
+                message: "too long".into(),
+            })?,
+            webhooks: file
+                .webhooks
+                .into_iter()
+                .map(WebhookSettings::parse)
+                .collect::<Result<_, _>>()?,
         })
+    }
+}
+
+fn parse_mailbox(value: &str) -> Result<Mailbox, ConfigError> {
+    value.parse().map_err(|error| ConfigError::Invalid {
+        setting: "mail_from",
+        message: format!("{value:?}: {error}"),
+    })
+}
+
+impl WebhookSettings {
+    fn parse(file: WebhookFile) -> Result<WebhookSettings, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            setting: "webhooks",
+            message: format!("{}: {message}", file.name),
+        };
+        let url = Url::parse(&file.url).map_err(|error| invalid(format!("url: {error}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(invalid("url: expected http(s)".into()));
+        }
+        let secret = file
+            .secret
+            .as_deref()
+            .map(WebhookSecret::parse)
+            .transpose()
+            .map_err(|error| invalid(format!("secret: {error}")))?;
+        if file.kind == WebhookKind::Standard && secret.is_none() {
+            return Err(invalid("a standard webhook needs a whsec_ secret".into()));
+        }
+        Ok(WebhookSettings {
+            name: file.name,
+            endpoint: Endpoint {
+                kind: file.kind,
+                url,
+                secret,
+            },
+            departments: file.departments,
+        })
+    }
+}
+
+impl Settings {
+    /// The base of links: the configured public URL, or the bound address
+    /// (known only once bound: the listen port may be 0).
+    pub fn public_url_for(&self, bound: SocketAddr) -> Result<Url, ConfigError> {
+        match &self.public_url {
+            Some(url) => Ok(url.clone()),
+            None => parse_public_url(&format!("http://{bound}")),
+        }
     }
 }
 
@@ -164,7 +324,11 @@ mod tests {
         assert_eq!(settings.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(settings.database_url, "sqlite://tocsin.db");
         assert_eq!(settings.playbooks, PathBuf::from("playbooks"));
-        assert_eq!(settings.public_url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(settings.public_url, None);
+        assert_eq!(
+            settings.public_url_for(settings.listen).unwrap().as_str(),
+            "http://127.0.0.1:8080/"
+        );
     }
 
     #[test]

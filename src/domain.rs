@@ -9,7 +9,7 @@ pub mod incident;
 pub mod severity;
 pub mod task;
 
-pub use event::{Actor, Event, EventData};
+pub use event::{Actor, Event, EventData, LinkUse};
 pub use incident::{Commander, Department, Incident, IncidentStatus, Person};
 pub use severity::Severity;
 pub use task::{Task, TaskStatus};

@@ -4,15 +4,18 @@
 
 use std::sync::Arc;
 
+use tokio::sync::Notify;
+
 use chrono::{DateTime, SubsecRound, Utc};
 use uuid::Uuid;
 
 use crate::auth::{ApiToken, Role, Secret};
 use crate::domain::incident::NewIncident;
 use crate::domain::{Actor, DomainError, Event, Incident, IncidentStatus, Person, Severity};
+use crate::notify::{Route, messages_for};
 use crate::playbook::Catalog;
 use crate::store::{
-    Change, IdempotencyClaim, IncidentFilter, Inserted, Store, StoreError, UpdateError,
+    Effects, IdempotencyClaim, IncidentFilter, Inserted, Store, StoreError, UpdateError,
 };
 
 /// Where time comes from, so tests can run minutes of deadlines in an instant.
@@ -76,24 +79,41 @@ pub struct Opened {
     pub created: bool,
 }
 
+/// A domain rule applied to an incident: the events it records.
+type Rule<'a> = Box<
+    dyn FnOnce(&mut Incident) -> Result<Vec<crate::domain::EventData>, DomainError> + Send + 'a,
+>;
+
 pub struct Engine {
     store: Arc<dyn Store>,
     catalog: Arc<Catalog>,
     clock: Arc<dyn Clock>,
+    /// Webhook endpoints, for deciding who hears of what.
+    routes: Vec<Route>,
+    /// Poked after a commit that queued messages, so delivery starts at once.
+    wake: Arc<Notify>,
 }
 
 impl Engine {
-    pub fn new(store: Arc<dyn Store>, catalog: Arc<Catalog>, clock: Arc<dyn Clock>) -> Engine {
+    pub fn new(
+        store: Arc<dyn Store>,
+        catalog: Arc<Catalog>,
+        clock: Arc<dyn Clock>,
+        routes: Vec<Route>,
+        wake: Arc<Notify>,
+    ) -> Engine {
         Engine {
             store,
             catalog,
             clock,
+            routes,
+            wake,
         }
     }
 
     /// To the microsecond, the precision both databases keep: what a
     /// response says and what is read back later must be the same instant.
-    fn now(&self) -> DateTime<Utc> {
+    pub fn now(&self) -> DateTime<Utc> {
         self.clock.now().trunc_subsecs(6)
     }
 
@@ -137,15 +157,23 @@ impl Engine {
             commander,
         };
         let (incident, opened) = Incident::open(new, &plan, self.now());
+        let events = vec![opened];
+        let effects = Effects {
+            messages: messages_for(&incident, &events, &self.routes),
+            events,
+        };
         match self
             .store
-            .insert_incident(&incident, opened, actor, claim.as_ref())
+            .insert_incident(&incident, effects, actor, claim.as_ref())
             .await?
         {
-            Inserted::Created => Ok(Opened {
-                incident,
-                created: true,
-            }),
+            Inserted::Created => {
+                self.wake.notify_waiters();
+                Ok(Opened {
+                    incident,
+                    created: true,
+                })
+            }
             Inserted::Replayed {
                 same_request: false,
                 ..
@@ -172,12 +200,24 @@ impl Engine {
         incident_id: Uuid,
         actor: &Actor,
         now: DateTime<Utc>,
-        change: Change<'_>,
+        rule: Rule<'_>,
     ) -> Result<Incident, EngineError> {
-        Ok(self
+        let routes = &self.routes;
+        let incident = self
             .store
-            .update_incident(incident_id, actor, now, change)
-            .await?)
+            .update_incident(
+                incident_id,
+                actor,
+                now,
+                Box::new(move |incident| {
+                    let events = rule(incident)?;
+                    let messages = messages_for(incident, &events, routes);
+                    Ok(Effects { events, messages })
+                }),
+            )
+            .await?;
+        self.wake.notify_waiters();
+        Ok(incident)
     }
 
     pub async fn acknowledge_department(

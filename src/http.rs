@@ -4,6 +4,7 @@ mod catalog;
 mod error;
 mod extract;
 mod incidents;
+mod links;
 mod openapi;
 
 use std::sync::Arc;
@@ -13,9 +14,11 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 pub use error::ApiError;
+pub use links::LinkGuard;
 pub use openapi::ApiDoc;
 
 use crate::engine::Engine;
+use crate::notify::render::Renderer;
 
 /// Triggers and notes are text for people; nothing legitimate comes near this.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -23,6 +26,10 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
+    pub renderer: Arc<Renderer>,
+    pub link_guard: Arc<LinkGuard>,
+    /// How long links keep working after their incident is resolved.
+    pub link_grace: chrono::Duration,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -55,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(&format!("{task}/complete"), post(incidents::complete_task))
         .route(&format!("{task}/skip"), post(incidents::skip_task))
+        .route("/links/{token}", get(links::show).post(links::act))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -16,5 +16,6 @@ pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod http;
+pub mod notify;
 pub mod playbook;
 pub mod store;

@@ -19,6 +19,8 @@ use uuid::Uuid;
 
 use crate::auth::{ApiToken, Role};
 use crate::domain::{Actor, DomainError, Event, EventData, Incident, IncidentStatus};
+use crate::notify::links::LinkToken;
+use crate::notify::{Channel, NewMessage, Notice};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -52,10 +54,66 @@ impl From<sqlx::Error> for UpdateError {
     }
 }
 
+/// What a change wrote: its events, and the messages they call for.
+#[derive(Debug, Default)]
+pub struct Effects {
+    pub events: Vec<EventData>,
+    pub messages: Vec<NewMessage>,
+}
+
 /// A domain change applied to an incident inside the store's transaction.
 /// Returning no event means nothing changed, and nothing is written.
-pub type Change<'a> =
-    Box<dyn FnOnce(&mut Incident) -> Result<Vec<EventData>, DomainError> + Send + 'a>;
+pub type Change<'a> = Box<dyn FnOnce(&mut Incident) -> Result<Effects, DomainError> + Send + 'a>;
+
+/// A message a worker has claimed: it alone may deliver it until its lease ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedMessage {
+    pub id: Uuid,
+    pub incident_id: Uuid,
+    pub channel: Channel,
+    pub recipient: String,
+    pub department: Option<String>,
+    pub notice: Notice,
+    /// Including this one.
+    pub attempts: i64,
+}
+
+/// How one delivery attempt went, and the timeline event recording it.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub message_id: Uuid,
+    pub claim: Uuid,
+    pub incident_id: Uuid,
+    pub at: DateTime<Utc>,
+    pub outcome: AttemptOutcome,
+    pub event: EventData,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Sent { receipt: String },
+    Retry { error: String, at: DateTime<Utc> },
+    GaveUp { error: String },
+}
+
+/// A message as the incident view shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct MessageRecord {
+    pub id: Uuid,
+    /// `email` or `webhook`.
+    pub channel: String,
+    pub recipient: String,
+    pub department: Option<String>,
+    /// `pending`, `sent`, or `failed` (tocsin gave up after its retries).
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    /// The receiving server's reply.
+    pub receipt: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub next_attempt_at: DateTime<Utc>,
+}
 
 /// A client's promise that a retried trigger is the same request.
 #[derive(Debug, Clone)]
@@ -96,7 +154,7 @@ pub trait Store: Send + Sync {
     async fn insert_incident(
         &self,
         incident: &Incident,
-        opened: EventData,
+        opened: Effects,
         actor: &Actor,
         claim: Option<&IdempotencyClaim>,
     ) -> Result<Inserted, StoreError>;
@@ -118,6 +176,30 @@ pub trait Store: Send + Sync {
 
     /// In sequence order; `None` if the incident does not exist.
     async fn timeline(&self, incident_id: Uuid) -> Result<Option<Vec<Event>>, StoreError>;
+
+    /// Claims up to `limit` messages due at `now` for `lease_until`; rows
+    /// another worker holds are skipped, so no message goes to two workers.
+    async fn claim_messages(
+        &self,
+        claim: Uuid,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ClaimedMessage>, StoreError>;
+
+    /// Records an attempt and its timeline event, if `attempt.claim` still
+    /// holds the message; false (and nothing written) if it no longer does.
+    async fn record_attempt(&self, attempt: &Attempt) -> Result<bool, StoreError>;
+
+    /// Messages not yet sent nor given up on.
+    async fn outbox_depth(&self) -> Result<i64, StoreError>;
+
+    /// Outbox rows of an incident, oldest first.
+    async fn messages(&self, incident_id: Uuid) -> Result<Vec<MessageRecord>, StoreError>;
+
+    async fn insert_links(&self, links: &[LinkToken]) -> Result<(), StoreError>;
+
+    async fn link(&self, secret_hash: &str) -> Result<Option<LinkToken>, StoreError>;
 
     async fn insert_token(&self, token: &ApiToken) -> Result<(), StoreError>;
 

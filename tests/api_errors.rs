@@ -158,6 +158,6 @@ on_each_backend! {
             let (status, _) = app.get(&path, &app.legal).await;
             assert_eq!(status, StatusCode::OK, "{path}");
         }
-        assert_eq!(app.timeline(id).await.len(), 1, "the refused requests recorded nothing");
+        assert_eq!(app.changes(id).await.len(), 1, "the refused requests recorded nothing");
     }
 }

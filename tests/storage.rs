@@ -55,7 +55,7 @@ async fn the_timeline_refuses_updates_and_deletes(backend: Backend) {
             .expect_err("truncate");
         assert!(error.to_string().contains("append-only"), "{error}");
     }
-    let events = app.timeline(&id).await;
+    let events = app.changes(&id).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["actor"], "token:test-responder");
     app.stop().await;
@@ -74,6 +74,7 @@ async fn a_restart_keeps_everything(backend: Backend) {
             serde_json::json!({"text": "Exchange notified"}),
         )
         .await;
+    app.settle().await;
     let timeline = app.timeline(&id).await;
     let database = app.stop().await;
 

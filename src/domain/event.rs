@@ -14,6 +14,17 @@ use super::Severity;
 pub struct Actor {
     pub kind: &'static str,
     pub name: String,
+    /// Set when the action came through an emailed link.
+    pub via: Option<LinkUse>,
+}
+
+/// A link acts for whoever clicks it (links get forwarded), so the timeline
+/// keeps who it was sent to and where the click came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkUse {
+    pub recipient: String,
+    pub ip: String,
+    pub user_agent: Option<String>,
 }
 
 impl Actor {
@@ -22,6 +33,25 @@ impl Actor {
         Actor {
             kind: "token",
             name: name.to_owned(),
+            via: None,
+        }
+    }
+
+    /// Whoever clicked a link sent to `use.recipient`.
+    pub fn link(via: LinkUse) -> Actor {
+        Actor {
+            kind: "link",
+            name: via.recipient.clone(),
+            via: Some(via),
+        }
+    }
+
+    /// tocsin itself: delivery, timers.
+    pub fn system(name: &str) -> Actor {
+        Actor {
+            kind: "system",
+            name: name.to_owned(),
+            via: None,
         }
     }
 }
@@ -59,20 +89,32 @@ pub enum EventData {
     },
     DepartmentAcknowledged {
         department: String,
+
+        #[serde(skip_serializing_if = "Option::is_none")]
+        via: Option<LinkUse>,
     },
     TaskAcknowledged {
         task_id: Uuid,
         task: String,
+
+        #[serde(skip_serializing_if = "Option::is_none")]
+        via: Option<LinkUse>,
     },
     TaskCompleted {
         task_id: Uuid,
         task: String,
         note: Option<String>,
+
+        #[serde(skip_serializing_if = "Option::is_none")]
+        via: Option<LinkUse>,
     },
     TaskSkipped {
         task_id: Uuid,
         task: String,
         reason: String,
+
+        #[serde(skip_serializing_if = "Option::is_none")]
+        via: Option<LinkUse>,
     },
     /// Its last dependency closed: the task can now be done, and its
     /// completion clock starts.
@@ -99,6 +141,24 @@ pub enum EventData {
         forced: bool,
         reason: Option<String>,
         open_required: Vec<String>,
+    },
+    /// A message left: the receiving server's own reply is kept.
+    MessageSent {
+        message_id: Uuid,
+        channel: String,
+        recipient: String,
+        attempt: i64,
+        receipt: String,
+    },
+    /// A delivery attempt failed; `retry_at` is when the next one is due,
+    /// or none when tocsin has given up on this message.
+    MessageFailed {
+        message_id: Uuid,
+        channel: String,
+        recipient: String,
+        attempt: i64,
+        error: String,
+        retry_at: Option<DateTime<Utc>>,
     },
 }
 

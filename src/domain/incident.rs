@@ -211,6 +211,7 @@ impl Incident {
         self.updated_at = now;
         Ok(vec![EventData::DepartmentAcknowledged {
             department: department.to_owned(),
+            via: actor.via.clone(),
         }])
     }
 
@@ -233,7 +234,14 @@ impl Incident {
         task.acknowledged_by = Some(actor.to_string());
         let (key, department) = (task.key.clone(), task.department.clone());
         let mut events = self.acknowledge_department(&department, actor, now)?;
-        events.insert(0, EventData::TaskAcknowledged { task_id, task: key });
+        events.insert(
+            0,
+            EventData::TaskAcknowledged {
+                task_id,
+                task: key,
+                via: actor.via.clone(),
+            },
+        );
         self.updated_at = now;
         Ok(events)
     }
@@ -272,6 +280,7 @@ impl Incident {
             task_id,
             task: task.key.clone(),
             note: note.clone(),
+            via: actor.via.clone(),
         };
         self.close_task(task_id, TaskStatus::Done, note, actor, now, event)
     }
@@ -299,6 +308,7 @@ impl Incident {
             task_id,
             task: task.key.clone(),
             reason: reason.clone(),
+            via: actor.via.clone(),
         };
         self.close_task(
             task_id,

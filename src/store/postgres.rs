@@ -15,6 +15,14 @@ impl PostgresStore {
     /// Writers to one incident queue on its row; other incidents proceed.
     const LOCK_INCIDENT: &'static str = "SELECT id FROM incidents WHERE id = $1 FOR UPDATE";
 
+    /// `SKIP LOCKED` in the subquery: rows another worker is claiming are
+    /// passed over, and a row claimed meanwhile fails the re-checked WHERE.
+    const CLAIM_MESSAGES: &'static str = "UPDATE outbox SET claim_id = $1, claimed_until = $2, \
+        attempts = attempts + 1 WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' \
+        AND next_attempt_at <= $3 AND (claimed_until IS NULL OR claimed_until <= $3) \
+        ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
+        RETURNING id, incident_id, channel, recipient, department, notice, attempts";
+
     pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
         let pool = PgPoolOptions::new()
             .max_connections(16)

@@ -6,9 +6,11 @@ use chrono::{DateTime, Duration, Utc};
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{StoreError, parse_role};
+use super::{ClaimedMessage, MessageRecord, StoreError, parse_role};
 use crate::auth::ApiToken;
 use crate::domain::{Department, Event, Incident, IncidentStatus, Person, Task, TaskStatus};
+use crate::notify::links::LinkToken;
+use crate::notify::{Channel, Notice};
 
 #[derive(sqlx::FromRow)]
 pub(super) struct IncidentRow {
@@ -74,6 +76,92 @@ pub(super) struct TokenRow {
     pub role: String,
     pub secret_hash: String,
     pub created_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ClaimRow {
+    pub id: Uuid,
+    pub incident_id: Uuid,
+    pub channel: String,
+    pub recipient: String,
+    pub department: Option<String>,
+    pub notice: Json<Notice>,
+    pub attempts: i64,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct MessageRow {
+    pub id: Uuid,
+    pub channel: String,
+    pub recipient: String,
+    pub department: Option<String>,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub receipt: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct LinkRow {
+    pub secret_hash: String,
+    pub incident_id: Uuid,
+    pub department: String,
+    pub task_id: Option<Uuid>,
+    pub recipient: String,
+    pub message_id: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+impl TryFrom<ClaimRow> for ClaimedMessage {
+    type Error = StoreError;
+
+    fn try_from(row: ClaimRow) -> Result<Self, Self::Error> {
+        Ok(ClaimedMessage {
+            id: row.id,
+            incident_id: row.incident_id,
+            channel: Channel::parse(&row.channel)
+                .ok_or_else(|| corrupt("channel", &row.channel))?,
+            recipient: row.recipient,
+            department: row.department,
+            notice: row.notice.0,
+            attempts: row.attempts,
+        })
+    }
+}
+
+impl From<MessageRow> for MessageRecord {
+    fn from(row: MessageRow) -> Self {
+        MessageRecord {
+            id: row.id,
+            channel: row.channel,
+            recipient: row.recipient,
+            department: row.department,
+            status: row.status,
+            attempts: row.attempts,
+            last_error: row.last_error,
+            receipt: row.receipt,
+            created_at: row.created_at,
+            sent_at: row.sent_at,
+            next_attempt_at: row.next_attempt_at,
+        }
+    }
+}
+
+impl From<LinkRow> for LinkToken {
+    fn from(row: LinkRow) -> Self {
+        LinkToken {
+            secret_hash: row.secret_hash,
+            incident_id: row.incident_id,
+            department: row.department,
+            task_id: row.task_id,
+            recipient: row.recipient,
+            message_id: row.message_id,
+            created_at: row.created_at,
+        }
+    }
 }
 
 fn corrupt(what: &str, value: &str) -> StoreError {

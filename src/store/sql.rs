@@ -15,12 +15,18 @@ macro_rules! sql_store {
         use sqlx::types::Json;
         use uuid::Uuid;
 
-        use super::rows::{self, DepartmentRow, EventRow, IncidentRow, TaskRow, TokenRow};
+        use super::rows::{
+            self, ClaimRow, DepartmentRow, EventRow, IncidentRow, LinkRow, MessageRow, TaskRow,
+            TokenRow,
+        };
         use super::{
-            Change, IdempotencyClaim, IncidentFilter, Inserted, Store, StoreError, UpdateError,
+            Attempt, AttemptOutcome, Change, ClaimedMessage, Effects, IdempotencyClaim,
+            IncidentFilter, Inserted, MessageRecord, Store, StoreError, UpdateError,
         };
         use crate::auth::ApiToken;
         use crate::domain::{Actor, Department, Event, EventData, Incident, Task};
+        use crate::notify::NewMessage;
+        use crate::notify::links::LinkToken;
 
         type Connection = <$db as sqlx::Database>::Connection;
 
@@ -257,6 +263,43 @@ macro_rules! sql_store {
             Ok(())
         }
 
+        async fn insert_messages(
+            conn: &mut Connection,
+            incident_id: Uuid,
+            at: DateTime<Utc>,
+            messages: &[NewMessage],
+        ) -> Result<(), sqlx::Error> {
+            for message in messages {
+                sqlx::query(
+                    "INSERT INTO outbox (id, incident_id, channel, recipient, department, notice, \
+                     status, attempts, next_attempt_at, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7)",
+                )
+                .bind(message.id)
+                .bind(incident_id)
+                .bind(message.channel.as_str())
+                .bind(&message.recipient)
+                .bind(&message.department)
+                .bind(Json(&message.notice))
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
+            }
+            Ok(())
+        }
+
+        /// Writes a change's events and messages after its state.
+        async fn append_effects(
+            conn: &mut Connection,
+            incident_id: Uuid,
+            actor: &Actor,
+            at: DateTime<Utc>,
+            effects: Effects,
+        ) -> Result<(), sqlx::Error> {
+            insert_messages(conn, incident_id, at, &effects.messages).await?;
+            append_events(conn, incident_id, actor, at, effects.events).await
+        }
+
         async fn find_claim(
             conn: &mut Connection,
             claim: &IdempotencyClaim,
@@ -290,7 +333,7 @@ macro_rules! sql_store {
             async fn insert_incident(
                 &self,
                 incident: &Incident,
-                opened: EventData,
+                opened: Effects,
                 actor: &Actor,
                 claim: Option<&IdempotencyClaim>,
             ) -> Result<Inserted, StoreError> {
@@ -325,8 +368,7 @@ macro_rules! sql_store {
                     }
                 }
                 insert_incident_rows(&mut tx, incident).await?;
-                append_events(&mut tx, incident.id, actor, incident.opened_at, vec![opened])
-                    .await?;
+                append_effects(&mut tx, incident.id, actor, incident.opened_at, opened).await?;
                 tx.commit().await?;
                 Ok(Inserted::Created)
             }
@@ -348,12 +390,12 @@ macro_rules! sql_store {
                 }
                 let before = load_incident(&mut tx, id).await?.ok_or(UpdateError::NotFound)?;
                 let mut after = before.clone();
-                let events = change(&mut after)?;
-                if events.is_empty() {
+                let effects = change(&mut after)?;
+                if effects.events.is_empty() {
                     return Ok(before);
                 }
                 save_changes(&mut tx, &before, &after).await?;
-                append_events(&mut tx, id, actor, now, events).await?;
+                append_effects(&mut tx, id, actor, now, effects).await?;
                 tx.commit().await?;
                 Ok(after)
             }
@@ -409,6 +451,128 @@ macro_rules! sql_store {
                 .await?;
                 tx.commit().await?;
                 Ok(Some(events.into_iter().map(Event::from).collect()))
+            }
+
+            async fn claim_messages(
+                &self,
+                claim: Uuid,
+                now: DateTime<Utc>,
+                lease_until: DateTime<Utc>,
+                limit: u32,
+            ) -> Result<Vec<ClaimedMessage>, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let rows = sqlx::query_as::<_, ClaimRow>(Self::CLAIM_MESSAGES)
+                    .bind(claim)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                rows.into_iter().map(ClaimedMessage::try_from).collect()
+            }
+
+            async fn record_attempt(&self, attempt: &Attempt) -> Result<bool, StoreError> {
+                let mut tx = self.begin_write().await?;
+                // The event needs the incident's next sequence number.
+                sqlx::query_scalar::<_, Uuid>(Self::LOCK_INCIDENT)
+                    .bind(attempt.incident_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let (status, next_at, error, receipt, sent_at) = match &attempt.outcome {
+                    AttemptOutcome::Sent { receipt } => {
+                        ("sent", None, None, Some(receipt.as_str()), Some(attempt.at))
+                    }
+                    AttemptOutcome::Retry { error, at } => {
+                        ("pending", Some(*at), Some(error.as_str()), None, None)
+                    }
+                    AttemptOutcome::GaveUp { error } => {
+                        ("failed", None, Some(error.as_str()), None, None)
+                    }
+                };
+                let updated = sqlx::query(
+                    "UPDATE outbox SET status = $3, \
+                     next_attempt_at = COALESCE($4, next_attempt_at), last_error = $5, \
+                     receipt = COALESCE($6, receipt), sent_at = $7, \
+                     claim_id = NULL, claimed_until = NULL \
+                     WHERE id = $1 AND claim_id = $2 AND status = 'pending'",
+                )
+                .bind(attempt.message_id)
+                .bind(attempt.claim)
+                .bind(status)
+                .bind(next_at)
+                .bind(error)
+                .bind(receipt)
+                .bind(sent_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if updated == 0 {
+                    return Ok(false);
+                }
+                let actor = Actor::system("delivery");
+                append_events(
+                    &mut tx,
+                    attempt.incident_id,
+                    &actor,
+                    attempt.at,
+                    vec![attempt.event.clone()],
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn outbox_depth(&self) -> Result<i64, StoreError> {
+                Ok(
+                    sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
+                        .fetch_one(&self.pool)
+                        .await?,
+                )
+            }
+
+            async fn messages(&self, incident_id: Uuid) -> Result<Vec<MessageRecord>, StoreError> {
+                let rows = sqlx::query_as::<_, MessageRow>(
+                    "SELECT id, channel, recipient, department, status, attempts, last_error, \
+                     receipt, created_at, sent_at, next_attempt_at \
+                     FROM outbox WHERE incident_id = $1 ORDER BY id",
+                )
+                .bind(incident_id)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(MessageRecord::from).collect())
+            }
+
+            async fn insert_links(&self, links: &[LinkToken]) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                for link in links {
+                    sqlx::query(
+                        "INSERT INTO link_tokens (secret_hash, incident_id, department, task_id, \
+                         recipient, message_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(&link.secret_hash)
+                    .bind(link.incident_id)
+                    .bind(&link.department)
+                    .bind(link.task_id)
+                    .bind(&link.recipient)
+                    .bind(link.message_id)
+                    .bind(link.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn link(&self, secret_hash: &str) -> Result<Option<LinkToken>, StoreError> {
+                let row = sqlx::query_as::<_, LinkRow>(
+                    "SELECT secret_hash, incident_id, department, task_id, recipient, message_id, \
+                     created_at FROM link_tokens WHERE secret_hash = $1",
+                )
+                .bind(secret_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(LinkToken::from))
             }
 
             async fn insert_token(&self, token: &ApiToken) -> Result<(), StoreError> {

@@ -19,6 +19,14 @@ impl SqliteStore {
     /// the write lock, so selecting the row is enough.
     const LOCK_INCIDENT: &'static str = "SELECT id FROM incidents WHERE id = $1";
 
+    /// Inside the immediate transaction no other writer runs, so a plain
+    /// subquery picks rows nobody else can be claiming.
+    const CLAIM_MESSAGES: &'static str = "UPDATE outbox SET claim_id = $1, claimed_until = $2, \
+        attempts = attempts + 1 WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' \
+        AND next_attempt_at <= $3 AND (claimed_until IS NULL OR claimed_until <= $3) \
+        ORDER BY next_attempt_at LIMIT $4) \
+        RETURNING id, incident_id, channel, recipient, department, notice, attempts";
+
     pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)

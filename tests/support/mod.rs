@@ -2,16 +2,20 @@
 //! file, or a fresh PostgreSQL database dropped afterwards), driven over HTTP.
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+pub mod smtp;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use tocsin::app::App;
+use tocsin::app::{App, Tuning};
 use tocsin::auth::Role;
 use tocsin::config::{Settings, SettingsArgs};
 use tocsin::engine::Engine;
+use tocsin::notify::worker::RetryPolicy;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -127,25 +131,62 @@ impl Drop for TestDatabase {
     }
 }
 
-pub fn settings(database_url: &str, playbooks: &Path) -> Settings {
+pub fn settings(database_url: &str, playbooks: &Path, smtp_url: &str) -> Settings {
     Settings::resolve(&SettingsArgs {
         listen: Some("127.0.0.1:0".parse().expect("addr")),
         database_url: Some(database_url.to_owned()),
         playbooks: Some(playbooks.to_owned()),
+        smtp_url: Some(smtp_url.to_owned()),
+        mail_from: Some("tocsin <tocsin@example.com>".to_owned()),
         ..SettingsArgs::default()
     })
     .expect("settings")
 }
 
+/// Retries in milliseconds, so failure paths run in a test's time.
+pub fn fast_retries() -> RetryPolicy {
+    RetryPolicy {
+        first_retry: Duration::from_millis(20),
+        max_retry: Duration::from_millis(200),
+        max_attempts: 4,
+        poll: Duration::from_millis(20),
+        ..RetryPolicy::default()
+    }
+}
+
+/// What a test may change about the server it starts.
+pub struct Options {
+    pub playbooks: PathBuf,
+    /// Delivery workers; 0 lets the test drive delivery itself.
+    pub workers: usize,
+    pub smtp: Option<Arc<smtp::SmtpServer>>,
+    pub adjust: Box<dyn FnOnce(&mut Settings) + Send>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            playbooks: PathBuf::from(PLAYBOOKS),
+            workers: 1,
+            smtp: None,
+            adjust: Box::new(|_| {}),
+        }
+    }
+}
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub engine: Arc<Engine>,
+    pub delivery: Arc<tocsin::notify::worker::Delivery>,
+    /// The SMTP server the app sends to.
+    pub smtp: Arc<smtp::SmtpServer>,
     pub client: reqwest::Client,
     pub database: TestDatabase,
     /// Tokens of each role.
     pub responder: String,
     pub legal: String,
     pub admin: String,
+    workers: usize,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -162,11 +203,31 @@ impl TestApp {
 
     /// A server over an existing database (a restart, say).
     pub async fn spawn_on(database: TestDatabase, playbooks: &Path) -> TestApp {
-        let app = App::build(&settings(&database.url, playbooks))
+        let options = Options {
+            playbooks: playbooks.to_owned(),
+            ..Options::default()
+        };
+        Self::spawn_with(database, options).await
+    }
+
+    pub async fn spawn_with(database: TestDatabase, options: Options) -> TestApp {
+        let smtp = match options.smtp {
+            Some(smtp) => smtp,
+            None => Arc::new(smtp::SmtpServer::start().await),
+        };
+        let mut settings = settings(&database.url, &options.playbooks, &smtp.url());
+        settings.delivery_workers = options.workers;
+        (options.adjust)(&mut settings);
+        let tuning = Tuning {
+            retry: fast_retries(),
+            ..Tuning::default()
+        };
+        let app = App::build_with(&settings, tuning)
             .await
             .expect("the server starts");
         let addr = app.local_addr().expect("bound");
         let engine = Arc::clone(app.engine());
+        let delivery = Arc::clone(app.delivery());
         let token = |role: Role| {
             let engine = Arc::clone(&engine);
             async move {
@@ -190,18 +251,25 @@ impl TestApp {
         TestApp {
             addr,
             engine,
+            delivery,
+            smtp,
             client: reqwest::Client::new(),
             database,
             responder,
             legal,
             admin,
+            workers: settings.delivery_workers,
             shutdown: Some(shutdown),
             server: Some(server),
         }
     }
 
-    /// Stops the server gracefully and fails the test if it had died.
+    /// Stops the server gracefully and fails the test if it had died, or if
+    /// its workers left messages undelivered.
     pub async fn stop(mut self) -> TestDatabase {
+        if self.workers > 0 {
+            self.settle().await;
+        }
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
@@ -258,6 +326,41 @@ impl TestApp {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body
+    }
+
+    /// Waits until every queued message is sent or given up on.
+    pub async fn settle(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let depth = self
+                .engine
+                .store()
+                .outbox_depth()
+                .await
+                .expect("outbox depth");
+            if depth == 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{depth} message(s) still pending"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The timeline without the delivery records, which arrive on their own time.
+    pub async fn changes(&self, incident_id: &str) -> Vec<Value> {
+        self.timeline(incident_id)
+            .await
+            .into_iter()
+            .filter(|event| {
+                !event["kind"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with("message_")
+            })
+            .collect()
     }
 
     pub async fn timeline(&self, incident_id: &str) -> Vec<Value> {

@@ -1,0 +1,159 @@
+//! Email over SMTP (lettre's pooled async transport), or, with no SMTP
+//! configured, `.eml` files in a local folder so a newcomer sees exactly
+//! what would be sent.
+
+use std::path::{Path, PathBuf};
+
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use uuid::Uuid;
+
+use super::render::RenderedEmail;
+use crate::config::redact_url;
+
+pub enum Mailer {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Folder {
+        transport: AsyncFileTransport<Tokio1Executor>,
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailerError {
+    #[error("SMTP URL {url}: {reason}")]
+    Url { url: String, reason: String },
+    #[error("cannot create the mail folder {dir}: {source}")]
+    Folder {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A failed send; `retryable` unless the server refused for good.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct SendFailure {
+    pub retryable: bool,
+    pub reason: String,
+}
+
+impl Mailer {
+    /// `smtp://host:port` (plain), `smtp://...?tls=required` (STARTTLS),
+    /// `smtps://` (implicit TLS), with `user:password@` for credentials.
+    pub fn smtp(url: &str) -> Result<Mailer, MailerError> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|error| MailerError::Url {
+                url: redact_url(url),
+                reason: error.to_string(),
+            })?
+            .pool_config(lettre::transport::smtp::PoolConfig::new().max_size(8))
+            .build();
+        Ok(Mailer::Smtp(transport))
+    }
+
+    pub fn folder(dir: &Path) -> Result<Mailer, MailerError> {
+        std::fs::create_dir_all(dir).map_err(|source| MailerError::Folder {
+            dir: dir.to_owned(),
+            source,
+        })?;
+        Ok(Mailer::Folder {
+            transport: AsyncFileTransport::<Tokio1Executor>::new(dir),
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// Sends and returns the receipt: the SMTP server's reply, or the file written.
+    pub async fn send(&self, message: Message) -> Result<String, SendFailure> {
+        match self {
+            Mailer::Smtp(transport) => {
+                let response = transport.send(message).await.map_err(|error| SendFailure {
+                    retryable: !error.is_permanent(),
+                    reason: error.to_string(),
+                })?;
+                let text: Vec<&str> = response.message().collect();
+                Ok(format!("{} {}", response.code(), text.join(" ")))
+            }
+            Mailer::Folder { transport, dir } => {
+                let id = transport.send(message).await.map_err(|error| SendFailure {
+                    retryable: true,
+                    reason: error.to_string(),
+                })?;
+                let path = dir.join(format!("{id}.eml"));
+                tracing::info!(path = %path.display(), "no SMTP configured: message written to the mail folder");
+                Ok(format!("written to {}", path.display()))
+            }
+        }
+    }
+}
+
+/// Everything about one incident threads together in mail clients: each
+/// message refers to the same (virtual) root message of the incident.
+pub struct Envelope<'a> {
+    pub from: &'a Mailbox,
+    pub to: &'a str,
+    pub message_id: Uuid,
+    pub incident_id: Uuid,
+    /// The domain of message ids: the public URL's host.
+    pub domain: &'a str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("recipient {0:?} is not a valid address")]
+    Recipient(String),
+    #[error("cannot build the message: {0}")]
+    Message(#[from] lettre::error::Error),
+}
+
+pub fn build(envelope: &Envelope<'_>, rendered: &RenderedEmail) -> Result<Message, BuildError> {
+    let to: Mailbox = envelope
+        .to
+        .parse()
+        .map_err(|_| BuildError::Recipient(envelope.to.to_owned()))?;
+    let root = format!("<incident-{}@{}>", envelope.incident_id, envelope.domain);
+    let message = Message::builder()
+        .from(envelope.from.clone())
+        .to(to)
+        .subject(&rendered.subject)
+        .message_id(Some(format!(
+            "<{}@{}>",
+            envelope.message_id, envelope.domain
+        )))
+        .in_reply_to(root.clone())
+        .references(root)
+        .header(AutoSubmitted)
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_PLAIN)
+                        .body(rendered.text.clone()),
+                )
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_HTML)
+                        .body(rendered.html.clone()),
+                ),
+        )?;
+    Ok(message)
+}
+
+/// RFC 3834: tells auto-responders (out-of-office replies) not to answer.
+#[derive(Clone)]
+struct AutoSubmitted;
+
+impl lettre::message::header::Header for AutoSubmitted {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(AutoSubmitted)
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "auto-generated".to_owned())
+    }
+}

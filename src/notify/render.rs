@@ -1,0 +1,245 @@
+//! Words for people: emails and link pages, from templates compiled into
+//! the binary (never looked up relative to the working directory).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use minijinja::value::Serde;
+use minijinja::{Environment, Value};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::Notice;
+use crate::domain::{Department, Incident, Severity, Task};
+
+pub struct Renderer {
+    env: Environment<'static>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedEmail {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// The incident as templates show it.
+#[derive(Serialize)]
+pub struct IncidentView<'a> {
+    pub reference: &'a str,
+    pub title: &'a str,
+    pub scenario_title: String,
+    pub severity: Severity,
+    pub severity_colour: &'static str,
+    pub summary: &'a str,
+    pub status: &'static str,
+    pub commander: String,
+}
+
+impl<'a> IncidentView<'a> {
+    pub fn new(incident: &'a Incident, scenario_title: Option<&str>) -> Self {
+        IncidentView {
+            reference: &incident.reference,
+            title: &incident.title,
+            scenario_title: scenario_title.unwrap_or(&incident.scenario).to_owned(),
+            severity: incident.severity,
+            severity_colour: match incident.severity {
+                Severity::Low => "#15803d",
+                Severity::Medium => "#b45309",
+                Severity::High => "#c2410c",
+                Severity::Critical => "#b91c1c",
+            },
+            summary: &incident.summary,
+            status: incident.status.as_str(),
+            commander: incident.commander.name.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct TaskLine<'a> {
+    title: &'a str,
+    description: &'a str,
+    status: &'static str,
+    required: bool,
+    added: bool,
+    ack_due: String,
+    due: Option<String>,
+    waiting_on: Vec<String>,
+    link: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct DepartmentName<'a> {
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct EmailContext<'a> {
+    subject: &'a str,
+    incident: &'a IncidentView<'a>,
+    notice: &'a Notice,
+    department: Option<DepartmentName<'a>>,
+    tasks: &'a [TaskLine<'a>],
+    focus: Option<&'a TaskLine<'a>>,
+    department_link: Option<&'a str>,
+    recipient: &'a str,
+}
+
+/// One email: who it is for, about what, with which links.
+pub struct EmailInput<'a> {
+    pub incident: &'a Incident,
+    pub scenario_title: Option<&'a str>,
+    pub department: Option<&'a Department>,
+    pub notice: &'a Notice,
+    pub recipient: &'a str,
+    pub department_link: Option<&'a str>,
+    pub task_links: &'a HashMap<Uuid, String>,
+}
+
+pub fn when(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+fn line<'a>(
+    incident: &'a Incident,
+    task: &'a Task,
+    added: bool,
+    link: Option<&'a str>,
+) -> TaskLine<'a> {
+    TaskLine {
+        title: &task.title,
+        description: &task.description,
+        status: task.status.as_str(),
+        required: task.required,
+        added,
+        ack_due: when(task.ack_due_at),
+        due: task.due_at.map(when),
+        waiting_on: task
+            .depends_on
+            .iter()
+            .filter_map(|id| incident.task(*id))
+            .filter(|dep| !dep.status.is_closed())
+            .map(|dep| dep.title.clone())
+            .collect(),
+        link,
+    }
+}
+
+impl Renderer {
+    pub fn new() -> Result<Renderer, minijinja::Error> {
+        let mut env = Environment::new();
+        for (name, source) in [
+            (
+                "email/body.txt",
+                include_str!("../../templates/email/body.txt"),
+            ),
+            (
+                "email/body.html",
+                include_str!("../../templates/email/body.html"),
+            ),
+            (
+                "pages/layout.html",
+                include_str!("../../templates/pages/layout.html"),
+            ),
+            (
+                "pages/link.html",
+                include_str!("../../templates/pages/link.html"),
+            ),
+            (
+                "pages/problem.html",
+                include_str!("../../templates/pages/problem.html"),
+            ),
+        ] {
+            env.add_template(name, source)?;
+        }
+        // A template referring to a missing value is a bug, not a blank.
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        Ok(Renderer { env })
+    }
+
+    pub fn email(&self, input: &EmailInput<'_>) -> Result<RenderedEmail, minijinja::Error> {
+        let incident = input.incident;
+        let added: &[Uuid] = match input.notice {
+            Notice::SeverityChanged { added, .. } => added,
+            _ => &[],
+        };
+        let tasks: Vec<TaskLine<'_>> = match (input.notice, input.department) {
+            (Notice::IncidentOpened | Notice::SeverityChanged { .. }, Some(dept)) => dept
+                .tasks
+                .iter()
+                .map(|task| {
+                    let link = input.task_links.get(&task.id).map(String::as_str);
+                    line(incident, task, added.contains(&task.id), link)
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let focus = match input.notice {
+            Notice::TaskActionable { task_id } => incident.task(*task_id).map(|task| {
+                line(
+                    incident,
+                    task,
+                    false,
+                    input.task_links.get(task_id).map(String::as_str),
+                )
+            }),
+            _ => None,
+        };
+        let view = IncidentView::new(incident, input.scenario_title);
+        let sev = incident.severity.as_str().to_uppercase();
+        let subject = match (input.notice, &focus) {
+            (Notice::IncidentOpened, _) => match input.department {
+                Some(dept) => format!(
+                    "[{}][{sev}] {}: {} checklist",
+                    view.reference, view.title, dept.name
+                ),
+                None => format!("[{}][{sev}] {}", view.reference, view.title),
+            },
+            (Notice::SeverityChanged { from, to, .. }, _) => format!(
+                "[{}][{sev}] Severity {} to {}: {}",
+                view.reference,
+                from.as_str(),
+                to.as_str(),
+                view.title
+            ),
+            (Notice::TaskActionable { .. }, Some(task)) => {
+                format!("[{}][{sev}] Ready for you: {}", view.reference, task.title)
+            }
+            (Notice::TaskActionable { .. }, None) => {
+                format!(
+                    "[{}][{sev}] An item is ready: {}",
+                    view.reference, view.title
+                )
+            }
+            (Notice::IncidentResolved { .. }, _) => {
+                format!("[{}] Resolved: {}", view.reference, view.title)
+            }
+        };
+        let context = Value::from(Serde(EmailContext {
+            subject: &subject,
+            incident: &view,
+            notice: input.notice,
+            department: input.department.map(|d| DepartmentName { name: &d.name }),
+            tasks: &tasks,
+            focus: focus.as_ref(),
+            department_link: input.department_link,
+            recipient: input.recipient,
+        }));
+        Ok(RenderedEmail {
+            text: self
+                .env
+                .get_template("email/body.txt")?
+                .render(context.clone())?,
+            html: self.env.get_template("email/body.html")?.render(context)?,
+            subject,
+        })
+    }
+
+    /// A page of the link flow; HTML-escaped throughout.
+    pub fn page(&self, name: &str, context: impl Serialize) -> Result<String, minijinja::Error> {
+        self.env
+            .get_template(name)?
+            .render(Value::from(Serde(context)))
+    }
+}
