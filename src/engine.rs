@@ -15,7 +15,8 @@ use crate::domain::{Actor, DomainError, Event, Incident, IncidentStatus, Person,
 use crate::notify::{Route, messages_for};
 use crate::playbook::Catalog;
 use crate::store::{
-    Effects, IdempotencyClaim, IncidentFilter, Inserted, Store, StoreError, UpdateError,
+    Effects, IdempotencyClaim, IncidentFilter, Inserted, MessageRecord, Store, StoreError,
+    UpdateError,
 };
 
 /// Where time comes from, so tests can run minutes of deadlines in an instant.
@@ -356,6 +357,10 @@ impl Engine {
             .store
             .incidents(IncidentFilter { status, limit })
             .await?)
+    }
+
+    pub async fn messages(&self, incident_id: Uuid) -> Result<Vec<MessageRecord>, EngineError> {
+        Ok(self.store.messages(incident_id).await?)
     }
 
     pub async fn timeline(&self, incident_id: Uuid) -> Result<Vec<Event>, EngineError> {

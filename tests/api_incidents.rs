@@ -52,7 +52,19 @@ on_each_backend! {
         let (status, fetched) = app.get(
             &format!("/api/v1/incidents/{}", incident["id"].as_str().unwrap()), &app.legal).await;
         assert_eq!(status, StatusCode::OK);
-        assert_eq!(fetched, incident);
+        let without_messages = |mut value: Value| {
+            value.as_object_mut().unwrap().remove("messages");
+            value
+        };
+        assert_eq!(without_messages(fetched.clone()), without_messages(incident.clone()));
+
+        // One email per engaged department head, queued with the incident.
+        let heads: Vec<&Value> = incident["departments"].as_array().unwrap().iter()
+            .map(|dept| &dept["head"]["email"]).collect();
+        let recipients: Vec<&Value> = incident["messages"].as_array().unwrap().iter()
+            .map(|message| &message["recipient"]).collect();
+        assert_eq!(recipients, heads);
+        assert!(incident["messages"].as_array().unwrap().iter().all(|m| m["channel"] == "email"));
     }
 
     async fn a_task_waiting_on_another_department_cannot_be_completed(app) {

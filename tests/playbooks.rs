@@ -68,8 +68,12 @@ async fn editing_playbooks_never_rewrites_an_incident(backend: Backend) {
     let (_dir, playbooks) = playbooks_copy();
     let database = TestDatabase::create(&backend).await;
     let app = TestApp::spawn_on(database, &playbooks).await;
-    let before = app.trigger("account-hijack", "high").await;
-    let id = before["id"].as_str().unwrap().to_owned();
+    let opened = app.trigger("account-hijack", "high").await;
+    let id = opened["id"].as_str().unwrap().to_owned();
+    app.settle().await;
+    let (_, before) = app
+        .get(&format!("/api/v1/incidents/{id}"), &app.legal)
+        .await;
     let database = app.stop().await;
 
     // Rename every item and change every head in the files.

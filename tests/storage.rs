@@ -67,14 +67,16 @@ async fn a_restart_keeps_everything(backend: Backend) {
     let app = TestApp::spawn_on(database, playbooks).await;
     let incident = app.trigger("share-price-threat", "medium").await;
     let id = incident["id"].as_str().unwrap().to_owned();
-    let (_, noted) = app
-        .post(
-            &format!("/api/v1/incidents/{id}/notes"),
-            &app.responder,
-            serde_json::json!({"text": "Exchange notified"}),
-        )
-        .await;
+    app.post(
+        &format!("/api/v1/incidents/{id}/notes"),
+        &app.responder,
+        serde_json::json!({"text": "Exchange notified"}),
+    )
+    .await;
     app.settle().await;
+    let (_, noted) = app
+        .get(&format!("/api/v1/incidents/{id}"), &app.legal)
+        .await;
     let timeline = app.timeline(&id).await;
     let database = app.stop().await;
 

@@ -20,7 +20,7 @@ use crate::domain::{
     Department, Event, Incident, IncidentStatus, Person, Severity, Task, TaskStatus,
 };
 use crate::engine::Trigger;
-use crate::store::IdempotencyClaim;
+use crate::store::{IdempotencyClaim, MessageRecord};
 
 const TITLE_MAX: usize = 200;
 const TEXT_MAX: usize = 10_000;
@@ -46,6 +46,8 @@ pub struct IncidentView {
     /// Keys of required tasks neither done nor skipped: resolution waits on these.
     open_required: Vec<String>,
     departments: Vec<DepartmentView>,
+    /// Every email and webhook message about the incident, with its delivery status.
+    messages: Vec<MessageRecord>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -85,9 +87,10 @@ pub struct TaskView {
     note: Option<String>,
 }
 
-impl From<Incident> for IncidentView {
-    fn from(incident: Incident) -> Self {
+impl IncidentView {
+    fn new(incident: Incident, messages: Vec<MessageRecord>) -> Self {
         IncidentView {
+            messages,
             open_required: incident.open_required_tasks(),
             id: incident.id,
             reference: incident.reference,
@@ -345,7 +348,7 @@ pub async fn trigger(
     let location = format!("/api/v1/incidents/{}", opened.incident.id);
     let mut response = (
         StatusCode::CREATED,
-        axum::Json(IncidentView::from(opened.incident)),
+        axum::Json(view(&state, opened.incident).await?),
     )
         .into_response();
     let headers = response.headers_mut();
@@ -380,9 +383,11 @@ pub async fn list(
         ));
     }
     let incidents = state.engine.incidents(params.status, limit).await?;
-    Ok(axum::Json(IncidentList {
-        incidents: incidents.into_iter().map(IncidentView::from).collect(),
-    }))
+    let mut views = Vec::with_capacity(incidents.len());
+    for incident in incidents {
+        views.push(view(&state, incident).await?);
+    }
+    Ok(axum::Json(IncidentList { incidents: views }))
 }
 
 #[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "incidents",
@@ -400,7 +405,8 @@ pub async fn show(
     Path(id): Path<Uuid>,
 ) -> Result<axum::Json<IncidentView>, ApiError> {
     caller.require(Permission::Read)?;
-    Ok(axum::Json(state.engine.incident(id).await?.into()))
+    let incident = state.engine.incident(id).await?;
+    Ok(axum::Json(view(&state, incident).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/incidents/{id}/timeline", tag = "incidents",
@@ -474,6 +480,12 @@ impl utoipa::IntoResponses for ActionResponses {
 
 type Updated = Result<axum::Json<IncidentView>, ApiError>;
 
+/// The incident with its messages, as every answer about one shows it.
+async fn view(state: &AppState, incident: Incident) -> Result<IncidentView, ApiError> {
+    let messages = state.engine.messages(incident.id).await?;
+    Ok(IncidentView::new(incident, messages))
+}
+
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/departments/{department}/acknowledge",
     tag = "incidents", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Incident id"),
@@ -489,7 +501,7 @@ pub async fn acknowledge_department(
         .engine
         .acknowledge_department(id, &department, &caller.actor())
         .await?;
-    Ok(axum::Json(incident.into()))
+    Ok(axum::Json(view(&state, incident).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/tasks/{task_id}/acknowledge",
@@ -507,7 +519,7 @@ pub async fn acknowledge_task(
         .engine
         .acknowledge_task(id, task_id, &caller.actor())
         .await?;
-    Ok(axum::Json(incident.into()))
+    Ok(axum::Json(view(&state, incident).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/tasks/{task_id}/complete",
@@ -528,7 +540,7 @@ pub async fn complete_task(
         .engine
         .complete_task(id, task_id, note, &caller.actor())
         .await?;
-    Ok(axum::Json(incident.into()))
+    Ok(axum::Json(view(&state, incident).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/tasks/{task_id}/skip",
@@ -549,7 +561,7 @@ pub async fn skip_task(
         .engine
         .skip_task(id, task_id, reason, &caller.actor())
         .await?;
-    Ok(axum::Json(incident.into()))
+    Ok(axum::Json(view(&state, incident).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/notes",
@@ -566,7 +578,7 @@ pub async fn add_note(
     caller.require(Permission::Act)?;
     let text = text("text", &body.text, TEXT_MAX)?;
     let incident = state.engine.add_note(id, text, &caller.actor()).await?;
-    Ok(axum::Json(incident.into()))
+    Ok(axum::Json(view(&state, incident).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/severity",
@@ -586,7 +598,7 @@ pub async fn change_severity(
         .engine
         .change_severity(id, body.severity, reason, &caller.actor())
         .await?;
-    Ok(axum::Json(incident.into()))
+    Ok(axum::Json(view(&state, incident).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/resolve",
@@ -622,5 +634,5 @@ pub async fn resolve(
         .engine
         .resolve(id, summary, force_reason, &caller.actor())
         .await?;
-    Ok(axum::Json(incident.into()))
+    Ok(axum::Json(view(&state, incident).await?))
 }
