@@ -4,130 +4,26 @@
 //! Needs `python3 -m pip install standardwebhooks` (set `TOCSIN_TEST_PYTHON`
 //! to use another interpreter than the `python3` on PATH).
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::Method;
 use chrono::{DateTime, Utc};
 use reqwest::Url;
 use serde_json::{Value, json};
+use support::receiver::{Captured, Receiver};
 use tocsin::notify::webhook::{
     self, Delivered, DeliveryError, Endpoint, IncidentRef, Notice, WebhookKind, WebhookSecret,
 };
-use tokio::task::JoinHandle;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-/// One request as the receiver saw it.
-#[derive(Debug, Clone)]
-struct Captured {
-    method: Method,
-    path: String,
-    headers: BTreeMap<String, String>,
-    body: Vec<u8>,
-}
-
-impl Captured {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(String::as_str)
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).expect("receiver got JSON")
-    }
-}
-
-struct Script {
-    status: StatusCode,
-    reply: &'static str,
-    delay: Duration,
-    seen: Mutex<Vec<Captured>>,
-}
-
-/// A local webhook receiver answering every request with one scripted status.
-struct Receiver {
-    base: Url,
-    script: Arc<Script>,
-    task: JoinHandle<()>,
-}
-
-impl Receiver {
-    async fn start(status: u16, reply: &'static str) -> Self {
-        Self::start_slow(status, reply, Duration::ZERO).await
-    }
-
-    async fn start_slow(status: u16, reply: &'static str, delay: Duration) -> Self {
-        let script = Arc::new(Script {
-            status: StatusCode::from_u16(status).expect("valid status"),
-            reply,
-            delay,
-            seen: Mutex::new(Vec::new()),
-        });
-        let app = Router::new().fallback(record).with_state(script.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("local addr");
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("receiver runs");
-        });
-        let base = Url::parse(&format!("http://{addr}/")).expect("base url");
-        Receiver { base, script, task }
-    }
-
-    fn url(&self, path: &str) -> Url {
-        self.base.join(path).expect("endpoint url")
-    }
-
-    fn seen(&self) -> Vec<Captured> {
-        self.script.seen.lock().expect("lock").clone()
-    }
-
-    fn only(&self) -> Captured {
-        let seen = self.seen();
-        assert_eq!(seen.len(), 1, "expected one request, got {seen:#?}");
-        seen.into_iter().next().expect("one request")
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn record(
-    State(script): State<Arc<Script>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> (StatusCode, &'static str) {
-    let headers = headers
-        .iter()
-        .map(|(k, v)| {
-            let value = v.to_str().expect("ASCII header").to_owned();
-            (k.as_str().to_owned(), value)
-        })
-        .collect();
-    script.seen.lock().expect("lock").push(Captured {
-        method,
-        path: uri.to_string(),
-        headers,
-        body: body.to_vec(),
-    });
-    tokio::time::sleep(script.delay).await;
-    (script.status, script.reply)
-}
-
 fn notice() -> Notice {
     Notice {
-        id: webhook::new_message_id(),
+        id: webhook::message_id(uuid::Uuid::now_v7()),
         event_type: "incident.opened".to_owned(),
         occurred_at: Utc::now(),
         incident: IncidentRef {

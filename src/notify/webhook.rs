@@ -127,10 +127,10 @@ pub fn sign(secret: &WebhookSecret, id: &str, timestamp: i64, body: &[u8]) -> St
     format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
 }
 
-/// A fresh message id: `msg_` + 32 hex digits. Make it once per message and
-/// keep it across retries.
-pub fn new_message_id() -> String {
-    format!("msg_{}", uuid::Uuid::new_v4().simple())
+/// The webhook id of an outbox message: `msg_` + its 32 hex digits, the
+/// same on every retry so receivers can recognise a repeat.
+pub fn message_id(outbox_id: uuid::Uuid) -> String {
+    format!("msg_{}", outbox_id.simple())
 }
 
 /// The incident a notice is about.
@@ -796,11 +796,12 @@ mod tests {
 
     #[test]
     fn message_ids_have_the_documented_shape() {
-        let id = new_message_id();
+        let outbox_id = uuid::Uuid::now_v7();
+        let id = message_id(outbox_id);
         assert_eq!(id.len(), 36);
         assert!(id.starts_with("msg_"));
         assert!(id[4..].chars().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(id, new_message_id());
+        assert_eq!(id, message_id(outbox_id), "stable across retries");
     }
 
     #[test]

@@ -398,7 +398,7 @@ impl Delivery {
             ),
         };
         webhook::Notice {
-            id: format!("msg_{}", message.id.simple()),
+            id: webhook::message_id(message.id),
             event_type: message.notice.event_type().to_owned(),
             occurred_at: self.now(),
             incident: webhook::IncidentRef {

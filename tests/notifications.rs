@@ -1,0 +1,448 @@
+//! Notifications as their recipients live them: real mail arrives at a real
+//! SMTP server, people follow its links (GET the page, POST its form), and
+//! machines that fetch every link change nothing.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::smtp::Received;
+use support::{Backend, Options, TestApp, TestDatabase, task};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn heads(incident: &Value) -> Vec<String> {
+    incident["departments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|dept| dept["head"]["email"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn mail_to<'a>(mails: &'a [Received], address: &str) -> Vec<&'a Received> {
+    mails
+        .iter()
+        .filter(|mail| mail.rcpt_to.iter().any(|to| to == address))
+        .collect()
+}
+
+/// A browser-like client: no redirects followed, a recognisable user agent.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent("Mail-Test/1.0")
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn page(
+    client: &reqwest::Client,
+    url: &str,
+) -> (StatusCode, reqwest::header::HeaderMap, String) {
+    let response = client.get(url).send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.unwrap())
+}
+
+async fn press(client: &reqwest::Client, url: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+    let response = client
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string(form).unwrap())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.text().await.unwrap())
+}
+
+async fn incident_of(app: &TestApp, id: &str) -> Value {
+    let (status, incident) = app
+        .get(&format!("/api/v1/incidents/{id}"), &app.legal)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    incident
+}
+
+on_each_backend! {
+    async fn every_engaged_head_gets_one_email_with_a_link_per_item(app) {
+        let incident = app.trigger("account-hijack", "high").await;
+        let id = incident["id"].as_str().unwrap();
+        let reference = incident["reference"].as_str().unwrap();
+        let heads = heads(&incident);
+        let mails = app.smtp.wait_for(heads.len(), WAIT).await;
+        app.settle().await;
+        assert_eq!(mails.len(), heads.len());
+        for (dept, head) in incident["departments"].as_array().unwrap().iter().zip(&heads) {
+            let to_head = mail_to(&mails, head);
+            assert_eq!(to_head.len(), 1, "one email for {head}");
+            let mail = to_head[0];
+            let subject = mail.subject().unwrap();
+            assert!(subject.contains(reference) && subject.contains("[HIGH]"), "{subject}");
+            assert_eq!(mail.mail_from, "tocsin@example.com");
+            let text = mail.text().unwrap();
+            assert!(text.contains("Test account-hijack") && text.contains("Raised by the test suite."));
+            let html = mail.html().unwrap();
+            assert!(html.contains("Open this item"));
+            let open_tasks = dept["tasks"].as_array().unwrap().len();
+            assert_eq!(mail.links().len(), open_tasks + 1, "a link per item and one for the department");
+            for title in dept["tasks"].as_array().unwrap().iter().map(|t| t["title"].as_str().unwrap()) {
+                assert!(text.contains(title), "{title} missing from the email");
+            }
+            // Threads with every other mail about the incident.
+            let root = format!("<incident-{id}@127.0.0.1>");
+            assert_eq!(mail.header("In-Reply-To").unwrap(), root);
+            assert_eq!(mail.header("References").unwrap(), root);
+            assert!(mail.header("Message-ID").unwrap().ends_with("@127.0.0.1>"));
+            assert_eq!(mail.header("Auto-Submitted").as_deref(), Some("auto-generated"));
+        }
+        // Each sending is on the timeline with the SMTP server's own reply.
+        let sent: Vec<Value> = app.timeline(id).await.into_iter()
+            .filter(|event| event["kind"] == "message_sent").collect();
+        assert_eq!(sent.len(), heads.len());
+        for event in &sent {
+            assert!(event["data"]["receipt"].as_str().unwrap().starts_with("250 2.0.0 Ok: queued as"));
+            assert_eq!(event["actor"], "system:delivery");
+        }
+        let after = incident_of(&app, id).await;
+        assert!(after["messages"].as_array().unwrap().iter().all(|m| m["status"] == "sent"));
+    }
+
+    async fn a_head_acknowledges_through_the_link_as_a_person_would(app) {
+        let incident = app.trigger("share-price-threat", "medium").await;
+        let id = incident["id"].as_str().unwrap();
+        let mails = app.smtp.wait_for(heads(&incident).len(), WAIT).await;
+        let mail = mail_to(&mails, "legal-head@example.com")[0];
+        let first_task = &incident["departments"].as_array().unwrap().iter()
+            .find(|d| d["department"] == "legal").unwrap()["tasks"][0];
+        let link = &mail.links()[0];
+        let browser = browser();
+
+        let (status, headers, body) = page(&browser, link).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["referrer-policy"], "no-referrer");
+        assert_eq!(headers["cache-control"], "no-store");
+        assert!(body.contains(first_task["title"].as_str().unwrap()), "{body}");
+        assert!(body.contains("legal-head@example.com"));
+        assert!(body.contains("method=\"post\""));
+        assert!(!body.contains("<script"), "no script, so nothing submits by itself");
+        assert_eq!(task(&incident_of(&app, id).await, first_task["key"].as_str().unwrap())["status"], "open");
+
+        let (status, body) = press(&browser, link, &[("action", "acknowledge")]).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.contains("Acknowledged. Thank you."));
+        let after = incident_of(&app, id).await;
+        let acked = task(&after, first_task["key"].as_str().unwrap());
+        assert_eq!(acked["status"], "acknowledged");
+        assert_eq!(acked["acknowledged_by"], "link:legal-head@example.com");
+
+        // A second click changes nothing and says who already acted, and when.
+        let (status, body) = press(&browser, link, &[("action", "acknowledge")]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("Acknowledged by legal-head@example.com (by email link) at"), "{body}");
+        let acks: Vec<Value> = app.changes(id).await.into_iter()
+            .filter(|e| e["kind"] == "task_acknowledged").collect();
+        assert_eq!(acks.len(), 1);
+        let via = &acks[0]["data"]["via"];
+        assert_eq!(via["recipient"], "legal-head@example.com");
+        assert_eq!(via["ip"], "127.0.0.1");
+        assert_eq!(via["user_agent"], "Mail-Test/1.0");
+
+        // Completing, with a note, through the same link.
+        let (status, body) = press(&browser, link, &[("action", "complete"), ("note", "Evidence archived")]).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let done = task(&incident_of(&app, id).await, first_task["key"].as_str().unwrap()).clone();
+        assert_eq!(done["status"], "done");
+        assert_eq!(done["note"], "Evidence archived");
+        let (_, body) = press(&browser, link, &[("action", "complete")]).await;
+        assert!(body.contains("Done by legal-head@example.com (by email link) at"), "{body}");
+        assert!(body.contains("Evidence archived"));
+
+        // The department link acknowledges the department as a whole.
+        let department_link = mail.links().last().unwrap().clone();
+        let (status, body) = press(&browser, &department_link, &[("action", "acknowledge")]).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.contains("was acknowledged by"), "{body}");
+    }
+
+    async fn scanners_fetching_every_link_change_nothing(app) {
+        let incident = app.trigger("social-media-storm", "critical").await;
+        let id = incident["id"].as_str().unwrap();
+        let mails = app.smtp.wait_for(heads(&incident).len(), WAIT).await;
+        app.settle().await;
+        let before = incident_of(&app, id).await;
+        let timeline = app.timeline(id).await;
+        let scanner = browser();
+        let links: Vec<String> = mails.iter().flat_map(Received::links).collect();
+        assert!(links.len() > 10, "{links:?}");
+        for _ in 0..3 {
+            for link in &links {
+                let get = scanner.get(link).send().await.unwrap();
+                assert_eq!(get.status(), StatusCode::OK);
+                let head = scanner.head(link).send().await.unwrap();
+                assert_eq!(head.status(), StatusCode::OK);
+            }
+        }
+        assert_eq!(incident_of(&app, id).await, before);
+        assert_eq!(app.timeline(id).await, timeline);
+    }
+
+    async fn a_task_waiting_on_another_department_cannot_be_done_by_link(app) {
+        let incident = app.trigger("account-hijack", "medium").await;
+        let mails = app.smtp.wait_for(heads(&incident).len(), WAIT).await;
+        let mail = mail_to(&mails, "legal-head@example.com")[0];
+        // legal/review-statements waits on PR's holding statement.
+        let legal = incident["departments"].as_array().unwrap().iter()
+            .find(|d| d["department"] == "legal").unwrap();
+        let index = legal["tasks"].as_array().unwrap().iter()
+            .position(|t| t["key"] == "legal/review-statements").unwrap();
+        let link = &mail.links()[index];
+        let browser = browser();
+        let (_, _, body) = page(&browser, link).await;
+        assert!(body.contains("This item waits on"), "{body}");
+        assert!(!body.contains("value=\"complete\""), "no button for what cannot be done");
+        let (status, body) = press(&browser, link, &[("action", "complete")]).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert!(body.contains("waits on open tasks"));
+    }
+
+    async fn unknown_tampered_and_guessed_links_get_a_clear_page(app) {
+        let incident = app.trigger("complaint-surge", "low").await;
+        let mails = app.smtp.wait_for(heads(&incident).len(), WAIT).await;
+        let real = mails[0].links()[0].clone();
+        let mut tampered = real.clone();
+        let last = tampered.pop().unwrap();
+        tampered.push(if last == '0' { '1' } else { '0' });
+        let browser = browser();
+        for url in [tampered.clone(), app.url("/links/not-a-token"), app.url(&format!("/links/{}", "a".repeat(64)))] {
+            let (status, headers, body) = page(&browser, &url).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{url}");
+            assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+            assert!(body.contains("Unknown link"));
+        }
+        let (status, _) = press(&browser, &tampered, &[("action", "acknowledge")]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        // Guessing is throttled per address.
+        let mut throttled = false;
+        for _ in 0..30 {
+            let (status, _, _) = page(&browser, &tampered).await;
+            throttled |= status == StatusCode::TOO_MANY_REQUESTS;
+        }
+        assert!(throttled, "repeated bad tokens are rate limited");
+        let (status, _, _) = page(&browser, &real).await;
+        assert_eq!(status, StatusCode::OK, "a real link still works");
+    }
+
+    async fn status_mail_goes_to_every_head_and_waiting_departments_hear_when_they_can_act(app) {
+        let incident = app.trigger("account-hijack", "medium").await;
+        let id = incident["id"].as_str().unwrap().to_owned();
+        let heads = heads(&incident);
+        let mut expected = heads.len();
+        app.smtp.wait_for(expected, WAIT).await;
+
+        // PR finishes its assessment: its holding statement becomes actionable.
+        let (status, _) = app.post(
+            &format!("/api/v1/incidents/{id}/tasks/{}/complete",
+                task(&incident, "pr/assess-brand-impact")["id"].as_str().unwrap()),
+            &app.responder, json!({})).await;
+        assert_eq!(status, StatusCode::OK);
+        expected += 1;
+        let mails = app.smtp.wait_for(expected, WAIT).await;
+        let ready = mails.last().unwrap();
+        assert_eq!(ready.rcpt_to, ["pr-head@example.com"]);
+        assert!(ready.subject().unwrap().contains("Ready for you: Draft a holding statement"),
+            "{:?}", ready.subject());
+        assert_eq!(ready.links().len(), 1);
+
+        let (status, _) = app.post(&format!("/api/v1/incidents/{id}/severity"), &app.responder,
+            json!({"severity": "critical", "reason": "National press"})).await;
+        assert_eq!(status, StatusCode::OK);
+        expected += heads.len();
+        let mails = app.smtp.wait_for(expected, WAIT).await;
+        let severity: Vec<&Received> = mails.iter()
+            .filter(|m| m.subject().unwrap().contains("Severity medium to critical")).collect();
+        assert_eq!(severity.len(), heads.len());
+        assert!(severity[0].text().unwrap().contains("National press"));
+
+        let (status, _) = app.post(&format!("/api/v1/incidents/{id}/resolve"), &app.responder,
+            json!({"force": true, "reason": "Account recovered", "summary": "All clear"})).await;
+        assert_eq!(status, StatusCode::OK);
+        expected += heads.len() + 1; // and the commander
+        let mails = app.smtp.wait_for(expected, WAIT).await;
+        let resolved: Vec<&Received> = mails.iter()
+            .filter(|m| m.subject().unwrap().contains("Resolved:")).collect();
+        let mut to: Vec<String> = resolved.iter().flat_map(|m| m.rcpt_to.clone()).collect();
+        to.sort();
+        let mut everyone = heads.clone();
+        everyone.push("social-lead@example.com".into());
+        everyone.sort();
+        assert_eq!(to, everyone);
+        assert!(resolved[0].text().unwrap().contains("All clear"));
+        app.settle().await;
+        assert_eq!(app.smtp.received().len(), expected, "nothing more than that");
+    }
+
+    async fn transient_failures_are_retried_and_delivered_once(app) {
+        app.smtp.fail_next(2, "451 4.3.0 try again later");
+        let incident = app.trigger("share-price-threat", "low").await;
+        let id = incident["id"].as_str().unwrap();
+        let n = heads(&incident).len();
+        let mails = app.smtp.wait_for(n, WAIT).await;
+        app.settle().await;
+        let ids: BTreeSet<String> = app.smtp.received().iter()
+            .map(|m| m.header("Message-ID").unwrap()).collect();
+        assert_eq!(ids.len(), n, "each message once: {mails:?}");
+        assert_eq!(app.smtp.received().len(), n);
+        let timeline = app.timeline(id).await;
+        let failed: Vec<&Value> = timeline.iter().filter(|e| e["kind"] == "message_failed").collect();
+        assert_eq!(failed.len(), 2);
+        for event in &failed {
+            assert!(event["data"]["error"].as_str().unwrap().contains("451"));
+            assert!(event["data"]["retry_at"].is_string());
+        }
+        assert_eq!(timeline.iter().filter(|e| e["kind"] == "message_sent").count(), n);
+    }
+
+    async fn permanent_failures_are_marked_failed_not_dropped(app) {
+        app.smtp.fail_next(1, "550 5.1.1 no such user");
+        let incident = app.trigger("share-price-threat", "low").await;
+        let id = incident["id"].as_str().unwrap();
+        let n = heads(&incident).len();
+        app.smtp.wait_for(n - 1, WAIT).await;
+        app.settle().await;
+        let after = incident_of(&app, id).await;
+        let failed: Vec<&Value> = after["messages"].as_array().unwrap().iter()
+            .filter(|m| m["status"] == "failed").collect();
+        assert_eq!(failed.len(), 1);
+        assert!(failed[0]["last_error"].as_str().unwrap().contains("550"));
+        assert_eq!(failed[0]["attempts"], 1, "a permanent refusal is not retried");
+        let gave_up: Vec<Value> = app.timeline(id).await.into_iter()
+            .filter(|e| e["kind"] == "message_failed").collect();
+        assert_eq!(gave_up.len(), 1);
+        assert_eq!(gave_up[0]["data"]["retry_at"], Value::Null);
+        assert_eq!(app.smtp.received().len(), n - 1);
+    }
+}
+
+with_each_backend!(
+    a_restart_between_commit_and_send_loses_nothing,
+    eight_workers_deliver_each_message_exactly_once,
+    links_expire_after_resolution_and_grace,
+);
+
+async fn a_restart_between_commit_and_send_loses_nothing(backend: Backend) {
+    let database = TestDatabase::create(&backend).await;
+    let app = TestApp::spawn_with(
+        database,
+        Options {
+            workers: 0,
+            ..Options::default()
+        },
+    )
+    .await;
+    let smtp = std::sync::Arc::clone(&app.smtp);
+    let incident = app.trigger("complaint-surge", "high").await;
+    let n = heads(&incident).len();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(smtp.received().is_empty(), "committed, not yet sent");
+    let database = app.stop().await;
+
+    let app = TestApp::spawn_with(
+        database,
+        Options {
+            smtp: Some(smtp),
+            ..Options::default()
+        },
+    )
+    .await;
+    let mails = app.smtp.wait_for(n, WAIT).await;
+    app.settle().await;
+    let ids: BTreeSet<String> = app
+        .smtp
+        .received()
+        .iter()
+        .map(|m| m.header("Message-ID").unwrap())
+        .collect();
+    assert_eq!((ids.len(), app.smtp.received().len()), (n, n), "{mails:?}");
+    app.stop().await;
+}
+
+async fn eight_workers_deliver_each_message_exactly_once(backend: Backend) {
+    let database = TestDatabase::create(&backend).await;
+    let app = TestApp::spawn_with(
+        database,
+        Options {
+            workers: 0,
+            ..Options::default()
+        },
+    )
+    .await;
+    let mut total = 0;
+    for _ in 0..80 {
+        total += heads(&app.trigger("complaint-surge", "low").await).len();
+    }
+    assert!(total >= 200, "{total} messages");
+    let workers: Vec<_> = (0..8)
+        .map(|_| {
+            let delivery = std::sync::Arc::clone(&app.delivery);
+            let store = std::sync::Arc::clone(app.engine.store());
+            tokio::spawn(async move {
+                let mut delivered = 0;
+                while store.outbox_depth().await.unwrap() > 0 {
+                    delivered += delivery.step().await.unwrap().sent;
+                }
+                delivered
+            })
+        })
+        .collect();
+    let mut delivered = 0;
+    for worker in workers {
+        delivered += worker.await.unwrap();
+    }
+    assert_eq!(delivered, total);
+    let received = app.smtp.received();
+    let ids: BTreeSet<String> = received
+        .iter()
+        .map(|m| m.header("Message-ID").unwrap())
+        .collect();
+    assert_eq!(
+        (received.len(), ids.len()),
+        (total, total),
+        "every message exactly once"
+    );
+    app.stop().await;
+}
+
+async fn links_expire_after_resolution_and_grace(backend: Backend) {
+    let database = TestDatabase::create(&backend).await;
+    let options = Options {
+        adjust: Box::new(|settings| settings.link_grace = chrono::Duration::zero()),
+        ..Options::default()
+    };
+    let app = TestApp::spawn_with(database, options).await;
+    let incident = app.trigger("complaint-surge", "low").await;
+    let mails = app.smtp.wait_for(heads(&incident).len(), WAIT).await;
+    let link = mails[0].links()[0].clone();
+    let (status, _, _) = page(&browser(), &link).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .post(
+            &format!(
+                "/api/v1/incidents/{}/resolve",
+                incident["id"].as_str().unwrap()
+            ),
+            &app.responder,
+            json!({"force": true, "reason": "done"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, body) = page(&browser(), &link).await;
+    assert_eq!(status, StatusCode::GONE);
+    assert!(body.contains("expired"));
+    app.stop().await;
+}
