@@ -6,6 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
@@ -69,6 +70,9 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn store::Store>, St
 pub struct Tuning {
     pub clock: Arc<dyn Clock>,
     pub retry: RetryPolicy,
+    /// How often to look for timers that fell due: a reminder is claimed at
+    /// most this long after its due time.
+    pub timer_poll: Duration,
 }
 
 impl Default for Tuning {
@@ -76,6 +80,7 @@ impl Default for Tuning {
         Tuning {
             clock: Arc::new(SystemClock),
             retry: RetryPolicy::default(),
+            timer_poll: Duration::from_millis(250),
         }
     }
 }
@@ -89,6 +94,7 @@ pub struct App {
     state: AppState,
     delivery: Arc<Delivery>,
     workers: usize,
+    timer_poll: Duration,
     wake: Arc<Notify>,
 }
 
@@ -149,6 +155,7 @@ impl App {
             public_url,
             policy: tuning.retry,
         });
+        let timer_poll = tuning.timer_poll;
         let state = AppState {
             engine,
             renderer,
@@ -160,6 +167,7 @@ impl App {
             state,
             delivery,
             workers: settings.delivery_workers,
+            timer_poll,
             wake,
         })
     }
@@ -185,12 +193,19 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop, stopped) = watch::channel(false);
-        let workers: Vec<_> = (0..self.workers)
+        let mut workers: Vec<_> = (0..self.workers)
             .map(|_| {
                 let delivery = Arc::clone(&self.delivery);
                 tokio::spawn(delivery.run(Arc::clone(&self.wake), stopped.clone()))
             })
             .collect();
+        // A process that delivers also chases; one without workers does neither.
+        if self.workers > 0 {
+            let engine = Arc::clone(&self.state.engine);
+            workers.push(tokio::spawn(
+                engine.run_chaser(self.timer_poll, stopped.clone()),
+            ));
+        }
         let served = axum::serve(
             self.listener,
             router(self.state).into_make_service_with_connect_info::<SocketAddr>(),

@@ -4,6 +4,7 @@
 //! [`EventData`] describing what changed; the store writes both in one
 //! transaction, so state and timeline never disagree.
 
+pub mod chase;
 pub mod event;
 pub mod incident;
 pub mod severity;

@@ -10,13 +10,16 @@ use chrono::{DateTime, SubsecRound, Utc};
 use uuid::Uuid;
 
 use crate::auth::{ApiToken, Role, Secret};
+use crate::domain::chase::{self, Decision, DueTimer};
 use crate::domain::incident::NewIncident;
-use crate::domain::{Actor, DomainError, Event, Incident, IncidentStatus, Person, Severity};
+use crate::domain::{
+    Actor, DomainError, Event, EventData, Incident, IncidentStatus, Person, Severity,
+};
 use crate::notify::{Route, messages_for};
 use crate::playbook::Catalog;
 use crate::store::{
     Effects, IdempotencyClaim, IncidentFilter, Inserted, MessageRecord, Store, StoreError,
-    UpdateError,
+    TimerOutcome, UpdateError,
 };
 
 /// Where time comes from, so tests can run minutes of deadlines in an instant.
@@ -158,11 +161,7 @@ impl Engine {
             commander,
         };
         let (incident, opened) = Incident::open(new, &plan, self.now());
-        let events = vec![opened];
-        let effects = Effects {
-            messages: messages_for(&incident, &events, &self.routes),
-            events,
-        };
+        let effects = effects_of(&incident, vec![opened], &self.routes);
         match self
             .store
             .insert_incident(&incident, effects, actor, claim.as_ref())
@@ -212,8 +211,7 @@ impl Engine {
                 now,
                 Box::new(move |incident| {
                     let events = rule(incident)?;
-                    let messages = messages_for(incident, &events, routes);
-                    Ok(Effects { events, messages })
+                    Ok(effects_of(incident, events, routes))
                 }),
             )
             .await?;
@@ -390,6 +388,84 @@ impl Engine {
             .store
             .token_by_hash(&crate::auth::hash_secret(secret))
             .await?)
+    }
+}
+
+/// An incident's chasing: the `chased` events so far, and pending timers.
+#[derive(Debug, Clone, Default)]
+pub struct Chasing {
+    pub past: Vec<Event>,
+    pub next: Vec<DueTimer>,
+}
+
+/// What `events` cause besides themselves: messages to send, timers to set.
+fn effects_of(incident: &Incident, events: Vec<EventData>, routes: &[Route]) -> Effects {
+    Effects {
+        messages: messages_for(incident, &events, routes),
+        timers: chase::timers_for(incident, &events),
+        events,
+    }
+}
+
+impl Engine {
+    /// Fires timers that fell due, up to `limit`; returns how many it handled.
+    pub async fn chase(&self, limit: usize) -> Result<usize, EngineError> {
+        let routes = &self.routes;
+        let mut handled = 0;
+        while handled < limit {
+            let now = self.now();
+            let rule =
+                |incident: &Incident, timer: &DueTimer| match chase::decide(incident, timer, now) {
+                    Decision::Cancel => TimerOutcome::Cancel,
+                    Decision::Chase { event, next_at } => TimerOutcome::Fire {
+                        effects: effects_of(incident, vec![event], routes),
+                        next_at,
+                    },
+                };
+            match self.store.fire_timer(now, &rule).await? {
+                Some(_) => handled += 1,
+                None => break,
+            }
+        }
+        if handled > 0 {
+            self.wake.notify_waiters();
+        }
+        Ok(handled)
+    }
+
+    /// Chases until `stop` turns true, looking for due timers every `poll`.
+    pub async fn run_chaser(
+        self: Arc<Self>,
+        poll: std::time::Duration,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let busy = match self.chase(64).await {
+                Ok(handled) => handled > 0,
+                Err(error) => {
+                    tracing::error!(%error, "chasing failed");
+                    false
+                }
+            };
+            if busy {
+                continue;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(poll) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    /// Who was chased about what, and what happens next.
+    pub async fn chasing(&self, incident_id: Uuid) -> Result<Chasing, EngineError> {
+        Ok(Chasing {
+            past: self.store.events_of_kind(incident_id, "chased").await?,
+            next: self.store.timers(incident_id).await?,
+        })
     }
 }
 

@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::auth::{ApiToken, Role};
+use crate::domain::chase::{DueTimer, NewTimer};
 use crate::domain::{Actor, DomainError, Event, EventData, Incident, IncidentStatus};
 use crate::notify::links::LinkToken;
 use crate::notify::{Channel, NewMessage, Notice};
@@ -54,11 +55,33 @@ impl From<sqlx::Error> for UpdateError {
     }
 }
 
-/// What a change wrote: its events, and the messages they call for.
+/// What a change wrote: its events, and the messages and timers they call for.
 #[derive(Debug, Default)]
 pub struct Effects {
     pub events: Vec<EventData>,
     pub messages: Vec<NewMessage>,
+    pub timers: Vec<NewTimer>,
+}
+
+/// What firing a due timer does, decided inside the store's transaction.
+pub enum TimerOutcome {
+    /// What it chased was answered: the timer stops, nothing is written.
+    Cancel,
+    /// Write these effects; climb to the next rung at `next_at`, or stop.
+    Fire {
+        effects: Effects,
+        next_at: Option<DateTime<Utc>>,
+    },
+}
+
+/// The decision for a due timer, given its incident as it is now.
+pub type TimerRule<'a> = &'a (dyn Fn(&Incident, &DueTimer) -> TimerOutcome + Send + Sync);
+
+/// A timer the store handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fired {
+    pub timer: DueTimer,
+    pub cancelled: bool,
 }
 
 /// A domain change applied to an incident inside the store's transaction.
@@ -91,9 +114,20 @@ pub struct Attempt {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptOutcome {
-    Sent { receipt: String },
-    Retry { error: String, at: DateTime<Utc> },
-    GaveUp { error: String },
+    Sent {
+        receipt: String,
+    },
+    /// Not sent, and never will be: it no longer had a reason to go.
+    Cancelled {
+        reason: String,
+    },
+    Retry {
+        error: String,
+        at: DateTime<Utc>,
+    },
+    GaveUp {
+        error: String,
+    },
 }
 
 /// A message as the incident view shows it.
@@ -190,6 +224,23 @@ pub trait Store: Send + Sync {
     /// Records an attempt and its timeline event, if `attempt.claim` still
     /// holds the message; false (and nothing written) if it no longer does.
     async fn record_attempt(&self, attempt: &Attempt) -> Result<bool, StoreError>;
+
+    /// Handles the earliest due timer, if any, in one transaction: locks it
+    /// (skipping timers other workers hold), locks its incident, applies
+    /// `rule`, writes what it decided and moves the timer on. A timer whose
+    /// version changed meanwhile is left alone.
+    async fn fire_timer(
+        &self,
+        now: DateTime<Utc>,
+        rule: TimerRule<'_>,
+    ) -> Result<Option<Fired>, StoreError>;
+
+    /// An incident's events of one kind, in order.
+    async fn events_of_kind(&self, incident_id: Uuid, kind: &str)
+    -> Result<Vec<Event>, StoreError>;
+
+    /// Pending timers of an incident: what happens next, and when.
+    async fn timers(&self, incident_id: Uuid) -> Result<Vec<DueTimer>, StoreError>;
 
     /// Messages not yet sent nor given up on.
     async fn outbox_depth(&self) -> Result<i64, StoreError>;

@@ -27,6 +27,7 @@ CREATE TABLE incident_departments (
     head_name       TEXT NOT NULL,
     head_email      TEXT NOT NULL,
     deputies        JSONB NOT NULL,
+    joined_at       TIMESTAMPTZ NOT NULL,
     acknowledged_at TIMESTAMPTZ,
     acknowledged_by TEXT,
     PRIMARY KEY (incident_id, department)

@@ -9,7 +9,7 @@ CREATE TABLE outbox (
     recipient       TEXT NOT NULL,
     department      TEXT,
     notice          JSONB NOT NULL,
-    status          TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+    status          TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed', 'cancelled')),
     attempts        BIGINT NOT NULL DEFAULT 0,
     next_attempt_at TIMESTAMPTZ NOT NULL,
     claim_id        UUID,

@@ -27,6 +27,7 @@ CREATE TABLE incident_departments (
     head_name       TEXT NOT NULL,
     head_email      TEXT NOT NULL,
     deputies        TEXT NOT NULL,         -- JSON array of {name, email}
+    joined_at       TEXT NOT NULL,      -- when the department was asked
     acknowledged_at TEXT,
     acknowledged_by TEXT,
     PRIMARY KEY (incident_id, department)

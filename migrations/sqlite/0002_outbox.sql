@@ -9,7 +9,7 @@ CREATE TABLE outbox (
     recipient       TEXT NOT NULL,         -- an email address, or a webhook endpoint's name
     department      TEXT,                  -- whose links the message carries
     notice          TEXT NOT NULL,         -- JSON: what to say
-    status          TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+    status          TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed', 'cancelled')),
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at TEXT NOT NULL,
     claim_id        BLOB,                  -- the worker holding it, until claimed_until

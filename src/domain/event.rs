@@ -142,6 +142,28 @@ pub enum EventData {
         reason: Option<String>,
         open_required: Vec<String>,
     },
+    /// Every required task is done or skipped: the commander may resolve.
+    ReadyToResolve,
+    /// Someone was chased: a reminder to the head (stage 0), or an
+    /// escalation to the deputies (1) or the commander (2). `late_by_ms`
+    /// says how long after its due time the timer fired (after downtime, say).
+    Chased {
+        department: String,
+        task_id: Option<Uuid>,
+        task: Option<String>,
+        purpose: super::chase::Purpose,
+        stage: i64,
+        recipients: Vec<String>,
+        due_at: DateTime<Utc>,
+        late_by_ms: i64,
+        next_at: Option<DateTime<Utc>>,
+    },
+    /// A queued message was not sent: what it chased was answered first.
+    MessageCancelled {
+        message_id: Uuid,
+        recipient: String,
+        reason: String,
+    },
     /// A message left: the receiving server's own reply is kept.
     MessageSent {
         message_id: Uuid,

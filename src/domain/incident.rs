@@ -55,14 +55,17 @@ pub struct Department {
     pub name: String,
     pub head: Person,
     pub deputies: Vec<Person>,
+    /// When the department was asked: at opening, or when severity rose.
+    pub joined_at: DateTime<Utc>,
     pub acknowledged_at: Option<DateTime<Utc>>,
     pub acknowledged_by: Option<String>,
     pub tasks: Vec<Task>,
 }
 
 impl Department {
-    fn from_plan(planned: &PlannedDepartment) -> Department {
+    fn from_plan(planned: &PlannedDepartment, now: DateTime<Utc>) -> Department {
         Department {
+            joined_at: now,
             id: planned.id.clone(),
             name: planned.name.clone(),
             head: Person {
@@ -81,6 +84,20 @@ impl Department {
             acknowledged_by: None,
             tasks: Vec::new(),
         }
+    }
+
+    /// When its last task closed, if all have.
+    pub fn completed_at(&self) -> Option<DateTime<Utc>> {
+        if self.tasks.iter().all(|task| task.status.is_closed()) {
+            self.tasks.iter().filter_map(|task| task.closed_at).max()
+        } else {
+            None
+        }
+    }
+
+    /// The department's answer is due by its earliest item's deadline.
+    pub fn ack_due_at(&self) -> Option<DateTime<Utc>> {
+        self.tasks.iter().map(|task| task.ack_due_at).min()
     }
 
     /// `done` once every task is closed, `acknowledged` once the department
@@ -329,6 +346,7 @@ impl Incident {
         now: DateTime<Utc>,
         event: EventData,
     ) -> Result<Vec<EventData>, DomainError> {
+        let required_were_open = !self.open_required_tasks().is_empty();
         let task = self.task_mut(task_id)?;
         task.status = status;
         task.closed_at = Some(now);
@@ -337,6 +355,10 @@ impl Incident {
         self.updated_at = now;
         let mut events = vec![event];
         events.extend(self.start_unblocked_clocks(now));
+        if required_were_open && self.open_required_tasks().is_empty() {
+            // The commander hears once: everything required is done.
+            events.push(EventData::ReadyToResolve);
+        }
         Ok(events)
     }
 
@@ -433,7 +455,7 @@ impl Incident {
             {
                 Some(dept) => dept.tasks.push(task),
                 None => {
-                    let mut dept = Department::from_plan(planned_dept);
+                    let mut dept = Department::from_plan(planned_dept, now);
                     dept.tasks.push(task);
                     self.departments.push(dept);
                 }

@@ -19,7 +19,7 @@ use crate::auth::Permission;
 use crate::domain::{
     Department, Event, Incident, IncidentStatus, Person, Severity, Task, TaskStatus,
 };
-use crate::engine::Trigger;
+use crate::engine::{Chasing, Trigger};
 use crate::store::{IdempotencyClaim, MessageRecord};
 
 const TITLE_MAX: usize = 200;
@@ -59,9 +59,44 @@ pub struct DepartmentView {
     status: String,
     head: Person,
     deputies: Vec<Person>,
+    /// When the department was asked.
+    joined_at: DateTime<Utc>,
     acknowledged_at: Option<DateTime<Utc>>,
     acknowledged_by: Option<String>,
+    /// When its last task closed, once all have.
+    completed_at: Option<DateTime<Utc>>,
+    /// Seconds from being asked to acknowledging.
+    time_to_acknowledge_secs: Option<i64>,
+    /// Seconds from being asked to its last task closing.
+    time_to_complete_secs: Option<i64>,
+    /// Chasing of the department's acknowledgement.
+    chase: ChaseView,
     tasks: Vec<TaskView>,
+}
+
+/// Who has been chased, when, and what happens next.
+#[derive(Serialize, ToSchema, Default)]
+pub struct ChaseView {
+    history: Vec<ChaseRecord>,
+    next: Option<NextChase>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ChaseRecord {
+    at: DateTime<Utc>,
+    /// 0: reminder to the head; 1: escalation to the deputies; 2: to the commander.
+    stage: i64,
+    recipients: Vec<String>,
+    /// How long after its due time the chase went out.
+    late_by_ms: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NextChase {
+    at: DateTime<Utc>,
+    stage: i64,
+    /// `remind the head`, `escalate to the deputies`, `escalate to the commander`.
+    action: &'static str,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -85,10 +120,12 @@ pub struct TaskView {
     closed_by: Option<String>,
     /// The completion note, or why the task was skipped.
     note: Option<String>,
+    /// Chasing of the task's completion.
+    chase: ChaseView,
 }
 
 impl IncidentView {
-    fn new(incident: Incident, messages: Vec<MessageRecord>) -> Self {
+    fn new(incident: Incident, messages: Vec<MessageRecord>, chasing: &Chasing) -> Self {
         IncidentView {
             messages,
             open_required: incident.open_required_tasks(),
@@ -106,30 +143,83 @@ impl IncidentView {
             departments: incident
                 .departments
                 .into_iter()
-                .map(DepartmentView::from)
+                .map(|dept| DepartmentView::new(dept, chasing))
                 .collect(),
         }
     }
 }
 
-impl From<Department> for DepartmentView {
-    fn from(dept: Department) -> Self {
+impl ChaseView {
+    fn of(chasing: &Chasing, department: &str, task_id: Option<Uuid>) -> ChaseView {
+        let task_value = task_id.map_or(serde_json::Value::Null, |id| id.to_string().into());
+        let history = chasing
+            .past
+            .iter()
+            .filter(|event| {
+                event.data["department"] == department && event.data["task_id"] == task_value
+            })
+            .map(|event| ChaseRecord {
+                at: event.at,
+                stage: event.data["stage"].as_i64().unwrap_or_default(),
+                recipients: event.data["recipients"]
+                    .as_array()
+                    .map(|list| {
+                        list.iter()
+                            .filter_map(|r| r.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                late_by_ms: event.data["late_by_ms"].as_i64().unwrap_or_default(),
+            })
+            .collect();
+        let next = chasing
+            .next
+            .iter()
+            .find(|timer| timer.department == department && timer.task_id == task_id)
+            .map(|timer| NextChase {
+                at: timer.due_at,
+                stage: timer.stage,
+                action: match timer.stage {
+                    0 => "remind the head",
+                    1 => "escalate to the deputies",
+                    _ => "escalate to the commander",
+                },
+            });
+        ChaseView { history, next }
+    }
+}
+
+impl DepartmentView {
+    fn new(dept: Department, chasing: &Chasing) -> Self {
+        let completed_at = dept.completed_at();
+        let joined_at = dept.joined_at;
+        let since_joined = |at: Option<DateTime<Utc>>| at.map(|at| (at - joined_at).num_seconds());
         DepartmentView {
             status: dept.status().to_owned(),
+            chase: ChaseView::of(chasing, &dept.id, None),
+            time_to_acknowledge_secs: since_joined(dept.acknowledged_at),
+            time_to_complete_secs: since_joined(completed_at),
+            completed_at,
+            joined_at,
+            tasks: dept
+                .tasks
+                .into_iter()
+                .map(|task| TaskView::new(task, chasing))
+                .collect(),
             department: dept.id,
             name: dept.name,
             head: dept.head,
             deputies: dept.deputies,
             acknowledged_at: dept.acknowledged_at,
             acknowledged_by: dept.acknowledged_by,
-            tasks: dept.tasks.into_iter().map(TaskView::from).collect(),
         }
     }
 }
 
-impl From<Task> for TaskView {
-    fn from(task: Task) -> Self {
+impl TaskView {
+    fn new(task: Task, chasing: &Chasing) -> Self {
         TaskView {
+            chase: ChaseView::of(chasing, &task.department, Some(task.id)),
             id: task.id,
             key: task.key,
             title: task.title,
@@ -480,10 +570,11 @@ impl utoipa::IntoResponses for ActionResponses {
 
 type Updated = Result<axum::Json<IncidentView>, ApiError>;
 
-/// The incident with its messages, as every answer about one shows it.
+/// The incident with its messages and chasing, as every answer about one shows it.
 async fn view(state: &AppState, incident: Incident) -> Result<IncidentView, ApiError> {
     let messages = state.engine.messages(incident.id).await?;
-    Ok(IncidentView::new(incident, messages))
+    let chasing = state.engine.chasing(incident.id).await?;
+    Ok(IncidentView::new(incident, messages, &chasing))
 }
 
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/departments/{department}/acknowledge",

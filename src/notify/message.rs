@@ -7,6 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::domain::chase::Purpose;
 use crate::domain::{EventData, Incident, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +59,15 @@ pub enum Notice {
         forced: bool,
         reason: Option<String>,
     },
+    /// Chasing a late answer: a reminder to the head (stage 0), an
+    /// escalation to the deputies (1) or to the commander (2).
+    Chase {
+        purpose: Purpose,
+        task_id: Option<Uuid>,
+        stage: i64,
+    },
+    /// To the commander: every required item is done or skipped.
+    ReadyToResolve,
 }
 
 impl Notice {
@@ -68,6 +78,9 @@ impl Notice {
             Notice::SeverityChanged { .. } => "incident.severity_changed",
             Notice::TaskActionable { .. } => "task.actionable",
             Notice::IncidentResolved { .. } => "incident.resolved",
+            Notice::Chase { stage: 0, .. } => "chase.reminder",
+            Notice::Chase { .. } => "chase.escalation",
+            Notice::ReadyToResolve => "incident.ready_to_resolve",
         }
     }
 }
@@ -197,6 +210,47 @@ pub fn messages_for(
                         notice,
                     ));
                 }
+            }
+            EventData::Chased {
+                department,
+                task_id,
+                purpose,
+                stage,
+                recipients,
+                ..
+            } => {
+                let notice = Notice::Chase {
+                    purpose: *purpose,
+                    task_id: *task_id,
+                    stage: *stage,
+                };
+                for recipient in recipients {
+                    messages.push(NewMessage::new(
+                        Channel::Email,
+                        recipient,
+                        Some(department),
+                        notice.clone(),
+                    ));
+                }
+                // Rooms hear of escalations, not of every reminder.
+                if *stage > 0 {
+                    for route in routes.iter().filter(|route| route.follows(&[department])) {
+                        messages.push(NewMessage::new(
+                            Channel::Webhook,
+                            &route.name,
+                            None,
+                            notice.clone(),
+                        ));
+                    }
+                }
+            }
+            EventData::ReadyToResolve => {
+                messages.push(NewMessage::new(
+                    Channel::Email,
+                    &incident.commander.email,
+                    None,
+                    Notice::ReadyToResolve,
+                ));
             }
             _ => {}
         }

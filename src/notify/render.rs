@@ -10,6 +10,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::Notice;
+use crate::domain::chase::Purpose;
 use crate::domain::{Department, Incident, Severity, Task};
 
 pub struct Renderer {
@@ -82,6 +83,7 @@ struct EmailContext<'a> {
     department: Option<DepartmentName<'a>>,
     tasks: &'a [TaskLine<'a>],
     focus: Option<&'a TaskLine<'a>>,
+    focus_label: &'static str,
     department_link: Option<&'a str>,
     recipient: &'a str,
 }
@@ -164,8 +166,17 @@ impl Renderer {
             Notice::SeverityChanged { added, .. } => added,
             _ => &[],
         };
-        let tasks: Vec<TaskLine<'_>> = match (input.notice, input.department) {
-            (Notice::IncidentOpened | Notice::SeverityChanged { .. }, Some(dept)) => dept
+        let checklist = matches!(
+            input.notice,
+            Notice::IncidentOpened
+                | Notice::SeverityChanged { .. }
+                | Notice::Chase {
+                    purpose: Purpose::Acknowledge,
+                    ..
+                }
+        );
+        let tasks: Vec<TaskLine<'_>> = match input.department {
+            Some(dept) if checklist => dept
                 .tasks
                 .iter()
                 .map(|task| {
@@ -176,7 +187,11 @@ impl Renderer {
             _ => Vec::new(),
         };
         let focus = match input.notice {
-            Notice::TaskActionable { task_id } => incident.task(*task_id).map(|task| {
+            Notice::TaskActionable { task_id }
+            | Notice::Chase {
+                task_id: Some(task_id),
+                ..
+            } => incident.task(*task_id).map(|task| {
                 line(
                     incident,
                     task,
@@ -215,6 +230,22 @@ impl Renderer {
             (Notice::IncidentResolved { .. }, _) => {
                 format!("[{}] Resolved: {}", view.reference, view.title)
             }
+            (Notice::Chase { stage, .. }, focus) => {
+                let kind = if *stage == 0 {
+                    "Reminder"
+                } else {
+                    "Escalation"
+                };
+                let what = match (focus, input.department) {
+                    (Some(task), _) => format!("{} is overdue", task.title),
+                    (None, Some(dept)) => format!("{} has not acknowledged", dept.name),
+                    (None, None) => "an answer is overdue".to_owned(),
+                };
+                format!("[{}][{sev}] {kind}: {what}", view.reference)
+            }
+            (Notice::ReadyToResolve, _) => {
+                format!("[{}] Ready to resolve: {}", view.reference, view.title)
+            }
         };
         let context = Value::from(Serde(EmailContext {
             subject: &subject,
@@ -223,6 +254,10 @@ impl Renderer {
             department: input.department.map(|d| DepartmentName { name: &d.name }),
             tasks: &tasks,
             focus: focus.as_ref(),
+            focus_label: match input.notice {
+                Notice::Chase { .. } => "Overdue",
+                _ => "Ready for you",
+            },
             department_link: input.department_link,
             recipient: input.recipient,
         }));

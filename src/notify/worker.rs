@@ -22,6 +22,7 @@ use super::links::{LinkToken, new_secret};
 use super::render::{EmailInput, Renderer};
 use super::webhook::{self, Endpoint};
 use super::{Channel, Notice};
+use crate::domain::chase::{self, Purpose};
 use crate::domain::{EventData, Incident};
 use crate::engine::Clock;
 use crate::playbook::Catalog;
@@ -67,6 +68,12 @@ impl RetryPolicy {
     }
 }
 
+/// Why a claimed message did not go out.
+enum Skip {
+    Cancelled(String),
+    Failed(Failure),
+}
+
 /// Why one attempt failed, and whether trying again may help.
 #[derive(Debug, Clone)]
 struct Failure {
@@ -110,6 +117,7 @@ pub struct Step {
     pub sent: usize,
     pub retrying: usize,
     pub failed: usize,
+    pub cancelled: usize,
 }
 
 impl Delivery {
@@ -140,6 +148,7 @@ impl Delivery {
                 AttemptOutcome::Sent { .. } => step.sent += 1,
                 AttemptOutcome::Retry { .. } => step.retrying += 1,
                 AttemptOutcome::GaveUp { .. } => step.failed += 1,
+                AttemptOutcome::Cancelled { .. } => step.cancelled += 1,
             }
         }
         Ok(step)
@@ -148,12 +157,26 @@ impl Delivery {
     /// Delivers one message and records the attempt; None if the record
     /// could not be written (the lease ends and the message is retried).
     async fn deliver(&self, claim: Uuid, message: ClaimedMessage) -> Option<AttemptOutcome> {
-        let result = match message.channel {
-            Channel::Email => self.send_email(&message).await,
-            Channel::Webhook => self.send_webhook(&message).await,
+        let result = match self.still_wanted(&message).await {
+            Err(reason) => Err(Skip::Cancelled(reason)),
+            Ok(()) => match message.channel {
+                Channel::Email => self.send_email(&message).await,
+                Channel::Webhook => self.send_webhook(&message).await,
+            }
+            .map_err(Skip::Failed),
         };
         let at = self.now();
         let (outcome, event) = match result {
+            Err(Skip::Cancelled(reason)) => (
+                AttemptOutcome::Cancelled {
+                    reason: reason.clone(),
+                },
+                EventData::MessageCancelled {
+                    message_id: message.id,
+                    recipient: message.recipient.clone(),
+                    reason,
+                },
+            ),
             Ok(receipt) => (
                 AttemptOutcome::Sent {
                     receipt: receipt.clone(),
@@ -166,7 +189,7 @@ impl Delivery {
                     receipt,
                 },
             ),
-            Err(failure) => {
+            Err(Skip::Failed(failure)) => {
                 let retry_at = (failure.retryable && message.attempts < self.policy.max_attempts)
                     .then(|| {
                         let delay = self.policy.retry_delay(message.attempts);
@@ -214,6 +237,29 @@ impl Delivery {
                 tracing::error!(message = %message.id, %error, "cannot record a delivery attempt");
                 None
             }
+        }
+    }
+
+    /// A chase is checked again at the moment of sending: once the answer
+    /// has come, no reminder goes out, even one already queued.
+    async fn still_wanted(&self, message: &ClaimedMessage) -> Result<(), String> {
+        let Notice::Chase {
+            purpose, task_id, ..
+        } = &message.notice
+        else {
+            return Ok(());
+        };
+        let Some(department) = message.department.as_deref() else {
+            return Ok(());
+        };
+        // If the incident cannot be read now, sending decides (and retries).
+        let Ok(incident) = self.incident(message.incident_id).await else {
+            return Ok(());
+        };
+        if chase::answered(&incident, department, *task_id, *purpose) {
+            Err("answered before the reminder was sent".to_owned())
+        } else {
+            Ok(())
         }
     }
 
@@ -278,19 +324,29 @@ impl Delivery {
         let Some(department) = message.department.as_deref() else {
             return Ok((None, HashMap::new()));
         };
-        let wants_department_link = matches!(
+        let checklist = matches!(
             message.notice,
-            Notice::IncidentOpened | Notice::SeverityChanged { .. }
+            Notice::IncidentOpened
+                | Notice::SeverityChanged { .. }
+                | Notice::Chase {
+                    purpose: Purpose::Acknowledge,
+                    ..
+                }
         );
         let task_ids: Vec<Uuid> = match &message.notice {
-            Notice::IncidentOpened | Notice::SeverityChanged { .. } => incident
+            _ if checklist => incident
                 .tasks()
                 .filter(|task| task.department == department && !task.status.is_closed())
                 .map(|task| task.id)
                 .collect(),
-            Notice::TaskActionable { task_id } => vec![*task_id],
-            Notice::IncidentResolved { .. } => Vec::new(),
+            Notice::TaskActionable { task_id }
+            | Notice::Chase {
+                task_id: Some(task_id),
+                ..
+            } => vec![*task_id],
+            _ => Vec::new(),
         };
+        let wants_department_link = checklist;
         let now = self.now();
         let mut tokens = Vec::new();
         let mut issue = |task_id: Option<Uuid>| -> Result<String, Failure> {
@@ -395,6 +451,30 @@ impl Delivery {
             Notice::IncidentResolved { summary, .. } => (
                 format!("{reference} resolved: {}", incident.title),
                 summary.iter().cloned().collect(),
+            ),
+            Notice::Chase {
+                purpose,
+                task_id,
+                stage,
+            } => {
+                let department = message.department.as_deref().unwrap_or_default();
+                let what = match (purpose, task_id.and_then(|id| incident.task(id))) {
+                    (Purpose::Complete, Some(task)) => format!("{} is overdue", task.title),
+                    _ => format!("{department} has not acknowledged"),
+                };
+                let rung = match stage {
+                    0 => "reminded the head",
+                    1 => "escalated to the deputies",
+                    _ => "escalated to the commander",
+                };
+                (
+                    format!("{reference}: {what}; {rung}"),
+                    vec![incident.title.clone()],
+                )
+            }
+            Notice::ReadyToResolve => (
+                format!("{reference} can be resolved: every required item is done"),
+                vec![incident.title.clone()],
             ),
         };
         webhook::Notice {

@@ -23,6 +23,10 @@ impl PostgresStore {
         ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
         RETURNING id, incident_id, channel, recipient, department, notice, attempts";
 
+    const NEXT_DUE_TIMER: &'static str = "SELECT id, incident_id, department, task_id, \
+        purpose, stage, due_at, version FROM timers WHERE status = 'pending' AND due_at <= $1 \
+        ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED";
+
     pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
         let pool = PgPoolOptions::new()
             .max_connections(16)

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::{ClaimedMessage, MessageRecord, StoreError, parse_role};
 use crate::auth::ApiToken;
+use crate::domain::chase::{DueTimer, Purpose};
 use crate::domain::{Department, Event, Incident, IncidentStatus, Person, Task, TaskStatus};
 use crate::notify::links::LinkToken;
 use crate::notify::{Channel, Notice};
@@ -35,6 +36,7 @@ pub(super) struct DepartmentRow {
     pub head_name: String,
     pub head_email: String,
     pub deputies: Json<Vec<Person>>,
+    pub joined_at: DateTime<Utc>,
     pub acknowledged_at: Option<DateTime<Utc>>,
     pub acknowledged_by: Option<String>,
 }
@@ -102,6 +104,36 @@ pub(super) struct MessageRow {
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
     pub next_attempt_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct TimerRow {
+    pub id: Uuid,
+    pub incident_id: Uuid,
+    pub department: String,
+    pub task_id: Option<Uuid>,
+    pub purpose: String,
+    pub stage: i64,
+    pub due_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+impl TryFrom<TimerRow> for DueTimer {
+    type Error = StoreError;
+
+    fn try_from(row: TimerRow) -> Result<Self, Self::Error> {
+        Ok(DueTimer {
+            id: row.id,
+            incident_id: row.incident_id,
+            purpose: Purpose::parse(&row.purpose)
+                .ok_or_else(|| corrupt("purpose", &row.purpose))?,
+            department: row.department,
+            task_id: row.task_id,
+            stage: row.stage,
+            due_at: row.due_at,
+            version: row.version,
+        })
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -185,6 +217,7 @@ pub(super) fn assemble(
                 email: row.head_email,
             },
             deputies: row.deputies.0,
+            joined_at: row.joined_at,
             acknowledged_at: row.acknowledged_at,
             acknowledged_by: row.acknowledged_by,
             tasks: Vec::new(),

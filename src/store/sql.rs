@@ -17,12 +17,14 @@ macro_rules! sql_store {
 
         use super::rows::{
             self, ClaimRow, DepartmentRow, EventRow, IncidentRow, LinkRow, MessageRow, TaskRow,
-            TokenRow,
+            TimerRow, TokenRow,
         };
         use super::{
-            Attempt, AttemptOutcome, Change, ClaimedMessage, Effects, IdempotencyClaim,
-            IncidentFilter, Inserted, MessageRecord, Store, StoreError, UpdateError,
+            Attempt, AttemptOutcome, Change, ClaimedMessage, Effects, Fired, IdempotencyClaim,
+            IncidentFilter, Inserted, MessageRecord, Store, StoreError, TimerOutcome, TimerRule,
+            UpdateError,
         };
+        use crate::domain::chase::{DueTimer, NewTimer};
         use crate::auth::ApiToken;
         use crate::domain::{Actor, Department, Event, EventData, Incident, Task};
         use crate::notify::NewMessage;
@@ -46,7 +48,7 @@ macro_rules! sql_store {
                 return Ok(None);
             };
             let departments = sqlx::query_as::<_, DepartmentRow>(
-                "SELECT department, name, head_name, head_email, deputies, \
+                "SELECT department, name, head_name, head_email, deputies, joined_at, \
                  acknowledged_at, acknowledged_by \
                  FROM incident_departments WHERE incident_id = $1 ORDER BY position",
             )
@@ -73,8 +75,8 @@ macro_rules! sql_store {
         ) -> Result<(), sqlx::Error> {
             sqlx::query(
                 "INSERT INTO incident_departments (incident_id, department, position, name, \
-                 head_name, head_email, deputies, acknowledged_at, acknowledged_by) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 head_name, head_email, deputies, joined_at, acknowledged_at, acknowledged_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(incident_id)
             .bind(&dept.id)
@@ -83,6 +85,7 @@ macro_rules! sql_store {
             .bind(&dept.head.name)
             .bind(&dept.head.email)
             .bind(Json(&dept.deputies))
+            .bind(dept.joined_at)
             .bind(dept.acknowledged_at)
             .bind(&dept.acknowledged_by)
             .execute(&mut *conn)
@@ -288,7 +291,32 @@ macro_rules! sql_store {
             Ok(())
         }
 
-        /// Writes a change's events and messages after its state.
+        async fn insert_timers(
+            conn: &mut Connection,
+            incident_id: Uuid,
+            at: DateTime<Utc>,
+            timers: &[NewTimer],
+        ) -> Result<(), sqlx::Error> {
+            for timer in timers {
+                sqlx::query(
+                    "INSERT INTO timers (id, incident_id, department, task_id, purpose, stage, \
+                     due_at, status, version, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, 0, $6, 'pending', 0, $7, $7)",
+                )
+                .bind(timer.id)
+                .bind(incident_id)
+                .bind(&timer.department)
+                .bind(timer.task_id)
+                .bind(timer.purpose.as_str())
+                .bind(timer.due_at)
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
+            }
+            Ok(())
+        }
+
+        /// Writes a change's events, messages and timers after its state.
         async fn append_effects(
             conn: &mut Connection,
             incident_id: Uuid,
@@ -297,6 +325,7 @@ macro_rules! sql_store {
             effects: Effects,
         ) -> Result<(), sqlx::Error> {
             insert_messages(conn, incident_id, at, &effects.messages).await?;
+            insert_timers(conn, incident_id, at, &effects.timers).await?;
             append_events(conn, incident_id, actor, at, effects.events).await
         }
 
@@ -489,6 +518,9 @@ macro_rules! sql_store {
                     AttemptOutcome::GaveUp { error } => {
                         ("failed", None, Some(error.as_str()), None, None)
                     }
+                    AttemptOutcome::Cancelled { reason } => {
+                        ("cancelled", None, Some(reason.as_str()), None, None)
+                    }
                 };
                 let updated = sqlx::query(
                     "UPDATE outbox SET status = $3, \
@@ -521,6 +553,86 @@ macro_rules! sql_store {
                 .await?;
                 tx.commit().await?;
                 Ok(true)
+            }
+
+            async fn fire_timer(
+                &self,
+                now: DateTime<Utc>,
+                rule: TimerRule<'_>,
+            ) -> Result<Option<Fired>, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let Some(row) = sqlx::query_as::<_, TimerRow>(Self::NEXT_DUE_TIMER)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                let timer = DueTimer::try_from(row)?;
+                sqlx::query_scalar::<_, Uuid>(Self::LOCK_INCIDENT)
+                    .bind(timer.incident_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let incident = load_incident(&mut tx, timer.incident_id)
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt("a timer's incident is missing".into()))?;
+                let (status, stage, due_at, cancelled) = match rule(&incident, &timer) {
+                    TimerOutcome::Cancel => ("cancelled", timer.stage, timer.due_at, true),
+                    TimerOutcome::Fire { effects, next_at } => {
+                        let actor = Actor::system("chaser");
+                        append_effects(&mut tx, incident.id, &actor, now, effects).await?;
+                        match next_at {
+                            Some(next) => ("pending", timer.stage + 1, next, false),
+                            None => ("done", timer.stage, timer.due_at, false),
+                        }
+                    }
+                };
+                let moved = sqlx::query(
+                    "UPDATE timers SET status = $3, stage = $4, due_at = $5, \
+                     version = version + 1, updated_at = $6 WHERE id = $1 AND version = $2",
+                )
+                .bind(timer.id)
+                .bind(timer.version)
+                .bind(status)
+                .bind(stage)
+                .bind(due_at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if moved == 0 {
+                    // Another worker moved it first: ours is stale; write nothing.
+                    return Ok(None);
+                }
+                tx.commit().await?;
+                Ok(Some(Fired { timer, cancelled }))
+            }
+
+            async fn events_of_kind(
+                &self,
+                incident_id: Uuid,
+                kind: &str,
+            ) -> Result<Vec<Event>, StoreError> {
+                let rows = sqlx::query_as::<_, EventRow>(
+                    "SELECT seq, at, actor, kind, data FROM events \
+                     WHERE incident_id = $1 AND kind = $2 ORDER BY seq",
+                )
+                .bind(incident_id)
+                .bind(kind)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Event::from).collect())
+            }
+
+            async fn timers(&self, incident_id: Uuid) -> Result<Vec<DueTimer>, StoreError> {
+                let rows = sqlx::query_as::<_, TimerRow>(
+                    "SELECT id, incident_id, department, task_id, purpose, stage, due_at, version \
+                     FROM timers WHERE incident_id = $1 AND status = 'pending' ORDER BY due_at",
+                )
+                .bind(incident_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(DueTimer::try_from).collect()
             }
 
             async fn outbox_depth(&self) -> Result<i64, StoreError> {

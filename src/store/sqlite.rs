@@ -27,6 +27,10 @@ impl SqliteStore {
         ORDER BY next_attempt_at LIMIT $4) \
         RETURNING id, incident_id, channel, recipient, department, notice, attempts";
 
+    const NEXT_DUE_TIMER: &'static str = "SELECT id, incident_id, department, task_id, \
+        purpose, stage, due_at, version FROM timers WHERE status = 'pending' AND due_at <= $1 \
+        ORDER BY due_at LIMIT 1";
+
     pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)

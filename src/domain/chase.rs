@@ -1,0 +1,219 @@
+//! Chasing: who is reminded, then escalated to, when an answer is late.
+//!
+//! A department that has not acknowledged by its earliest item's deadline
+//! is chased, and so is every item not done by its due time. Each chase
+//! climbs a ladder, one step per interval: the head is reminded, then the
+//! deputies, then the incident's commander. Chasing stops the moment the
+//! answer comes.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{EventData, Incident};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// The department has not acknowledged the incident.
+    Acknowledge,
+    /// The task is not done.
+    Complete,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Acknowledge => "acknowledge",
+            Purpose::Complete => "complete",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Purpose> {
+        [Purpose::Acknowledge, Purpose::Complete]
+            .into_iter()
+            .find(|purpose| purpose.as_str() == value)
+    }
+}
+
+/// The last rung: the commander.
+pub const LAST_STAGE: i64 = 2;
+
+/// A timer to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTimer {
+    pub id: Uuid,
+    pub department: String,
+    pub task_id: Option<Uuid>,
+    pub purpose: Purpose,
+    pub due_at: DateTime<Utc>,
+}
+
+/// A timer that fell due, as the store hands it over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueTimer {
+    pub id: Uuid,
+    pub incident_id: Uuid,
+    pub department: String,
+    pub task_id: Option<Uuid>,
+    pub purpose: Purpose,
+    pub stage: i64,
+    pub due_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+/// What to do with a timer that fell due.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// The answer came (or the incident closed): stop chasing.
+    Cancel,
+    /// Chase now; climb to the next rung at `next_at`, if any.
+    Chase {
+        event: EventData,
+        next_at: Option<DateTime<Utc>>,
+    },
+}
+
+fn timer(
+    department: &str,
+    task_id: Option<Uuid>,
+    purpose: Purpose,
+    due_at: DateTime<Utc>,
+) -> NewTimer {
+    NewTimer {
+        id: Uuid::now_v7(),
+        department: department.to_owned(),
+        task_id,
+        purpose,
+        due_at,
+    }
+}
+
+/// The timers `events` call for: a department joining gets an
+/// acknowledgement timer, a task whose clock starts gets a completion timer.
+pub fn timers_for(incident: &Incident, events: &[EventData]) -> Vec<NewTimer> {
+    let mut timers = Vec::new();
+    for event in events {
+        match event {
+            EventData::IncidentOpened { tasks, .. } | EventData::TasksAdded { tasks } => {
+                let ids: Vec<Uuid> = tasks.iter().map(|task| task.task_id).collect();
+                timers.extend(joined(incident, &ids));
+            }
+            EventData::TaskUnblocked {
+                task_id, due_at, ..
+            } => {
+                if let Some(task) = incident.task(*task_id) {
+                    timers.push(timer(
+                        &task.department,
+                        Some(*task_id),
+                        Purpose::Complete,
+                        *due_at,
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    timers
+}
+
+/// Timers for tasks that just entered the incident, and for departments
+/// that entered with them.
+fn joined(incident: &Incident, task_ids: &[Uuid]) -> Vec<NewTimer> {
+    let mut timers = Vec::new();
+    for dept in &incident.departments {
+        let joined_now = dept.tasks.iter().all(|task| task_ids.contains(&task.id));
+        if joined_now && let Some(due) = dept.ack_due_at() {
+            timers.push(timer(&dept.id, None, Purpose::Acknowledge, due));
+        }
+        for task in dept.tasks.iter().filter(|task| task_ids.contains(&task.id)) {
+            if let Some(due) = task.due_at {
+                timers.push(timer(&dept.id, Some(task.id), Purpose::Complete, due));
+            }
+        }
+    }
+    timers
+}
+
+/// Whether what `timer` chases has been answered.
+pub fn answered(
+    incident: &Incident,
+    department: &str,
+    task_id: Option<Uuid>,
+    purpose: Purpose,
+) -> bool {
+    if incident.resolved_at.is_some() {
+        return true;
+    }
+    match (purpose, task_id) {
+        (Purpose::Complete, Some(task_id)) => incident
+            .task(task_id)
+            .is_none_or(|task| task.status.is_closed()),
+        _ => incident
+            .departments
+            .iter()
+            .find(|dept| dept.id == department)
+            .is_none_or(|dept| dept.acknowledged_at.is_some()),
+    }
+}
+
+/// The rung `stage` reaches: the head, the deputies, the commander.
+pub fn recipients(incident: &Incident, department: &str, stage: i64) -> Vec<String> {
+    let Some(dept) = incident
+        .departments
+        .iter()
+        .find(|dept| dept.id == department)
+    else {
+        return Vec::new();
+    };
+    match stage {
+        0 => vec![dept.head.email.clone()],
+        1 => dept
+            .deputies
+            .iter()
+            .map(|deputy| deputy.email.clone())
+            .collect(),
+        _ => vec![incident.commander.email.clone()],
+    }
+}
+
+/// One rung's wait: the time the playbook allows to answer, so a 15-minute
+/// item climbs in 15-minute steps.
+fn interval(incident: &Incident, timer: &DueTimer) -> Duration {
+    let tasks = incident
+        .tasks()
+        .filter(|task| task.department == timer.department);
+    let step = match timer.task_id {
+        Some(id) => incident.task(id).map(|task| task.ack_within),
+        None => tasks.map(|task| task.ack_within).min(),
+    };
+    step.unwrap_or(Duration::minutes(15))
+        .max(Duration::seconds(1))
+}
+
+/// Decides what a due timer does now. After downtime a timer fires once,
+/// late (and says by how much), and the next rung waits a full interval
+/// from now: people are not sent a burst of catch-up escalations.
+pub fn decide(incident: &Incident, timer: &DueTimer, now: DateTime<Utc>) -> Decision {
+    if answered(incident, &timer.department, timer.task_id, timer.purpose) {
+        return Decision::Cancel;
+    }
+    let next_at = (timer.stage < LAST_STAGE).then(|| now + interval(incident, timer));
+    Decision::Chase {
+        event: EventData::Chased {
+            department: timer.department.clone(),
+            task_id: timer.task_id,
+            task: timer
+                .task_id
+                .and_then(|id| incident.task(id))
+                .map(|task| task.key.clone()),
+            purpose: timer.purpose,
+            stage: timer.stage,
+            recipients: recipients(incident, &timer.department, timer.stage),
+            due_at: timer.due_at,
+            late_by_ms: (now - timer.due_at).num_milliseconds().max(0),
+            next_at,
+        },
+        next_at,
+    }
+}
