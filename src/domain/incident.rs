@@ -352,8 +352,11 @@ impl Incident {
         task.closed_at = Some(now);
         task.closed_by = Some(actor.to_string());
         task.note = note;
+        let department = task.department.clone();
         self.updated_at = now;
         let mut events = vec![event];
+        // Closing an item answers for its department too: stop chasing it.
+        events.extend(self.acknowledge_department(&department, actor, now)?);
         events.extend(self.start_unblocked_clocks(now));
         if required_were_open && self.open_required_tasks().is_empty() {
             // The commander hears once: everything required is done.
@@ -637,11 +640,16 @@ mod tests {
             .complete_task(id(&incident, "pr/draft"), None, &actor(), later)
             .unwrap();
         // Review can start now; publishing still waits on the review.
+        assert!(matches!(&events[0], EventData::TaskCompleted { task, .. } if task == "pr/draft"));
         assert!(
-            matches!(&events[1], EventData::TaskUnblocked { task, due_at, .. }
+            matches!(&events[1], EventData::DepartmentAcknowledged { department, .. } if department == "pr"),
+            "closing an item answers for its department"
+        );
+        assert!(
+            matches!(&events[2], EventData::TaskUnblocked { task, due_at, .. }
             if task == "legal/review" && *due_at == later + chrono::Duration::hours(1))
         );
-        assert_eq!(events.len(), 2);
+        assert_eq!(events.len(), 3);
 
         let review = id(&incident, "legal/review");
         incident

@@ -84,6 +84,8 @@ struct EmailContext<'a> {
     tasks: &'a [TaskLine<'a>],
     focus: Option<&'a TaskLine<'a>>,
     focus_label: &'static str,
+    /// At resolution: per department, how long it took to answer and finish.
+    scorecard: Vec<String>,
     department_link: Option<&'a str>,
     recipient: &'a str,
 }
@@ -126,6 +128,32 @@ fn line<'a>(
             .collect(),
         link,
     }
+}
+
+/// "Legal: acknowledged in 4 min, done in 1 h 12 min".
+fn scorecard(incident: &Incident) -> Vec<String> {
+    let span = |from: DateTime<Utc>, to: Option<DateTime<Utc>>| match to {
+        Some(to) => humantime::format_duration(
+            (to - from)
+                .to_std()
+                .map(|d| std::time::Duration::from_secs(d.as_secs()))
+                .unwrap_or_default(),
+        )
+        .to_string(),
+        None => "never".to_owned(),
+    };
+    incident
+        .departments
+        .iter()
+        .map(|dept| {
+            format!(
+                "{}: acknowledged in {}, done in {}",
+                dept.name,
+                span(dept.joined_at, dept.acknowledged_at),
+                span(dept.joined_at, dept.completed_at())
+            )
+        })
+        .collect()
 }
 
 impl Renderer {
@@ -257,6 +285,10 @@ impl Renderer {
             focus_label: match input.notice {
                 Notice::Chase { .. } => "Overdue",
                 _ => "Ready for you",
+            },
+            scorecard: match input.notice {
+                Notice::IncidentResolved { .. } => scorecard(incident),
+                _ => Vec::new(),
             },
             department_link: input.department_link,
             recipient: input.recipient,

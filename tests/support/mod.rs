@@ -155,8 +155,54 @@ pub fn fast_retries() -> RetryPolicy {
     }
 }
 
+/// A clock the test moves: minutes of deadlines pass in an instant.
+pub struct ManualClock(std::sync::Mutex<chrono::DateTime<chrono::Utc>>);
+
+impl ManualClock {
+    pub fn starting_now() -> Arc<ManualClock> {
+        let now = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);
+        Arc::new(ManualClock(std::sync::Mutex::new(now)))
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        let mut now = self.0.lock().expect("clock");
+        *now += by;
+    }
+
+    pub fn set(&self, at: chrono::DateTime<chrono::Utc>) {
+        *self.0.lock().expect("clock") = at;
+    }
+}
+
+impl tocsin::engine::Clock for ManualClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        *self.0.lock().expect("clock")
+    }
+}
+
+/// Collects error-level log lines: any of them fails the test at `stop`.
+#[derive(Clone, Default)]
+pub struct ErrorLog(pub Arc<std::sync::Mutex<Vec<String>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ErrorLog {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if *event.metadata().level() == tracing::Level::ERROR {
+            let mut fields = String::new();
+            event.record(
+                &mut |field: &tracing::field::Field, value: &dyn std::fmt::Debug| {
+                    fields.push_str(&format!("{}={value:?} ", field.name()));
+                },
+            );
+            if let Ok(mut lines) = self.0.lock() {
+                lines.push(fields);
+            }
+        }
+    }
+}
+
 /// What a test may change about the server it starts.
 pub struct Options {
+    pub clock: Option<Arc<ManualClock>>,
     pub playbooks: PathBuf,
     /// Delivery workers; 0 lets the test drive delivery itself.
     pub workers: usize,
@@ -167,6 +213,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            clock: None,
             playbooks: PathBuf::from(PLAYBOOKS),
             workers: 1,
             smtp: None,
@@ -187,7 +234,9 @@ pub struct TestApp {
     pub responder: String,
     pub legal: String,
     pub admin: String,
+    pub errors: ErrorLog,
     workers: usize,
+    _log_guard: tracing::subscriber::DefaultGuard,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -219,10 +268,22 @@ impl TestApp {
         let mut settings = settings(&database.url, &options.playbooks, &smtp.url());
         settings.delivery_workers = options.workers;
         (options.adjust)(&mut settings);
-        let tuning = Tuning {
+        // Tests run on a current-thread runtime: a thread-local subscriber
+        // sees everything the server and its workers log.
+        let errors = ErrorLog::default();
+        let log_guard =
+            tracing::subscriber::set_default(tracing_subscriber::layer::SubscriberExt::with(
+                tracing_subscriber::registry(),
+                errors.clone(),
+            ));
+        let mut tuning = Tuning {
             retry: fast_retries(),
+            timer_poll: Duration::from_millis(20),
             ..Tuning::default()
         };
+        if let Some(clock) = &options.clock {
+            tuning.clock = Arc::clone(clock) as Arc<dyn tocsin::engine::Clock>;
+        }
         let app = App::build_with(&settings, tuning)
             .await
             .expect("the server starts");
@@ -259,7 +320,9 @@ impl TestApp {
             responder,
             legal,
             admin,
+            errors,
             workers: settings.delivery_workers,
+            _log_guard: log_guard,
             shutdown: Some(shutdown),
             server: Some(server),
         }
@@ -280,6 +343,13 @@ impl TestApp {
                 .expect("the server task did not panic")
                 .expect("the server ran without I/O error");
         }
+        let errors = self
+            .errors
+            .0
+            .lock()
+            .map(|lines| lines.clone())
+            .unwrap_or_default();
+        assert!(errors.is_empty(), "the server logged errors: {errors:#?}");
         // Handed back alive, for a test that restarts on it.
         self.database
     }
