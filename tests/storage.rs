@@ -88,3 +88,15 @@ async fn a_restart_keeps_everything(backend: Backend) {
     assert_eq!(app.timeline(&id).await, timeline);
     app.stop().await;
 }
+
+/// The harness itself: an error-level log line from the server's side is caught.
+#[tokio::test]
+async fn error_logs_are_caught_by_the_harness() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    tracing::error!(what = "a deliberate error", "boom");
+    let caught = app.errors.0.lock().unwrap().clone();
+    assert_eq!(caught.len(), 1, "{caught:?}");
+    assert!(caught[0].contains("a deliberate error"));
+    app.errors.0.lock().unwrap().clear();
+    app.stop().await;
+}
