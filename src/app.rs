@@ -42,6 +42,16 @@ pub enum StartError {
     Http(#[from] reqwest::Error),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error(
+        "another `tocsin serve` is already running on {path}: SQLite is for one server \
+         (use PostgreSQL to run several)"
+    )]
+    AlreadyServing { path: String },
+    #[error("cannot take the server lock {path}: {source}")]
+    Lock {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("a built-in template is broken: {0}")]
     Templates(#[from] minijinja::Error),
 }
@@ -64,6 +74,34 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn store::Store>, St
         .map_err(error)?;
     store.migrate().await.map_err(error)?;
     Ok(store)
+}
+
+/// SQLite serves one process: a second `tocsin serve` on the same file is
+/// refused, while short commands (`token create`, `migrate`) still run
+/// beside it. The lock is released when the returned file is dropped, or
+/// when the process dies, however it dies.
+fn lock_single_server(settings: &Settings) -> Result<Option<std::fs::File>, StartError> {
+    let Some(path) = store::sqlite_path(&settings.database_url) else {
+        return Ok(None);
+    };
+    let lock_path = format!("{}.serve-lock", path.display());
+    let error = |source| StartError::Lock {
+        path: lock_path.clone(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(error)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StartError::AlreadyServing {
+            path: path.display().to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(error(source)),
+    }
 }
 
 /// What tests (and benchmarks) may tune; production uses the defaults.
@@ -96,6 +134,8 @@ pub struct App {
     workers: usize,
     timer_poll: Duration,
     wake: Arc<Notify>,
+    /// Held while serving, on SQLite.
+    single_server: Option<std::fs::File>,
 }
 
 impl App {
@@ -105,6 +145,7 @@ impl App {
 
     pub async fn build_with(settings: &Settings, tuning: Tuning) -> Result<App, StartError> {
         let catalog = Arc::new(load_playbooks(settings)?);
+        let single_server = lock_single_server(settings)?;
         let mailer = match &settings.smtp_url {
             Some(url) => Mailer::smtp(url)?,
             None => Mailer::folder(&settings.mail_dir)?,
@@ -153,7 +194,10 @@ impl App {
             renderer: Arc::clone(&renderer),
             clock: tuning.clock,
             public_url,
-            policy: tuning.retry,
+            policy: RetryPolicy {
+                lease: settings.delivery_lease,
+                ..tuning.retry
+            },
         });
         let timer_poll = tuning.timer_poll;
         let state = AppState {
@@ -169,6 +213,7 @@ impl App {
             workers: settings.delivery_workers,
             timer_poll,
             wake,
+            single_server,
         })
     }
 
@@ -218,6 +263,7 @@ impl App {
                 tracing::error!(%error, "a delivery worker panicked");
             }
         }
+        drop(self.single_server);
         served
     }
 }

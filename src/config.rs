@@ -17,6 +17,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://tocsin.db";
 pub const DEFAULT_PLAYBOOKS: &str = "playbooks";
 pub const DEFAULT_MAIL_FROM: &str = "tocsin <tocsin@localhost>";
 pub const DEFAULT_MAIL_DIR: &str = "mail";
+pub const DEFAULT_DELIVERY_LEASE: std::time::Duration = std::time::Duration::from_secs(120);
 pub const DEFAULT_LINK_GRACE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// The settings as given on the command line or in the environment.
@@ -62,6 +63,9 @@ pub struct SettingsArgs {
     /// How long email links keep working after their incident is resolved [default: 24h].
     #[arg(long, env = "TOCSIN_LINK_GRACE", global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub link_grace: Option<std::time::Duration>,
+    /// How long a worker may hold a claimed message before another may take it [default: 2m].
+    #[arg(long, env = "TOCSIN_DELIVERY_LEASE", global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub delivery_lease: Option<std::time::Duration>,
     /// Delivery workers in this process; 0 leaves delivery to other replicas [default: 1].
     #[arg(long, env = "TOCSIN_DELIVERY_WORKERS", global = true, value_name = "N")]
     pub delivery_workers: Option<usize>,
@@ -81,6 +85,8 @@ struct SettingsFile {
     delivery_workers: Option<usize>,
     #[serde(default, with = "humantime_serde_option")]
     link_grace: Option<std::time::Duration>,
+    #[serde(default, with = "humantime_serde_option")]
+    delivery_lease: Option<std::time::Duration>,
     #[serde(default)]
     webhooks: Vec<WebhookFile>,
 }
@@ -122,6 +128,7 @@ pub struct Settings {
     pub mail_from: Mailbox,
     pub mail_dir: PathBuf,
     pub delivery_workers: usize,
+    pub delivery_lease: std::time::Duration,
     pub link_grace: chrono::Duration,
     pub webhooks: Vec<WebhookSettings>,
 }
@@ -144,6 +151,7 @@ impl fmt::Debug for Settings {
             .field("mail_from", &self.mail_from.to_string())
             .field("mail_dir", &self.mail_dir)
             .field("delivery_workers", &self.delivery_workers)
+            .field("delivery_lease", &self.delivery_lease)
             .field("link_grace", &self.link_grace)
             .field("webhooks", &self.webhooks)
             .finish()
@@ -205,6 +213,10 @@ impl Settings {
                 .or(file.mail_dir)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_MAIL_DIR)),
             delivery_workers: args.delivery_workers.or(file.delivery_workers).unwrap_or(1),
+            delivery_lease: args
+                .delivery_lease
+                .or(file.delivery_lease)
+                .unwrap_or(DEFAULT_DELIVERY_LEASE),
             link_grace: chrono::Duration::from_std(
                 args.link_grace
                     .or(file.link_grace)

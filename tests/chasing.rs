@@ -14,56 +14,12 @@ use support::{Backend, ManualClock, Options, TestApp, TestDatabase};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// Two departments, one item each: 10 minutes to acknowledge, an hour to finish.
-fn drill_playbooks() -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("playbooks");
-    std::fs::create_dir_all(root.join("departments")).unwrap();
-    std::fs::write(
-        root.join("organisation.toml"),
-        r#"
-name = "Drill Corp"
-[commander]
-name = "Camille Commander"
-email = "commander@example.com"
-[[scenario]]
-id = "drill"
-title = "Drill"
-departments = ["pr", "legal"]
-"#,
-    )
-    .unwrap();
-    for dept in ["pr", "legal"] {
-        std::fs::write(
-            root.join(format!("departments/{dept}.toml")),
-            format!(
-                r#"
-name = "{dept} department"
-[head]
-name = "{dept} head"
-email = "{dept}-head@example.com"
-[[deputies]]
-name = "{dept} deputy"
-email = "{dept}-deputy@example.com"
-[[item]]
-id = "respond"
-title = "Respond for {dept}"
-scenarios = ["*"]
-ack_within = "10m"
-complete_within = "1h"
-"#
-            ),
-        )
-        .unwrap();
-    }
-    (dir, root)
-}
-
 async fn drill(
     backend: &Backend,
     workers: usize,
 ) -> (TestApp, Arc<ManualClock>, tempfile::TempDir) {
-    let (dir, playbooks) = drill_playbooks();
+    // Two departments, one item each: 10 minutes to acknowledge, an hour to finish.
+    let (dir, playbooks) = support::drill_playbooks("10m", "1h");
     let clock = ManualClock::starting_now();
     let options = Options {
         clock: Some(Arc::clone(&clock)),

@@ -2,13 +2,10 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tocsin");
+use support::process::{BIN, Server, wait_for};
 
 fn tocsin(dir: &Path, args: &[&str]) -> Output {
     Command::new(BIN)
@@ -22,85 +19,6 @@ fn tocsin(dir: &Path, args: &[&str]) -> Output {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A server on an ephemeral port in `dir`; its output is collected as it comes.
-struct Server {
-    child: Child,
-    addr: String,
-    stdout: Arc<Mutex<String>>,
-}
-
-fn collect(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
-    let buffer = Arc::new(Mutex::new(String::new()));
-    let sink = Arc::clone(&buffer);
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            if let Ok(mut buffer) = sink.lock() {
-                buffer.push_str(&line);
-                buffer.push('\n');
-            }
-        }
-    });
-    buffer
-}
-
-/// Waits until `buffer` holds `needle`, and returns what follows it on its line.
-fn wait_for(buffer: &Arc<Mutex<String>>, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(rest) = buffer.lock().unwrap().split(needle).nth(1) {
-            return rest.lines().next().unwrap_or_default().to_owned();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never saw {needle:?} in {:?}",
-            buffer.lock().unwrap()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-impl Server {
-    fn start(dir: &Path) -> Server {
-        let mut child = Command::new(BIN)
-            .arg("serve")
-            .current_dir(dir)
-            .env_remove("TOCSIN_DATABASE_URL")
-            .env("TOCSIN_PLAYBOOKS", support::PLAYBOOKS)
-            .env("TOCSIN_LISTEN", "127.0.0.1:0")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn serve");
-        let stdout = collect(child.stdout.take().expect("stdout"));
-        let stderr = collect(child.stderr.take().expect("stderr"));
-        let addr = wait_for(&stderr, "addr=")
-            .split_whitespace()
-            .next()
-            .expect("an address")
-            .to_owned();
-        Server {
-            child,
-            addr,
-            stdout,
-        }
-    }
-
-    /// SIGTERM, as systemd or Kubernetes would send; it must exit cleanly.
-    /// Returns everything the server printed on stdout.
-    fn terminate(mut self) -> String {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        let exit = self.child.wait().expect("wait");
-        assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
-        std::thread::sleep(Duration::from_millis(50));
-        self.stdout.lock().unwrap().clone()
-    }
 }
 
 #[test]
@@ -169,7 +87,7 @@ fn playbooks_check_reports_every_problem_with_file_line_and_column() {
 #[test]
 fn first_start_prints_an_admin_token_once_and_it_works() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    let server = Server::start(dir.path(), &[]);
     let token = format!("tocsin_{}", wait_for(&server.stdout, "tocsin_").trim());
     assert!(
         dir.path().join("tocsin.db").exists(),
@@ -228,9 +146,25 @@ fn first_start_prints_an_admin_token_once_and_it_works() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "legal may not trigger");
     assert!(text(&out.stderr).contains("403"), "{}", text(&out.stderr));
+
+    // SQLite is one server: a second one on the same file is refused.
+    let second = Command::new(BIN)
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_remove("TOCSIN_DATABASE_URL")
+        .env("TOCSIN_PLAYBOOKS", support::PLAYBOOKS)
+        .env("TOCSIN_LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    assert!(
+        text(&second.stderr).contains("another `tocsin serve` is already running on tocsin.db"),
+        "{}",
+        text(&second.stderr)
+    );
     server.terminate();
 
-    let again = Server::start(dir.path()).terminate();
+    let again = Server::start(dir.path(), &[]).terminate();
     assert!(
         !again.contains("tocsin_"),
         "no second admin token: {again:?}"

@@ -35,7 +35,8 @@ pub struct RetryPolicy {
     pub max_retry: Duration,
     /// Attempts in all, after which the message is marked failed.
     pub max_attempts: i64,
-    /// How long a claim holds; longer than any one send can take.
+    /// How long a claim holds; longer than any one send can take (the
+    /// `delivery_lease` setting).
     pub lease: Duration,
     pub batch: u32,
     pub concurrency: usize,

@@ -2,6 +2,7 @@
 //! file, or a fresh PostgreSQL database dropped afterwards), driven over HTTP.
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+pub mod process;
 pub mod receiver;
 pub mod smtp;
 
@@ -514,4 +515,50 @@ macro_rules! with_each_backend {
             }
         }
     )*};
+}
+
+/// Playbooks for timing tests: scenario `drill` engages `pr` and `legal`,
+/// one item each, with the given times to acknowledge and to finish.
+pub fn drill_playbooks(ack_within: &str, complete_within: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("playbooks");
+    std::fs::create_dir_all(root.join("departments")).expect("mkdir");
+    std::fs::write(
+        root.join("organisation.toml"),
+        r#"
+name = "Drill Corp"
+[commander]
+name = "Camille Commander"
+email = "commander@example.com"
+[[scenario]]
+id = "drill"
+title = "Drill"
+departments = ["pr", "legal"]
+"#,
+    )
+    .expect("write organisation");
+    for dept in ["pr", "legal"] {
+        std::fs::write(
+            root.join(format!("departments/{dept}.toml")),
+            format!(
+                r#"
+name = "{dept} department"
+[head]
+name = "{dept} head"
+email = "{dept}-head@example.com"
+[[deputies]]
+name = "{dept} deputy"
+email = "{dept}-deputy@example.com"
+[[item]]
+id = "respond"
+title = "Respond for {dept}"
+scenarios = ["*"]
+ack_within = "{ack_within}"
+complete_within = "{complete_within}"
+"#
+            ),
+        )
+        .expect("write department");
+    }
+    (dir, root)
 }
