@@ -21,6 +21,7 @@ use crate::notify::webhook;
 use crate::notify::worker::{Delivery, RetryPolicy};
 use crate::playbook::{Catalog, Diagnostics};
 use crate::store::{self, StoreError};
+use crate::timeline::SigningKey;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -52,6 +53,8 @@ pub enum StartError {
         path: String,
         source: std::io::Error,
     },
+    #[error("the timeline signing key: {0}")]
+    SigningKey(String),
     #[error("a built-in template is broken: {0}")]
     Templates(#[from] minijinja::Error),
 }
@@ -104,6 +107,32 @@ fn lock_single_server(settings: &Settings) -> Result<Option<std::fs::File>, Star
     }
 }
 
+/// The key that signs chain heads: configured, or the one kept in the
+/// database, or a new one kept there for every replica to share.
+async fn signing_key(
+    settings: &Settings,
+    store: &dyn store::Store,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<SigningKey, StartError> {
+    let invalid = |error: crate::timeline::KeyError| StartError::SigningKey(error.to_string());
+    let stored = |source| StartError::Store {
+        url: redact_url(&settings.database_url),
+        source,
+    };
+    if let Some(configured) = &settings.signing_key {
+        return SigningKey::from_base64(configured).map_err(invalid);
+    }
+    if let Some(kept) = store.signing_key().await.map_err(stored)? {
+        return SigningKey::from_base64(&kept).map_err(invalid);
+    }
+    let fresh = SigningKey::generate().map_err(invalid)?;
+    let kept = store
+        .keep_signing_key(&fresh.to_base64(), &fresh.public_key(), now)
+        .await
+        .map_err(stored)?;
+    SigningKey::from_base64(&kept).map_err(invalid)
+}
+
 /// What tests (and benchmarks) may tune; production uses the defaults.
 pub struct Tuning {
     pub clock: Arc<dyn Clock>,
@@ -133,6 +162,7 @@ pub struct App {
     delivery: Arc<Delivery>,
     workers: usize,
     timer_poll: Duration,
+    retention: Option<Duration>,
     wake: Arc<Notify>,
     /// Held while serving, on SQLite.
     single_server: Option<std::fs::File>,
@@ -173,12 +203,14 @@ impl App {
                 departments: hook.departments.clone(),
             })
             .collect();
+        let signer = Arc::new(signing_key(settings, store.as_ref(), tuning.clock.now()).await?);
         let engine = Arc::new(Engine::new(
             Arc::clone(&store),
             Arc::clone(&catalog),
             Arc::clone(&tuning.clock),
             routes,
             Arc::clone(&wake),
+            signer,
         ));
         let delivery = Arc::new(Delivery {
             store,
@@ -212,6 +244,7 @@ impl App {
             delivery,
             workers: settings.delivery_workers,
             timer_poll,
+            retention: settings.retention,
             wake,
             single_server,
         })
@@ -244,12 +277,18 @@ impl App {
                 tokio::spawn(delivery.run(Arc::clone(&self.wake), stopped.clone()))
             })
             .collect();
-        // A process that delivers also chases; one without workers does neither.
+        // A process that delivers also chases and purges; one without workers does neither.
         if self.workers > 0 {
             let engine = Arc::clone(&self.state.engine);
             workers.push(tokio::spawn(
                 engine.run_chaser(self.timer_poll, stopped.clone()),
             ));
+            if let Some(retention) = self.retention {
+                let engine = Arc::clone(&self.state.engine);
+                workers.push(tokio::spawn(
+                    engine.run_retention(retention, stopped.clone()),
+                ));
+            }
         }
         let served = axum::serve(
             self.listener,

@@ -29,6 +29,8 @@ pub enum Role {
 pub enum Permission {
     Read,
     Act,
+    /// Place or lift a legal hold: legal's one change.
+    Hold,
 }
 
 impl Role {
@@ -46,6 +48,7 @@ impl Role {
         match permission {
             Permission::Read => true,
             Permission::Act => matches!(self, Role::Responder | Role::Admin),
+            Permission::Hold => matches!(self, Role::Legal | Role::Admin),
         }
     }
 }
@@ -144,5 +147,7 @@ mod tests {
         assert!(!Role::Legal.allows(Permission::Act));
         assert!(Role::Responder.allows(Permission::Act));
         assert!(Role::Admin.allows(Permission::Act));
+        assert!(Role::Legal.allows(Permission::Hold));
+        assert!(!Role::Responder.allows(Permission::Hold));
     }
 }

@@ -40,6 +40,25 @@ pub enum Command {
     Token(TokenCommand),
     /// Open an incident on a running server (token from TOCSIN_TOKEN).
     Trigger(TriggerArgs),
+    /// Work with exported timelines.
+    #[command(subcommand)]
+    Timeline(TimelineCommand),
+    /// Purge resolved incidents past the retention period now (not those under legal hold).
+    Purge,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TimelineCommand {
+    /// Check an exported JSON timeline offline: every hash, every link, the
+    /// signed head. Exit 0 only when it holds.
+    Verify {
+        file: PathBuf,
+        /// The server's public key (GET /api/v1/timeline/public-key); without
+        /// it, the key inside the file is used, which proves integrity but
+        /// not origin.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -147,6 +166,10 @@ async fn dispatch(command: Command, settings: Settings) -> Result<ExitCode, CliE
             create_token(&settings, &name, role).await
         }
         Command::Trigger(args) => trigger(&settings, args).await,
+        Command::Timeline(TimelineCommand::Verify { file, public_key }) => {
+            verify_timeline(&file, public_key.as_deref())
+        }
+        Command::Purge => purge(&settings).await,
     }
 }
 
@@ -191,6 +214,41 @@ fn check_playbooks(dir: &std::path::Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn verify_timeline(file: &std::path::Path, public_key: Option<&str>) -> Result<ExitCode, CliError> {
+    let bytes = std::fs::read(file)
+        .map_err(|error| CliError::Failed(format!("{}: {error}", file.display())))?;
+    let report = match public_key {
+        Some(key) => crate::timeline::verify_export_with_key(&bytes, key),
+        None => crate::timeline::verify_export(&bytes),
+    };
+    println!("{}: {report}", file.display());
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn purge(settings: &Settings) -> Result<ExitCode, CliError> {
+    let Some(retention) = settings.retention else {
+        return Err(CliError::Failed(
+            "no retention period is set (TOCSIN_RETENTION): nothing is ever purged".into(),
+        ));
+    };
+    let store = app::open_store(settings).await?;
+    let purged = crate::engine::purge(store.as_ref(), retention, chrono::Utc::now())
+        .await
+        .map_err(|error| CliError::Failed(error.to_string()))?;
+    for record in &purged {
+        println!(
+            "purged {} ({}), resolved {}",
+            record.reference, record.title, record.resolved_at
+        );
+    }
+    println!("{} incident(s) purged", purged.len());
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn create_token(settings: &Settings, name: &str, role: Role) -> Result<ExitCode, CliError> {

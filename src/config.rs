@@ -63,6 +63,18 @@ pub struct SettingsArgs {
     /// How long email links keep working after their incident is resolved [default: 24h].
     #[arg(long, env = "TOCSIN_LINK_GRACE", global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub link_grace: Option<std::time::Duration>,
+    /// Base64 Ed25519 seed that signs timeline heads [default: generated on first start and kept in the database].
+    #[arg(
+        long,
+        env = "TOCSIN_SIGNING_KEY",
+        global = true,
+        value_name = "BASE64",
+        hide_env_values = true
+    )]
+    pub signing_key: Option<String>,
+    /// Purge resolved incidents this long after resolution, unless under legal hold [default: keep forever].
+    #[arg(long, env = "TOCSIN_RETENTION", global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub retention: Option<std::time::Duration>,
     /// How long a worker may hold a claimed message before another may take it [default: 2m].
     #[arg(long, env = "TOCSIN_DELIVERY_LEASE", global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub delivery_lease: Option<std::time::Duration>,
@@ -87,6 +99,9 @@ struct SettingsFile {
     link_grace: Option<std::time::Duration>,
     #[serde(default, with = "humantime_serde_option")]
     delivery_lease: Option<std::time::Duration>,
+    signing_key: Option<String>,
+    #[serde(default, with = "humantime_serde_option")]
+    retention: Option<std::time::Duration>,
     #[serde(default)]
     webhooks: Vec<WebhookFile>,
 }
@@ -130,6 +145,8 @@ pub struct Settings {
     pub delivery_workers: usize,
     pub delivery_lease: std::time::Duration,
     pub link_grace: chrono::Duration,
+    pub signing_key: Option<String>,
+    pub retention: Option<std::time::Duration>,
     pub webhooks: Vec<WebhookSettings>,
 }
 
@@ -153,6 +170,11 @@ impl fmt::Debug for Settings {
             .field("delivery_workers", &self.delivery_workers)
             .field("delivery_lease", &self.delivery_lease)
             .field("link_grace", &self.link_grace)
+            .field(
+                "signing_key",
+                &self.signing_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("retention", &self.retention)
             .field("webhooks", &self.webhooks)
             .finish()
     }
@@ -226,6 +248,8 @@ impl Settings {
                 setting: "link_grace",
                 message: "too long".into(),
             })?,
+            signing_key: args.signing_key.clone().or(file.signing_key),
+            retention: args.retention.or(file.retention),
             webhooks: file
                 .webhooks
                 .into_iter()

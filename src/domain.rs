@@ -36,4 +36,8 @@ pub enum DomainError {
     RequiredTasksOpen { open: Vec<String> },
     #[error("the incident is already {0}")]
     SeverityUnchanged(Severity),
+    #[error("{}", if *.0 { "the incident is already under legal hold" } else { "the incident is not under legal hold" })]
+    LegalHoldUnchanged(bool),
+    #[error("the timeline has no event {0}")]
+    NoSuchEvent(i64),
 }

@@ -18,8 +18,12 @@ use crate::domain::{
 use crate::notify::{Route, messages_for};
 use crate::playbook::Catalog;
 use crate::store::{
-    Effects, IdempotencyClaim, IncidentFilter, Inserted, MessageRecord, Store, StoreError,
-    TimerOutcome, UpdateError,
+    Effects, IdempotencyClaim, IncidentFilter, Inserted, MessageRecord, PurgeRecord, Store,
+    StoreError, TimerOutcome, UpdateError,
+};
+use crate::timeline::{
+    Break, ChainHead, ChainedEvent, DepartmentSummary, ExportHeader, IncidentSummary, SigningKey,
+    TaskSummary,
 };
 
 /// Where time comes from, so tests can run minutes of deadlines in an instant.
@@ -96,6 +100,8 @@ pub struct Engine {
     routes: Vec<Route>,
     /// Poked after a commit that queued messages, so delivery starts at once.
     wake: Arc<Notify>,
+    /// Signs chain heads in exports.
+    signer: Arc<SigningKey>,
 }
 
 impl Engine {
@@ -105,6 +111,7 @@ impl Engine {
         clock: Arc<dyn Clock>,
         routes: Vec<Route>,
         wake: Arc<Notify>,
+        signer: Arc<SigningKey>,
     ) -> Engine {
         Engine {
             store,
@@ -112,6 +119,7 @@ impl Engine {
             clock,
             routes,
             wake,
+            signer,
         }
     }
 
@@ -361,11 +369,180 @@ impl Engine {
         Ok(self.store.messages(incident_id).await?)
     }
 
-    pub async fn timeline(&self, incident_id: Uuid) -> Result<Vec<Event>, EngineError> {
+    pub async fn timeline(&self, incident_id: Uuid) -> Result<Vec<ChainedEvent>, EngineError> {
         self.store
             .timeline(incident_id)
             .await?
             .ok_or(EngineError::NotFound("incident"))
+    }
+
+    /// The timeline with what an export carries besides: the incident, its
+    /// departments' checklists, and the head signed now.
+    pub async fn export(
+        &self,
+        incident_id: Uuid,
+    ) -> Result<(ExportHeader, Vec<ChainedEvent>), EngineError> {
+        let incident = self.incident(incident_id).await?;
+        let events = self.timeline(incident_id).await?;
+        let head = events
+            .last()
+            .map(ChainHead::from)
+            .unwrap_or_else(|| ChainHead::genesis(incident_id));
+        let header = ExportHeader {
+            incident: IncidentSummary {
+                id: incident.id,
+                reference: incident.reference.clone(),
+                title: incident.title.clone(),
+                scenario: incident.scenario.clone(),
+                severity: incident.severity.to_string(),
+                status: incident.status.to_string(),
+                summary: incident.summary.clone(),
+                commander: format!("{} <{}>", incident.commander.name, incident.commander.email),
+                opened_at: incident.opened_at,
+                resolved_at: incident.resolved_at,
+                legal_hold: incident.legal_hold,
+            },
+            departments: incident
+                .departments
+                .iter()
+                .map(|dept| DepartmentSummary {
+                    id: dept.id.clone(),
+                    name: dept.name.clone(),
+                    acknowledged_at: dept.acknowledged_at,
+                    tasks: dept
+                        .tasks
+                        .iter()
+                        .map(|task| TaskSummary {
+                            key: task.key.clone(),
+                            title: task.title.clone(),
+                            status: task.status.to_string(),
+                            required: task.required,
+                            acknowledged_at: task.acknowledged_at,
+                            acknowledged_by: task.acknowledged_by.clone(),
+                            closed_at: task.closed_at,
+                            closed_by: task.closed_by.clone(),
+                            note: task.note.clone(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            signature: self.signer.sign_head(&head),
+            public_key: self.signer.public_key(),
+            head,
+            exported_at: self.now(),
+        };
+        Ok((header, events))
+    }
+
+    /// Re-hashes the stored chain from the start: where it breaks, if it does.
+    pub async fn verify(&self, incident_id: Uuid) -> Result<Result<ChainHead, Break>, EngineError> {
+        let events = self.timeline(incident_id).await?;
+        Ok(crate::timeline::verify_chain(
+            incident_id,
+            events.into_iter(),
+        ))
+    }
+
+    /// The base64 Ed25519 key that verifies chain-head signatures.
+    pub fn public_key(&self) -> String {
+        self.signer.public_key()
+    }
+
+    pub async fn set_legal_hold(
+        &self,
+        incident_id: Uuid,
+        hold: bool,
+        reason: String,
+        actor: &Actor,
+    ) -> Result<Incident, EngineError> {
+        let now = self.now();
+        self.update(
+            incident_id,
+            actor,
+            now,
+            Box::new(move |incident| incident.set_legal_hold(hold, reason, now)),
+        )
+        .await
+    }
+
+    pub async fn correct(
+        &self,
+        incident_id: Uuid,
+        corrects_seq: i64,
+        text: String,
+        actor: &Actor,
+    ) -> Result<Incident, EngineError> {
+        let now = self.now();
+        // Read before the change's lock: the chain only grows, so an event
+        // that exists now still exists under the lock.
+        let last_seq = self.store.chain_head(incident_id).await?.seq;
+        self.update(
+            incident_id,
+            actor,
+            now,
+            Box::new(move |incident| incident.correct(corrects_seq, text, last_seq, now)),
+        )
+        .await
+    }
+
+    pub async fn record_statement(
+        &self,
+        incident_id: Uuid,
+        text: String,
+        approved_by: String,
+        channels: Vec<String>,
+        actor: &Actor,
+    ) -> Result<Incident, EngineError> {
+        let now = self.now();
+        self.update(
+            incident_id,
+            actor,
+            now,
+            Box::new(move |incident| {
+                Ok(incident.record_statement(text, approved_by, channels, now))
+            }),
+        )
+        .await
+    }
+
+    /// Purges resolved incidents older than `retention` that are not on
+    /// legal hold.
+    pub async fn purge(
+        &self,
+        retention: std::time::Duration,
+    ) -> Result<Vec<PurgeRecord>, EngineError> {
+        purge(self.store.as_ref(), retention, self.now()).await
+    }
+
+    /// Purges what retention allows now, then once an hour, until `stop`.
+    pub async fn run_retention(
+        self: Arc<Self>,
+        retention: std::time::Duration,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            match self.purge(retention).await {
+                Ok(purged) if !purged.is_empty() => {
+                    tracing::info!(
+                        count = purged.len(),
+                        "purged resolved incidents past retention"
+                    );
+                }
+                Ok(_) => {}
+                Err(error) => tracing::error!(%error, "retention purge failed"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    pub async fn purge_log(&self) -> Result<Vec<PurgeRecord>, EngineError> {
+        Ok(self.store.purge_log().await?)
     }
 
     pub async fn create_token(&self, name: &str, role: Role) -> Result<Secret, EngineError> {
@@ -467,6 +644,17 @@ impl Engine {
             next: self.store.timers(incident_id).await?,
         })
     }
+}
+
+/// Purges resolved incidents older than `retention` that are not on legal
+/// hold. Needs only the store, so `tocsin purge` runs beside a server.
+pub async fn purge(
+    store: &dyn Store,
+    retention: std::time::Duration,
+    now: DateTime<Utc>,
+) -> Result<Vec<PurgeRecord>, EngineError> {
+    let cutoff = now - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+    Ok(store.purge_resolved_before(cutoff, now).await?)
 }
 
 /// Mints a token; its secret is returned once and never stored. Needs only

@@ -6,6 +6,7 @@ mod extract;
 mod incidents;
 mod links;
 mod openapi;
+mod timeline;
 
 use std::sync::Arc;
 
@@ -45,7 +46,22 @@ pub fn router(state: AppState) -> Router {
             get(incidents::list).post(incidents::trigger),
         )
         .route(incident, get(incidents::show))
-        .route(&format!("{incident}/timeline"), get(incidents::timeline))
+        .route(&format!("{incident}/timeline"), get(timeline::export))
+        .route(
+            &format!("{incident}/timeline/verify"),
+            get(timeline::verify),
+        )
+        .route(&format!("{incident}/corrections"), post(timeline::correct))
+        .route(
+            &format!("{incident}/statements"),
+            post(timeline::record_statement),
+        )
+        .route(
+            &format!("{incident}/legal-hold"),
+            post(timeline::legal_hold),
+        )
+        .route("/api/v1/timeline/public-key", get(timeline::public_key))
+        .route("/api/v1/purge-log", get(timeline::purge_log))
         .route(&format!("{incident}/notes"), post(incidents::add_note))
         .route(
             &format!("{incident}/severity"),

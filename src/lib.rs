@@ -7,6 +7,7 @@
 //! - [`playbook`]: the departments' crisis playbooks, loaded and validated.
 //! - [`domain`]: incidents, tasks and the rules for changing them.
 //! - [`engine`]: the use cases, over a [`store::Store`].
+//! - [`timeline`]: the hash chain, signatures, exports and verification.
 //! - [`http`]: the JSON API; [`cli`]: the `tocsin` command.
 
 pub mod app;
@@ -19,3 +20,4 @@ pub mod http;
 pub mod notify;
 pub mod playbook;
 pub mod store;
+pub mod timeline;

@@ -22,6 +22,7 @@ use crate::domain::chase::{DueTimer, NewTimer};
 use crate::domain::{Actor, DomainError, Event, EventData, Incident, IncidentStatus};
 use crate::notify::links::LinkToken;
 use crate::notify::{Channel, NewMessage, Notice};
+use crate::timeline::{ChainHead, ChainedEvent};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -130,6 +131,20 @@ pub enum AttemptOutcome {
     },
 }
 
+/// One purged incident, as the purge log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct PurgeRecord {
+    pub incident_id: Uuid,
+    pub reference: String,
+    pub title: String,
+    pub resolved_at: DateTime<Utc>,
+    /// The chain head when purged: proof of what existed.
+    pub head_seq: i64,
+    pub head_hash: String,
+    pub events: i64,
+    pub purged_at: DateTime<Utc>,
+}
+
 /// A message as the incident view shows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct MessageRecord {
@@ -208,8 +223,37 @@ pub trait Store: Send + Sync {
     /// Newest first.
     async fn incidents(&self, filter: IncidentFilter) -> Result<Vec<Incident>, StoreError>;
 
-    /// In sequence order; `None` if the incident does not exist.
-    async fn timeline(&self, incident_id: Uuid) -> Result<Option<Vec<Event>>, StoreError>;
+    /// The hash-chained timeline, in sequence order; `None` if the incident
+    /// does not exist.
+    async fn timeline(&self, incident_id: Uuid) -> Result<Option<Vec<ChainedEvent>>, StoreError>;
+
+    /// The incident's last event (or its genesis, before any).
+    async fn chain_head(&self, incident_id: Uuid) -> Result<ChainHead, StoreError>;
+
+    /// The stored key that signs chain heads, as base64.
+    async fn signing_key(&self) -> Result<Option<String>, StoreError>;
+
+    /// Keeps `private_key` unless a key is stored already (another replica
+    /// won the race); returns the key in force.
+    async fn keep_signing_key(
+        &self,
+        private_key: &str,
+        public_key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, StoreError>;
+
+    /// Deletes resolved incidents resolved before `cutoff` and not under
+    /// legal hold, all their rows and timeline included, through the one
+    /// deletion path the timeline's triggers accept; logs each in the
+    /// append-only purge log.
+    async fn purge_resolved_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PurgeRecord>, StoreError>;
+
+    /// The purge log, oldest first.
+    async fn purge_log(&self) -> Result<Vec<PurgeRecord>, StoreError>;
 
     /// Claims up to `limit` messages due at `now` for `lease_until`; rows
     /// another worker holds are skipped, so no message goes to two workers.

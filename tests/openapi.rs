@@ -19,8 +19,8 @@ struct Call {
     expect: StatusCode,
 }
 
-fn validate(doc: &Value, call: &Call, status: StatusCode, body: &Value) {
-    let errors = mismatches(doc, &call.method, call.template, status, body);
+fn validate(doc: &Value, call: &Call, status: StatusCode, content_type: &str, body: &Value) {
+    let errors = mismatches(doc, &call.method, call.template, status, content_type, body);
     assert!(
         errors.is_empty(),
         "{} {} {status}: body does not match the document: {errors:?}\n{body}",
@@ -35,6 +35,7 @@ fn mismatches(
     method: &Method,
     template: &str,
     status: StatusCode,
+    content_type: &str,
     body: &Value,
 ) -> Vec<String> {
     let operation = &doc["paths"][template][method.as_str().to_lowercase()];
@@ -47,8 +48,13 @@ fn mismatches(
         response.is_object(),
         "{method} {template} answered {status}, which is not documented: {body}"
     );
-    let Some(schema) = response["content"]["application/json"].get("schema") else {
+    let Some(content) = response.get("content") else {
         return Vec::new();
+    };
+    let Some(schema) = content[content_type].get("schema") else {
+        return vec![format!(
+            "{content_type} is not a documented content type: {content}"
+        )];
     };
     // Resolve `#/components/...` against the document itself.
     let mut root = schema.clone();
@@ -117,6 +123,28 @@ on_each_backend! {
                 Some(json!({"text": "note"})), StatusCode::OK),
             call(Method::POST, "/api/v1/incidents/{id}/severity", format!("/api/v1/incidents/{id}/severity"), &r,
                 Some(json!({"severity": "critical", "reason": "worse"})), StatusCode::OK),
+            call(Method::GET, "/api/v1/incidents/{id}/timeline", format!("/api/v1/incidents/{id}/timeline"), &l, None, StatusCode::OK),
+            call(Method::GET, "/api/v1/incidents/{id}/timeline",
+                format!("/api/v1/incidents/{id}/timeline?format=csv&tz=Europe/Paris"), &l, None, StatusCode::OK),
+            call(Method::GET, "/api/v1/incidents/{id}/timeline",
+                format!("/api/v1/incidents/{id}/timeline?format=html"), &l, None, StatusCode::OK),
+            call(Method::GET, "/api/v1/incidents/{id}/timeline",
+                format!("/api/v1/incidents/{id}/timeline?format=pdf"), &l, None, StatusCode::BAD_REQUEST),
+            call(Method::GET, "/api/v1/incidents/{id}/timeline/verify",
+                format!("/api/v1/incidents/{id}/timeline/verify"), &l, None, StatusCode::OK),
+            call(Method::GET, "/api/v1/timeline/public-key", "/api/v1/timeline/public-key".into(), &l, None, StatusCode::OK),
+            call(Method::POST, "/api/v1/incidents/{id}/corrections", format!("/api/v1/incidents/{id}/corrections"), &r,
+                Some(json!({"corrects_seq": 1, "text": "The summary named the wrong account"})), StatusCode::OK),
+            call(Method::POST, "/api/v1/incidents/{id}/corrections", format!("/api/v1/incidents/{id}/corrections"), &r,
+                Some(json!({"corrects_seq": 9999, "text": "x"})), StatusCode::UNPROCESSABLE_ENTITY),
+            call(Method::POST, "/api/v1/incidents/{id}/statements", format!("/api/v1/incidents/{id}/statements"), &r,
+                Some(json!({"text": "We have regained control of our account.", "approved_by": "Dominique Bernard, legal",
+                            "channels": ["twitter", "website"]})), StatusCode::OK),
+            call(Method::POST, "/api/v1/incidents/{id}/legal-hold", format!("/api/v1/incidents/{id}/legal-hold"), &r,
+                Some(json!({"hold": true, "reason": "x"})), StatusCode::FORBIDDEN),
+            call(Method::POST, "/api/v1/incidents/{id}/legal-hold", format!("/api/v1/incidents/{id}/legal-hold"), &l,
+                Some(json!({"hold": true, "reason": "Regulator inquiry"})), StatusCode::OK),
+            call(Method::GET, "/api/v1/purge-log", "/api/v1/purge-log".into(), &l, None, StatusCode::OK),
             call(Method::POST, "/api/v1/incidents/{id}/resolve", format!("/api/v1/incidents/{id}/resolve"), &r,
                 Some(json!({"force": true, "reason": "test over"})), StatusCode::OK),
         ];
@@ -130,17 +158,24 @@ on_each_backend! {
             }
             let response = request.send().await.unwrap();
             let status = response.status();
+            let content_type = response.headers().get("content-type")
+                .map(|value| value.to_str().unwrap().split(';').next().unwrap().trim().to_owned())
+                .unwrap_or_default();
             let text = response.text().await.unwrap();
-            let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+            let body: Value = if content_type == "application/json" {
+                serde_json::from_str(&text).unwrap()
+            } else {
+                Value::String(text)
+            };
             assert_eq!(status, call.expect, "{} {}: {body}", call.method, call.path);
-            validate(&doc, call, status, &body);
+            validate(&doc, call, status, &content_type, &body);
             exercised.insert((call.method.as_str().to_lowercase(), call.template.to_owned()));
         }
 
         // The check has teeth: a body of the wrong shape is caught.
         let wrong = json!({"id": 5, "departments": "none"});
         let inc_template = "/api/v1/incidents/{id}";
-        assert!(!mismatches(&doc, &Method::GET, inc_template, StatusCode::OK, &wrong).is_empty());
+        assert!(!mismatches(&doc, &Method::GET, inc_template, StatusCode::OK, "application/json", &wrong).is_empty());
 
         let mut documented = BTreeSet::new();
         for (path, item) in doc["paths"].as_object().unwrap() {

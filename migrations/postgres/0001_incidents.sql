@@ -14,7 +14,8 @@ CREATE TABLE incidents (
     commander_email TEXT NOT NULL,
     opened_at       TIMESTAMPTZ NOT NULL,
     updated_at      TIMESTAMPTZ NOT NULL,
-    resolved_at     TIMESTAMPTZ
+    resolved_at     TIMESTAMPTZ,
+    legal_hold      BOOLEAN NOT NULL DEFAULT FALSE
 );
 
 CREATE INDEX incidents_by_status ON incidents (status, id);
@@ -59,7 +60,10 @@ CREATE TABLE tasks (
 
 CREATE INDEX tasks_by_incident ON tasks (incident_id, position);
 
--- The timeline. Append-only: the trigger below refuses any rewrite.
+-- The timeline. Append-only: the trigger below refuses any rewrite. The one
+-- sanctioned deletion is the retention purge of a closed incident, which sets
+-- `tocsin.purge` for its own transaction only (SET LOCAL); UPDATE and
+-- TRUNCATE are refused always.
 CREATE TABLE events (
     incident_id UUID NOT NULL REFERENCES incidents (id),
     seq         BIGINT NOT NULL,
@@ -67,11 +71,16 @@ CREATE TABLE events (
     actor       TEXT NOT NULL,
     kind        TEXT NOT NULL,
     data        JSONB NOT NULL,
+    prev_hash   TEXT NOT NULL,
+    hash        TEXT NOT NULL,
     PRIMARY KEY (incident_id, seq)
 );
 
 CREATE FUNCTION events_are_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF TG_OP = 'DELETE' AND current_setting('tocsin.purge', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
     RAISE EXCEPTION 'timeline events are append-only';
 END;
 $$;

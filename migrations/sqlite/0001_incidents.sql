@@ -14,7 +14,8 @@ CREATE TABLE incidents (
     commander_email TEXT NOT NULL,
     opened_at       TEXT NOT NULL,
     updated_at      TEXT NOT NULL,
-    resolved_at     TEXT
+    resolved_at     TEXT,
+    legal_hold      INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 
 CREATE INDEX incidents_by_status ON incidents (status, id);
@@ -59,7 +60,10 @@ CREATE TABLE tasks (
 
 CREATE INDEX tasks_by_incident ON tasks (incident_id, position);
 
--- The timeline. Append-only: the triggers below refuse any rewrite.
+-- The timeline. Append-only: the triggers below refuse any rewrite. The one
+-- sanctioned deletion is the retention purge of a closed incident, which
+-- first records a grant for that incident in `purge_grants`, in the same
+-- transaction, and removes it after.
 CREATE TABLE events (
     incident_id BLOB NOT NULL REFERENCES incidents (id),
     seq         INTEGER NOT NULL,          -- gapless per incident, from 1
@@ -67,7 +71,13 @@ CREATE TABLE events (
     actor       TEXT NOT NULL,
     kind        TEXT NOT NULL,
     data        TEXT NOT NULL,             -- JSON
+    prev_hash   TEXT NOT NULL,             -- the previous event's hash (genesis for seq 1)
+    hash        TEXT NOT NULL,             -- SHA-256 of this event's canonical form
     PRIMARY KEY (incident_id, seq)
+) STRICT;
+
+CREATE TABLE purge_grants (
+    incident_id BLOB PRIMARY KEY
 ) STRICT;
 
 CREATE TRIGGER events_are_append_only_update BEFORE UPDATE ON events
@@ -76,6 +86,7 @@ BEGIN
 END;
 
 CREATE TRIGGER events_are_append_only_delete BEFORE DELETE ON events
+WHEN NOT EXISTS (SELECT 1 FROM purge_grants WHERE purge_grants.incident_id = OLD.incident_id)
 BEGIN
     SELECT RAISE(ABORT, 'timeline events are append-only');
 END;

@@ -142,6 +142,23 @@ pub enum EventData {
         reason: Option<String>,
         open_required: Vec<String>,
     },
+    LegalHoldPlaced {
+        reason: String,
+    },
+    LegalHoldReleased {
+        reason: String,
+    },
+    /// Says what was wrong in event `corrects_seq`, which stays as it was.
+    Correction {
+        corrects_seq: i64,
+        text: String,
+    },
+    /// A public statement went out.
+    StatementPublished {
+        text: String,
+        approved_by: String,
+        channels: Vec<String>,
+    },
     /// Every required task is done or skipped: the commander may resolve.
     ReadyToResolve,
     /// Someone was chased: a reminder to the head (stage 0), or an

@@ -127,6 +127,8 @@ pub struct Incident {
     pub opened_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
+    /// Held for legal reasons: never purged by retention while held.
+    pub legal_hold: bool,
     pub departments: Vec<Department>,
 }
 
@@ -157,6 +159,7 @@ impl Incident {
             opened_at: now,
             updated_at: now,
             resolved_at: None,
+            legal_hold: false,
             departments: Vec::new(),
         };
         let tasks = incident.add_planned_tasks(plan, now);
@@ -473,6 +476,57 @@ impl Incident {
             Some(existing) => !existing.status.is_closed(),
             None => ids.contains_key(key),
         }
+    }
+
+    /// Legal places or lifts a hold, resolved incident or not.
+    pub fn set_legal_hold(
+        &mut self,
+        hold: bool,
+        reason: String,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventData>, DomainError> {
+        if self.legal_hold == hold {
+            return Err(DomainError::LegalHoldUnchanged(hold));
+        }
+        self.legal_hold = hold;
+        self.updated_at = now;
+        Ok(vec![if hold {
+            EventData::LegalHoldPlaced { reason }
+        } else {
+            EventData::LegalHoldReleased { reason }
+        }])
+    }
+
+    /// A correction never edits: it is a new event pointing at the old one.
+    /// `last_seq` is the timeline's current length.
+    pub fn correct(
+        &mut self,
+        corrects_seq: i64,
+        text: String,
+        last_seq: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventData>, DomainError> {
+        if !(1..=last_seq).contains(&corrects_seq) {
+            return Err(DomainError::NoSuchEvent(corrects_seq));
+        }
+        self.updated_at = now;
+        Ok(vec![EventData::Correction { corrects_seq, text }])
+    }
+
+    /// An external statement went out: what was said, who approved it, where.
+    pub fn record_statement(
+        &mut self,
+        text: String,
+        approved_by: String,
+        channels: Vec<String>,
+        now: DateTime<Utc>,
+    ) -> Vec<EventData> {
+        self.updated_at = now;
+        vec![EventData::StatementPublished {
+            text,
+            approved_by,
+            channels,
+        }]
     }
 
     /// Keys of required tasks neither done nor skipped.

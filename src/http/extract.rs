@@ -181,10 +181,15 @@ impl Caller {
         if self.token.role.allows(permission) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!(
-                "the {} role may read but not change incidents",
-                self.token.role
-            )))
+            Err(ApiError::forbidden(match permission {
+                Permission::Hold => {
+                    format!("the {} role may not place legal holds", self.token.role)
+                }
+                _ => format!(
+                    "the {} role may read but not change incidents",
+                    self.token.role
+                ),
+            }))
         }
     }
 }

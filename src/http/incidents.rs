@@ -16,15 +16,13 @@ use super::error::ErrorBody;
 use super::extract::{Caller, Json, JsonOrEmpty, Path, Query};
 use super::{ApiError, AppState};
 use crate::auth::Permission;
-use crate::domain::{
-    Department, Event, Incident, IncidentStatus, Person, Severity, Task, TaskStatus,
-};
+use crate::domain::{Department, Incident, IncidentStatus, Person, Severity, Task, TaskStatus};
 use crate::engine::{Chasing, Trigger};
 use crate::store::{IdempotencyClaim, MessageRecord};
 
 const TITLE_MAX: usize = 200;
-const TEXT_MAX: usize = 10_000;
-const NAME_MAX: usize = 200;
+pub(super) const TEXT_MAX: usize = 10_000;
+pub(super) const NAME_MAX: usize = 200;
 const IDEMPOTENCY_KEY_MAX: usize = 255;
 
 // ---- what the API answers -------------------------------------------------
@@ -243,12 +241,6 @@ pub struct IncidentList {
     incidents: Vec<IncidentView>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct TimelineView {
-    incident_id: Uuid,
-    events: Vec<Event>,
-}
-
 // ---- what the API accepts ---------------------------------------------------
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -325,7 +317,7 @@ pub struct ListParams {
 
 /// Trimmed, non-empty, at most `max` characters, no control characters
 /// other than line breaks and tabs.
-fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+pub(super) fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
     let value = value.trim();
     if value.is_empty() {
         return Err(ApiError::invalid(
@@ -499,30 +491,8 @@ pub async fn show(
     Ok(axum::Json(view(&state, incident).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/incidents/{id}/timeline", tag = "incidents",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Incident id")),
-    responses(
-        (status = 200, description = "Every event, in sequence order", body = TimelineView),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 404, description = "No such incident", body = ErrorBody),
-    ))]
-pub async fn timeline(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-) -> Result<axum::Json<TimelineView>, ApiError> {
-    caller.require(Permission::Read)?;
-    let events = state.engine.timeline(id).await?;
-    Ok(axum::Json(TimelineView {
-        incident_id: id,
-        events,
-    }))
-}
-
 /// The answers every state change shares.
-pub struct ActionResponses;
+pub(super) struct ActionResponses;
 
 impl utoipa::IntoResponses for ActionResponses {
     fn responses() -> std::collections::BTreeMap<
@@ -568,10 +538,10 @@ impl utoipa::IntoResponses for ActionResponses {
     }
 }
 
-type Updated = Result<axum::Json<IncidentView>, ApiError>;
+pub(super) type Updated = Result<axum::Json<IncidentView>, ApiError>;
 
 /// The incident with its messages and chasing, as every answer about one shows it.
-async fn view(state: &AppState, incident: Incident) -> Result<IncidentView, ApiError> {
+pub(super) async fn view(state: &AppState, incident: Incident) -> Result<IncidentView, ApiError> {
     let messages = state.engine.messages(incident.id).await?;
     let chasing = state.engine.chasing(incident.id).await?;
     Ok(IncidentView::new(incident, messages, &chasing))

@@ -97,6 +97,9 @@ pub struct Envelope<'a> {
     pub incident_id: Uuid,
     /// The domain of message ids: the public URL's host.
     pub domain: &'a str,
+    /// The incident's timeline head at sending time, `seq=N; sha256=HEX`:
+    /// copies in mailboxes witness history, which a rewrite cannot match.
+    pub chain_head: &'a str,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +127,7 @@ pub fn build(envelope: &Envelope<'_>, rendered: &RenderedEmail) -> Result<Messag
         .in_reply_to(root.clone())
         .references(root)
         .header(AutoSubmitted)
+        .header(ChainHeadHeader(envelope.chain_head.to_owned()))
         .multipart(
             MultiPart::alternative()
                 .singlepart(
@@ -155,5 +159,23 @@ impl lettre::message::header::Header for AutoSubmitted {
 
     fn display(&self) -> HeaderValue {
         HeaderValue::new(Self::name(), "auto-generated".to_owned())
+    }
+}
+
+/// `Tocsin-Chain-Head: seq=42; sha256=...`.
+#[derive(Clone)]
+struct ChainHeadHeader(String);
+
+impl lettre::message::header::Header for ChainHeadHeader {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Tocsin-Chain-Head")
+    }
+
+    fn parse(value: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ChainHeadHeader(value.to_owned()))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
     }
 }

@@ -298,6 +298,10 @@ impl Delivery {
             })
             .map_err(|error| Failure::permanent(format!("cannot render the email: {error}")))?;
         let domain = self.public_url.host_str().unwrap_or("localhost");
+        let head = self.store.chain_head(incident.id).await.map_err(|error| {
+            Failure::transient(format!("cannot read the timeline head: {error}"))
+        })?;
+        let chain_head = format!("seq={}; sha256={}", head.seq, head.hash);
         let email = email::build(
             &Envelope {
                 from: &self.from,
@@ -305,6 +309,7 @@ impl Delivery {
                 message_id: message.id,
                 incident_id: incident.id,
                 domain,
+                chain_head: &chain_head,
             },
             &rendered,
         )

@@ -27,6 +27,11 @@ impl PostgresStore {
         purpose, stage, due_at, version FROM timers WHERE status = 'pending' AND due_at <= $1 \
         ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED";
 
+    /// The retention purge's pass past the timeline's triggers, for one
+    /// incident, within its transaction only; and its end.
+    const GRANT_PURGE: &'static str = "SELECT set_config('tocsin.purge', 'on', true), $1::uuid";
+    const END_PURGE: &'static str = "SELECT set_config('tocsin.purge', 'off', true), $1::uuid";
+
     pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
         let pool = PgPoolOptions::new()
             .max_connections(16)

@@ -12,6 +12,7 @@ use crate::domain::chase::{DueTimer, Purpose};
 use crate::domain::{Department, Event, Incident, IncidentStatus, Person, Task, TaskStatus};
 use crate::notify::links::LinkToken;
 use crate::notify::{Channel, Notice};
+use crate::timeline::ChainedEvent;
 
 #[derive(sqlx::FromRow)]
 pub(super) struct IncidentRow {
@@ -27,6 +28,7 @@ pub(super) struct IncidentRow {
     pub opened_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
+    pub legal_hold: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -69,6 +71,32 @@ pub(super) struct EventRow {
     pub actor: String,
     pub kind: String,
     pub data: Json<serde_json::Value>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ChainRow {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub kind: String,
+    pub data: Json<serde_json::Value>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl ChainRow {
+    pub fn into_event(self, incident_id: Uuid) -> ChainedEvent {
+        ChainedEvent {
+            incident_id,
+            seq: self.seq,
+            at: self.at,
+            actor: self.actor,
+            kind: self.kind,
+            data: self.data.0,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -269,6 +297,7 @@ pub(super) fn assemble(
         opened_at: incident.opened_at,
         updated_at: incident.updated_at,
         resolved_at: incident.resolved_at,
+        legal_hold: incident.legal_hold,
         departments,
     })
 }

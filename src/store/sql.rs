@@ -16,19 +16,20 @@ macro_rules! sql_store {
         use uuid::Uuid;
 
         use super::rows::{
-            self, ClaimRow, DepartmentRow, EventRow, IncidentRow, LinkRow, MessageRow, TaskRow,
-            TimerRow, TokenRow,
+            self, ChainRow, ClaimRow, DepartmentRow, EventRow, IncidentRow, LinkRow, MessageRow,
+            TaskRow, TimerRow, TokenRow,
         };
         use super::{
             Attempt, AttemptOutcome, Change, ClaimedMessage, Effects, Fired, IdempotencyClaim,
-            IncidentFilter, Inserted, MessageRecord, Store, StoreError, TimerOutcome, TimerRule,
-            UpdateError,
+            IncidentFilter, Inserted, MessageRecord, PurgeRecord, Store, StoreError, TimerOutcome,
+            TimerRule, UpdateError,
         };
         use crate::domain::chase::{DueTimer, NewTimer};
         use crate::auth::ApiToken;
         use crate::domain::{Actor, Department, Event, EventData, Incident, Task};
         use crate::notify::NewMessage;
         use crate::notify::links::LinkToken;
+        use crate::timeline::{ChainHead, ChainedEvent};
 
         type Connection = <$db as sqlx::Database>::Connection;
 
@@ -38,7 +39,7 @@ macro_rules! sql_store {
         ) -> Result<Option<Incident>, StoreError> {
             let Some(incident) = sqlx::query_as::<_, IncidentRow>(
                 "SELECT id, reference, title, scenario, severity, summary, status, \
-                 commander_name, commander_email, opened_at, updated_at, resolved_at \
+                 commander_name, commander_email, opened_at, updated_at, resolved_at, legal_hold \
                  FROM incidents WHERE id = $1",
             )
             .bind(id)
@@ -173,8 +174,8 @@ macro_rules! sql_store {
         ) -> Result<(), sqlx::Error> {
             sqlx::query(
                 "INSERT INTO incidents (id, reference, title, scenario, severity, summary, \
-                 status, commander_name, commander_email, opened_at, updated_at, resolved_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                 status, commander_name, commander_email, opened_at, updated_at, resolved_at, \
+                 legal_hold) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
             .bind(incident.id)
             .bind(&incident.reference)
@@ -188,6 +189,7 @@ macro_rules! sql_store {
             .bind(incident.opened_at)
             .bind(incident.updated_at)
             .bind(incident.resolved_at)
+            .bind(incident.legal_hold)
             .execute(&mut *conn)
             .await?;
             let mut task_position = 0;
@@ -208,13 +210,14 @@ macro_rules! sql_store {
         ) -> Result<(), sqlx::Error> {
             sqlx::query(
                 "UPDATE incidents SET severity = $2, status = $3, updated_at = $4, \
-                 resolved_at = $5 WHERE id = $1",
+                 resolved_at = $5, legal_hold = $6 WHERE id = $1",
             )
             .bind(after.id)
             .bind(after.severity.as_str())
             .bind(after.status.as_str())
             .bind(after.updated_at)
             .bind(after.resolved_at)
+            .bind(after.legal_hold)
             .execute(&mut *conn)
             .await?;
             let diff = rows::diff(before, after);
@@ -233,8 +236,22 @@ macro_rules! sql_store {
             Ok(())
         }
 
-        /// Appends after the incident's last event. Callers hold the
-        /// incident's lock, so sequence numbers stay gapless.
+        async fn chain_head(conn: &mut Connection, incident_id: Uuid) -> Result<ChainHead, sqlx::Error> {
+            let last: Option<(i64, String)> = sqlx::query_as(
+                "SELECT seq, hash FROM events WHERE incident_id = $1 ORDER BY seq DESC LIMIT 1",
+            )
+            .bind(incident_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            Ok(match last {
+                Some((seq, hash)) => ChainHead { incident_id, seq, hash },
+                None => ChainHead::genesis(incident_id),
+            })
+        }
+
+        /// Appends after the incident's last event, each sealed with the
+        /// hash of the one before. Callers hold the incident's lock, so the
+        /// chain stays gapless and single.
         async fn append_events(
             conn: &mut Connection,
             incident_id: Uuid,
@@ -242,26 +259,26 @@ macro_rules! sql_store {
             at: DateTime<Utc>,
             events: Vec<EventData>,
         ) -> Result<(), sqlx::Error> {
-            let last: Option<i64> =
-                sqlx::query_scalar("SELECT MAX(seq) FROM events WHERE incident_id = $1")
-                    .bind(incident_id)
-                    .fetch_one(&mut *conn)
-                    .await?;
+            let mut head = chain_head(conn, incident_id).await?;
             let actor = actor.to_string();
-            for (seq, event) in (last.unwrap_or(0) + 1..).zip(events) {
+            for event in events {
                 let (kind, data) = event.into_parts();
+                let sealed = head.seal_next(at, actor.as_str(), kind, data);
                 sqlx::query(
-                    "INSERT INTO events (incident_id, seq, at, actor, kind, data) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO events (incident_id, seq, at, actor, kind, data, prev_hash, hash) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(incident_id)
-                .bind(seq)
-                .bind(at)
-                .bind(&actor)
-                .bind(kind)
-                .bind(Json(data))
+                .bind(sealed.seq)
+                .bind(sealed.at)
+                .bind(&sealed.actor)
+                .bind(&sealed.kind)
+                .bind(Json(&sealed.data))
+                .bind(&sealed.prev_hash)
+                .bind(&sealed.hash)
                 .execute(&mut *conn)
                 .await?;
+                head = ChainHead::from(&sealed);
             }
             Ok(())
         }
@@ -461,7 +478,10 @@ macro_rules! sql_store {
                 Ok(incidents)
             }
 
-            async fn timeline(&self, incident_id: Uuid) -> Result<Option<Vec<Event>>, StoreError> {
+            async fn timeline(
+                &self,
+                incident_id: Uuid,
+            ) -> Result<Option<Vec<ChainedEvent>>, StoreError> {
                 let mut tx = self.pool.begin().await?;
                 let exists: Option<Uuid> =
                     sqlx::query_scalar("SELECT id FROM incidents WHERE id = $1")
@@ -471,15 +491,128 @@ macro_rules! sql_store {
                 if exists.is_none() {
                     return Ok(None);
                 }
-                let events = sqlx::query_as::<_, EventRow>(
-                    "SELECT seq, at, actor, kind, data FROM events \
+                let rows = sqlx::query_as::<_, ChainRow>(
+                    "SELECT seq, at, actor, kind, data, prev_hash, hash FROM events \
                      WHERE incident_id = $1 ORDER BY seq",
                 )
                 .bind(incident_id)
                 .fetch_all(&mut *tx)
                 .await?;
                 tx.commit().await?;
-                Ok(Some(events.into_iter().map(Event::from).collect()))
+                Ok(Some(rows.into_iter().map(|row| row.into_event(incident_id)).collect()))
+            }
+
+            async fn chain_head(&self, incident_id: Uuid) -> Result<ChainHead, StoreError> {
+                let mut conn = self.pool.acquire().await?;
+                Ok(chain_head(&mut conn, incident_id).await?)
+            }
+
+            async fn signing_key(&self) -> Result<Option<String>, StoreError> {
+                Ok(sqlx::query_scalar("SELECT private_key FROM signing_keys WHERE id = 1")
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn keep_signing_key(
+                &self,
+                private_key: &str,
+                public_key: &str,
+                now: DateTime<Utc>,
+            ) -> Result<String, StoreError> {
+                sqlx::query(
+                    "INSERT INTO signing_keys (id, private_key, public_key, created_at) \
+                     VALUES (1, $1, $2, $3) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(private_key)
+                .bind(public_key)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(sqlx::query_scalar("SELECT private_key FROM signing_keys WHERE id = 1")
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn purge_resolved_before(
+                &self,
+                cutoff: DateTime<Utc>,
+                now: DateTime<Utc>,
+            ) -> Result<Vec<PurgeRecord>, StoreError> {
+                let candidates: Vec<Uuid> = sqlx::query_scalar(
+                    "SELECT id FROM incidents WHERE status = 'resolved' AND resolved_at < $1 \
+                     AND legal_hold = $2 ORDER BY id",
+                )
+                .bind(cutoff)
+                .bind(false)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut purged = Vec::new();
+                for id in candidates {
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query_scalar::<_, Uuid>(Self::LOCK_INCIDENT)
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    // Checked again under the lock: a hold placed meanwhile wins.
+                    let Some(incident) = load_incident(&mut tx, id).await? else {
+                        continue;
+                    };
+                    let Some(resolved_at) = incident.resolved_at.filter(|_| !incident.legal_hold) else {
+                        continue;
+                    };
+                    let head = chain_head(&mut tx, id).await?;
+                    let record = PurgeRecord {
+                        incident_id: id,
+                        reference: incident.reference.clone(),
+                        title: incident.title.clone(),
+                        resolved_at,
+                        head_seq: head.seq,
+                        head_hash: head.hash,
+                        events: head.seq,
+                        purged_at: now,
+                    };
+                    sqlx::query(
+                        "INSERT INTO purge_log (incident_id, reference, title, resolved_at, \
+                         head_seq, head_hash, events, purged_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(record.incident_id)
+                    .bind(&record.reference)
+                    .bind(&record.title)
+                    .bind(record.resolved_at)
+                    .bind(record.head_seq)
+                    .bind(&record.head_hash)
+                    .bind(record.events)
+                    .bind(record.purged_at)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query(Self::GRANT_PURGE).bind(id).execute(&mut *tx).await?;
+                    for statement in [
+                        "DELETE FROM link_tokens WHERE incident_id = $1",
+                        "DELETE FROM outbox WHERE incident_id = $1",
+                        "DELETE FROM timers WHERE incident_id = $1",
+                        "DELETE FROM tasks WHERE incident_id = $1",
+                        "DELETE FROM incident_departments WHERE incident_id = $1",
+                        "DELETE FROM idempotency_keys WHERE incident_id = $1",
+                        "DELETE FROM events WHERE incident_id = $1",
+                        "DELETE FROM incidents WHERE id = $1",
+                    ] {
+                        sqlx::query(statement).bind(id).execute(&mut *tx).await?;
+                    }
+                    sqlx::query(Self::END_PURGE).bind(id).execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    purged.push(record);
+                }
+                Ok(purged)
+            }
+
+            async fn purge_log(&self) -> Result<Vec<PurgeRecord>, StoreError> {
+                Ok(sqlx::query_as::<_, PurgeRecord>(
+                    "SELECT incident_id, reference, title, resolved_at, head_seq, head_hash, \
+                     events, purged_at FROM purge_log ORDER BY id",
+                )
+                .fetch_all(&self.pool)
+                .await?)
             }
 
             async fn claim_messages(

@@ -31,6 +31,11 @@ impl SqliteStore {
         purpose, stage, due_at, version FROM timers WHERE status = 'pending' AND due_at <= $1 \
         ORDER BY due_at LIMIT 1";
 
+    /// The retention purge's pass past the timeline's triggers, for one
+    /// incident, within its transaction only; and its end.
+    const GRANT_PURGE: &'static str = "INSERT INTO purge_grants (incident_id) VALUES ($1)";
+    const END_PURGE: &'static str = "DELETE FROM purge_grants WHERE incident_id = $1";
+
     pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)

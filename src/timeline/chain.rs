@@ -15,7 +15,7 @@ use uuid::Uuid;
 pub const CANONICAL_VERSION: u32 = 1;
 
 /// One timeline event with its place in the chain.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 // Fields outside the hash must not ride along unnoticed in an export.
 #[serde(deny_unknown_fields)]
 pub struct ChainedEvent {
@@ -36,7 +36,7 @@ pub struct ChainedEvent {
 
 /// Where a chain ends: what a signature covers. An empty chain's head is
 /// seq 0 with the genesis hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChainHead {
     pub incident_id: Uuid,
     pub seq: i64,

@@ -32,7 +32,7 @@ pub struct ExportHeader {
     pub exported_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IncidentSummary {
     pub id: Uuid,
     pub reference: String,
@@ -47,7 +47,7 @@ pub struct IncidentSummary {
     pub legal_hold: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DepartmentSummary {
     pub id: String,
     pub name: String,
@@ -55,7 +55,7 @@ pub struct DepartmentSummary {
     pub tasks: Vec<TaskSummary>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TaskSummary {
     pub key: String,
     pub title: String,

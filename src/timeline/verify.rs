@@ -12,7 +12,7 @@ use super::export::{FORMAT, IncidentSummary};
 use super::sign::verify_head;
 
 /// The first place a chain stops being trustworthy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Break {
     /// The sequence number where the chain breaks (0: the file itself).
     pub seq: i64,

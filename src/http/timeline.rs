@@ -1,0 +1,324 @@
+//! The timeline for legal: exports (JSON, CSV, printable HTML), verification,
+//! the key that checks signatures, corrections, statements, legal hold, and
+//! the purge log.
+
+use axum::extract::State;
+use axum::http::header::{ACCEPT, CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::error::ErrorBody;
+use super::extract::{Caller, Json, Path, Query};
+use super::incidents::{ActionResponses, NAME_MAX, TEXT_MAX, Updated, text, view};
+use super::{ApiError, AppState};
+use crate::auth::Permission;
+use crate::store::PurgeRecord;
+use crate::timeline::{
+    ChainHead, ChainedEvent, DepartmentSummary, IncidentSummary, parse_tz, write_csv, write_html,
+    write_json,
+};
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportParams {
+    /// `json` (default), `csv` or `html`; or ask with an `Accept` header.
+    format: Option<String>,
+    /// An IANA time zone (`Europe/Paris`): local time alongside UTC in CSV and HTML.
+    tz: Option<String>,
+}
+
+/// What `GET .../timeline` answers as JSON; written as a stream, described here.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the JSON that `write_json` streams
+pub struct TimelineDocument {
+    /// `tocsin-timeline/1`.
+    format: String,
+    incident: IncidentSummary,
+    departments: Vec<DepartmentSummary>,
+    events: Vec<ChainedEvent>,
+    head: ChainHead,
+    /// Base64 Ed25519 signature of the head.
+    signature: String,
+    /// Base64 Ed25519 public key; compare with `GET /api/v1/timeline/public-key`.
+    public_key: String,
+    exported_at: DateTime<Utc>,
+}
+
+enum Format {
+    Json,
+    Csv,
+    Html,
+}
+
+fn format_of(params: &ExportParams, headers: &HeaderMap) -> Result<Format, ApiError> {
+    match params.format.as_deref() {
+        Some("json") => Ok(Format::Json),
+        Some("csv") => Ok(Format::Csv),
+        Some("html") => Ok(Format::Html),
+        Some(other) => Err(ApiError::bad_request(
+            Some("format".into()),
+            format!("unknown format {other:?}: expected json, csv or html"),
+        )),
+        None => {
+            let accept = headers
+                .get(ACCEPT)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default();
+            Ok(if accept.contains("text/csv") {
+                Format::Csv
+            } else if accept.contains("text/html") {
+                Format::Html
+            } else {
+                Format::Json
+            })
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/incidents/{id}/timeline", tag = "timeline",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Incident id"), ExportParams),
+    responses(
+        (status = 200, description = "Every event in order, hash-chained, with the signed head",
+            content((TimelineDocument = "application/json"), (String = "text/csv"), (String = "text/html"))),
+        (status = 400, description = "Malformed id, format or time zone", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such incident", body = ErrorBody),
+    ))]
+pub async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Query(params): Query<ExportParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    caller.require(Permission::Read)?;
+    let format = format_of(&params, &headers)?;
+    let tz = params
+        .tz
+        .as_deref()
+        .map(parse_tz)
+        .transpose()
+        .map_err(|error| ApiError::bad_request(Some("tz".into()), error.to_string()))?;
+    let (header, events) = state.engine.export(id).await?;
+    let reference = header.incident.reference.clone();
+    // Writing is CPU work over the whole timeline: off the async threads.
+    let (content_type, extension, body) = tokio::task::spawn_blocking(move || {
+        let mut body = Vec::new();
+        let written = match format {
+            Format::Json => write_json(&mut body, &header, events.into_iter())
+                .map(|()| ("application/json", "json")),
+            Format::Csv => write_csv(&mut body, tz, events.into_iter())
+                .map(|()| ("text/csv; charset=utf-8", "csv")),
+            Format::Html => write_html(&mut body, &header, tz, events.into_iter())
+                .map(|()| ("text/html; charset=utf-8", "html")),
+        };
+        written.map(|(content_type, extension)| (content_type, extension, body))
+    })
+    .await
+    .map_err(|error| ApiError::internal(&error))?
+    .map_err(|error| ApiError::internal(&error))?;
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if extension != "json"
+        && let Ok(value) = HeaderValue::from_str(&format!(
+            "attachment; filename=\"{reference}-timeline.{extension}\""
+        ))
+    {
+        headers.insert(CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Verification {
+    /// True when every event's hash matches its content and links to the one before.
+    ok: bool,
+    /// The verified head, when the chain holds.
+    head: Option<ChainHead>,
+    /// Where it breaks: the first bad sequence number and what is wrong.
+    broken_at: Option<i64>,
+    reason: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/incidents/{id}/timeline/verify", tag = "timeline",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Incident id")),
+    responses(
+        (status = 200, description = "Whether the stored chain holds, and where it breaks", body = Verification),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such incident", body = ErrorBody),
+    ))]
+pub async fn verify(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<Verification>, ApiError> {
+    caller.require(Permission::Read)?;
+    Ok(axum::Json(match state.engine.verify(id).await? {
+        Ok(head) => Verification {
+            ok: true,
+            head: Some(head),
+            broken_at: None,
+            reason: None,
+        },
+        Err(broken) => Verification {
+            ok: false,
+            head: None,
+            broken_at: Some(broken.seq),
+            reason: Some(broken.reason),
+        },
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PublicKey {
+    /// `ed25519`.
+    algorithm: &'static str,
+    /// Base64 of the 32-byte public key.
+    public_key: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/timeline/public-key", tag = "timeline",
+    responses((status = 200, description = "The key that verifies exported chain heads", body = PublicKey)))]
+pub async fn public_key(State(state): State<AppState>) -> axum::Json<PublicKey> {
+    axum::Json(PublicKey {
+        algorithm: "ed25519",
+        public_key: state.engine.public_key(),
+    })
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CorrectionBody {
+    /// The sequence number of the event that was wrong.
+    corrects_seq: i64,
+    /// What was wrong, and what is right.
+    text: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/corrections", tag = "timeline",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Incident id")),
+    request_body = CorrectionBody,
+    responses(ActionResponses))]
+pub async fn correct(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Json(body): Json<CorrectionBody>,
+) -> Updated {
+    caller.require(Permission::Act)?;
+    let text = text("text", &body.text, TEXT_MAX)?;
+    let incident = state
+        .engine
+        .correct(id, body.corrects_seq, text, &caller.actor())
+        .await
+        .map_err(|error| match error {
+            crate::engine::EngineError::Refused(crate::domain::DomainError::NoSuchEvent(seq)) => {
+                ApiError::invalid("corrects_seq", format!("the timeline has no event {seq}"))
+            }
+            other => other.into(),
+        })?;
+    Ok(axum::Json(view(&state, incident).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatementBody {
+    /// The text as published.
+    text: String,
+    /// Who approved it (name, or name and role).
+    approved_by: String,
+    /// Where it went: `twitter`, `press release`, `website`, ...
+    channels: Vec<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/statements", tag = "timeline",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Incident id")),
+    request_body = StatementBody,
+    responses(ActionResponses))]
+pub async fn record_statement(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Json(body): Json<StatementBody>,
+) -> Updated {
+    caller.require(Permission::Act)?;
+    let statement = text("text", &body.text, TEXT_MAX)?;
+    let approved_by = text("approved_by", &body.approved_by, NAME_MAX)?;
+    if body.channels.is_empty() {
+        return Err(ApiError::invalid(
+            "channels",
+            "say where the statement went",
+        ));
+    }
+    let channels = body
+        .channels
+        .iter()
+        .enumerate()
+        .map(|(i, channel)| text(&format!("channels[{i}]"), channel, NAME_MAX))
+        .collect::<Result<Vec<_>, _>>()?;
+    let incident = state
+        .engine
+        .record_statement(id, statement, approved_by, channels, &caller.actor())
+        .await?;
+    Ok(axum::Json(view(&state, incident).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LegalHoldBody {
+    /// True to place the hold, false to lift it.
+    hold: bool,
+    reason: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/legal-hold", tag = "timeline",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Incident id")),
+    request_body = LegalHoldBody,
+    responses(ActionResponses))]
+pub async fn legal_hold(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Json(body): Json<LegalHoldBody>,
+) -> Updated {
+    caller.require(Permission::Hold)?;
+    let reason = text("reason", &body.reason, TEXT_MAX)?;
+    let incident = state
+        .engine
+        .set_legal_hold(id, body.hold, reason, &caller.actor())
+        .await?;
+    Ok(axum::Json(view(&state, incident).await?))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PurgeLog {
+    purged: Vec<PurgeRecord>,
+}
+
+#[utoipa::path(get, path = "/api/v1/purge-log", tag = "timeline",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "What retention purged, and when", body = PurgeLog),
+        (status = 401, description = "No valid token", body = ErrorBody),
+    ))]
+pub async fn purge_log(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<axum::Json<PurgeLog>, ApiError> {
+    caller.require(Permission::Read)?;
+    Ok(axum::Json(PurgeLog {
+        purged: state.engine.purge_log().await?,
+    }))
+}
