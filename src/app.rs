@@ -176,10 +176,10 @@ impl App {
     pub async fn build_with(settings: &Settings, tuning: Tuning) -> Result<App, StartError> {
         let catalog = Arc::new(load_playbooks(settings)?);
         let single_server = lock_single_server(settings)?;
-        let mailer = match &settings.smtp_url {
+        let mailer = Arc::new(match &settings.smtp_url {
             Some(url) => Mailer::smtp(url)?,
             None => Mailer::folder(&settings.mail_dir)?,
-        };
+        });
         let renderer = Arc::new(Renderer::new()?);
         let store = open_store(settings).await?;
         let listener =
@@ -215,7 +215,7 @@ impl App {
         let delivery = Arc::new(Delivery {
             store,
             catalog,
-            mailer,
+            mailer: Arc::clone(&mailer),
             from: settings.mail_from.clone(),
             webhooks: settings
                 .webhooks
@@ -225,7 +225,7 @@ impl App {
             http: webhook::client()?,
             renderer: Arc::clone(&renderer),
             clock: tuning.clock,
-            public_url,
+            public_url: public_url.clone(),
             policy: RetryPolicy {
                 lease: settings.delivery_lease,
                 ..tuning.retry
@@ -237,6 +237,9 @@ impl App {
             renderer,
             link_guard: Arc::new(LinkGuard::new(BAD_LINKS_PER_MINUTE)),
             link_grace: settings.link_grace,
+            mailer,
+            mail_from: settings.mail_from.clone(),
+            public_url,
         };
         Ok(App {
             listener,

@@ -93,6 +93,29 @@ impl fmt::Debug for ApiToken {
     }
 }
 
+/// A person who signs in to the web console.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A signed-in browser: who, and the token its forms must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub user: User,
+    pub csrf_token: String,
+}
+
+/// A random secret of 256 bits, hex: for links, sessions and CSRF tokens.
+pub fn random_secret() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(hex::encode(bytes))
+}
+
 /// A freshly minted secret. Deliberately not `Debug` or `Display`, so it
 /// cannot slip into a log line by accident.
 pub struct Secret(String);

@@ -40,11 +40,27 @@ pub enum Command {
     Token(TokenCommand),
     /// Open an incident on a running server (token from TOCSIN_TOKEN).
     Trigger(TriggerArgs),
+    /// Work with the web console's people.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Work with exported timelines.
     #[command(subcommand)]
     Timeline(TimelineCommand),
     /// Purge resolved incidents past the retention period now (not those under legal hold).
     Purge,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Give someone access to the web console; they sign in by emailed link.
+    Add {
+        email: String,
+        #[arg(long)]
+        role: Role,
+        /// Print a one-time sign-in link (for the first administrator, before mail works).
+        #[arg(long)]
+        print_link: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,6 +186,11 @@ async fn dispatch(command: Command, settings: Settings) -> Result<ExitCode, CliE
             verify_timeline(&file, public_key.as_deref())
         }
         Command::Purge => purge(&settings).await,
+        Command::User(UserCommand::Add {
+            email,
+            role,
+            print_link,
+        }) => add_user(&settings, &email, role, print_link).await,
     }
 }
 
@@ -229,6 +250,29 @@ fn verify_timeline(file: &std::path::Path, public_key: Option<&str>) -> Result<E
     } else {
         ExitCode::FAILURE
     })
+}
+
+async fn add_user(
+    settings: &Settings,
+    email: &str,
+    role: Role,
+    print_link: bool,
+) -> Result<ExitCode, CliError> {
+    let store = app::open_store(settings).await?;
+    let now = chrono::Utc::now();
+    let failed = |error: crate::staff::StaffError| CliError::Failed(error.to_string());
+    let user = crate::staff::add_user(store.as_ref(), email, role, now)
+        .await
+        .map_err(failed)?;
+    eprintln!("added {} as {}", user.email, user.role);
+    if print_link {
+        let secret = crate::staff::issue_sign_in(store.as_ref(), &user, now)
+            .await
+            .map_err(failed)?;
+        let base = settings.public_url_for(settings.listen)?;
+        println!("{}/sign-in/{secret}", base.as_str().trim_end_matches('/'));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn purge(settings: &Settings) -> Result<ExitCode, CliError> {

@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`, with health and OpenAPI endpoints.
 
 mod catalog;
+mod console;
 mod error;
 mod extract;
 mod incidents;
@@ -31,6 +32,10 @@ pub struct AppState {
     pub link_guard: Arc<LinkGuard>,
     /// How long links keep working after their incident is resolved.
     pub link_grace: chrono::Duration,
+    /// For sign-in mail, which goes straight out.
+    pub mailer: Arc<crate::notify::email::Mailer>,
+    pub mail_from: lettre::message::Mailbox,
+    pub public_url: reqwest::Url,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -79,6 +84,25 @@ pub fn router(state: AppState) -> Router {
         .route(&format!("{task}/complete"), post(incidents::complete_task))
         .route(&format!("{task}/skip"), post(incidents::skip_task))
         .route("/links/{token}", get(links::show).post(links::act))
+        .route("/", get(console::dashboard))
+        .route(
+            "/sign-in",
+            get(console::sign_in_form).post(console::request_sign_in),
+        )
+        .route(
+            "/sign-in/{token}",
+            get(console::confirm_sign_in).post(console::complete_sign_in),
+        )
+        .route("/sign-out", post(console::sign_out))
+        .route(
+            "/incidents/new",
+            get(console::new_incident).post(console::trigger),
+        )
+        .route("/incidents/{id}", get(console::incident))
+        .route("/incidents/{id}/act", post(console::act))
+        .route("/incidents/{id}/live", get(console::live))
+        .route("/incidents/{id}/timeline", get(console::timeline))
+        .route("/incidents/{id}/export", get(console::export))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

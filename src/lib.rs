@@ -19,5 +19,6 @@ pub mod engine;
 pub mod http;
 pub mod notify;
 pub mod playbook;
+pub mod staff;
 pub mod store;
 pub mod timeline;

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::auth::{ApiToken, Role};
+use crate::auth::{ApiToken, Role, Session, User};
 use crate::domain::chase::{DueTimer, NewTimer};
 use crate::domain::{Actor, DomainError, Event, EventData, Incident, IncidentStatus};
 use crate::notify::links::LinkToken;
@@ -295,6 +295,49 @@ pub trait Store: Send + Sync {
     async fn insert_links(&self, links: &[LinkToken]) -> Result<(), StoreError>;
 
     async fn link(&self, secret_hash: &str) -> Result<Option<LinkToken>, StoreError>;
+
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError>;
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
+
+    async fn insert_sign_in_link(
+        &self,
+        secret_hash: &str,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Uses a sign-in link: its user, once; None if unknown, used or expired.
+    async fn use_sign_in_link(
+        &self,
+        secret_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError>;
+
+    /// Whether a sign-in link is still usable (for the page that shows its button).
+    async fn sign_in_link_usable(
+        &self,
+        secret_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    async fn insert_session(
+        &self,
+        secret_hash: &str,
+        user_id: Uuid,
+        csrf_token: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    async fn session(
+        &self,
+        secret_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, StoreError>;
+
+    async fn end_session(&self, secret_hash: &str) -> Result<(), StoreError>;
 
     async fn insert_token(&self, token: &ApiToken) -> Result<(), StoreError>;
 

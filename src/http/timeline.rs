@@ -27,9 +27,9 @@ use crate::timeline::{
 #[into_params(parameter_in = Query)]
 pub struct ExportParams {
     /// `json` (default), `csv` or `html`; or ask with an `Accept` header.
-    format: Option<String>,
+    pub(super) format: Option<String>,
     /// An IANA time zone (`Europe/Paris`): local time alongside UTC in CSV and HTML.
-    tz: Option<String>,
+    pub(super) tz: Option<String>,
 }
 
 /// What `GET .../timeline` answers as JSON; written as a stream, described here.
@@ -49,13 +49,13 @@ pub struct TimelineDocument {
     exported_at: DateTime<Utc>,
 }
 
-enum Format {
+pub(super) enum Format {
     Json,
     Csv,
     Html,
 }
 
-fn format_of(params: &ExportParams, headers: &HeaderMap) -> Result<Format, ApiError> {
+pub(super) fn format_of(params: &ExportParams, headers: &HeaderMap) -> Result<Format, ApiError> {
     match params.format.as_deref() {
         Some("json") => Ok(Format::Json),
         Some("csv") => Ok(Format::Csv),
@@ -99,9 +99,17 @@ pub async fn export(
 ) -> Result<Response, ApiError> {
     caller.require(Permission::Read)?;
     let format = format_of(&params, &headers)?;
-    let tz = params
-        .tz
-        .as_deref()
+    export_response(&state, id, format, params.tz.as_deref()).await
+}
+
+/// The export in `format`, for the API and the console alike.
+pub(super) async fn export_response(
+    state: &AppState,
+    id: Uuid,
+    format: Format,
+    tz: Option<&str>,
+) -> Result<Response, ApiError> {
+    let tz = tz
         .map(parse_tz)
         .transpose()
         .map_err(|error| ApiError::bad_request(Some("tz".into()), error.to_string()))?;
@@ -126,7 +134,8 @@ pub async fn export(
     let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if extension != "json"
+    // A spreadsheet is saved; the report and the JSON open in the browser.
+    if extension == "csv"
         && let Ok(value) = HeaderValue::from_str(&format!(
             "attachment; filename=\"{reference}-timeline.{extension}\""
         ))

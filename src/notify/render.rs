@@ -159,27 +159,25 @@ fn scorecard(incident: &Incident) -> Vec<String> {
 impl Renderer {
     pub fn new() -> Result<Renderer, minijinja::Error> {
         let mut env = Environment::new();
-        for (name, source) in [
-            (
-                "email/body.txt",
-                include_str!("../../templates/email/body.txt"),
-            ),
-            (
-                "email/body.html",
-                include_str!("../../templates/email/body.html"),
-            ),
-            (
-                "pages/layout.html",
-                include_str!("../../templates/pages/layout.html"),
-            ),
-            (
-                "pages/link.html",
-                include_str!("../../templates/pages/link.html"),
-            ),
-            (
-                "pages/problem.html",
-                include_str!("../../templates/pages/problem.html"),
-            ),
+        // Compiled in: the binary never looks for templates on disk.
+        macro_rules! templates {
+            ($($name:literal),* $(,)?) => {
+                [$(($name, include_str!(concat!("../../templates/", $name)))),*]
+            };
+        }
+        for (name, source) in templates![
+            "email/body.txt",
+            "email/body.html",
+            "pages/layout.html",
+            "pages/link.html",
+            "pages/problem.html",
+            "console/layout.html",
+            "console/sign_in.html",
+            "console/sign_in_confirm.html",
+            "console/dashboard.html",
+            "console/new_incident.html",
+            "console/incident.html",
+            "console/timeline.html",
         ] {
             env.add_template(name, source)?;
         }

@@ -101,7 +101,7 @@ impl Failure {
 pub struct Delivery {
     pub store: Arc<dyn Store>,
     pub catalog: Arc<Catalog>,
-    pub mailer: Mailer,
+    pub mailer: Arc<Mailer>,
     pub from: Mailbox,
     pub webhooks: HashMap<String, Endpoint>,
     pub http: reqwest::Client,

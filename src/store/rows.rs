@@ -7,7 +7,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{ClaimedMessage, MessageRecord, StoreError, parse_role};
-use crate::auth::ApiToken;
+use crate::auth::{ApiToken, User};
 use crate::domain::chase::{DueTimer, Purpose};
 use crate::domain::{Department, Event, Incident, IncidentStatus, Person, Task, TaskStatus};
 use crate::notify::links::LinkToken;
@@ -96,6 +96,27 @@ impl ChainRow {
             prev_hash: self.prev_hash,
             hash: self.hash,
         }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct UserRow {
+    pub id: Uuid,
+    pub email: String,
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+
+    fn try_from(row: UserRow) -> Result<Self, Self::Error> {
+        Ok(User {
+            id: row.id,
+            email: row.email,
+            role: parse_role(&row.role)?,
+            created_at: row.created_at,
+        })
     }
 }
 

@@ -17,7 +17,7 @@ macro_rules! sql_store {
 
         use super::rows::{
             self, ChainRow, ClaimRow, DepartmentRow, EventRow, IncidentRow, LinkRow, MessageRow,
-            TaskRow, TimerRow, TokenRow,
+            TaskRow, TimerRow, TokenRow, UserRow,
         };
         use super::{
             Attempt, AttemptOutcome, Change, ClaimedMessage, Effects, Fired, IdempotencyClaim,
@@ -25,7 +25,7 @@ macro_rules! sql_store {
             TimerRule, UpdateError,
         };
         use crate::domain::chase::{DueTimer, NewTimer};
-        use crate::auth::ApiToken;
+        use crate::auth::{ApiToken, Session, User};
         use crate::domain::{Actor, Department, Event, EventData, Incident, Task};
         use crate::notify::NewMessage;
         use crate::notify::links::LinkToken;
@@ -818,6 +818,151 @@ macro_rules! sql_store {
                 .fetch_optional(&self.pool)
                 .await?;
                 Ok(row.map(LinkToken::from))
+            }
+
+            async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO users (id, email, role, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(user.id)
+                .bind(&user.email)
+                .bind(user.role.as_str())
+                .bind(user.created_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+                let row = sqlx::query_as::<_, UserRow>(
+                    "SELECT id, email, role, created_at FROM users WHERE email = $1",
+                )
+                .bind(email)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(User::try_from).transpose()
+            }
+
+            async fn insert_sign_in_link(
+                &self,
+                secret_hash: &str,
+                user_id: Uuid,
+                now: DateTime<Utc>,
+                expires_at: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO sign_in_links (secret_hash, user_id, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(secret_hash)
+                .bind(user_id)
+                .bind(now)
+                .bind(expires_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn use_sign_in_link(
+                &self,
+                secret_hash: &str,
+                now: DateTime<Utc>,
+            ) -> Result<Option<User>, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let user_id: Option<Uuid> = sqlx::query_scalar(
+                    "UPDATE sign_in_links SET used_at = $2 \
+                     WHERE secret_hash = $1 AND used_at IS NULL AND expires_at > $2 \
+                     RETURNING user_id",
+                )
+                .bind(secret_hash)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(user_id) = user_id else {
+                    return Ok(None);
+                };
+                let row = sqlx::query_as::<_, UserRow>(
+                    "SELECT id, email, role, created_at FROM users WHERE id = $1",
+                )
+                .bind(user_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                User::try_from(row).map(Some)
+            }
+
+            async fn sign_in_link_usable(
+                &self,
+                secret_hash: &str,
+                now: DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
+                let found: Option<String> = sqlx::query_scalar(
+                    "SELECT secret_hash FROM sign_in_links \
+                     WHERE secret_hash = $1 AND used_at IS NULL AND expires_at > $2",
+                )
+                .bind(secret_hash)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(found.is_some())
+            }
+
+            async fn insert_session(
+                &self,
+                secret_hash: &str,
+                user_id: Uuid,
+                csrf_token: &str,
+                now: DateTime<Utc>,
+                expires_at: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO sessions (secret_hash, user_id, csrf_token, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(secret_hash)
+                .bind(user_id)
+                .bind(csrf_token)
+                .bind(now)
+                .bind(expires_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn session(
+                &self,
+                secret_hash: &str,
+                now: DateTime<Utc>,
+            ) -> Result<Option<Session>, StoreError> {
+                let found: Option<(String, Uuid)> = sqlx::query_as(
+                    "SELECT csrf_token, user_id FROM sessions \
+                     WHERE secret_hash = $1 AND expires_at > $2",
+                )
+                .bind(secret_hash)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some((csrf_token, user_id)) = found else {
+                    return Ok(None);
+                };
+                let row = sqlx::query_as::<_, UserRow>(
+                    "SELECT id, email, role, created_at FROM users WHERE id = $1",
+                )
+                .bind(user_id)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(Some(Session {
+                    user: User::try_from(row)?,
+                    csrf_token,
+                }))
+            }
+
+            async fn end_session(&self, secret_hash: &str) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM sessions WHERE secret_hash = $1")
+                    .bind(secret_hash)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
 
             async fn insert_token(&self, token: &ApiToken) -> Result<(), StoreError> {
