@@ -147,7 +147,11 @@ pub struct SignInForm {
 }
 
 pub async fn sign_in_form(State(state): State<AppState>) -> Response {
-    page(&state, "console/sign_in.html", serde_json::json!({}))
+    page(
+        &state,
+        "console/sign_in.html",
+        serde_json::json!({ "sent": null }),
+    )
 }
 
 /// Sends a link if the address has an account; says the same either way,

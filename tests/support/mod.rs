@@ -2,6 +2,7 @@
 //! file, or a fresh PostgreSQL database dropped afterwards), driven over HTTP.
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+pub mod browser;
 pub mod process;
 pub mod receiver;
 pub mod smtp;

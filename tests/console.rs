@@ -1,0 +1,330 @@
+//! The web console as staff use it: signing in by emailed link, forms that
+//! need their session's CSRF token, roles, and pages that change nothing on
+//! GET. The browser test drives it all in headless Chromium.
+
+mod support;
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use support::browser::Browser;
+use support::{Backend, TestApp};
+use tocsin::auth::Role;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A client that shows redirects instead of following them.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    serde_urlencoded::to_string(pairs).unwrap()
+}
+
+async fn post_form(
+    app: &TestApp,
+    path: &str,
+    cookie: Option<&str>,
+    pairs: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut request = client()
+        .post(app.url(path))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(pairs));
+    if let Some(cookie) = cookie {
+        request = request.header(COOKIE, cookie);
+    }
+    request.send().await.unwrap()
+}
+
+async fn get(
+    app: &TestApp,
+    path: &str,
+    cookie: Option<&str>,
+) -> (StatusCode, String, Option<String>) {
+    let mut request = client().get(app.url(path));
+    if let Some(cookie) = cookie {
+        request = request.header(COOKIE, cookie);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, response.text().await.unwrap(), location)
+}
+
+/// Adds a person, signs them in through the emailed link, and returns their
+/// session cookie and the CSRF token their pages carry.
+async fn signed_in(app: &TestApp, email: &str, role: Role) -> (String, String) {
+    tocsin::staff::add_user(app.engine.store().as_ref(), email, role, chrono::Utc::now())
+        .await
+        .unwrap();
+    let response = post_form(app, "/sign-in", None, &[("email", email)]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    // Incident mail may arrive meanwhile: wait for the one to this person.
+    let deadline = std::time::Instant::now() + WAIT;
+    let mail = loop {
+        if let Some(mail) = app
+            .smtp
+            .received()
+            .into_iter()
+            .find(|m| m.rcpt_to == [email])
+        {
+            break mail;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no sign-in mail to {email}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let link = mail
+        .links()
+        .into_iter()
+        .find(|l| l.contains("/sign-in/"))
+        .expect("a sign-in link");
+    let response = client().post(&link).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let cookie = response.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (_, page, _) = get(app, "/", Some(&cookie)).await;
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    (cookie, csrf)
+}
+
+on_each_backend! {
+    async fn signing_in_takes_an_emailed_link_and_a_button_press(app) {
+        tocsin::staff::add_user(app.engine.store().as_ref(), "ann@example.com", Role::Responder,
+            chrono::Utc::now()).await.unwrap();
+        let (status, page, location) = get(&app, "/", None).await;
+        assert_eq!((status, location.as_deref()), (StatusCode::SEE_OTHER, Some("/sign-in")), "{page}");
+
+        let response = post_form(&app, "/sign-in", None, &[("email", "Ann@Example.com")]).await;
+        assert!(response.text().await.unwrap().contains("a sign-in link is on its way"));
+        let mail = app.smtp.wait_for(1, WAIT).await.remove(0);
+        assert_eq!(mail.rcpt_to, ["ann@example.com"]);
+        let link = mail.links().into_iter().find(|l| l.contains("/sign-in/")).unwrap();
+
+        // A scanner opening the link signs nobody in.
+        for _ in 0..3 {
+            let response = client().get(&link).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            assert!(response.headers().get(SET_COOKIE).is_none());
+            assert!(response.text().await.unwrap().contains("id=\"sign-in\""));
+        }
+        let response = client().post(&link).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let set_cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+        assert!(set_cookie.starts_with("tocsin_session="));
+        assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        let (status, page, _) = get(&app, "/", Some(&cookie)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("ann@example.com (responder)"));
+
+        // The link works once.
+        let response = client().post(&link).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::GONE);
+
+        // An address without an account gets the same answer, and no mail.
+        let response = post_form(&app, "/sign-in", None, &[("email", "nobody@example.com")]).await;
+        assert!(response.text().await.unwrap().contains("a sign-in link is on its way"));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(app.smtp.received().len(), 1);
+
+        // Signing out ends the session.
+        let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap();
+        let response = post_form(&app, "/sign-out", Some(&cookie), &[("csrf", csrf)]).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let (status, _, _) = get(&app, "/", Some(&cookie)).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+    }
+
+    async fn forms_need_the_session_token_and_the_right_role(app) {
+        let (cookie, csrf) = signed_in(&app, "ops@example.com", Role::Responder).await;
+        let trigger = [("action", "open"), ("scenario", "complaint-surge"), ("severity", "high"),
+                       ("title", "Surge"), ("summary", "Queues up")];
+        for token in ["", "0000"] {
+            let mut fields = trigger.to_vec();
+            fields.push(("csrf", token));
+            let response = post_form(&app, "/incidents/new", Some(&cookie), &fields).await;
+            assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        }
+        let (_, list) = app.get("/api/v1/incidents", &app.legal).await;
+        assert_eq!(list["incidents"], serde_json::json!([]), "a forged form opens nothing");
+
+        let mut fields = trigger.to_vec();
+        fields.push(("csrf", &csrf));
+        let response = post_form(&app, "/incidents/new", Some(&cookie), &fields).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let location = response.headers()[LOCATION].to_str().unwrap().to_owned();
+        let id = location.trim_start_matches("/incidents/").to_owned();
+
+        // The console acts as the signed-in person.
+        let (_, incident) = app.get(&format!("/api/v1/incidents/{id}"), &app.legal).await;
+        let task = support::tasks(&incident)[0]["id"].as_str().unwrap().to_owned();
+        let response = post_form(&app, &format!("/incidents/{id}/act"), Some(&cookie),
+            &[("csrf", &csrf), ("action", "acknowledge"), ("task_id", &task)]).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert!(response.headers()[LOCATION].to_str().unwrap().contains("message=Acknowledged"));
+        let (_, incident) = app.get(&format!("/api/v1/incidents/{id}"), &app.legal).await;
+        assert_eq!(support::tasks(&incident)[0]["acknowledged_by"], "user:ops@example.com");
+
+        // Legal reads and may hold, but not trigger or act.
+        let (legal_cookie, legal_csrf) = signed_in(&app, "counsel@example.com", Role::Legal).await;
+        let mut fields = trigger.to_vec();
+        fields.push(("csrf", &legal_csrf));
+        let response = post_form(&app, "/incidents/new", Some(&legal_cookie), &fields).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let response = post_form(&app, &format!("/incidents/{id}/act"), Some(&legal_cookie),
+            &[("csrf", &legal_csrf), ("action", "note"), ("text", "x")]).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let response = post_form(&app, &format!("/incidents/{id}/act"), Some(&legal_cookie),
+            &[("csrf", &legal_csrf), ("action", "hold"), ("reason", "Litigation expected")]).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let (_, incident) = app.get(&format!("/api/v1/incidents/{id}"), &app.legal).await;
+        let changes = app.changes(&id).await;
+        assert!(changes.iter().any(|e| e["kind"] == "legal_hold_placed" && e["actor"] == "user:counsel@example.com"));
+        assert_eq!(incident["status"], "open");
+    }
+
+    async fn console_pages_change_nothing_on_get(app) {
+        let (cookie, _) = signed_in(&app, "ops@example.com", Role::Admin).await;
+        let incident = app.trigger("account-hijack", "high").await;
+        let id = incident["id"].as_str().unwrap().to_owned();
+        app.settle().await;
+        let before = app.timeline(&id).await;
+        for path in ["/".to_owned(), "/incidents/new".to_owned(), format!("/incidents/{id}"),
+                     format!("/incidents/{id}/timeline?kind=note_added&department=pr"),
+                     format!("/incidents/{id}/export?format=csv"), format!("/incidents/{id}/export?format=html")] {
+            for _ in 0..2 {
+                let (status, body, _) = get(&app, &path, Some(&cookie)).await;
+                assert_eq!(status, StatusCode::OK, "{path}: {body}");
+            }
+        }
+        let (_, page, _) = get(&app, &format!("/incidents/{id}/timeline"), Some(&cookie)).await;
+        assert!(page.contains("Chain verified"), "{page}");
+        assert_eq!(app.timeline(&id).await, before);
+    }
+}
+
+/// The issue's walk-through in a real browser: sign in, trigger, watch an
+/// acknowledgement made through an emailed link appear live, export.
+/// Screenshots land in target/screenshots/.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_communications_officer_runs_an_incident_in_the_browser() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    tocsin::staff::add_user(
+        app.engine.store().as_ref(),
+        "officer@example.com",
+        Role::Responder,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let browser = Browser::start().await;
+
+    browser.goto(&app.url("/")).await;
+    browser.fill("#email", "officer@example.com").await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for_text("main", "on its way", WAIT).await;
+    let mail = app.smtp.wait_for(1, WAIT).await.remove(0);
+    let link = mail
+        .links()
+        .into_iter()
+        .find(|l| l.contains("/sign-in/"))
+        .unwrap();
+    browser.goto(&link).await;
+    browser.screenshot("sign-in").await;
+    browser.click("#sign-in").await;
+    browser.wait_for_text("h1", "Incidents", WAIT).await;
+    browser.screenshot("dashboard-empty").await;
+
+    browser.goto(&app.url("/incidents/new")).await;
+    browser.select("#scenario", "account-hijack").await;
+    browser.select("#severity", "high").await;
+    browser
+        .fill("#title", "Corporate Twitter account hijacked")
+        .await;
+    browser
+        .fill("#summary", "Rogue posts since 09:10; passwords changed.")
+        .await;
+    browser.click("#preview").await;
+    browser.wait_for_text("main", "This engages", WAIT).await;
+    browser.screenshot("trigger-preview").await;
+    browser.click("#open").await;
+    browser
+        .wait_for_text("h1", "Corporate Twitter account hijacked", WAIT)
+        .await;
+    browser.screenshot("incident").await;
+
+    // The legal head acknowledges from the email; the open page updates by itself.
+    let mails = app.smtp.wait_for(5, WAIT).await;
+    let legal = mails
+        .iter()
+        .find(|m| m.rcpt_to == ["legal-head@example.com"])
+        .unwrap();
+    let task_link = legal.links()[0].clone();
+    let response = reqwest::Client::new()
+        .post(&task_link)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("action=acknowledge")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    browser
+        .wait_for_text(
+            "#task-legal-preserve-evidence .status",
+            "acknowledged",
+            WAIT,
+        )
+        .await;
+    browser
+        .wait_for_text("#dept-legal h2", "acknowledged", WAIT)
+        .await;
+    browser.screenshot("incident-live-update").await;
+
+    browser.click("main a[href$='/timeline']").await;
+    browser
+        .wait_for_text("#verification", "Chain verified", WAIT)
+        .await;
+    browser.screenshot("timeline").await;
+    browser.click("#export-html").await;
+    browser
+        .wait_for_text("body", "Corporate Twitter account hijacked", WAIT)
+        .await;
+    let report = browser.page_text().await;
+    assert!(
+        report.to_lowercase().contains("sha256") || report.contains("head"),
+        "{report}"
+    );
+    browser.screenshot("timeline-report").await;
+
+    browser.goto(&app.url("/")).await;
+    browser
+        .wait_for_text("main", "Corporate Twitter account hijacked", WAIT)
+        .await;
+    browser.screenshot("dashboard").await;
+    browser.close().await;
+    app.stop().await;
+}
