@@ -293,7 +293,7 @@ struct DashboardIncident {
 #[derive(Serialize)]
 struct Progress {
     name: String,
-    acknowledged: &'static str,
+    acknowledged: bool,
     done: usize,
     total: usize,
     overdue: usize,
@@ -321,11 +321,7 @@ fn dashboard_row(incident: Incident, now: DateTime<Utc>) -> DashboardIncident {
             .iter()
             .map(|dept| Progress {
                 name: dept.name.clone(),
-                acknowledged: if dept.acknowledged_at.is_some() {
-                    "yes"
-                } else {
-                    "no"
-                },
+                acknowledged: dept.acknowledged_at.is_some(),
                 done: dept.tasks.iter().filter(|t| t.status.is_closed()).count(),
                 total: dept.tasks.len(),
                 overdue: dept.tasks.iter().filter(|t| overdue(t, now)).count(),
