@@ -87,11 +87,6 @@ pub struct Opened {
     pub created: bool,
 }
 
-/// A domain rule applied to an incident: the events it records.
-type Rule<'a> = Box<
-    dyn FnOnce(&mut Incident) -> Result<Vec<crate::domain::EventData>, DomainError> + Send + 'a,
->;
-
 pub struct Engine {
     store: Arc<dyn Store>,
     catalog: Arc<Catalog>,
@@ -203,13 +198,17 @@ impl Engine {
         ids.join(", ")
     }
 
-    async fn update(
-        &self,
+    /// Applies `rule` at one instant (the state change and its events share
+    /// it) and writes the result with its messages and timers.
+    async fn update<'a>(
+        &'a self,
         incident_id: Uuid,
-        actor: &Actor,
-        now: DateTime<Utc>,
-        rule: Rule<'_>,
+        actor: &'a Actor,
+        rule: impl FnOnce(&mut Incident, DateTime<Utc>) -> Result<Vec<EventData>, DomainError>
+        + Send
+        + 'a,
     ) -> Result<Incident, EngineError> {
+        let now = self.now();
         let routes = &self.routes;
         let incident = self
             .store
@@ -218,7 +217,7 @@ impl Engine {
                 actor,
                 now,
                 Box::new(move |incident| {
-                    let events = rule(incident)?;
+                    let events = rule(incident, now)?;
                     Ok(effects_of(incident, events, routes))
                 }),
             )
@@ -233,13 +232,9 @@ impl Engine {
         department: &str,
         actor: &Actor,
     ) -> Result<Incident, EngineError> {
-        let now = self.now();
-        self.update(
-            incident_id,
-            actor,
-            now,
-            Box::new(move |incident| incident.acknowledge_department(department, actor, now)),
-        )
+        self.update(incident_id, actor, move |incident, now| {
+            incident.acknowledge_department(department, actor, now)
+        })
         .await
     }
 
@@ -249,13 +244,9 @@ impl Engine {
         task_id: Uuid,
         actor: &Actor,
     ) -> Result<Incident, EngineError> {
-        let now = self.now();
-        self.update(
-            incident_id,
-            actor,
-            now,
-            Box::new(move |incident| incident.acknowledge_task(task_id, actor, now)),
-        )
+        self.update(incident_id, actor, move |incident, now| {
+            incident.acknowledge_task(task_id, actor, now)
+        })
         .await
     }
 
@@ -266,13 +257,9 @@ impl Engine {
         note: Option<String>,
         actor: &Actor,
     ) -> Result<Incident, EngineError> {
-        let now = self.now();
-        self.update(
-            incident_id,
-            actor,
-            now,
-            Box::new(move |incident| incident.complete_task(task_id, note, actor, now)),
-        )
+        self.update(incident_id, actor, move |incident, now| {
+            incident.complete_task(task_id, note, actor, now)
+        })
         .await
     }
 
@@ -283,13 +270,9 @@ impl Engine {
         reason: String,
         actor: &Actor,
     ) -> Result<Incident, EngineError> {
-        let now = self.now();
-        self.update(
-            incident_id,
-            actor,
-            now,
-            Box::new(move |incident| incident.skip_task(task_id, reason, actor, now)),
-        )
+        self.update(incident_id, actor, move |incident, now| {
+            incident.skip_task(task_id, reason, actor, now)
+        })
         .await
     }
 
@@ -299,13 +282,9 @@ impl Engine {
         text: String,
         actor: &Actor,
     ) -> Result<Incident, EngineError> {
-        let now = self.now();
-        self.update(
-            incident_id,
-            actor,
-            now,
-            Box::new(move |incident| Ok(incident.add_note(text, now))),
-        )
+        self.update(incident_id, actor, move |incident, now| {
+            Ok(incident.add_note(text, now))
+        })
         .await
     }
 
@@ -316,17 +295,11 @@ impl Engine {
         reason: String,
         actor: &Actor,
     ) -> Result<Incident, EngineError> {
-        let now = self.now();
         let catalog = Arc::clone(&self.catalog);
-        self.update(
-            incident_id,
-            actor,
-            now,
-            Box::new(move |incident| {
-                let plan = catalog.plan(&incident.scenario, to);
-                incident.change_severity(to, reason, plan.as_ref(), now)
-            }),
-        )
+        self.update(incident_id, actor, move |incident, now| {
+            let plan = catalog.plan(&incident.scenario, to);
+            incident.change_severity(to, reason, plan.as_ref(), now)
+        })
         .await
     }
 
@@ -337,13 +310,9 @@ impl Engine {
         force_reason: Option<String>,
         actor: &Actor,
     ) -> Result<Incident, EngineError> {
-        let now = self.now();
-        self.update(
-            incident_id,
-            actor,
-            now,
-            Box::new(move |incident| incident.resolve(summary, force_reason, now)),
-        )
+        self.update(incident_id, actor, move |incident, now| {
+            incident.resolve(summary, force_reason, now)
+        })
         .await
     }
 
@@ -455,13 +424,9 @@ impl Engine {
         reason: String,
         actor: &Actor,
     ) -> Result<Incident, EngineError> {
-        let now = self.now();
-        self.update(
-            incident_id,
-            actor,
-            now,
-            Box::new(move |incident| incident.set_legal_hold(hold, reason, now)),
-        )
+        self.update(incident_id, actor, move |incident, now| {
+            incident.set_legal_hold(hold, reason, now)
+        })
         .await
     }
 
@@ -472,16 +437,12 @@ impl Engine {
         text: String,
         actor: &Actor,
     ) -> Result<Incident, EngineError> {
-        let now = self.now();
         // Read before the change's lock: the chain only grows, so an event
         // that exists now still exists under the lock.
         let last_seq = self.store.chain_head(incident_id).await?.seq;
-        self.update(
-            incident_id,
-            actor,
-            now,
-            Box::new(move |incident| incident.correct(corrects_seq, text, last_seq, now)),
-        )
+        self.update(incident_id, actor, move |incident, now| {
+            incident.correct(corrects_seq, text, last_seq, now)
+        })
         .await
     }
 
@@ -493,15 +454,9 @@ impl Engine {
         channels: Vec<String>,
         actor: &Actor,
     ) -> Result<Incident, EngineError> {
-        let now = self.now();
-        self.update(
-            incident_id,
-            actor,
-            now,
-            Box::new(move |incident| {
-                Ok(incident.record_statement(text, approved_by, channels, now))
-            }),
-        )
+        self.update(incident_id, actor, move |incident, now| {
+            Ok(incident.record_statement(text, approved_by, channels, now))
+        })
         .await
     }
 

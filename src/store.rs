@@ -146,7 +146,7 @@ pub struct PurgeRecord {
 }
 
 /// A message as the incident view shows it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct MessageRecord {
     pub id: Uuid,
     /// `email` or `webhook`.

@@ -204,14 +204,17 @@ impl Incident {
         }
     }
 
-    /// Keys of the tasks `task` waits on that are not closed yet.
-    fn open_dependencies(&self, task: &Task) -> Vec<String> {
+    /// The tasks `task` waits on that are not closed yet.
+    pub fn waiting_on<'a>(&'a self, task: &'a Task) -> impl Iterator<Item = &'a Task> + 'a {
         task.depends_on
             .iter()
             .filter_map(|id| self.task(*id))
             .filter(|dep| !dep.status.is_closed())
-            .map(|dep| dep.key.clone())
-            .collect()
+    }
+
+    /// Keys of the tasks `task` waits on that are not closed yet.
+    fn open_dependencies(&self, task: &Task) -> Vec<String> {
+        self.waiting_on(task).map(|dep| dep.key.clone()).collect()
     }
 
     /// A department answering as a whole: we know its head has seen the incident.

@@ -612,11 +612,8 @@ pub async fn incident(
                             .map(when)
                             .unwrap_or_else(|| "when actionable".into()),
                         overdue: overdue(task, now),
-                        waiting_on: task
-                            .depends_on
-                            .iter()
-                            .filter_map(|id| incident.task(*id))
-                            .filter(|dep| !dep.status.is_closed())
+                        waiting_on: incident
+                            .waiting_on(task)
                             .map(|dep| dep.title.clone())
                             .collect(),
                         chased: chased_lines(&dept.id, Some(task.id)),

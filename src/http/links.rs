@@ -217,11 +217,8 @@ fn render(
     let (subject_title, subject_description, history, waiting_on, actions) = match link.task_id {
         Some(task_id) => match incident.task(task_id) {
             Some(task) => {
-                let waiting_on: Vec<String> = task
-                    .depends_on
-                    .iter()
-                    .filter_map(|id| incident.task(*id))
-                    .filter(|dep| !dep.status.is_closed())
+                let waiting_on: Vec<String> = incident
+                    .waiting_on(task)
                     .map(|dep| dep.title.clone())
                     .collect();
                 let mut actions = Vec::new();

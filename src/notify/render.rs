@@ -119,11 +119,8 @@ fn line<'a>(
         added,
         ack_due: when(task.ack_due_at),
         due: task.due_at.map(when),
-        waiting_on: task
-            .depends_on
-            .iter()
-            .filter_map(|id| incident.task(*id))
-            .filter(|dep| !dep.status.is_closed())
+        waiting_on: incident
+            .waiting_on(task)
             .map(|dep| dep.title.clone())
             .collect(),
         link,

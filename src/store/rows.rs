@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{ClaimedMessage, MessageRecord, StoreError, parse_role};
+use super::{ClaimedMessage, StoreError, parse_role};
 use crate::auth::{ApiToken, User};
 use crate::domain::chase::{DueTimer, Purpose};
 use crate::domain::{Department, Event, Incident, IncidentStatus, Person, Task, TaskStatus};
@@ -141,21 +141,6 @@ pub(super) struct ClaimRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct MessageRow {
-    pub id: Uuid,
-    pub channel: String,
-    pub recipient: String,
-    pub department: Option<String>,
-    pub status: String,
-    pub attempts: i64,
-    pub last_error: Option<String>,
-    pub receipt: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub sent_at: Option<DateTime<Utc>>,
-    pub next_attempt_at: DateTime<Utc>,
-}
-
-#[derive(sqlx::FromRow)]
 pub(super) struct TimerRow {
     pub id: Uuid,
     pub incident_id: Uuid,
@@ -210,24 +195,6 @@ impl TryFrom<ClaimRow> for ClaimedMessage {
             notice: row.notice.0,
             attempts: row.attempts,
         })
-    }
-}
-
-impl From<MessageRow> for MessageRecord {
-    fn from(row: MessageRow) -> Self {
-        MessageRecord {
-            id: row.id,
-            channel: row.channel,
-            recipient: row.recipient,
-            department: row.department,
-            status: row.status,
-            attempts: row.attempts,
-            last_error: row.last_error,
-            receipt: row.receipt,
-            created_at: row.created_at,
-            sent_at: row.sent_at,
-            next_attempt_at: row.next_attempt_at,
-        }
     }
 }
 

@@ -16,7 +16,7 @@ macro_rules! sql_store {
         use uuid::Uuid;
 
         use super::rows::{
-            self, ChainRow, ClaimRow, DepartmentRow, EventRow, IncidentRow, LinkRow, MessageRow,
+            self, ChainRow, ClaimRow, DepartmentRow, EventRow, IncidentRow, LinkRow,
             TaskRow, TimerRow, TokenRow, UserRow,
         };
         use super::{
@@ -344,6 +344,16 @@ macro_rules! sql_store {
             insert_messages(conn, incident_id, at, &effects.messages).await?;
             insert_timers(conn, incident_id, at, &effects.timers).await?;
             append_events(conn, incident_id, actor, at, effects.events).await
+        }
+
+        async fn load_user(conn: &mut Connection, id: Uuid) -> Result<User, StoreError> {
+            let row = sqlx::query_as::<_, UserRow>(
+                "SELECT id, email, role, created_at FROM users WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+            User::try_from(row)
         }
 
         async fn find_claim(
@@ -777,15 +787,14 @@ macro_rules! sql_store {
             }
 
             async fn messages(&self, incident_id: Uuid) -> Result<Vec<MessageRecord>, StoreError> {
-                let rows = sqlx::query_as::<_, MessageRow>(
+                Ok(sqlx::query_as::<_, MessageRecord>(
                     "SELECT id, channel, recipient, department, status, attempts, last_error, \
                      receipt, created_at, sent_at, next_attempt_at \
                      FROM outbox WHERE incident_id = $1 ORDER BY id",
                 )
                 .bind(incident_id)
                 .fetch_all(&self.pool)
-                .await?;
-                Ok(rows.into_iter().map(MessageRecord::from).collect())
+                .await?)
             }
 
             async fn insert_links(&self, links: &[LinkToken]) -> Result<(), StoreError> {
@@ -881,14 +890,9 @@ macro_rules! sql_store {
                 let Some(user_id) = user_id else {
                     return Ok(None);
                 };
-                let row = sqlx::query_as::<_, UserRow>(
-                    "SELECT id, email, role, created_at FROM users WHERE id = $1",
-                )
-                .bind(user_id)
-                .fetch_one(&mut *tx)
-                .await?;
+                let user = load_user(&mut tx, user_id).await?;
                 tx.commit().await?;
-                User::try_from(row).map(Some)
+                Ok(Some(user))
             }
 
             async fn sign_in_link_usable(
@@ -945,14 +949,9 @@ macro_rules! sql_store {
                 let Some((csrf_token, user_id)) = found else {
                     return Ok(None);
                 };
-                let row = sqlx::query_as::<_, UserRow>(
-                    "SELECT id, email, role, created_at FROM users WHERE id = $1",
-                )
-                .bind(user_id)
-                .fetch_one(&self.pool)
-                .await?;
+                let mut conn = self.pool.acquire().await?;
                 Ok(Some(Session {
-                    user: User::try_from(row)?,
+                    user: load_user(&mut conn, user_id).await?,
                     csrf_token,
                 }))
             }
