@@ -14,6 +14,7 @@ use tokio::sync::{Notify, watch};
 use crate::config::{Settings, redact_url};
 use crate::engine::{Clock, Engine, SystemClock};
 use crate::http::{AppState, LinkGuard, router};
+use crate::metrics::Metrics;
 use crate::notify::Route;
 use crate::notify::email::{Mailer, MailerError};
 use crate::notify::render::Renderer;
@@ -204,6 +205,7 @@ impl App {
             })
             .collect();
         let signer = Arc::new(signing_key(settings, store.as_ref(), tuning.clock.now()).await?);
+        let metrics = Arc::new(Metrics::new());
         let engine = Arc::new(Engine::new(
             Arc::clone(&store),
             Arc::clone(&catalog),
@@ -211,6 +213,7 @@ impl App {
             routes,
             Arc::clone(&wake),
             signer,
+            Arc::clone(&metrics),
         ));
         let delivery = Arc::new(Delivery {
             store,
@@ -230,6 +233,7 @@ impl App {
                 lease: settings.delivery_lease,
                 ..tuning.retry
             },
+            metrics,
         });
         let timer_poll = tuning.timer_poll;
         let state = AppState {

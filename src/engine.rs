@@ -15,6 +15,7 @@ use crate::domain::incident::NewIncident;
 use crate::domain::{
     Actor, DomainError, Event, EventData, Incident, IncidentStatus, Person, Severity,
 };
+use crate::metrics::{DepartmentLabel, Metrics};
 use crate::notify::{Route, messages_for};
 use crate::playbook::Catalog;
 use crate::store::{
@@ -97,6 +98,7 @@ pub struct Engine {
     wake: Arc<Notify>,
     /// Signs chain heads in exports.
     signer: Arc<SigningKey>,
+    metrics: Arc<Metrics>,
 }
 
 impl Engine {
@@ -107,6 +109,7 @@ impl Engine {
         routes: Vec<Route>,
         wake: Arc<Notify>,
         signer: Arc<SigningKey>,
+        metrics: Arc<Metrics>,
     ) -> Engine {
         Engine {
             store,
@@ -115,7 +118,12 @@ impl Engine {
             routes,
             wake,
             signer,
+            metrics,
         }
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// To the microsecond, the precision both databases keep: what a
@@ -210,19 +218,39 @@ impl Engine {
     ) -> Result<Incident, EngineError> {
         let now = self.now();
         let routes = &self.routes;
+        // Departments that answered in this change, for the metrics once it commits.
+        let answered = std::sync::Mutex::new(Vec::new());
         let incident = self
             .store
             .update_incident(
                 incident_id,
                 actor,
                 now,
-                Box::new(move |incident| {
+                Box::new(|incident| {
                     let events = rule(incident, now)?;
+                    for event in &events {
+                        if let EventData::DepartmentAcknowledged { department, .. } = event
+                            && let Some(dept) =
+                                incident.departments.iter().find(|d| &d.id == department)
+                            && let Ok(mut answered) = answered.lock()
+                        {
+                            answered.push((
+                                department.clone(),
+                                (now - dept.joined_at).num_milliseconds(),
+                            ));
+                        }
+                    }
                     Ok(effects_of(incident, events, routes))
                 }),
             )
             .await?;
         self.wake.notify_waiters();
+        for (department, millis) in answered.into_inner().unwrap_or_default() {
+            self.metrics
+                .time_to_acknowledge
+                .get_or_create(&DepartmentLabel { department })
+                .observe(millis as f64 / 1000.0);
+        }
         Ok(incident)
     }
 

@@ -11,9 +11,15 @@ mod timeline;
 
 use std::sync::Arc;
 
+use std::time::Instant;
+
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::HeaderValue;
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tracing::Instrument;
 
 pub use error::ApiError;
 pub use links::LinkGuard;
@@ -43,6 +49,8 @@ pub fn router(state: AppState) -> Router {
     let task = "/api/v1/incidents/{id}/tasks/{task_id}";
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1/playbooks", get(catalog::playbooks))
         .route("/api/v1/scenarios", get(catalog::scenarios))
@@ -106,6 +114,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
 
@@ -114,6 +123,129 @@ pub fn router(state: AppState) -> Router {
     responses((status = 200, description = "The server is alive", body = String)))]
 pub async fn healthz() -> &'static str {
     "ok"
+}
+
+/// Ready to serve: the database answers, every migration is applied, and
+/// the playbooks loaded (they did, or the server would not have started).
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Not ready; `checks` says what fails", body = Readiness),
+    ))]
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let store = state.engine.store();
+    let database = store.ping().await.is_ok();
+    let migrations = database && store.migrations_applied().await.unwrap_or(false);
+    let ready = database && migrations;
+    let body = Readiness {
+        status: if ready { "ready" } else { "not ready" },
+        checks: ReadinessChecks {
+            database,
+            migrations,
+            playbooks: true,
+        },
+    };
+    let status = if ready {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    status: &'static str,
+    checks: ReadinessChecks,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ReadinessChecks {
+    database: bool,
+    migrations: bool,
+    playbooks: bool,
+}
+
+/// Prometheus metrics, in the OpenMetrics text format.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Metrics", content_type = "application/openmetrics-text", body = String)))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let metrics = state.engine.metrics();
+    let now = state.engine.now();
+    match state.engine.store().gauges(now).await {
+        Ok(gauges) => {
+            metrics.incidents_open.clear();
+            for (severity, count) in gauges.open_by_severity {
+                metrics
+                    .incidents_open
+                    .get_or_create(&crate::metrics::SeverityLabel { severity })
+                    .set(count);
+            }
+            metrics.tasks_overdue.set(gauges.tasks_overdue);
+            metrics.outbox_depth.set(gauges.outbox_depth);
+            let oldest = gauges
+                .oldest_pending
+                .map(|at| (now - at).num_milliseconds().max(0) as f64 / 1000.0)
+                .unwrap_or(0.0);
+            metrics.outbox_oldest_age_seconds.set(oldest);
+        }
+        Err(error) => tracing::warn!(%error, "metrics: cannot read the database gauges"),
+    }
+    match metrics.encode() {
+        Ok(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(error) => ApiError::internal(&error).into_response(),
+    }
+}
+
+/// Gives every request an id (the caller's `X-Request-Id` if sane), a span
+/// carrying it, a log line and a duration. Routes are logged by template:
+/// paths and queries can carry link secrets, and never reach a log.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| {
+            !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let span = tracing::info_span!("request", id = %request_id, method = %method, route = %route);
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    state
+        .engine
+        .metrics()
+        .http_requests
+        .get_or_create(&crate::metrics::HttpLabels {
+            method,
+            route,
+            status,
+        })
+        .observe(elapsed.as_secs_f64());
+    span.in_scope(|| tracing::info!(status, ms = elapsed.as_secs_f64() * 1000.0, "request"));
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
 }
 
 async fn not_found() -> ApiError {

@@ -17,6 +17,7 @@ pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod http;
+pub mod metrics;
 pub mod notify;
 pub mod playbook;
 pub mod staff;

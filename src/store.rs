@@ -131,6 +131,15 @@ pub enum AttemptOutcome {
     },
 }
 
+/// What every replica reports alike, read from the database at scrape time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Gauges {
+    pub open_by_severity: Vec<(String, i64)>,
+    pub tasks_overdue: i64,
+    pub outbox_depth: i64,
+    pub oldest_pending: Option<DateTime<Utc>>,
+}
+
 /// One purged incident, as the purge log keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct PurgeRecord {
@@ -285,6 +294,12 @@ pub trait Store: Send + Sync {
 
     /// Pending timers of an incident: what happens next, and when.
     async fn timers(&self, incident_id: Uuid) -> Result<Vec<DueTimer>, StoreError>;
+
+    /// The shared numbers a metrics scrape reports.
+    async fn gauges(&self, now: DateTime<Utc>) -> Result<Gauges, StoreError>;
+
+    /// Whether every migration this binary knows has been applied.
+    async fn migrations_applied(&self) -> Result<bool, StoreError>;
 
     /// Messages not yet sent nor given up on.
     async fn outbox_depth(&self) -> Result<i64, StoreError>;

@@ -91,6 +91,8 @@ on_each_backend! {
         let inc = "/api/v1/incidents/{id}";
         let calls = vec![
             call(Method::GET, "/healthz", "/healthz".into(), &l, None, StatusCode::OK),
+            call(Method::GET, "/readyz", "/readyz".into(), &l, None, StatusCode::OK),
+            call(Method::GET, "/metrics", "/metrics".into(), &l, None, StatusCode::OK),
             call(Method::GET, "/api/v1/openapi.json", "/api/v1/openapi.json".into(), &l, None, StatusCode::OK),
             call(Method::GET, "/api/v1/playbooks", "/api/v1/playbooks".into(), &l, None, StatusCode::OK),
             call(Method::GET, "/api/v1/playbooks", "/api/v1/playbooks".into(), "bad", None, StatusCode::UNAUTHORIZED),

@@ -9,6 +9,8 @@ use utoipa::{Modify, OpenApi};
     info(title = "tocsin", description = "Crisis-response incident coordinator"),
     paths(
         super::healthz,
+        super::readyz,
+        super::metrics,
         super::catalog::playbooks,
         super::catalog::scenarios,
         super::incidents::trigger,

@@ -109,6 +109,7 @@ pub struct Delivery {
     pub clock: Arc<dyn Clock>,
     pub public_url: Url,
     pub policy: RetryPolicy,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// What one pass did.
@@ -229,7 +230,15 @@ impl Delivery {
             event,
         };
         match self.store.record_attempt(&attempt).await {
-            Ok(true) => Some(outcome),
+            Ok(true) => {
+                let counted = match &outcome {
+                    AttemptOutcome::Sent { .. } => "sent",
+                    AttemptOutcome::Cancelled { .. } => "cancelled",
+                    AttemptOutcome::Retry { .. } | AttemptOutcome::GaveUp { .. } => "failed",
+                };
+                self.metrics.delivery(message.channel.as_str(), counted);
+                Some(outcome)
+            }
             Ok(false) => {
                 tracing::warn!(message = %message.id, "lease lost before the attempt was recorded");
                 None

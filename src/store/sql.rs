@@ -20,7 +20,7 @@ macro_rules! sql_store {
             TaskRow, TimerRow, TokenRow, UserRow,
         };
         use super::{
-            Attempt, AttemptOutcome, Change, ClaimedMessage, Effects, Fired, IdempotencyClaim,
+            Attempt, AttemptOutcome, Change, ClaimedMessage, Effects, Fired, Gauges, IdempotencyClaim,
             IncidentFilter, Inserted, MessageRecord, PurgeRecord, Store, StoreError, TimerOutcome,
             TimerRule, UpdateError,
         };
@@ -776,6 +776,43 @@ macro_rules! sql_store {
                 .fetch_all(&self.pool)
                 .await?;
                 rows.into_iter().map(DueTimer::try_from).collect()
+            }
+
+            async fn gauges(&self, now: DateTime<Utc>) -> Result<Gauges, StoreError> {
+                let open_by_severity: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT severity, COUNT(*) FROM incidents WHERE status = 'open' GROUP BY severity",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let tasks_overdue: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM tasks JOIN incidents ON incidents.id = tasks.incident_id \
+                     WHERE incidents.status = 'open' AND tasks.status IN ('open', 'acknowledged') \
+                     AND (tasks.due_at < $1 OR (tasks.status = 'open' AND tasks.ack_due_at < $1))",
+                )
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await?;
+                let (outbox_depth, oldest_pending): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
+                    "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE status = 'pending'",
+                )
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(Gauges {
+                    open_by_severity,
+                    tasks_overdue,
+                    outbox_depth,
+                    oldest_pending,
+                })
+            }
+
+            async fn migrations_applied(&self) -> Result<bool, StoreError> {
+                let applied: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM _sqlx_migrations WHERE success = $1",
+                )
+                .bind(true)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(applied as usize >= Self::MIGRATOR.iter().count())
             }
 
             async fn outbox_depth(&self) -> Result<i64, StoreError> {

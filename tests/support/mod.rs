@@ -182,22 +182,77 @@ impl tocsin::engine::Clock for ManualClock {
     }
 }
 
-/// Collects error-level log lines: any of them fails the test at `stop`.
+/// Collects what the server logs at the production level (info and up):
+/// any error-level line fails the test at `stop`, and tests read the rest.
 #[derive(Clone, Default)]
-pub struct ErrorLog(pub Arc<std::sync::Mutex<Vec<String>>>);
+pub struct ErrorLog(
+    pub Arc<std::sync::Mutex<Vec<String>>>,
+    pub Arc<std::sync::Mutex<Vec<String>>>,
+);
 
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ErrorLog {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        if *event.metadata().level() == tracing::Level::ERROR {
-            let mut fields = String::new();
-            event.record(
-                &mut |field: &tracing::field::Field, value: &dyn std::fmt::Debug| {
-                    fields.push_str(&format!("{}={value:?} ", field.name()));
-                },
-            );
-            if let Ok(mut lines) = self.0.lock() {
-                lines.push(fields);
+struct SpanFields(String);
+
+impl ErrorLog {
+    /// Every line logged at info or above, with its fields and spans' names.
+    pub fn lines(&self) -> Vec<String> {
+        self.1.lock().map(|lines| lines.clone()).unwrap_or_default()
+    }
+}
+
+impl<S> tracing_subscriber::Layer<S> for ErrorLog
+where
+    S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+{
+    /// Keeps each span's field values, so lines show them as a log shipper would.
+    fn on_new_span(
+        &self,
+        attributes: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        context: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut fields = String::new();
+        attributes.record(
+            &mut |field: &tracing::field::Field, value: &dyn std::fmt::Debug| {
+                fields.push_str(&format!("{}={value:?} ", field.name()));
+            },
+        );
+        if let Some(span) = context.span(id) {
+            span.extensions_mut().insert(SpanFields(fields));
+        }
+    }
+
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        context: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let level = *event.metadata().level();
+        if level > tracing::Level::INFO {
+            return;
+        }
+        let mut fields = String::new();
+        event.record(
+            &mut |field: &tracing::field::Field, value: &dyn std::fmt::Debug| {
+                fields.push_str(&format!("{}={value:?} ", field.name()));
+            },
+        );
+        if let Some(scope) = context.event_scope(event) {
+            for span in scope {
+                let values = span
+                    .extensions()
+                    .get::<SpanFields>()
+                    .map(|fields| fields.0.clone())
+                    .unwrap_or_default();
+                fields.push_str(&format!("[{} {values}] ", span.name()));
             }
+        }
+        if level == tracing::Level::ERROR
+            && let Ok(mut lines) = self.0.lock()
+        {
+            lines.push(fields.clone());
+        }
+        if let Ok(mut lines) = self.1.lock() {
+            lines.push(fields);
         }
     }
 }

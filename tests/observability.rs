@@ -1,0 +1,99 @@
+//! What operators see: readiness, Prometheus metrics, request ids, and logs
+//! that never carry a secret.
+
+mod support;
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use support::smtp::Received;
+
+on_each_backend! {
+    async fn ready_and_measured(app) {
+        let (status, body) = app.get("/readyz", &app.legal).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, json!({"status": "ready", "checks": {"database": true, "migrations": true, "playbooks": true}}));
+
+        let incident = app.trigger("share-price-threat", "high").await;
+        let heads = incident["departments"].as_array().unwrap().len();
+        app.smtp.wait_for(heads, Duration::from_secs(20)).await;
+        app.settle().await;
+        let id = incident["id"].as_str().unwrap();
+        let (status, _) = app.post(&format!("/api/v1/incidents/{id}/departments/legal/acknowledge"),
+            &app.responder, json!({})).await;
+        assert_eq!(status, StatusCode::OK);
+
+        let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+        let text = response.text().await.unwrap();
+        for expected in [
+            "tocsin_incidents_open{severity=\"high\"} 1".to_owned(),
+            format!("tocsin_deliveries_total{{channel=\"email\",outcome=\"sent\"}} {heads}"),
+            "tocsin_outbox_depth 0".to_owned(),
+            "tocsin_time_to_acknowledge_seconds_count{department=\"legal\"} 1".to_owned(),
+            "tocsin_http_request_duration_seconds_count{method=\"POST\",route=\"/api/v1/incidents\",status=\"201\"} 1".to_owned(),
+            "tocsin_tasks_overdue 0".to_owned(),
+        ] {
+            assert!(text.contains(&expected), "missing {expected:?} in\n{text}");
+        }
+    }
+
+    async fn every_answer_carries_a_request_id(app) {
+        let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+        let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert_eq!(id.len(), 36, "a fresh UUID: {id}");
+        let response = app.client.get(app.url("/healthz")).header("x-request-id", "edge-7f3a.1").send().await.unwrap();
+        assert_eq!(response.headers()["x-request-id"], "edge-7f3a.1", "the caller's id is kept");
+        let response = app.client.get(app.url("/healthz")).header("x-request-id", "<script>").send().await.unwrap();
+        assert_ne!(response.headers()["x-request-id"], "<script>", "a strange one is replaced");
+        let lines = app.errors.lines();
+        assert!(lines.iter().any(|line| line.contains("edge-7f3a.1") && line.contains("route=/healthz")),
+            "the request's line carries its id and route: {lines:?}");
+    }
+
+    async fn no_secret_reaches_a_log_line(app) {
+        // Everything that handles secrets: API tokens, link clicks, sign-in, a session.
+        let incident = app.trigger("account-hijack", "high").await;
+        let heads = incident["departments"].as_array().unwrap().len();
+        let mails = app.smtp.wait_for(heads, Duration::from_secs(20)).await;
+        let links: Vec<String> = mails.iter().flat_map(Received::links).collect();
+        let client = reqwest::Client::new();
+        for link in links.iter().take(3) {
+            client.get(link).send().await.unwrap();
+            client.post(link).header("content-type", "application/x-www-form-urlencoded")
+                .body("action=acknowledge").send().await.unwrap();
+        }
+        client.get(app.url(&format!("/links/{}", "f".repeat(64)))).send().await.unwrap();
+        tocsin::staff::add_user(app.engine.store().as_ref(), "ops@example.com", tocsin::auth::Role::Admin,
+            chrono::Utc::now()).await.unwrap();
+        client.post(app.url("/sign-in")).header("content-type", "application/x-www-form-urlencoded")
+            .body("email=ops%40example.com").send().await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let sign_in = loop {
+            if let Some(mail) = app.smtp.received().into_iter().find(|m| m.rcpt_to == ["ops@example.com"]) {
+                break mail.links().into_iter().find(|l| l.contains("/sign-in/")).unwrap();
+            }
+            assert!(std::time::Instant::now() < deadline, "no sign-in mail");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let no_redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let response = no_redirect.post(&sign_in).send().await.unwrap();
+        let cookie = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        no_redirect.get(app.url("/")).header("cookie", &cookie).send().await.unwrap();
+        app.settle().await;
+
+        let mut secrets: Vec<String> = vec![app.responder.clone(), app.legal.clone(), app.admin.clone(),
+            cookie.trim_start_matches("tocsin_session=").to_owned()];
+        secrets.extend(links.iter().chain([&sign_in]).map(|l| l.rsplit('/').next().unwrap().to_owned()));
+        let lines = app.errors.lines();
+        assert!(lines.iter().any(|line| line.contains("route=/links/{token}")),
+            "the link requests were logged, by route: {lines:?}");
+        for secret in &secrets {
+            assert!(secret.len() >= 64, "a whole secret: {secret}");
+            let leaked: Vec<&String> = lines.iter().filter(|line| line.contains(secret.as_str())).collect();
+            assert!(leaked.is_empty(), "a secret reached the log: {leaked:?}");
+        }
+    }
+}
