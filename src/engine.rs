@@ -373,19 +373,13 @@ impl Engine {
             .ok_or(EngineError::NotFound("incident"))
     }
 
-    /// The timeline with what an export carries besides: the incident, its
-    /// departments' checklists, and the head signed now.
-    pub async fn export(
-        &self,
-        incident_id: Uuid,
-    ) -> Result<(ExportHeader, Vec<ChainedEvent>), EngineError> {
+    /// What an export carries besides its events, with the head it covers
+    /// signed now; the events follow page by page ([`Engine::timeline_page`]),
+    /// so a long timeline never sits in memory whole.
+    pub async fn export_header(&self, incident_id: Uuid) -> Result<ExportHeader, EngineError> {
         let incident = self.incident(incident_id).await?;
-        let events = self.timeline(incident_id).await?;
-        let head = events
-            .last()
-            .map(ChainHead::from)
-            .unwrap_or_else(|| ChainHead::genesis(incident_id));
-        let header = ExportHeader {
+        let head = self.store.chain_head(incident_id).await?;
+        Ok(ExportHeader {
             incident: IncidentSummary {
                 id: incident.id,
                 reference: incident.reference.clone(),
@@ -427,8 +421,21 @@ impl Engine {
             public_key: self.signer.public_key(),
             head,
             exported_at: self.now(),
-        };
-        Ok((header, events))
+        })
+    }
+
+    /// Up to `limit` events after `after_seq`, up to `up_to_seq`, in order.
+    pub async fn timeline_page(
+        &self,
+        incident_id: Uuid,
+        after_seq: i64,
+        up_to_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<ChainedEvent>, EngineError> {
+        Ok(self
+            .store
+            .timeline_page(incident_id, after_seq, up_to_seq, limit)
+            .await?)
     }
 
     /// Re-hashes the stored chain from the start: where it breaks, if it does.

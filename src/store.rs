@@ -236,6 +236,15 @@ pub trait Store: Send + Sync {
     /// does not exist.
     async fn timeline(&self, incident_id: Uuid) -> Result<Option<Vec<ChainedEvent>>, StoreError>;
 
+    /// Up to `limit` events with `after_seq < seq <= up_to_seq`, in order.
+    async fn timeline_page(
+        &self,
+        incident_id: Uuid,
+        after_seq: i64,
+        up_to_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<ChainedEvent>, StoreError>;
+
     /// The incident's last event (or its genesis, before any).
     async fn chain_head(&self, incident_id: Uuid) -> Result<ChainHead, StoreError>;
 

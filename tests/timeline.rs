@@ -220,6 +220,32 @@ on_each_backend! {
     }
 }
 
+on_each_backend! {
+    async fn a_long_timeline_streams_out_whole_and_verifies(app) {
+        let incident = app.trigger("complaint-surge", "low").await;
+        let id: uuid::Uuid = incident["id"].as_str().unwrap().parse().unwrap();
+        let actor = tocsin::domain::Actor::token("bulk");
+        // More events than one page of the export.
+        for i in 0..1100 {
+            app.engine.add_note(id, format!("note {i}"), &actor).await.unwrap();
+        }
+        app.settle().await;
+        let (status, _, body) = export(&app, &id.to_string(), "").await;
+        assert_eq!(status, StatusCode::OK);
+        let doc: Value = serde_json::from_str(&body).unwrap();
+        let events = doc["events"].as_array().unwrap();
+        assert!(events.len() > 1100);
+        assert_eq!(events.len() as i64, doc["head"]["seq"].as_i64().unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("long.json");
+        std::fs::write(&file, &body).unwrap();
+        let (ok, report) = verify_file(&file, None);
+        assert!(ok, "{report}");
+        let (_, _, csv) = export(&app, &id.to_string(), "?format=csv").await;
+        assert_eq!(csv.lines().count(), events.len() + 1, "a header and a row per event");
+    }
+}
+
 with_each_backend!(
     tampering_in_the_database_is_caught_at_its_event,
     retention_purges_only_what_it_may

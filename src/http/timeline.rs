@@ -113,24 +113,35 @@ pub(super) async fn export_response(
         .map(parse_tz)
         .transpose()
         .map_err(|error| ApiError::bad_request(Some("tz".into()), error.to_string()))?;
-    let (header, events) = state.engine.export(id).await?;
+    let header = state.engine.export_header(id).await?;
     let reference = header.incident.reference.clone();
-    // Writing is CPU work over the whole timeline: off the async threads.
-    let (content_type, extension, body) = tokio::task::spawn_blocking(move || {
-        let mut body = Vec::new();
+    let (content_type, extension) = match format {
+        Format::Json => ("application/json", "json"),
+        Format::Csv => ("text/csv; charset=utf-8", "csv"),
+        Format::Html => ("text/html; charset=utf-8", "html"),
+    };
+    // The writers are synchronous: they run on a blocking thread, pulling
+    // events page by page and pushing the output out in chunks as they go.
+    let (chunks, body) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(16);
+    let engine = std::sync::Arc::clone(&state.engine);
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let events = Pages::new(engine, runtime, header.head.clone());
+        let out = ChunkWriter::new(chunks.clone());
         let written = match format {
-            Format::Json => write_json(&mut body, &header, events.into_iter())
-                .map(|()| ("application/json", "json")),
-            Format::Csv => write_csv(&mut body, tz, events.into_iter())
-                .map(|()| ("text/csv; charset=utf-8", "csv")),
-            Format::Html => write_html(&mut body, &header, tz, events.into_iter())
-                .map(|()| ("text/html; charset=utf-8", "html")),
+            Format::Json => write_json(out, &header, events),
+            Format::Csv => write_csv(out, tz, events),
+            Format::Html => write_html(out, &header, tz, events),
         };
-        written.map(|(content_type, extension)| (content_type, extension, body))
-    })
-    .await
-    .map_err(|error| ApiError::internal(&error))?
-    .map_err(|error| ApiError::internal(&error))?;
+        if let Err(error) = written {
+            tracing::warn!(%error, "timeline export cut short");
+            let _ = chunks.blocking_send(Err(error));
+        }
+    });
+    let stream = futures_util::stream::unfold(body, |mut body| async move {
+        body.recv().await.map(|chunk| (chunk, body))
+    });
+    let body = axum::body::Body::from_stream(stream);
     let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -330,4 +341,110 @@ pub async fn purge_log(
     Ok(axum::Json(PurgeLog {
         purged: state.engine.purge_log().await?,
     }))
+}
+
+/// The events of an export, fetched a page at a time up to its signed head.
+struct Pages {
+    engine: std::sync::Arc<crate::engine::Engine>,
+    runtime: tokio::runtime::Handle,
+    head: ChainHead,
+    after: i64,
+    page: std::vec::IntoIter<ChainedEvent>,
+}
+
+impl Pages {
+    const SIZE: u32 = 1000;
+
+    fn new(
+        engine: std::sync::Arc<crate::engine::Engine>,
+        runtime: tokio::runtime::Handle,
+        head: ChainHead,
+    ) -> Pages {
+        Pages {
+            engine,
+            runtime,
+            head,
+            after: 0,
+            page: Vec::new().into_iter(),
+        }
+    }
+}
+
+impl Iterator for Pages {
+    type Item = ChainedEvent;
+
+    fn next(&mut self) -> Option<ChainedEvent> {
+        if let Some(event) = self.page.next() {
+            self.after = event.seq;
+            return Some(event);
+        }
+        if self.after >= self.head.seq {
+            return None;
+        }
+        let page = self.runtime.block_on(self.engine.timeline_page(
+            self.head.incident_id,
+            self.after,
+            self.head.seq,
+            Self::SIZE,
+        ));
+        match page {
+            Ok(page) if !page.is_empty() => {
+                self.page = page.into_iter();
+                self.next()
+            }
+            Ok(_) => None,
+            Err(error) => {
+                // The export ends short of its head, which verification reports.
+                tracing::warn!(%error, "timeline export could not read a page");
+                None
+            }
+        }
+    }
+}
+
+/// Sends what the writers write to the response body, 64 KiB at a time.
+struct ChunkWriter {
+    chunks: tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>,
+    buffer: Vec<u8>,
+}
+
+impl ChunkWriter {
+    const CHUNK: usize = 64 * 1024;
+
+    fn new(chunks: tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>) -> ChunkWriter {
+        ChunkWriter {
+            chunks,
+            buffer: Vec::with_capacity(Self::CHUNK),
+        }
+    }
+
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buffer, Vec::with_capacity(Self::CHUNK));
+        self.chunks.blocking_send(Ok(chunk)).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
+        })
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= Self::CHUNK {
+            self.send()?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+impl Drop for ChunkWriter {
+    fn drop(&mut self) {
+        let _ = self.send();
+    }
 }

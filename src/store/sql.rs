@@ -512,6 +512,26 @@ macro_rules! sql_store {
                 Ok(Some(rows.into_iter().map(|row| row.into_event(incident_id)).collect()))
             }
 
+            async fn timeline_page(
+                &self,
+                incident_id: Uuid,
+                after_seq: i64,
+                up_to_seq: i64,
+                limit: u32,
+            ) -> Result<Vec<ChainedEvent>, StoreError> {
+                let rows = sqlx::query_as::<_, ChainRow>(
+                    "SELECT seq, at, actor, kind, data, prev_hash, hash FROM events \
+                     WHERE incident_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4",
+                )
+                .bind(incident_id)
+                .bind(after_seq)
+                .bind(up_to_seq)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|row| row.into_event(incident_id)).collect())
+            }
+
             async fn chain_head(&self, incident_id: Uuid) -> Result<ChainHead, StoreError> {
                 let mut conn = self.pool.acquire().await?;
                 Ok(chain_head(&mut conn, incident_id).await?)
