@@ -1,19 +1,21 @@
-//! Email over SMTP (lettre's pooled async transport), or, with no SMTP
-//! configured, `.eml` files in a local folder so a newcomer sees exactly
-//! what would be sent.
+//! Email over SMTP (a pool of lettre connections with `TCP_NODELAY`, see
+//! `smtp`), or, with no SMTP configured, `.eml` files in a local folder so a
+//! newcomer sees exactly what would be sent.
+
+mod smtp;
 
 use std::path::{Path, PathBuf};
 
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 use uuid::Uuid;
 
 use super::render::RenderedEmail;
 use crate::config::redact_url;
 
 pub enum Mailer {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(smtp::SmtpTransport),
     Folder {
         transport: AsyncFileTransport<Tokio1Executor>,
         dir: PathBuf,
@@ -43,13 +45,10 @@ impl Mailer {
     /// `smtp://host:port` (plain), `smtp://...?tls=required` (STARTTLS),
     /// `smtps://` (implicit TLS), with `user:password@` for credentials.
     pub fn smtp(url: &str) -> Result<Mailer, MailerError> {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-            .map_err(|error| MailerError::Url {
-                url: redact_url(url),
-                reason: error.to_string(),
-            })?
-            .pool_config(lettre::transport::smtp::PoolConfig::new().max_size(8))
-            .build();
+        let transport = smtp::SmtpTransport::from_url(url).map_err(|reason| MailerError::Url {
+            url: redact_url(url),
+            reason,
+        })?;
         Ok(Mailer::Smtp(transport))
     }
 
@@ -68,10 +67,7 @@ impl Mailer {
     pub async fn send(&self, message: Message) -> Result<String, SendFailure> {
         match self {
             Mailer::Smtp(transport) => {
-                let response = transport.send(message).await.map_err(|error| SendFailure {
-                    retryable: !error.is_permanent(),
-                    reason: error.to_string(),
-                })?;
+                let response = transport.send(&message).await?;
                 let text: Vec<&str> = response.message().collect();
                 Ok(format!("{} {}", response.code(), text.join(" ")))
             }

@@ -1,0 +1,388 @@
+//! What the benchmarks share: a real `App` on port 0 over a fresh database
+//! (a SQLite file, or a PostgreSQL database created for the run and dropped
+//! after), the in-process SMTP server of the tests, the release binary for
+//! process-level figures, and small statistics helpers.
+//!
+//! Benchmarks print figures; they assert only that the system did what was
+//! asked (every message arrived, every acknowledgement was accepted).
+#![allow(dead_code)] // each bench uses its own part
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tocsin::app::{App, Tuning};
+use tocsin::auth::Role;
+use tocsin::config::{Settings, SettingsArgs};
+use tocsin::engine::Engine;
+use tocsin::notify::worker::RetryPolicy;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+#[path = "../../tests/support/smtp.rs"]
+pub mod smtp;
+
+pub const PLAYBOOKS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks");
+/// The release binary cargo built for this bench.
+pub const TOCSIN_BIN: &str = env!("CARGO_BIN_EXE_tocsin");
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    Postgres { server_url: String },
+}
+
+impl Backend {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres { .. } => "PostgreSQL",
+        }
+    }
+
+    /// SQLite always; PostgreSQL when `TOCSIN_BENCH_POSTGRES_URL` is set.
+    pub fn all() -> Vec<Backend> {
+        let mut backends = vec![Backend::Sqlite];
+        match std::env::var("TOCSIN_BENCH_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => backends.push(Backend::Postgres { server_url: url }),
+            _ => println!("TOCSIN_BENCH_POSTGRES_URL is not set: PostgreSQL not measured"),
+        }
+        backends
+    }
+}
+
+/// A database of the run's own, removed at the end.
+pub struct Database {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    postgres: Option<(String, String)>,
+}
+
+impl Database {
+    pub async fn create(backend: &Backend) -> Database {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Sqlite => Database {
+                url: format!("sqlite://{}", dir.path().join("tocsin.db").display()),
+                dir,
+                postgres: None,
+            },
+            Backend::Postgres { server_url } => {
+                let name = format!("tocsin_bench_{}", uuid::Uuid::new_v4().simple());
+                let admin = sqlx::PgPool::connect(server_url)
+                    .await
+                    .expect("connect to TOCSIN_BENCH_POSTGRES_URL");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&admin)
+                    .await
+                    .expect("create the bench database");
+                admin.close().await;
+                let mut url = reqwest::Url::parse(server_url).expect("PostgreSQL URL");
+                url.set_path(&name);
+                Database {
+                    url: url.to_string(),
+                    dir,
+                    postgres: Some((server_url.clone(), name)),
+                }
+            }
+        }
+    }
+
+    pub async fn drop_database(mut self) {
+        if let Some((server_url, name)) = self.postgres.take()
+            && let Ok(pool) = sqlx::PgPool::connect(&server_url).await
+        {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&pool)
+            .await;
+            pool.close().await;
+        }
+    }
+}
+
+pub fn settings(database_url: &str, playbooks: &Path, smtp_url: &str) -> Settings {
+    Settings::resolve(&SettingsArgs {
+        listen: Some("127.0.0.1:0".parse().expect("addr")),
+        database_url: Some(database_url.to_owned()),
+        playbooks: Some(playbooks.to_owned()),
+        smtp_url: Some(smtp_url.to_owned()),
+        mail_from: Some("tocsin <tocsin@example.com>".to_owned()),
+        ..SettingsArgs::default()
+    })
+    .expect("settings")
+}
+
+/// A real server in this process: port 0, its own database, mail to the
+/// in-process SMTP server, HTTP through reqwest.
+pub struct BenchApp {
+    pub base: String,
+    pub engine: Arc<Engine>,
+    pub smtp: Arc<smtp::SmtpServer>,
+    pub client: reqwest::Client,
+    pub responder: String,
+    pub legal: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl BenchApp {
+    /// `timer_poll`: None keeps the production default.
+    pub async fn start(
+        database: &Database,
+        playbooks: &Path,
+        timer_poll: Option<Duration>,
+    ) -> BenchApp {
+        let smtp = Arc::new(smtp::SmtpServer::start().await);
+        let settings = settings(&database.url, playbooks, &smtp.url());
+        let defaults = Tuning::default();
+        let tuning = Tuning {
+            retry: RetryPolicy {
+                poll: Duration::from_millis(20),
+                ..RetryPolicy::default()
+            },
+            timer_poll: timer_poll.unwrap_or(defaults.timer_poll),
+            ..defaults
+        };
+        let app = App::build_with(&settings, tuning)
+            .await
+            .expect("the server starts");
+        let addr = app.local_addr().expect("bound address");
+        let engine = Arc::clone(app.engine());
+        let token = |role: Role| {
+            let engine = Arc::clone(&engine);
+            async move {
+                engine
+                    .create_token(&format!("bench-{role}"), role)
+                    .await
+                    .expect("token")
+                    .expose()
+                    .to_owned()
+            }
+        };
+        let responder = token(Role::Responder).await;
+        let legal = token(Role::Legal).await;
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run(async {
+            let _ = stopped.await;
+        }));
+        BenchApp {
+            base: format!("http://{addr}"),
+            engine,
+            smtp,
+            client: reqwest::Client::new(),
+            responder,
+            legal,
+            shutdown: Some(shutdown),
+            server: Some(server),
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("the server did not panic")
+                .expect("the server ran without I/O error");
+        }
+    }
+
+    /// Triggers an incident over HTTP; returns its JSON.
+    pub async fn trigger(&self, scenario: &str, severity: &str) -> serde_json::Value {
+        let response = self
+            .client
+            .post(format!("{}/api/v1/incidents", self.base))
+            .bearer_auth(&self.responder)
+            .json(&serde_json::json!({
+                "title": format!("Bench {scenario}"),
+                "scenario": scenario,
+                "severity": severity,
+                "summary": "Raised by a benchmark.",
+            }))
+            .send()
+            .await
+            .expect("POST /api/v1/incidents");
+        assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+        response.json().await.expect("incident JSON")
+    }
+
+    /// Waits until every queued message is sent or given up on.
+    pub async fn settle(&self) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while self
+            .engine
+            .store()
+            .outbox_depth()
+            .await
+            .expect("outbox depth")
+            > 0
+        {
+            assert!(Instant::now() < deadline, "messages still pending");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    pub async fn timeline(&self, incident_id: &str) -> Vec<serde_json::Value> {
+        let body: serde_json::Value = self
+            .client
+            .get(format!(
+                "{}/api/v1/incidents/{incident_id}/timeline",
+                self.base
+            ))
+            .bearer_auth(&self.legal)
+            .send()
+            .await
+            .expect("GET timeline")
+            .json()
+            .await
+            .expect("timeline JSON");
+        body["events"].as_array().expect("events").clone()
+    }
+}
+
+/// Departments an incident engaged: one opening email to each head.
+pub fn departments(incident: &serde_json::Value) -> usize {
+    incident["departments"]
+        .as_array()
+        .expect("departments")
+        .len()
+}
+
+/// The value at quantile `q` (0..=1) of `samples`, nearest rank.
+pub fn quantile(samples: &[f64], q: f64) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+pub fn median(samples: &[f64]) -> f64 {
+    quantile(samples, 0.5)
+}
+
+pub fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// `VmHWM` (peak resident set) or another `Vm*` line of /proc/PID/status, in KiB.
+pub fn proc_status_kib(pid: &str, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+pub fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// A free port on 127.0.0.1 (bound and released; the server binds it next).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// `tocsin serve` from the release binary, as a separate process.
+pub struct ServerProcess {
+    pub child: Child,
+    pub base: String,
+    /// From spawning the process to the first 200 from `/healthz`.
+    pub ready_after: Duration,
+}
+
+impl ServerProcess {
+    pub fn start(database_url: &str, dir: &Path) -> ServerProcess {
+        let port = free_port();
+        let started = Instant::now();
+        let mut child = Command::new(TOCSIN_BIN)
+            .arg("serve")
+            .env("TOCSIN_LISTEN", format!("127.0.0.1:{port}"))
+            .env("TOCSIN_DATABASE_URL", database_url)
+            .env("TOCSIN_PLAYBOOKS", PLAYBOOKS)
+            .env("TOCSIN_MAIL_DIR", dir.join("mail"))
+            .env("TOCSIN_LOG", "warn")
+            .env_remove("TOCSIN_CONFIG")
+            .env_remove("TOCSIN_SMTP_URL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start tocsin serve");
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let deadline = started + Duration::from_secs(30);
+        loop {
+            if healthy(addr) {
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("tocsin serve exited early: {status}");
+            }
+            assert!(Instant::now() < deadline, "tocsin serve never got ready");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        ServerProcess {
+            ready_after: started.elapsed(),
+            child,
+            base: format!("http://{addr}"),
+        }
+    }
+
+    pub fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    /// SIGTERM, then waits for the graceful exit.
+    pub fn stop(mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.pid()]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain HTTP/1.1 `GET /healthz`, blocking, answered 200.
+fn healthy(addr: std::net::SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100))
+    else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
+}
+
+pub fn playbooks_dir() -> PathBuf {
+    PathBuf::from(PLAYBOOKS)
+}

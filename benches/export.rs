@@ -1,0 +1,185 @@
+//! Exporting a 100,000-event timeline as JSON and as CSV: time to the last
+//! byte and the server's peak memory. Target: under 1 s and under 64 MiB
+//! each.
+//!
+//! The incident is opened through the API; its timeline is then extended to
+//! 100,000 events by appending properly chained `note_added` events straight
+//! into the SQLite file (through the API that would take minutes). The
+//! export is then served by the release binary (`tocsin serve`) in its own
+//! process, a fresh one per format, so its `VmHWM` (peak resident set) is
+//! the export's alone.
+//!
+//! `cargo bench --bench export` (`TOCSIN_BENCH_EVENTS`, default 100000).
+
+mod common;
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use common::{Backend, BenchApp, Database, ServerProcess, median, mib, ms, proc_status_kib};
+use sqlx::types::Json;
+use tocsin::timeline::ChainHead;
+
+const BATCH: usize = 5_000;
+const RUNS: usize = 5;
+
+fn main() {
+    let events: usize = std::env::var("TOCSIN_BENCH_EVENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000);
+    let runtime = common::runtime();
+    runtime.block_on(async {
+        println!("# export (2 shared cores; median of {RUNS} exports per format)");
+        let database = Database::create(&Backend::Sqlite).await;
+        let (incident_id, legal) = prepare(&database, events).await;
+        for format in ["json", "csv"] {
+            measure(&database, &incident_id, &legal, format, events).await;
+        }
+        database.drop_database().await;
+    });
+}
+
+/// An incident with `events` timeline events; returns its id and a legal token.
+async fn prepare(database: &Database, events: usize) -> (String, String) {
+    let app = BenchApp::start(database, &common::playbooks_dir(), None).await;
+    let incident = app.trigger("social-media-storm", "critical").await;
+    let id = incident["id"].as_str().expect("id").to_owned();
+    app.smtp
+        .wait_for(common::departments(&incident), Duration::from_secs(30))
+        .await;
+    app.settle().await;
+    let response = app
+        .client
+        .post(format!("{}/api/v1/incidents/{id}/notes", app.base))
+        .bearer_auth(&app.responder)
+        .json(&serde_json::json!({"text": "First note, through the API."}))
+        .send()
+        .await
+        .expect("POST note");
+    assert!(response.status().is_success(), "{}", response.status());
+    // The shape of a real note event, to repeat.
+    let timeline = app.timeline(&id).await;
+    let note = timeline
+        .iter()
+        .rev()
+        .find(|event| event["kind"] == "note_added")
+        .expect("the note event")
+        .clone();
+    let legal = app.legal.clone();
+    app.stop().await;
+
+    let started = Instant::now();
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(&database.url)
+        .expect("options")
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .expect("open the SQLite file");
+    let incident_id = uuid::Uuid::parse_str(&id).expect("uuid");
+    let last = timeline.last().expect("events");
+    let mut head = ChainHead {
+        incident_id,
+        seq: last["seq"].as_i64().expect("seq"),
+        hash: last["hash"].as_str().expect("hash").to_owned(),
+    };
+    let actor = note["actor"].as_str().expect("actor").to_owned();
+    let mut at = chrono::Utc::now();
+    while (head.seq as usize) < events {
+        let mut tx = pool.begin().await.expect("begin");
+        for _ in 0..BATCH.min(events - head.seq as usize) {
+            at += chrono::Duration::milliseconds(7);
+            let data = serde_json::json!({
+                "text": format!(
+                    "Note {}: press enquiry logged, holding statement sent, monitoring continues.",
+                    head.seq + 1
+                )
+            });
+            let sealed = head.seal_next(at, actor.as_str(), "note_added", data);
+            sqlx::query(
+                "INSERT INTO events (incident_id, seq, at, actor, kind, data, prev_hash, hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(incident_id)
+            .bind(sealed.seq)
+            .bind(sealed.at)
+            .bind(&sealed.actor)
+            .bind(&sealed.kind)
+            .bind(Json(&sealed.data))
+            .bind(&sealed.prev_hash)
+            .bind(&sealed.hash)
+            .execute(&mut *tx)
+            .await
+            .expect("insert event");
+            head = ChainHead::from(&sealed);
+        }
+        tx.commit().await.expect("commit");
+    }
+    pool.close().await;
+    println!(
+        "prepared a timeline of {} events in {:.1} s",
+        head.seq,
+        started.elapsed().as_secs_f64()
+    );
+    (id, legal)
+}
+
+async fn measure(database: &Database, id: &str, legal: &str, format: &str, events: usize) {
+    let server = ServerProcess::start(&database.url, database.dir.path());
+    let pid = server.pid();
+    let idle = proc_status_kib(&pid, "VmRSS").unwrap_or_default();
+    let client = reqwest::Client::new();
+    let url = format!(
+        "{}/api/v1/incidents/{id}/timeline?format={format}",
+        server.base
+    );
+    let mut times = Vec::new();
+    let mut size = 0;
+    for run in 0..RUNS {
+        let started = Instant::now();
+        let response = client
+            .get(&url)
+            .bearer_auth(legal)
+            .send()
+            .await
+            .expect("GET export");
+        assert!(response.status().is_success(), "{}", response.status());
+        let body = response.bytes().await.expect("export body");
+        times.push(ms(started.elapsed()));
+        size = body.len();
+        if run == 0 {
+            check(format, &body, events);
+        }
+    }
+    let peak = proc_status_kib(&pid, "VmHWM").unwrap_or_default();
+    server.stop();
+    println!(
+        "{format}: {events} events, {:.1} MiB body: {:.0} ms to the last byte (target < 1000 ms); \
+         server peak RSS {:.1} MiB, {:.1} MiB idle before (target < 64 MiB)",
+        size as f64 / (1024.0 * 1024.0),
+        median(&times),
+        mib(peak),
+        mib(idle),
+    );
+}
+
+fn check(format: &str, body: &[u8], events: usize) {
+    match format {
+        "json" => {
+            let value: serde_json::Value = serde_json::from_slice(body).expect("JSON export");
+            let count = value["events"].as_array().map(Vec::len).unwrap_or(0);
+            assert_eq!(count, events, "every event exported");
+        }
+        _ => {
+            // A header line, then one line per event (no newlines in these notes).
+            let lines = body
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .count();
+            assert!(lines > events, "every event exported ({lines} lines)");
+        }
+    }
+}
