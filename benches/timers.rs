@@ -11,7 +11,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
 use common::{Backend, BenchApp, Database, ms, quantile};
@@ -27,7 +26,8 @@ fn main() {
     runtime.block_on(async {
         println!("# timers (2 shared cores, real clock, default timer_poll)");
         let dir = tempfile::tempdir().expect("temp dir");
-        write_drill_playbooks(dir.path());
+        // Second-long deadlines: the ladder climbs in seconds of real time.
+        common::drill::write(dir.path(), "1s", "2s");
         let database = Database::create(&Backend::Sqlite).await;
         let app = BenchApp::start(&database, dir.path(), None).await;
         let mut ids = Vec::new();
@@ -65,45 +65,4 @@ fn main() {
             ms(tocsin::app::Tuning::default().timer_poll),
         );
     });
-}
-
-fn write_drill_playbooks(root: &Path) {
-    std::fs::create_dir_all(root.join("departments")).expect("mkdir");
-    std::fs::write(
-        root.join("organisation.toml"),
-        r#"
-name = "Drill Corp"
-[commander]
-name = "Camille Commander"
-email = "commander@example.com"
-[[scenario]]
-id = "drill"
-title = "Drill"
-departments = ["pr", "legal"]
-"#,
-    )
-    .expect("write organisation");
-    for dept in ["pr", "legal"] {
-        std::fs::write(
-            root.join(format!("departments/{dept}.toml")),
-            format!(
-                r#"
-name = "{dept} department"
-[head]
-name = "{dept} head"
-email = "{dept}-head@example.com"
-[[deputies]]
-name = "{dept} deputy"
-email = "{dept}-deputy@example.com"
-[[item]]
-id = "respond"
-title = "Respond for {dept}"
-scenarios = ["*"]
-ack_within = "1s"
-complete_within = "2s"
-"#
-            ),
-        )
-        .expect("write department");
-    }
 }

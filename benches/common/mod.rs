@@ -23,6 +23,9 @@ use tokio::task::JoinHandle;
 #[path = "../../tests/support/smtp.rs"]
 pub mod smtp;
 
+#[path = "../../tests/support/drill.rs"]
+pub mod drill;
+
 pub const PLAYBOOKS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks");
 /// The release binary cargo built for this bench.
 pub const TOCSIN_BIN: &str = env!("CARGO_BIN_EXE_tocsin");

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
 pub mod browser;
+pub mod drill;
 pub mod process;
 pub mod receiver;
 pub mod smtp;
@@ -573,48 +574,10 @@ macro_rules! with_each_backend {
     )*};
 }
 
-/// Playbooks for timing tests: scenario `drill` engages `pr` and `legal`,
-/// one item each, with the given times to acknowledge and to finish.
+/// Playbooks for timing tests, in a directory of the test's own.
 pub fn drill_playbooks(ack_within: &str, complete_within: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
     let root = dir.path().join("playbooks");
-    std::fs::create_dir_all(root.join("departments")).expect("mkdir");
-    std::fs::write(
-        root.join("organisation.toml"),
-        r#"
-name = "Drill Corp"
-[commander]
-name = "Camille Commander"
-email = "commander@example.com"
-[[scenario]]
-id = "drill"
-title = "Drill"
-departments = ["pr", "legal"]
-"#,
-    )
-    .expect("write organisation");
-    for dept in ["pr", "legal"] {
-        std::fs::write(
-            root.join(format!("departments/{dept}.toml")),
-            format!(
-                r#"
-name = "{dept} department"
-[head]
-name = "{dept} head"
-email = "{dept}-head@example.com"
-[[deputies]]
-name = "{dept} deputy"
-email = "{dept}-deputy@example.com"
-[[item]]
-id = "respond"
-title = "Respond for {dept}"
-scenarios = ["*"]
-ack_within = "{ack_within}"
-complete_within = "{complete_within}"
-"#
-            ),
-        )
-        .expect("write department");
-    }
+    drill::write(&root, ack_within, complete_within);
     (dir, root)
 }
