@@ -35,7 +35,7 @@ fn main() {
                 let database = Database::create(&backend).await;
                 let (rate, n) = acknowledgements(&database).await;
                 let raw = raw_inserts(&backend, &database).await;
-                database.drop_database().await;
+                drop(database);
                 count = n;
                 acks.push(rate);
                 raws.push(raw);

@@ -36,7 +36,7 @@ fn main() {
         for format in ["json", "csv"] {
             measure(&database, &incident_id, &legal, format, events).await;
         }
-        database.drop_database().await;
+        drop(database);
     });
 }
 

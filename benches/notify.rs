@@ -73,7 +73,7 @@ async fn trigger_to_last_email() {
         quantile(&latencies, 1.0),
     );
     app.stop().await;
-    database.drop_database().await;
+    drop(database);
 }
 
 /// Messages shaped like tocsin's: text and HTML alternatives, ~4 KB.

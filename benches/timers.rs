@@ -49,7 +49,7 @@ fn main() {
             }
         }
         app.stop().await;
-        database.drop_database().await;
+        drop(database);
         assert!(!lateness.is_empty(), "no chased events");
         println!(
             "{} chased events ({} reminders, {} to deputies, {} to the commander) over \

@@ -26,6 +26,12 @@ pub mod smtp;
 #[path = "../../tests/support/drill.rs"]
 pub mod drill;
 
+#[path = "../../tests/support/database.rs"]
+pub mod database;
+
+/// A database of the run's own, dropped with it.
+pub use database::{Backend, TestDatabase as Database};
+
 pub const PLAYBOOKS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks");
 /// The release binary cargo built for this bench.
 pub const TOCSIN_BIN: &str = env!("CARGO_BIN_EXE_tocsin");
@@ -36,12 +42,6 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("tokio runtime")
-}
-
-#[derive(Debug, Clone)]
-pub enum Backend {
-    Sqlite,
-    Postgres { server_url: String },
 }
 
 impl Backend {
@@ -60,57 +60,6 @@ impl Backend {
             _ => println!("TOCSIN_BENCH_POSTGRES_URL is not set: PostgreSQL not measured"),
         }
         backends
-    }
-}
-
-/// A database of the run's own, removed at the end.
-pub struct Database {
-    pub url: String,
-    pub dir: tempfile::TempDir,
-    postgres: Option<(String, String)>,
-}
-
-impl Database {
-    pub async fn create(backend: &Backend) -> Database {
-        let dir = tempfile::tempdir().expect("temp dir");
-        match backend {
-            Backend::Sqlite => Database {
-                url: format!("sqlite://{}", dir.path().join("tocsin.db").display()),
-                dir,
-                postgres: None,
-            },
-            Backend::Postgres { server_url } => {
-                let name = format!("tocsin_bench_{}", uuid::Uuid::new_v4().simple());
-                let admin = sqlx::PgPool::connect(server_url)
-                    .await
-                    .expect("connect to TOCSIN_BENCH_POSTGRES_URL");
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .execute(&admin)
-                    .await
-                    .expect("create the bench database");
-                admin.close().await;
-                let mut url = reqwest::Url::parse(server_url).expect("PostgreSQL URL");
-                url.set_path(&name);
-                Database {
-                    url: url.to_string(),
-                    dir,
-                    postgres: Some((server_url.clone(), name)),
-                }
-            }
-        }
-    }
-
-    pub async fn drop_database(mut self) {
-        if let Some((server_url, name)) = self.postgres.take()
-            && let Ok(pool) = sqlx::PgPool::connect(&server_url).await
-        {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&pool)
-            .await;
-            pool.close().await;
-        }
     }
 }
 

@@ -3,10 +3,13 @@
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
 pub mod browser;
+pub mod database;
 pub mod drill;
 pub mod process;
 pub mod receiver;
 pub mod smtp;
+
+pub use database::{Backend, TestDatabase};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -52,12 +55,6 @@ macro_rules! on_each_backend {
     )*};
 }
 
-#[derive(Debug, Clone)]
-pub enum Backend {
-    Sqlite,
-    Postgres { server_url: String },
-}
-
 impl Backend {
     /// None when the suite runs without PostgreSQL; says so once per test.
     pub fn postgres() -> Option<Backend> {
@@ -68,70 +65,6 @@ impl Backend {
                 None
             }
         }
-    }
-}
-
-/// A database of the test's own, removed when the test ends.
-pub struct TestDatabase {
-    pub url: String,
-    _dir: tempfile::TempDir,
-    postgres: Option<(String, String)>,
-}
-
-impl TestDatabase {
-    pub async fn create(backend: &Backend) -> TestDatabase {
-        let dir = tempfile::tempdir().expect("temp dir");
-        match backend {
-            Backend::Sqlite => TestDatabase {
-                url: format!("sqlite://{}", dir.path().join("tocsin.db").display()),
-                _dir: dir,
-                postgres: None,
-            },
-            Backend::Postgres { server_url } => {
-                let name = format!("tocsin_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = sqlx::PgPool::connect(server_url)
-                    .await
-                    .expect("connect to TOCSIN_TEST_POSTGRES_URL");
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .execute(&admin)
-                    .await
-                    .expect("create test database");
-                admin.close().await;
-                let mut url = reqwest::Url::parse(server_url).expect("postgres URL");
-                url.set_path(&name);
-                TestDatabase {
-                    url: url.to_string(),
-                    _dir: dir,
-                    postgres: Some((server_url.clone(), name)),
-                }
-            }
-        }
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let Some((server_url, name)) = self.postgres.take() else {
-            return;
-        };
-        // Drop runs outside async; a thread of its own may block on its own runtime.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                if let Ok(pool) = sqlx::PgPool::connect(&server_url).await {
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                    )))
-                    .execute(&pool)
-                    .await;
-                    pool.close().await;
-                }
-            });
-        })
-        .join();
     }
 }
 
