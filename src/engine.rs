@@ -539,15 +539,16 @@ impl Engine {
         issue_token(self.store.as_ref(), name, role, self.now()).await
     }
 
-    /// On a database with no token at all, creates an admin token so a
-    /// newcomer can act at once.
+    /// On the first start of an installation with no token at all, creates
+    /// an admin token so a newcomer can act at once; never a second one.
     pub async fn first_admin_token(&self) -> Result<Option<Secret>, EngineError> {
-        if self.store.count_tokens().await? > 0 {
-            return Ok(None);
-        }
-        self.create_token("first-admin", Role::Admin)
-            .await
-            .map(Some)
+        let (token, secret) = ApiToken::generate("first-admin", Role::Admin, self.now())
+            .map_err(EngineError::Random)?;
+        Ok(self
+            .store
+            .insert_first_admin(&token)
+            .await?
+            .then_some(secret))
     }
 
     pub async fn authenticate(&self, secret: &str) -> Result<Option<ApiToken>, EngineError> {

@@ -368,7 +368,10 @@ pub trait Store: Send + Sync {
     /// The live (unrevoked) token whose secret hashes to `secret_hash`.
     async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<ApiToken>, StoreError>;
 
-    async fn count_tokens(&self) -> Result<i64, StoreError>;
+    /// Stores `token` as the installation's first admin token, unless the
+    /// installation was already set up (by another replica starting at the
+    /// same moment, say) or holds tokens made otherwise. True if stored.
+    async fn insert_first_admin(&self, token: &ApiToken) -> Result<bool, StoreError>;
 }
 
 /// Connects to the database the URL names, creating a SQLite file if needed.

@@ -4,10 +4,13 @@
 mod support;
 
 use support::{Backend, TestApp, TestDatabase};
+use tocsin::auth::Role;
 
 with_each_backend!(
     the_timeline_refuses_updates_and_deletes,
-    a_restart_keeps_everything
+    a_restart_keeps_everything,
+    replicas_starting_together_mint_one_first_admin_token,
+    tokens_made_before_the_first_start_mean_no_first_admin_token
 );
 
 /// Runs one statement straight against the database, past tocsin.
@@ -87,6 +90,61 @@ async fn a_restart_keeps_everything(backend: Backend) {
     assert_eq!(after, noted);
     assert_eq!(app.timeline(&id).await, timeline);
     app.stop().await;
+}
+
+async fn count_tokens(url: &str) -> i64 {
+    let sql = "SELECT COUNT(*) FROM api_tokens";
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
+    }
+}
+
+async fn fresh_store(database: &TestDatabase) -> std::sync::Arc<dyn tocsin::store::Store> {
+    let store = tocsin::store::connect(&database.url).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+fn admin_token() -> tocsin::auth::ApiToken {
+    let (token, _secret) =
+        tocsin::auth::ApiToken::generate("first-admin", Role::Admin, chrono::Utc::now()).unwrap();
+    token
+}
+
+async fn replicas_starting_together_mint_one_first_admin_token(backend: Backend) {
+    let database = TestDatabase::create(&backend).await;
+    // Two replicas: two stores with pools of their own, racing.
+    let (one, two) = (fresh_store(&database).await, fresh_store(&database).await);
+    let (token_one, token_two) = (admin_token(), admin_token());
+    let (first, second) = tokio::join!(
+        one.insert_first_admin(&token_one),
+        two.insert_first_admin(&token_two),
+    );
+    let minted = [first.unwrap(), second.unwrap()];
+    assert_eq!(
+        minted.iter().filter(|&&minted| minted).count(),
+        1,
+        "{minted:?}"
+    );
+    // A restart later mints none either.
+    assert!(!one.insert_first_admin(&admin_token()).await.unwrap());
+    let count = count_tokens(&database.url).await;
+    assert_eq!(count, 1);
+}
+
+async fn tokens_made_before_the_first_start_mean_no_first_admin_token(backend: Backend) {
+    let database = TestDatabase::create(&backend).await;
+    let store = fresh_store(&database).await;
+    tocsin::engine::issue_token(store.as_ref(), "counsel", Role::Legal, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert!(!store.insert_first_admin(&admin_token()).await.unwrap());
+    let count = count_tokens(&database.url).await;
+    assert_eq!(count, 1, "only the token made by hand");
 }
 
 /// The harness itself: an error-level log line from the server's side is caught.

@@ -33,6 +33,21 @@ macro_rules! sql_store {
 
         type Connection = <$db as sqlx::Database>::Connection;
 
+        async fn insert_token(conn: &mut Connection, token: &ApiToken) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO api_tokens (id, name, role, secret_hash, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(token.id)
+            .bind(&token.name)
+            .bind(token.role.as_str())
+            .bind(&token.secret_hash)
+            .bind(token.created_at)
+            .execute(conn)
+            .await?;
+            Ok(())
+        }
+
         async fn load_incident(
             conn: &mut Connection,
             id: Uuid,
@@ -1022,18 +1037,8 @@ macro_rules! sql_store {
             }
 
             async fn insert_token(&self, token: &ApiToken) -> Result<(), StoreError> {
-                sqlx::query(
-                    "INSERT INTO api_tokens (id, name, role, secret_hash, created_at) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(token.id)
-                .bind(&token.name)
-                .bind(token.role.as_str())
-                .bind(&token.secret_hash)
-                .bind(token.created_at)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
+                let mut conn = self.pool.acquire().await?;
+                insert_token(&mut conn, token).await
             }
 
             async fn token_by_hash(
@@ -1050,10 +1055,28 @@ macro_rules! sql_store {
                 row.map(ApiToken::try_from).transpose()
             }
 
-            async fn count_tokens(&self) -> Result<i64, StoreError> {
-                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens")
-                    .fetch_one(&self.pool)
-                    .await?)
+            async fn insert_first_admin(&self, token: &ApiToken) -> Result<bool, StoreError> {
+                let mut tx = self.begin_write().await?;
+                // A concurrent first start waits on this row, then finds it taken.
+                let claimed = sqlx::query(
+                    "INSERT INTO installation (id, set_up_at) VALUES (1, $1) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(token.created_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                let tokens: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if !claimed || tokens > 0 {
+                    tx.commit().await?;
+                    return Ok(false);
+                }
+                insert_token(&mut tx, token).await?;
+                tx.commit().await?;
+                Ok(true)
             }
         }
     };
