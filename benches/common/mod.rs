@@ -262,7 +262,13 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
+    /// Mail goes to files in `dir`, playbooks are the shipped ones.
     pub fn start(database_url: &str, dir: &Path) -> ServerProcess {
+        Self::start_with(database_url, dir, &[])
+    }
+
+    /// [`ServerProcess::start`], with `env` (`TOCSIN_SMTP_URL`, say) on top.
+    pub fn start_with(database_url: &str, dir: &Path, env: &[(&str, &str)]) -> ServerProcess {
         let port = free_port();
         let started = Instant::now();
         let mut child = Command::new(TOCSIN_BIN)
@@ -274,6 +280,7 @@ impl ServerProcess {
             .env("TOCSIN_LOG", "warn")
             .env_remove("TOCSIN_CONFIG")
             .env_remove("TOCSIN_SMTP_URL")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -212,6 +212,13 @@ impl SmtpServer {
         lock(&self.shared.messages).clone()
     }
 
+    /// The messages accepted since the last `take`, handed over rather than
+    /// kept: a long run holds only what it has not read yet. Not to be mixed
+    /// with `wait_for`, which counts the messages held.
+    pub fn take(&self) -> Vec<Received> {
+        std::mem::take(&mut *lock(&self.shared.messages))
+    }
+
     /// Returns all accepted messages once at least `n` arrived in total;
     /// panics after `timeout` saying how many did and their subjects.
     pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
