@@ -2045,14 +2045,19 @@ fn run<B: Db>(name: &str) {
     }
 }
 
-#[test]
-fn sqlite() {
-    run::<Sqlite>("SQLite");
-}
+/// The same property on each backend, named as `on_each_backend!` names tests.
+mod random_lifecycles {
+    use super::*;
 
-#[test]
-fn postgres() {
-    if Backend::postgres().is_some() {
-        run::<Postgres>("PostgreSQL");
+    #[test]
+    fn sqlite() {
+        run::<Sqlite>("SQLite");
+    }
+
+    #[test]
+    fn postgres() {
+        if Backend::postgres().is_some() {
+            run::<Postgres>("PostgreSQL");
+        }
     }
 }
