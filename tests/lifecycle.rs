@@ -9,19 +9,21 @@
 //! state change, a chain that verifies, and no resolution with required tasks
 //! open unless forced with a reason.
 //!
-//! Each case gets a fresh database (a SQLite file, or a PostgreSQL database
-//! when `TOCSIN_TEST_POSTGRES_URL` is set), so a shrunk case replays from
-//! nothing. `PROPTEST_CASES` and `TOCSIN_LIFECYCLE_STEPS` ask for more.
+//! One run is one server over one database (a SQLite file; a PostgreSQL
+//! database too when `TOCSIN_TEST_POSTGRES_URL` is set); each case starts
+//! from a reset that purges every incident the previous case left, so a
+//! shrunk case replays from the same empty start. `PROPTEST_CASES` and
+//! `TOCSIN_LIFECYCLE_STEPS` ask for more cases and longer ones.
 
 mod support;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::marker::PhantomData;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -38,7 +40,7 @@ use tocsin::timeline::{ChainHead, ChainedEvent};
 use uuid::Uuid;
 
 /// Cases run per backend unless `PROPTEST_CASES` says otherwise.
-const CASES: u32 = 32;
+const CASES: u32 = 64;
 /// Longest sequence of steps unless `TOCSIN_LIFECYCLE_STEPS` says otherwise.
 const STEPS: usize = 30;
 /// Incidents a case may open; several are open at once.
@@ -1123,13 +1125,12 @@ trait Db: 'static {
     fn run() -> &'static Run;
 }
 
-/// What a run counted, and the databases of finished cases still being dropped.
+/// What a run counted.
 struct Run {
     steps: AtomicUsize,
     /// Steps by kind and outcome, timers fired, mails delivered: what the
     /// cases exercised.
     tally: Mutex<BTreeMap<String, usize>>,
-    dropping: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Run {
@@ -1137,7 +1138,6 @@ impl Run {
         Run {
             steps: AtomicUsize::new(0),
             tally: Mutex::new(BTreeMap::new()),
-            dropping: Mutex::new(Vec::new()),
         }
     }
 
@@ -1177,14 +1177,110 @@ struct Opened {
     tasks: HashMap<String, Uuid>,
 }
 
-/// The app and what the test knows of it; apart from the runtime it runs
-/// on, so a step can borrow both.
-struct Sut {
-    app: Option<TestApp>,
-    /// The app's delivery, one message at a time: on PostgreSQL each
-    /// connection a concurrent pass would open costs a SCRAM handshake.
+/// One server over one database for a whole run, on the run's thread.
+/// Cases do not start their own: on PostgreSQL a fresh database and server
+/// cost about half a second (creating and migrating the database, and a
+/// SCRAM handshake per connection, slow in a debug build), more than a whole
+/// case's steps. Each case starts instead from a reset that purges
+/// everything the previous one left: no incident, timer or message.
+struct Server {
+    app: TestApp,
+    /// The app's delivery, one message at a time: each connection a
+    /// concurrent pass would add costs a handshake too.
     delivery: Delivery,
     clock: Arc<ManualClock>,
+    runtime: tokio::runtime::Runtime,
+}
+
+thread_local! {
+    static SERVER: RefCell<Option<Server>> = const { RefCell::new(None) };
+}
+
+fn with_server<T>(act: impl FnOnce(&Server) -> T) -> T {
+    SERVER.with(|server| {
+        let server = server.borrow();
+        act(server.as_ref().expect("the run started a server"))
+    })
+}
+
+impl Server {
+    fn start(backend: &Backend) -> Server {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let clock = ManualClock::starting_now();
+        let app = runtime.block_on(async {
+            let database = TestDatabase::create(backend).await;
+            let playbooks = database.dir.path().join("playbooks");
+            write_playbooks(&playbooks);
+            let options = Options {
+                clock: Some(Arc::clone(&clock)),
+                playbooks,
+                workers: 0,
+                ..Options::default()
+            };
+            TestApp::spawn_with(database, options).await
+        });
+        Server {
+            delivery: one_at_a_time(&app.delivery),
+            app,
+            clock,
+            runtime,
+        }
+    }
+
+    /// Resolves and purges what earlier cases left, through the engine's
+    /// own retention, and starts a day later; returns the case's start
+    /// and how many mails arrived before it.
+    async fn reset(&self) -> (DateTime<Utc>, usize) {
+        let engine = &self.app.engine;
+        // A failed case never reached its teardown: its errors are its own.
+        self.errors();
+        let open = engine
+            .incidents(Some(IncidentStatus::Open), u32::MAX)
+            .await
+            .expect("list open incidents");
+        for incident in open {
+            engine
+                .resolve(incident.id, None, Some("the case ended".into()), &actor())
+                .await
+                .expect("resolve the last case's incident");
+        }
+        self.clock.advance(chrono::Duration::days(1));
+        engine
+            .purge(std::time::Duration::ZERO)
+            .await
+            .expect("purge the last case");
+        let left = engine.incidents(None, 1).await.expect("list incidents");
+        assert!(left.is_empty(), "the last case's incidents are purged");
+        let pending = engine.store().outbox_depth().await.expect("outbox");
+        assert_eq!(pending, 0, "the last case's messages are purged");
+        (engine.now(), self.app.smtp.received().len())
+    }
+
+    /// Errors the server logged since last asked.
+    fn errors(&self) -> Vec<String> {
+        self.app
+            .errors
+            .0
+            .lock()
+            .map(|mut errors| std::mem::take(&mut *errors))
+            .unwrap_or_default()
+    }
+
+    /// Stops the server and drops its database; returns what it logged as
+    /// errors since last asked.
+    fn stop(self) -> Vec<String> {
+        let errors = self.errors();
+        drop(self.runtime.block_on(self.app.stop()));
+        errors
+    }
+}
+
+/// What a case knows of the server: its start, its incidents, the mails
+/// that arrived before it.
+struct Sut {
     t0: DateTime<Utc>,
     incidents: Vec<Opened>,
     mails_seen: usize,
@@ -1192,25 +1288,7 @@ struct Sut {
     answer: Option<Incident>,
 }
 
-/// Dropped in order: the app inside its runtime, then the runtime.
-struct Running {
-    sut: Sut,
-    runtime: tokio::runtime::Runtime,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        // A failed case never reaches teardown: the app still goes inside its runtime.
-        let _inside = self.runtime.enter();
-        drop(self.sut.app.take());
-    }
-}
-
 impl Sut {
-    fn app(&self) -> &TestApp {
-        self.app.as_ref().expect("the app runs until teardown")
-    }
-
     fn offset(&self, instant: DateTime<Utc>) -> String {
         let ms = (instant - self.t0).num_milliseconds();
         if ms % 1000 == 0 {
@@ -1263,64 +1341,37 @@ fn actor() -> Actor {
 }
 
 impl<B: Db> StateMachineTest for Lifecycle<B> {
-    type SystemUnderTest = Running;
+    type SystemUnderTest = Sut;
     type Reference = Reference;
 
-    fn init_test(_: &Model) -> Running {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let clock = ManualClock::starting_now();
-        let t0 = tocsin::engine::Clock::now(clock.as_ref());
-        let app = runtime.block_on(async {
-            let database = TestDatabase::create(&B::backend()).await;
-            let playbooks = database.dir.path().join("playbooks");
-            write_playbooks(&playbooks);
-            let options = Options {
-                clock: Some(Arc::clone(&clock)),
-                playbooks,
-                workers: 0,
-                ..Options::default()
-            };
-            TestApp::spawn_with(database, options).await
-        });
-        let delivery = one_at_a_time(&app.delivery);
-        Running {
-            sut: Sut {
-                app: Some(app),
-                delivery,
-                clock,
-                t0,
-                incidents: Vec::new(),
-                mails_seen: 0,
-                answer: None,
-            },
-            runtime,
+    fn init_test(_: &Model) -> Sut {
+        let (t0, mails_seen) = with_server(|server| server.runtime.block_on(server.reset()));
+        Sut {
+            t0,
+            incidents: Vec::new(),
+            mails_seen,
+            answer: None,
         }
     }
 
-    fn apply(mut running: Running, model: &Model, step: Step) -> Running {
+    fn apply(mut sut: Sut, model: &Model, step: Step) -> Sut {
         B::run().steps.fetch_add(1, Ordering::Relaxed);
         tally(B::run(), &step, &model.expect);
-        let Running { sut, runtime } = &mut running;
-        runtime.block_on(apply_step(sut, model, &step));
-        running
+        with_server(|server| {
+            server
+                .runtime
+                .block_on(apply_step(&mut sut, server, model, &step));
+        });
+        sut
     }
 
-    fn check_invariants(running: &Running, model: &Model) {
-        running.runtime.block_on(check(&running.sut, model));
+    fn check_invariants(sut: &Sut, model: &Model) {
+        with_server(|server| server.runtime.block_on(check(sut, server, model)));
     }
 
-    fn teardown(mut running: Running, _: Model) {
-        if let Some(app) = running.sut.app.take() {
-            // Fails the case if the server logged an error.
-            let database = running.runtime.block_on(app.stop());
-            // Dropping a PostgreSQL database takes a new connection: let it
-            // happen while the next case runs.
-            let dropping = std::thread::spawn(move || drop(database));
-            B::run().dropping.lock().expect("dropping").push(dropping);
-        }
+    fn teardown(_: Sut, _: Model) {
+        let errors = with_server(Server::errors);
+        assert!(errors.is_empty(), "the server logged errors: {errors:#?}");
     }
 }
 
@@ -1348,10 +1399,10 @@ fn tally(run: &Run, step: &Step, expect: &Expect) {
 }
 
 /// Runs one step on the engine and checks its answer against the model's.
-async fn apply_step(sut: &mut Sut, model: &Model, step: &Step) {
+async fn apply_step(sut: &mut Sut, server: &Server, model: &Model, step: &Step) {
     let expect = &model.expect;
     let actor = actor();
-    let engine = Arc::clone(&sut.app().engine);
+    let engine = &server.app.engine;
     sut.answer = None;
     let result = match *step {
         Step::Trigger { scenario, severity } => {
@@ -1415,7 +1466,7 @@ async fn apply_step(sut: &mut Sut, model: &Model, step: &Step) {
                 .await
         }
         Step::Tick { minutes } => {
-            sut.clock.advance(secs(minutes * 60));
+            server.clock.advance(secs(minutes * 60));
             let handled = engine.chase(10_000).await.expect("the chaser runs");
             assert_eq!(
                 Expect::Handled(handled),
@@ -1425,7 +1476,7 @@ async fn apply_step(sut: &mut Sut, model: &Model, step: &Step) {
             return;
         }
         Step::Deliver => {
-            deliver(sut, expect).await;
+            deliver(sut, server, expect).await;
             return;
         }
     };
@@ -1457,11 +1508,11 @@ async fn apply_step(sut: &mut Sut, model: &Model, step: &Step) {
 
 /// Delivers the whole outbox and checks which reminders and escalations
 /// arrived: only those still unanswered at sending time.
-async fn deliver(sut: &mut Sut, expect: &Expect) {
-    let app = sut.app();
+async fn deliver(sut: &mut Sut, server: &Server, expect: &Expect) {
+    let app = &server.app;
     let (mut sent, mut cancelled) = (0, 0);
     loop {
-        let step = sut.delivery.step().await.expect("delivery runs");
+        let step = server.delivery.step().await.expect("delivery runs");
         assert_eq!(
             (step.failed, step.retrying),
             (0, 0),
@@ -1546,13 +1597,13 @@ async fn deliver(sut: &mut Sut, expect: &Expect) {
 // ---------------------------------------------------------------------------
 // After every step, for every incident.
 
-async fn check(sut: &Sut, model: &Model) {
+async fn check(sut: &Sut, server: &Server, model: &Model) {
     assert_eq!(
         sut.incidents.len(),
         model.incidents.len(),
         "incidents opened"
     );
-    let engine = &sut.app().engine;
+    let engine = &server.app.engine;
     for (n, (opened, expected)) in sut.incidents.iter().zip(&model.incidents).enumerate() {
         let incident = engine.incident(opened.id).await.expect("incident");
         let timeline = engine.timeline(opened.id).await.expect("timeline");
@@ -2015,6 +2066,8 @@ fn max_steps() -> usize {
 fn run<B: Db>(name: &str) {
     let config = config();
     let started = Instant::now();
+    let server = Server::start(&B::backend());
+    SERVER.with(|slot| *slot.borrow_mut() = Some(server));
     let cases = AtomicUsize::new(0);
     let mut runner = TestRunner::new(config.clone());
     let result = runner.run(
@@ -2025,10 +2078,10 @@ fn run<B: Db>(name: &str) {
             Ok(())
         },
     );
-    let dropping = std::mem::take(&mut *B::run().dropping.lock().expect("dropping"));
-    for database in dropping {
-        database.join().expect("a database dropped");
-    }
+    let errors = SERVER
+        .with(|slot| slot.borrow_mut().take())
+        .map(Server::stop)
+        .unwrap_or_default();
     eprintln!(
         "lifecycle on {name}: {} cases, {} steps, {:.1?}",
         cases.load(Ordering::Relaxed),
@@ -2043,6 +2096,7 @@ fn run<B: Db>(name: &str) {
     if let Err(failure) = result {
         panic!("{failure}\n{runner}");
     }
+    assert!(errors.is_empty(), "the server logged errors: {errors:#?}");
 }
 
 /// The same property on each backend, named as `on_each_backend!` names tests.
