@@ -1116,10 +1116,10 @@ impl ReferenceStateMachine for Reference {
 }
 
 // ---------------------------------------------------------------------------
-// The system under test: a server over a fresh database, on a clock the test
+// The system under test: a server over a real database, on a clock the test
 // moves, with no background workers (the test runs the chaser and delivery).
 
-/// Which database a run uses, and what its cases left behind.
+/// Which database a run uses, and what its cases counted.
 trait Db: 'static {
     fn backend() -> Backend;
     fn run() -> &'static Run;
@@ -2050,7 +2050,7 @@ fn config() -> Config {
         config.cases = CASES;
     }
     if std::env::var_os("PROPTEST_MAX_SHRINK_ITERS").is_none() {
-        // Each iteration replays a case on a fresh database.
+        // Each iteration replays a whole case against the server.
         config.max_shrink_iters = 512;
     }
     config
