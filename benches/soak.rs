@@ -9,6 +9,7 @@
 //!   arrived exactly once (by Message-ID), and nothing else arrived.
 //!
 //! `cargo bench --bench soak` runs 60 s; `TOCSIN_SOAK_SECONDS=3600` an hour.
+//! CI runs it on the debug build (`--profile dev`), for its checks alone.
 //! `TOCSIN_SOAK_RATE` sets incidents a second (default 2).
 
 mod common;
@@ -38,8 +39,13 @@ fn main() {
     let rate = env_number("TOCSIN_SOAK_RATE", 2.0);
     let runtime = common::runtime();
     for backend in Backend::all() {
+        let build = if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        };
         println!(
-            "# soak on {} ({seconds:.0} s at {rate} incidents/s; 2 shared cores; release binary)",
+            "# soak on {} ({seconds:.0} s at {rate} incidents/s; 2 shared cores; {build} build)",
             backend.name()
         );
         runtime.block_on(soak(&backend, Duration::from_secs_f64(seconds), rate));
