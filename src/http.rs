@@ -7,6 +7,7 @@ mod extract;
 mod incidents;
 mod links;
 mod openapi;
+mod text;
 mod timeline;
 
 use std::sync::Arc;
@@ -28,8 +29,11 @@ pub use openapi::ApiDoc;
 use crate::engine::Engine;
 use crate::notify::render::Renderer;
 
-/// Triggers and notes are text for people; nothing legitimate comes near this.
-pub const BODY_LIMIT: usize = 64 * 1024;
+/// Above the largest body the document allows: two texts of 10,000
+/// characters (resolve's summary and reason), each character possibly sent
+/// as a 12-byte `\uD83D\uDE00` escape, is 240,000 bytes. Below that, a
+/// long summary in Japanese or emoji would be refused although valid.
+pub const BODY_LIMIT: usize = 256 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {

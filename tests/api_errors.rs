@@ -94,7 +94,7 @@ on_each_backend! {
         assert_error(status, &body, StatusCode::UNSUPPORTED_MEDIA_TYPE, None);
 
         let mut huge = trigger_body();
-        huge["summary"] = json!("x".repeat(70 * 1024));
+        huge["summary"] = json!("x".repeat(tocsin::http::BODY_LIMIT + 1));
         let (status, body) = post_raw(&app, "/api/v1/incidents", Some("application/json"),
             huge.to_string()).await;
         assert_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE, None);

@@ -138,7 +138,9 @@ on_each_backend! {
             call(Method::POST, "/api/v1/incidents/{id}/corrections", format!("/api/v1/incidents/{id}/corrections"), &r,
                 Some(json!({"corrects_seq": 1, "text": "The summary named the wrong account"})), StatusCode::OK),
             call(Method::POST, "/api/v1/incidents/{id}/corrections", format!("/api/v1/incidents/{id}/corrections"), &r,
-                Some(json!({"corrects_seq": 9999, "text": "x"})), StatusCode::UNPROCESSABLE_ENTITY),
+                Some(json!({"corrects_seq": 9999, "text": "x"})), StatusCode::CONFLICT),
+            call(Method::POST, "/api/v1/incidents/{id}/corrections", format!("/api/v1/incidents/{id}/corrections"), &r,
+                Some(json!({"corrects_seq": 0, "text": "x"})), StatusCode::UNPROCESSABLE_ENTITY),
             call(Method::POST, "/api/v1/incidents/{id}/statements", format!("/api/v1/incidents/{id}/statements"), &r,
                 Some(json!({"text": "We have regained control of our account.", "approved_by": "Dominique Bernard, legal",
                             "channels": ["twitter", "website"]})), StatusCode::OK),
@@ -186,5 +188,173 @@ on_each_backend! {
             }
         }
         assert_eq!(documented, exercised, "every documented operation is exercised");
+    }
+}
+
+/// A validator for one schema of the document, `#/components/...` resolved.
+fn component(doc: &Value, name: &str) -> jsonschema::Validator {
+    let root = json!({
+        "$ref": format!("#/components/schemas/{name}"),
+        "components": doc["components"].clone(),
+    });
+    jsonschema::validator_for(&root).expect("the documented schema compiles")
+}
+
+async fn document(app: &support::TestApp) -> Value {
+    let (status, doc) = app.get("/api/v1/openapi.json", &app.legal).await;
+    assert_eq!(status, StatusCode::OK);
+    doc
+}
+
+on_each_backend! {
+    async fn text_is_refused_exactly_where_the_document_says(app) {
+        let doc = document(&app).await;
+        let note = component(&doc, "NoteBody");
+        let id = app.trigger("account-hijack", "low").await["id"].as_str().unwrap().to_owned();
+        let samples = [
+            "Call the bank".to_owned(), "  padded  ".to_owned(), "line\nbreak\tand tab".to_owned(),
+            String::new(), " \t\r\n ".to_owned(), "\u{3000}\u{a0}".to_owned(),
+            "bell\u{7}".to_owned(), "\u{85}end".to_owned(), "nul\u{0}".to_owned(), "\u{1f}".to_owned(),
+            "x".repeat(10_000), "x".repeat(10_001), format!(" {}", "x".repeat(10_000)),
+            "日本語".repeat(3_333), "😀".repeat(10_000),
+        ];
+        for text in samples {
+            let body = json!({ "text": text });
+            let documented = note.is_valid(&body);
+            let (status, answer) = app.post(&format!("/api/v1/incidents/{id}/notes"), &app.responder, body).await;
+            let expected = if documented { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+            assert_eq!(status, expected, "{:?}: documented valid {documented}: {answer}",
+                text.chars().take(20).collect::<String>());
+        }
+    }
+
+    async fn the_largest_body_the_document_allows_is_accepted(app) {
+        let doc = document(&app).await;
+        let id = app.trigger("account-hijack", "low").await["id"].as_str().unwrap().to_owned();
+        // Resolve's two texts at their longest, every character sent as a
+        // 12-byte surrogate-pair escape, as many JSON encoders write them.
+        let emoji = "\\ud83d\\ude00".repeat(10_000);
+        let raw = format!(r#"{{"summary":"{emoji}","force":true,"reason":"{emoji}"}}"#);
+        let body: Value = serde_json::from_str(&raw).unwrap();
+        assert!(component(&doc, "ResolveBody").is_valid(&body));
+        assert!(raw.len() > 200 * 1024, "{}", raw.len());
+        let response = app.client.post(app.url(&format!("/api/v1/incidents/{id}/resolve")))
+            .bearer_auth(&app.responder).header("content-type", "application/json")
+            .body(raw).send().await.unwrap();
+        let (status, answer) = support::read(response).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["status"], "resolved");
+    }
+
+    async fn what_json_schema_allows_the_server_takes(app) {
+        let doc = document(&app).await;
+        let incident = app.trigger("account-hijack", "low").await;
+        let id = incident["id"].as_str().unwrap().to_owned();
+        let task = support::tasks(&incident)[0]["id"].as_str().unwrap().to_owned();
+
+        // `integer` includes 1.0; 1.5 is no integer.
+        let correction = component(&doc, "CorrectionBody");
+        for (seq, expected) in [(json!(1.0), StatusCode::OK), (json!(1.5), StatusCode::UNPROCESSABLE_ENTITY)] {
+            let body = json!({"corrects_seq": seq, "text": "wrong figure"});
+            assert_eq!(correction.is_valid(&body), expected == StatusCode::OK);
+            let (status, answer) = app.post(&format!("/api/v1/incidents/{id}/corrections"), &app.responder, body).await;
+            assert_eq!(status, expected, "{seq}: {answer}");
+        }
+
+        // An optional body may be JSON null, which the document allows.
+        let (status, answer) = app.post(&format!("/api/v1/incidents/{id}/tasks/{task}/complete"), &app.responder, Value::Null).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+
+        // Resolve: `reason` with `force` and only with it.
+        let resolve = component(&doc, "ResolveBody");
+        for (body, valid) in [
+            (json!({"force": false, "reason": "why"}), false),
+            (json!({"force": true}), false),
+            (json!({"reason": "why"}), false),
+            (json!({"force": true, "reason": "drill over", "summary": null}), true),
+        ] {
+            assert_eq!(resolve.is_valid(&body), valid, "{body}");
+            let (status, answer) = app.post(&format!("/api/v1/incidents/{id}/resolve"), &app.responder, body.clone()).await;
+            let expected = if valid { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+            assert_eq!(status, expected, "{body}: {answer}");
+        }
+    }
+
+    async fn the_document_names_what_this_server_loaded(app) {
+        let doc = document(&app).await;
+        let (_, scenarios) = app.get("/api/v1/scenarios", &app.legal).await;
+        let loaded: BTreeSet<&str> = scenarios["scenarios"].as_array().unwrap().iter()
+            .map(|s| s["id"].as_str().unwrap()).collect();
+        let listed: BTreeSet<&str> = doc["components"]["schemas"]["TriggerBody"]["properties"]["scenario"]["enum"]
+            .as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+        assert_eq!(listed, loaded);
+
+        let (_, playbooks) = app.get("/api/v1/playbooks", &app.legal).await;
+        let loaded: BTreeSet<&str> = playbooks["departments"].as_array().unwrap().iter()
+            .map(|d| d["id"].as_str().unwrap()).collect();
+        let parameters = doc["paths"]["/api/v1/incidents/{id}/departments/{department}/acknowledge"]["post"]["parameters"]
+            .as_array().unwrap();
+        let department = parameters.iter().find(|p| p["name"] == "department").unwrap();
+        let listed: BTreeSet<&str> = department["schema"]["enum"].as_array().unwrap().iter()
+            .map(|d| d.as_str().unwrap()).collect();
+        assert_eq!(listed, loaded);
+
+        // An unknown scenario is refused, as the enum says.
+        let (status, _) = app.post("/api/v1/incidents", &app.responder, json!({
+            "title": "t", "scenario": "alien-invasion", "severity": "low", "summary": "s"})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    async fn links_lead_to_real_operations_with_real_values(app) {
+        let doc = document(&app).await;
+        let created = &doc["paths"]["/api/v1/incidents"]["post"]["responses"]["201"];
+        let links = created["links"].as_object().expect("the trigger's answer has links");
+        assert!(!links.is_empty());
+        let incident = app.trigger("account-hijack", "low").await;
+        for (name, link) in links {
+            let operation_id = link["operationId"].as_str()
+                .unwrap_or_else(|| panic!("{name} names no operationId: {link}"));
+            let target = doc["paths"].as_object().unwrap().values()
+                .flat_map(|item| item.as_object().unwrap().values())
+                .find(|operation| operation["operationId"] == operation_id)
+                .unwrap_or_else(|| panic!("{name}: no operation {operation_id}"));
+            let declared: BTreeSet<&str> = target["parameters"].as_array().unwrap().iter()
+                .map(|p| p["name"].as_str().unwrap()).collect();
+            for (parameter, expression) in link["parameters"].as_object().unwrap() {
+                assert!(declared.contains(parameter.as_str()), "{name}: {operation_id} has no {parameter}");
+                let pointer = expression.as_str().unwrap().strip_prefix("$response.body#").unwrap();
+                assert!(incident.pointer(pointer).is_some_and(Value::is_string),
+                    "{name}: {pointer} is not in a trigger's answer");
+            }
+        }
+    }
+
+    async fn malformed_keys_and_zones_are_refused_as_documented(app) {
+        let doc = document(&app).await;
+        let trigger = &doc["paths"]["/api/v1/incidents"]["post"]["parameters"][0];
+        assert_eq!(trigger["name"], "Idempotency-Key");
+        let key = jsonschema::validator_for(&trigger["schema"]).unwrap();
+        let body = json!({"title": "t", "scenario": "account-hijack", "severity": "low", "summary": "s"});
+        for (value, valid) in [("retry-1", true), ("with space", false), ("tab\tin", false)] {
+            assert_eq!(key.is_valid(&json!(value)), valid, "{value:?}");
+            let response = app.client.post(app.url("/api/v1/incidents")).bearer_auth(&app.responder)
+                .header("Idempotency-Key", value).json(&body).send().await.unwrap();
+            let expected = if valid { StatusCode::CREATED } else { StatusCode::BAD_REQUEST };
+            assert_eq!(response.status(), expected, "{value:?}");
+        }
+
+        let id = app.trigger("account-hijack", "low").await["id"].as_str().unwrap().to_owned();
+        let timeline = &doc["paths"]["/api/v1/incidents/{id}/timeline"]["get"]["parameters"];
+        let tz = timeline.as_array().unwrap().iter().find(|p| p["name"] == "tz").unwrap();
+        let zones = jsonschema::validator_for(&tz["schema"]).unwrap();
+        for (zone, valid) in [("Europe/Paris", true), ("UTC", true), ("Mars/Olympus", false),
+                              ("%20UTC", false), ("europe/paris", false)] {
+            let decoded = zone.replace("%20", " ");
+            assert_eq!(zones.is_valid(&json!(decoded)), valid, "{zone:?}");
+            let response = app.client.get(app.url(&format!("/api/v1/incidents/{id}/timeline?format=csv&tz={zone}")))
+                .bearer_auth(&app.legal).send().await.unwrap();
+            let expected = if valid { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+            assert_eq!(response.status(), expected, "{zone:?}");
+        }
     }
 }

@@ -208,6 +208,11 @@ on_each_backend! {
             json!({"corrects_seq": 0, "text": "x"})).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(body["error"]["field"], "corrects_seq");
+        // Well-formed, but past the end of the timeline as it stands.
+        let (status, body) = app.post(&format!("/api/v1/incidents/{id}/corrections"), &app.responder,
+            json!({"corrects_seq": 9999, "text": "x"})).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert_eq!(body["error"]["field"], "corrects_seq");
         let (status, _) = app.post(&format!("/api/v1/incidents/{id}/statements"), &app.responder,
             json!({"text": "We are aware and on it.", "approved_by": "Legal", "channels": ["twitter"]})).await;
         assert_eq!(status, StatusCode::OK);

@@ -87,6 +87,14 @@ impl ApiError {
         )
     }
 
+    /// Names the request field at fault.
+    pub fn with_field(self, field: impl Into<String>) -> Self {
+        ApiError {
+            field: Some(field.into()),
+            ..self
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         self.status
     }

@@ -17,8 +17,8 @@ use crate::domain::Actor;
 /// shape is a 422 naming the field; a body over the limit is a 413.
 pub struct Json<T>(pub T);
 
-/// Like [`Json`], but an empty body reads as `T::default()`: for actions
-/// whose fields are all optional.
+/// Like [`Json`], but an empty body, or JSON `null`, reads as
+/// `T::default()`: for actions whose fields are all optional.
 pub struct JsonOrEmpty<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
@@ -40,7 +40,7 @@ impl<T: DeserializeOwned + Default> FromRequest<AppState> for JsonOrEmpty<T> {
             return Ok(JsonOrEmpty(T::default()));
         }
         require_json_content_type(&headers)?;
-        parse_json(&body).map(JsonOrEmpty)
+        parse_json::<Option<T>>(&body).map(|body| JsonOrEmpty(body.unwrap_or_default()))
     }
 }
 

@@ -14,16 +14,16 @@ use uuid::Uuid;
 
 use super::error::ErrorBody;
 use super::extract::{Caller, Json, JsonOrEmpty, Path, Query};
+use super::text::{Line, Prose};
 use super::{ApiError, AppState};
 use crate::auth::Permission;
 use crate::domain::{Department, Incident, IncidentStatus, Person, Severity, Task, TaskStatus};
 use crate::engine::{Chasing, Trigger};
 use crate::store::{IdempotencyClaim, MessageRecord};
 
-const TITLE_MAX: usize = 200;
-pub(super) const TEXT_MAX: usize = 10_000;
-pub(super) const NAME_MAX: usize = 200;
 const IDEMPOTENCY_KEY_MAX: usize = 255;
+/// RFC 5321's limit on a forward path, less its angle brackets.
+const EMAIL_MAX: usize = 254;
 
 // ---- what the API answers -------------------------------------------------
 
@@ -246,13 +246,13 @@ pub struct IncidentList {
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerBody {
-    /// What happened, in a line (at most 200 characters).
-    title: String,
+    /// What happened, in a line.
+    title: Line,
     /// A scenario id from `GET /api/v1/scenarios`.
     scenario: String,
     severity: Severity,
     /// What is known so far.
-    summary: String,
+    summary: Prose,
     /// Who leads the response; the organisation's default commander if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     commander: Option<PersonBody>,
@@ -261,7 +261,8 @@ pub struct TriggerBody {
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PersonBody {
-    name: String,
+    name: Line,
+    #[schema(format = Email, max_length = 254)]
     email: String,
 }
 
@@ -269,40 +270,111 @@ pub struct PersonBody {
 #[serde(deny_unknown_fields)]
 pub struct CompleteBody {
     #[serde(default)]
-    note: Option<String>,
+    note: Option<Prose>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SkipBody {
-    /// Why the task is not being done. Required.
-    reason: String,
+    /// Why the task is not being done.
+    reason: Prose,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoteBody {
-    text: String,
+    text: Prose,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SeverityBody {
     severity: Severity,
-    reason: String,
+    reason: Prose,
 }
 
-#[derive(Default, Deserialize, ToSchema)]
+/// Its schema is written by hand below: derive cannot say that `reason`
+/// goes with `force` and only with it.
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
-    /// How it ended, for everyone.
     #[serde(default)]
-    summary: Option<String>,
-    /// Resolve although required tasks are open; needs a `reason`.
+    summary: Option<Prose>,
     #[serde(default)]
     force: bool,
     #[serde(default)]
-    reason: Option<String>,
+    reason: Option<Prose>,
+}
+
+impl utoipa::PartialSchema for ResolveBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Type};
+        use utoipa::openapi::{Ref, RefOr};
+        let nullable = |schema: RefOr<_>, description: &str| {
+            OneOfBuilder::new()
+                .item(ObjectBuilder::new().schema_type(Type::Null))
+                .item(schema)
+                .description(Some(description))
+        };
+        let summary = || {
+            nullable(
+                Ref::from_schema_name("Prose").into(),
+                "How it ended, for everyone.",
+            )
+        };
+        let force = |value: bool| {
+            ObjectBuilder::new()
+                .schema_type(Type::Boolean)
+                .enum_values(Some([value]))
+        };
+        let closed = || Some(AdditionalProperties::FreeForm(false));
+        let plain = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .title(Some("Resolve"))
+            .property("summary", summary())
+            .property("force", force(false))
+            .property("reason", ObjectBuilder::new().schema_type(Type::Null))
+            .additional_properties(closed());
+        let forced = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .title(Some("Force"))
+            .property("summary", summary())
+            .property(
+                "force",
+                force(true).description(Some("Resolve although required tasks are open.")),
+            )
+            .property(
+                "reason",
+                utoipa::openapi::schema::RefBuilder::new()
+                    .ref_location_from_schema_name("Prose")
+                    .description(Some("Why, when forcing.")),
+            )
+            .required("force")
+            .required("reason")
+            .additional_properties(closed());
+        OneOfBuilder::new()
+            .item(plain)
+            .item(forced)
+            .description(Some(
+                "Resolve when every required task is done or skipped; or set `force` \
+                 and give a `reason` to resolve although some are open.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for ResolveBody {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        schemas.push((
+            <Prose as ToSchema>::name().into_owned(),
+            <Prose as utoipa::PartialSchema>::schema(),
+        ));
+    }
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -311,61 +383,38 @@ pub struct ResolveBody {
 pub struct ListParams {
     /// Only incidents with this status.
     status: Option<IncidentStatus>,
-    /// At most this many, newest first (1 to 200, default 50).
+    /// At most this many, newest first (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
-}
-
-/// Trimmed, non-empty, at most `max` characters, no control characters
-/// other than line breaks and tabs.
-pub(super) fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(ApiError::invalid(
-            field,
-            format!("{field} must not be empty"),
-        ));
-    }
-    if value.chars().count() > max {
-        return Err(ApiError::invalid(
-            field,
-            format!("{field} is longer than {max} characters"),
-        ));
-    }
-    if value
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        return Err(ApiError::invalid(
-            field,
-            format!("{field} contains control characters"),
-        ));
-    }
-    Ok(value.to_owned())
-}
-
-fn optional_text(field: &str, value: Option<&str>, max: usize) -> Result<Option<String>, ApiError> {
-    value.map(|value| text(field, value, max)).transpose()
 }
 
 impl TriggerBody {
     fn parse(&self) -> Result<Trigger, ApiError> {
         let commander = match &self.commander {
             Some(person) => {
-                let email = lettre::Address::from_str(person.email.trim()).map_err(|error| {
+                if person.email.len() > EMAIL_MAX {
+                    return Err(ApiError::invalid(
+                        "commander.email",
+                        format!("an email address has at most {EMAIL_MAX} characters"),
+                    ));
+                }
+                // Not trimmed: " ann@example.com" is no email address, as
+                // the document's `format: email` says.
+                let email = lettre::Address::from_str(&person.email).map_err(|error| {
                     ApiError::invalid("commander.email", format!("not an email address: {error}"))
                 })?;
                 Some(Person {
-                    name: text("commander.name", &person.name, NAME_MAX)?,
+                    name: person.name.read("commander.name")?,
                     email: email.to_string(),
                 })
             }
             None => None,
         };
         Ok(Trigger {
-            title: text("title", &self.title, TITLE_MAX)?,
-            scenario: text("scenario", &self.scenario, NAME_MAX)?,
+            title: self.title.read("title")?,
+            scenario: super::text::text("scenario", &self.scenario, super::text::LINE_MAX)?,
             severity: self.severity,
-            summary: text("summary", &self.summary, TEXT_MAX)?,
+            summary: self.summary.read("summary")?,
             commander,
         })
     }
@@ -382,7 +431,10 @@ fn idempotency_claim(
     let key = value
         .to_str()
         .ok()
-        .filter(|key| !key.is_empty() && key.len() <= IDEMPOTENCY_KEY_MAX)
+        .filter(|key| {
+            (1..=IDEMPOTENCY_KEY_MAX).contains(&key.len())
+                && key.bytes().all(|b| b.is_ascii_graphic())
+        })
         .ok_or_else(|| {
             ApiError::bad_request(
                 Some("Idempotency-Key".into()),
@@ -406,10 +458,26 @@ fn idempotency_claim(
 #[utoipa::path(post, path = "/api/v1/incidents", tag = "incidents",
     security(("bearer" = [])),
     request_body = TriggerBody,
-    params(("Idempotency-Key" = Option<String>, Header,
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false,
+        min_length = 1, max_length = 255, pattern = "^[!-~]+$",
         description = "Makes a retried trigger return the incident the first call created")),
     responses(
-        (status = 201, description = "The incident, opened (or replayed for a known Idempotency-Key)", body = IncidentView),
+        (status = 201, description = "The incident, opened (or replayed for a known Idempotency-Key)", body = IncidentView,
+            // Where a client goes next: its first department and task.
+            links(
+                ("AcknowledgeDepartment" = (operation_id = "acknowledge_department", parameters(
+                    ("id" = "$response.body#/id"),
+                    ("department" = "$response.body#/departments/0/department")))),
+                ("AcknowledgeTask" = (operation_id = "acknowledge_task", parameters(
+                    ("id" = "$response.body#/id"),
+                    ("task_id" = "$response.body#/departments/0/tasks/0/id")))),
+                ("CompleteTask" = (operation_id = "complete_task", parameters(
+                    ("id" = "$response.body#/id"),
+                    ("task_id" = "$response.body#/departments/0/tasks/0/id")))),
+                ("SkipTask" = (operation_id = "skip_task", parameters(
+                    ("id" = "$response.body#/id"),
+                    ("task_id" = "$response.body#/departments/0/tasks/0/id")))),
+            )),
         (status = 400, description = "Malformed JSON or header", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role may not trigger", body = ErrorBody),
@@ -596,7 +664,7 @@ pub async fn complete_task(
     JsonOrEmpty(body): JsonOrEmpty<CompleteBody>,
 ) -> Updated {
     caller.require(Permission::Act)?;
-    let note = optional_text("note", body.note.as_deref(), TEXT_MAX)?;
+    let note = body.note.map(|note| note.read("note")).transpose()?;
     let incident = state
         .engine
         .complete_task(id, task_id, note, &caller.actor())
@@ -617,7 +685,7 @@ pub async fn skip_task(
     Json(body): Json<SkipBody>,
 ) -> Updated {
     caller.require(Permission::Act)?;
-    let reason = text("reason", &body.reason, TEXT_MAX)?;
+    let reason = body.reason.read("reason")?;
     let incident = state
         .engine
         .skip_task(id, task_id, reason, &caller.actor())
@@ -637,7 +705,7 @@ pub async fn add_note(
     Json(body): Json<NoteBody>,
 ) -> Updated {
     caller.require(Permission::Act)?;
-    let text = text("text", &body.text, TEXT_MAX)?;
+    let text = body.text.read("text")?;
     let incident = state.engine.add_note(id, text, &caller.actor()).await?;
     Ok(axum::Json(view(&state, incident).await?))
 }
@@ -654,7 +722,7 @@ pub async fn change_severity(
     Json(body): Json<SeverityBody>,
 ) -> Updated {
     caller.require(Permission::Act)?;
-    let reason = text("reason", &body.reason, TEXT_MAX)?;
+    let reason = body.reason.read("reason")?;
     let incident = state
         .engine
         .change_severity(id, body.severity, reason, &caller.actor())
@@ -674,15 +742,18 @@ pub async fn resolve(
     JsonOrEmpty(body): JsonOrEmpty<ResolveBody>,
 ) -> Updated {
     caller.require(Permission::Act)?;
-    let summary = optional_text("summary", body.summary.as_deref(), TEXT_MAX)?;
-    let force_reason = match (body.force, body.reason.as_deref()) {
+    let summary = body
+        .summary
+        .map(|summary| summary.read("summary"))
+        .transpose()?;
+    let force_reason = match (body.force, body.reason) {
         (true, None) => {
             return Err(ApiError::invalid(
                 "reason",
                 "forcing resolution needs a reason",
             ));
         }
-        (true, Some(reason)) => Some(text("reason", reason, TEXT_MAX)?),
+        (true, Some(reason)) => Some(reason.read("reason")?),
         (false, Some(_)) => {
             return Err(ApiError::invalid(
                 "reason",

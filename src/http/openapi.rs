@@ -1,8 +1,12 @@
 //! The OpenAPI document, generated from the handlers' own annotations.
 
 use axum::Json;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+
+use crate::playbook::Catalog;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -54,6 +58,85 @@ impl Modify for BearerAuth {
 
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "health",
     responses((status = 200, description = "This document")))]
-pub async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn document(
+    axum::extract::State(state): axum::extract::State<super::AppState>,
+) -> Result<Json<serde_json::Value>, super::ApiError> {
+    let mut doc = serde_json::to_value(served(state.engine.catalog()))
+        .map_err(|error| super::ApiError::internal(&error))?;
+    fix_link_names(&mut doc);
+    Ok(Json(doc))
+}
+
+/// utoipa 5.5 writes a Link object's fields in snake case (`operation_id`);
+/// OpenAPI names them in camel case, and tools ignore links without an
+/// `operationId`.
+fn fix_link_names(doc: &mut serde_json::Value) {
+    let operations = doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut());
+    let links = operations
+        .filter_map(|operation| operation.get_mut("responses")?.as_object_mut())
+        .flat_map(|responses| responses.values_mut())
+        .filter_map(|response| response.get_mut("links")?.as_object_mut())
+        .flat_map(|links| links.values_mut())
+        .filter_map(|link| link.as_object_mut());
+    for link in links {
+        for (snake, camel) in [
+            ("operation_id", "operationId"),
+            ("operation_ref", "operationRef"),
+            ("request_body", "requestBody"),
+        ] {
+            if let Some(value) = link.remove(snake) {
+                link.insert(camel.to_owned(), value);
+            }
+        }
+    }
+}
+
+/// The document as this server serves it: the scenario and department ids
+/// come from the playbooks it loaded, so a client (or a fuzzer) can tell a
+/// trigger the server will take from one it will refuse.
+pub fn served(catalog: &Catalog) -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    let scenarios = catalog.scenarios().iter().map(|s| s.id.as_str());
+    if let Some(RefOr::T(Schema::Object(trigger))) = doc
+        .components
+        .as_mut()
+        .and_then(|components| components.schemas.get_mut("TriggerBody"))
+    {
+        trigger.properties.insert(
+            "scenario".into(),
+            ids(scenarios, "A scenario id from `GET /api/v1/scenarios`.").into(),
+        );
+    }
+    let departments = catalog.departments().iter().map(|d| d.id.as_str());
+    let acknowledge = doc
+        .paths
+        .paths
+        .get_mut("/api/v1/incidents/{id}/departments/{department}/acknowledge")
+        .and_then(|item| item.post.as_mut())
+        .and_then(|operation| operation.parameters.as_mut());
+    for parameter in acknowledge.into_iter().flatten() {
+        if parameter.name == "department" {
+            parameter.schema = Some(
+                ids(
+                    departments.clone(),
+                    "A department id from `GET /api/v1/playbooks`.",
+                )
+                .into(),
+            );
+        }
+    }
+    doc
+}
+
+fn ids<'a>(ids: impl Iterator<Item = &'a str>, description: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(ids))
+        .description(Some(description))
+        .build()
 }

@@ -13,7 +13,8 @@ use uuid::Uuid;
 
 use super::error::ErrorBody;
 use super::extract::{Caller, Json, Path, Query};
-use super::incidents::{ActionResponses, NAME_MAX, TEXT_MAX, Updated, text, view};
+use super::incidents::{ActionResponses, Updated, view};
+use super::text::{Line, Prose};
 use super::{ApiError, AppState};
 use crate::auth::Permission;
 use crate::store::PurgeRecord;
@@ -26,10 +27,34 @@ use crate::timeline::{
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ExportParams {
-    /// `json` (default), `csv` or `html`; or ask with an `Accept` header.
+    #[param(schema_with = export_formats)]
     pub(super) format: Option<String>,
-    /// An IANA time zone (`Europe/Paris`): local time alongside UTC in CSV and HTML.
+    #[param(schema_with = time_zones)]
     pub(super) tz: Option<String>,
+}
+
+// `schema_with` replaces the whole parameter schema, doc comment included:
+// the descriptions live in the schemas.
+
+fn export_formats() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["json", "csv", "html"]))
+        .description(Some(
+            "`json` (default), `csv` or `html`; or ask with an `Accept` header.",
+        ))
+        .build()
+}
+
+/// Every name `parse_tz` knows, and no other.
+fn time_zones() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())))
+        .description(Some(
+            "An IANA time zone (`Europe/Paris`): local time alongside UTC in CSV and HTML.",
+        ))
+        .build()
 }
 
 /// What `GET .../timeline` answers as JSON; written as a stream, described here.
@@ -219,9 +244,29 @@ pub async fn public_key(State(state): State<AppState>) -> axum::Json<PublicKey> 
 #[serde(deny_unknown_fields)]
 pub struct CorrectionBody {
     /// The sequence number of the event that was wrong.
+    #[schema(minimum = 1)]
+    #[serde(deserialize_with = "integer")]
     corrects_seq: i64,
     /// What was wrong, and what is right.
-    text: String,
+    text: Prose,
+}
+
+/// A JSON integer. `12.0` is the same number, and JSON Schema's `integer`
+/// says so, so it is taken too; `12.5` is not an integer.
+fn integer<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    use serde::de::Error;
+    // 2^63, exactly: every integral f64 below it and at or above -2^63 fits.
+    const BOUND: f64 = 9_223_372_036_854_775_808.0;
+    let number = serde_json::Number::deserialize(deserializer)?;
+    if let Some(integer) = number.as_i64() {
+        return Ok(integer);
+    }
+    match number.as_f64() {
+        Some(float) if float.fract() == 0.0 && (-BOUND..BOUND).contains(&float) => Ok(float as i64),
+        _ => Err(D::Error::custom(format!(
+            "expected an integer between -2^63 and 2^63 - 1, got {number}"
+        ))),
+    }
 }
 
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/corrections", tag = "timeline",
@@ -236,29 +281,40 @@ pub async fn correct(
     Json(body): Json<CorrectionBody>,
 ) -> Updated {
     caller.require(Permission::Act)?;
-    let text = text("text", &body.text, TEXT_MAX)?;
+    let text = body.text.read("text")?;
+    if body.corrects_seq < 1 {
+        return Err(ApiError::invalid(
+            "corrects_seq",
+            "sequence numbers start at 1",
+        ));
+    }
     let incident = state
         .engine
         .correct(id, body.corrects_seq, text, &caller.actor())
         .await
         .map_err(|error| match error {
+            // Well-formed, but past the timeline's end as it stands now.
             crate::engine::EngineError::Refused(crate::domain::DomainError::NoSuchEvent(seq)) => {
-                ApiError::invalid("corrects_seq", format!("the timeline has no event {seq}"))
+                ApiError::conflict(format!("the timeline has no event {seq} yet"))
+                    .with_field("corrects_seq")
             }
             other => other.into(),
         })?;
     Ok(axum::Json(view(&state, incident).await?))
 }
 
+const CHANNELS_MAX: usize = 20;
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatementBody {
     /// The text as published.
-    text: String,
+    text: Prose,
     /// Who approved it (name, or name and role).
-    approved_by: String,
+    approved_by: Line,
     /// Where it went: `twitter`, `press release`, `website`, ...
-    channels: Vec<String>,
+    #[schema(min_items = 1, max_items = 20)]
+    channels: Vec<Line>,
 }
 
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/statements", tag = "timeline",
@@ -273,19 +329,26 @@ pub async fn record_statement(
     Json(body): Json<StatementBody>,
 ) -> Updated {
     caller.require(Permission::Act)?;
-    let statement = text("text", &body.text, TEXT_MAX)?;
-    let approved_by = text("approved_by", &body.approved_by, NAME_MAX)?;
+    let statement = body.text.read("text")?;
+    let approved_by = body.approved_by.read("approved_by")?;
     if body.channels.is_empty() {
         return Err(ApiError::invalid(
             "channels",
             "say where the statement went",
         ));
     }
+    // A bound, so that no statement the document allows outgrows the body limit.
+    if body.channels.len() > CHANNELS_MAX {
+        return Err(ApiError::invalid(
+            "channels",
+            format!("at most {CHANNELS_MAX} channels"),
+        ));
+    }
     let channels = body
         .channels
         .iter()
         .enumerate()
-        .map(|(i, channel)| text(&format!("channels[{i}]"), channel, NAME_MAX))
+        .map(|(i, channel)| channel.read(&format!("channels[{i}]")))
         .collect::<Result<Vec<_>, _>>()?;
     let incident = state
         .engine
@@ -299,7 +362,7 @@ pub async fn record_statement(
 pub struct LegalHoldBody {
     /// True to place the hold, false to lift it.
     hold: bool,
-    reason: String,
+    reason: Prose,
 }
 
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/legal-hold", tag = "timeline",
@@ -314,7 +377,7 @@ pub async fn legal_hold(
     Json(body): Json<LegalHoldBody>,
 ) -> Updated {
     caller.require(Permission::Hold)?;
-    let reason = text("reason", &body.reason, TEXT_MAX)?;
+    let reason = body.reason.read("reason")?;
     let incident = state
         .engine
         .set_legal_hold(id, body.hold, reason, &caller.actor())

@@ -75,8 +75,8 @@ pub struct UnknownTimeZone(pub String);
 
 /// An IANA time zone by name, e.g. `Europe/Paris` or `UTC`.
 pub fn parse_tz(name: &str) -> Result<Tz, UnknownTimeZone> {
-    name.trim()
-        .parse::<Tz>()
+    // Exactly the names the OpenAPI document lists: no trimming, no case folding.
+    name.parse::<Tz>()
         .map_err(|_| UnknownTimeZone(name.to_owned()))
 }
 
