@@ -13,7 +13,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::config::{Settings, redact_url};
 use crate::engine::{Clock, Engine, SystemClock};
-use crate::http::{AppState, LinkGuard, router};
+use crate::http::{AppState, LinkGuard, SignInGuard, router};
 use crate::metrics::Metrics;
 use crate::notify::Route;
 use crate::notify::email::{Mailer, MailerError};
@@ -156,6 +156,11 @@ impl Default for Tuning {
 /// Bad link tokens one address may try per minute.
 const BAD_LINKS_PER_MINUTE: NonZeroU32 = NonZeroU32::new(20).expect("non-zero");
 
+/// Sign-in mails to one address: three at once, then one every five minutes.
+const SIGN_IN_MAILS: governor::Quota =
+    governor::Quota::per_hour(NonZeroU32::new(12).expect("non-zero"))
+        .allow_burst(NonZeroU32::new(3).expect("non-zero"));
+
 /// A server ready to run: playbooks valid, database migrated, port bound.
 pub struct App {
     listener: TcpListener,
@@ -240,6 +245,7 @@ impl App {
             engine,
             renderer,
             link_guard: Arc::new(LinkGuard::new(BAD_LINKS_PER_MINUTE)),
+            sign_in_guard: Arc::new(SignInGuard::new(SIGN_IN_MAILS)),
             link_grace: settings.link_grace,
             mailer,
             mail_from: settings.mail_from.clone(),

@@ -22,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tracing::Instrument;
 
+pub use console::SignInGuard;
 pub use error::ApiError;
 pub use links::LinkGuard;
 pub use openapi::ApiDoc;
@@ -40,6 +41,7 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     pub renderer: Arc<Renderer>,
     pub link_guard: Arc<LinkGuard>,
+    pub sign_in_guard: Arc<SignInGuard>,
     /// How long links keep working after their incident is resolved.
     pub link_grace: chrono::Duration,
     /// For sign-in mail, which goes straight out.

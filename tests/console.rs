@@ -159,6 +159,27 @@ on_each_backend! {
         assert_eq!(status, StatusCode::SEE_OTHER);
     }
 
+    async fn the_sign_in_form_cannot_flood_an_inbox(app) {
+        let store = app.engine.store();
+        for email in ["ann@example.com", "bob@example.com"] {
+            tocsin::staff::add_user(store.as_ref(), email, Role::Responder, chrono::Utc::now())
+                .await
+                .unwrap();
+        }
+        for _ in 0..6 {
+            let response = post_form(&app, "/sign-in", None, &[("email", "ann@example.com")]).await;
+            // The same answer every time: the page tells nothing of the limit.
+            assert!(response.text().await.unwrap().contains("a sign-in link is on its way"));
+        }
+        let response = post_form(&app, "/sign-in", None, &[("email", "bob@example.com")]).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        app.smtp.wait_for(4, WAIT).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let to = |email: &str| app.smtp.received().iter().filter(|m| m.rcpt_to == [email]).count();
+        assert_eq!(to("ann@example.com"), 3, "three at once, then one every few minutes");
+        assert_eq!(to("bob@example.com"), 1, "another person is not held back");
+    }
+
     async fn forms_need_the_session_token_and_the_right_role(app) {
         let (cookie, csrf) = signed_in(&app, "ops@example.com", Role::Responder).await;
         let trigger = [("action", "open"), ("scenario", "complaint-surge"), ("severity", "high"),

@@ -141,6 +141,25 @@ fn console_page(state: &AppState, staff: &Staff, name: &str, context: impl Seria
 
 // ---- signing in -----------------------------------------------------------------
 
+/// Sign-in mail one address may be sent: a few at once, then one every few
+/// minutes, so the form cannot be used to flood somebody's inbox.
+pub struct SignInGuard {
+    limiter: governor::DefaultKeyedRateLimiter<String>,
+}
+
+impl SignInGuard {
+    pub fn new(quota: governor::Quota) -> SignInGuard {
+        SignInGuard {
+            limiter: governor::RateLimiter::keyed(quota),
+        }
+    }
+
+    /// Counts a sign-in mail to `email`; false if it is over its allowance.
+    fn allow(&self, email: &str) -> bool {
+        self.limiter.check_key(&email.to_owned()).is_ok()
+    }
+}
+
 #[derive(Deserialize)]
 pub struct SignInForm {
     email: String,
@@ -164,6 +183,10 @@ pub async fn request_sign_in(
     let now = state.engine.now();
     if let Ok(email) = staff::normalise_email(&form.email) {
         match store.user_by_email(&email).await {
+            // Only known addresses are counted: the limiter holds one key per user.
+            Ok(Some(user)) if !state.sign_in_guard.allow(&user.email) => {
+                tracing::info!("sign-in mail withheld: asked for too often");
+            }
             Ok(Some(user)) => match staff::issue_sign_in(store.as_ref(), &user, now).await {
                 Ok(secret) => send_sign_in_mail(&state, &user.email, &secret),
                 Err(error) => return internal(&error),
