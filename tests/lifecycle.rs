@@ -1791,13 +1791,7 @@ fn describe(sut: &Sut, incident: &Incident, event: &ChainedEvent) -> String {
         "severity_changed" => format!("severity_changed {}->{}", text("from"), text("to")),
         "tasks_added" => format!("tasks_added [{}]", snapshots(&data["tasks"])),
         "incident_resolved" => {
-            let open: Vec<&str> = data["open_required"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-                .iter()
-                .filter_map(Value::as_str)
-                .collect();
+            let open: Vec<&str> = strings(&data["open_required"]);
             format!(
                 "incident_resolved forced={} open=[{}]",
                 data["forced"],
@@ -1805,13 +1799,7 @@ fn describe(sut: &Sut, incident: &Incident, event: &ChainedEvent) -> String {
             )
         }
         "chased" => {
-            let recipients: Vec<&str> = data["recipients"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-                .iter()
-                .filter_map(Value::as_str)
-                .collect();
+            let recipients: Vec<&str> = strings(&data["recipients"]);
             format!(
                 "chased {} {} {} stage={} to=[{}] due{} late={}ms next{}",
                 text("department"),
@@ -1830,6 +1818,17 @@ fn describe(sut: &Sut, incident: &Incident, event: &ChainedEvent) -> String {
 }
 
 /// What must hold whatever the steps were, read from the store alone.
+/// The strings of a JSON array; none for anything else.
+fn strings(value: &Value) -> Vec<&str> {
+    value
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
 fn invariants(incident: &Incident, timeline: &[ChainedEvent], context: &str) {
     let of_kind = |kind: &'static str| timeline.iter().filter(move |e| e.kind == kind);
     let about_task = |kind: &'static str, id: Uuid| -> Vec<&ChainedEvent> {

@@ -246,14 +246,7 @@ async fn each_migration_applies_in_turn_on_an_empty_database() {
         // The schema they build is the one the server runs on.
         let app = TestApp::spawn_on(database, std::path::Path::new(PLAYBOOKS)).await;
         let incident = app.trigger("account-hijack", "critical").await;
-        let id = incident["id"].as_str().expect("id");
-        let (status, report) = app
-            .get(
-                &format!("/api/v1/incidents/{id}/timeline/verify"),
-                &app.legal,
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{report}");
+        assert_chain_verifies(&app, incident["id"].as_str().expect("id")).await;
         app.stop().await;
     }
 }
@@ -336,20 +329,19 @@ async fn serves_what_the_release_recorded(database: TestDatabase) {
     let incidents = list["incidents"].as_array().expect("incidents");
     assert_eq!(incidents.len(), 2, "{list}");
     for incident in incidents {
-        let id = incident["id"].as_str().expect("id");
-        let (status, report) = app
-            .get(
-                &format!("/api/v1/incidents/{id}/timeline/verify"),
-                &app.legal,
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{report}");
-        assert_eq!(report["ok"], true, "{report}");
+        assert_chain_verifies(&app, incident["id"].as_str().expect("id")).await;
     }
     let (status, log) = app.get("/api/v1/purge-log", &app.legal).await;
     assert_eq!(status, StatusCode::OK, "{log}");
     assert_eq!(log["purged"].as_array().map(Vec::len), Some(1), "{log}");
     app.stop().await;
+}
+
+async fn assert_chain_verifies(app: &TestApp, id: &str) {
+    let path = format!("/api/v1/incidents/{id}/timeline/verify");
+    let (status, report) = app.get(&path, &app.legal).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["ok"], true, "{report}");
 }
 
 /// Records the fixture for the release being cut: run it on the release's
