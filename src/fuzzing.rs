@@ -252,13 +252,140 @@ pub const SEED_PUBLIC_KEY: &str = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
 /// Its seed, for the generator of the timeline seeds.
 pub const SEED_SIGNING_KEY: &str = "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=";
 
+/// Edits applied at most, in an input that edits a seed.
+pub const MAX_EDITS: usize = 4;
+
+/// The export a timeline fuzz input stands for. An input that starts with
+/// `{` is an export as it is. Any other picks one of the signed `seeds` (in
+/// file-name order) with its first byte and edits it with the rest, four
+/// bytes an edit (see [`edit_export`]): most such inputs stay signed
+/// exports but for the edits, so every check of the verifier is reached.
+pub fn timeline_export(seeds: &[&[u8]], data: &[u8]) -> Vec<u8> {
+    match data.split_first() {
+        Some((b'{', _)) | None => data.to_vec(),
+        Some((pick, edits)) => match seeds.get(usize::from(*pick) % seeds.len().max(1)) {
+            Some(seed) => edit_export(seed, edits),
+            None => data.to_vec(),
+        },
+    }
+}
+
+/// Applies up to [`MAX_EDITS`] edits of four bytes each: what to do, where
+/// (little-endian u16, modulo the length) and a byte. They change, insert
+/// or delete a byte, or repeat or drop the object member found from there
+/// on: a key given twice, or a missing one, is how a file is doctored
+/// without breaking its JSON.
+pub fn edit_export(seed: &[u8], edits: &[u8]) -> Vec<u8> {
+    let mut text = seed.to_vec();
+    for edit in edits.chunks_exact(4).take(MAX_EDITS) {
+        let &[what, low, high, byte] = edit else {
+            break;
+        };
+        if text.is_empty() {
+            break;
+        }
+        let at = usize::from(u16::from_le_bytes([low, high])) % text.len();
+        match what % 5 {
+            0 => {
+                if let Some(old) = text.get_mut(at) {
+                    *old = byte;
+                }
+            }
+            1 => text.insert(at, byte),
+            2 => {
+                text.remove(at);
+            }
+            3 => {
+                if let Some(member) = member_from(&text, at) {
+                    let mut copy = text.get(member.clone()).unwrap_or_default().to_vec();
+                    copy.push(b',');
+                    text.splice(member.start..member.start, copy);
+                }
+            }
+            _ => {
+                if let Some(member) = member_from(&text, at) {
+                    // Take a comma with it, after or else before.
+                    let end = if text.get(member.end) == Some(&b',') {
+                        member.end + 1
+                    } else {
+                        member.end
+                    };
+                    let start = if end == member.end && member.start > 0 {
+                        member.start - usize::from(text.get(member.start - 1) == Some(&b','))
+                    } else {
+                        member.start
+                    };
+                    text.drain(start..end);
+                }
+            }
+        }
+    }
+    text
+}
+
+/// The first `"key": value` member of an object starting at or after
+/// `from`, as a byte range; a rough scan, good enough to doctor a file.
+fn member_from(text: &[u8], from: usize) -> Option<std::ops::Range<usize>> {
+    let before_is = |at: usize, wanted: &[u8]| {
+        text.get(..at)
+            .and_then(|head| head.iter().rev().find(|b| !b.is_ascii_whitespace()))
+            .is_some_and(|b| wanted.contains(b))
+    };
+    let string_end = |start: usize| {
+        let mut at = start + 1;
+        while let Some(byte) = text.get(at) {
+            match byte {
+                b'\\' => at += 2,
+                b'"' => return Some(at + 1),
+                _ => at += 1,
+            }
+        }
+        None
+    };
+    let mut start = from;
+    loop {
+        start += text.get(start..)?.iter().position(|b| *b == b'"')?;
+        let key_end = string_end(start)?;
+        let colon = text
+            .get(key_end..)?
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())?;
+        if before_is(start, b"{,") && text.get(key_end + colon) == Some(&b':') {
+            let mut at = key_end + colon + 1;
+            let mut depth = 0usize;
+            while let Some(byte) = text.get(at) {
+                match byte {
+                    b'"' => {
+                        at = string_end(at)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' if depth == 0 => return Some(start..at),
+                    b'}' | b']' => depth -= 1,
+                    b',' if depth == 0 => return Some(start..at),
+                    _ => {}
+                }
+                at += 1;
+            }
+            return None;
+        }
+        start += 1;
+    }
+}
+
+/// [`check_timeline_export`] on the export the input stands for (see
+/// [`timeline_export`]).
+pub fn check_timeline_verify(seeds: &[&[u8]], data: &[u8]) -> Result<Outcome, Violation> {
+    check_timeline_export(&timeline_export(seeds, data))
+}
+
 /// The verifier never panics, and says an export verifies exactly when an
 /// independent reading of `docs/timeline-format.md` does: every object of
 /// the signed part has unique keys (a reader must not be able to see other
 /// values than the ones hashed), each event's values are the values hashed,
 /// the links hold from genesis to the signed head, and the signature is
 /// good (and by [`SEED_PUBLIC_KEY`], when that key is the trusted one).
-pub fn check_timeline_verify(data: &[u8]) -> Result<Outcome, Violation> {
+pub fn check_timeline_export(data: &[u8]) -> Result<Outcome, Violation> {
     let report = verify_export(data);
     let trusted = verify_export_with_key(data, SEED_PUBLIC_KEY);
     let reference = reference_verify(data, None);
@@ -366,9 +493,8 @@ fn reference_verify(data: &[u8], trusted_key: Option<&str>) -> Result<ChainHead,
     Ok(head)
 }
 
-/// The members of an export the reference looks at. The signed ones
-/// (`head`, `events`) are read with unique keys at every depth; the rest
-/// as any JSON, as they are a summary the signature does not cover.
+/// The members of an export the reference looks at, read with unique keys
+/// at every depth; the others are skipped.
 #[derive(Default)]
 struct ReferenceExport {
     format: Option<Value>,
@@ -402,24 +528,15 @@ impl<'de> Visitor<'de> for ReferenceExportVisitor {
                 "incident" => &mut export.incident,
                 "signature" => &mut export.signature,
                 "public_key" => &mut export.public_key,
-                "head" | "events" => {
-                    let value = map.next_value::<Unique>()?.0;
-                    let slot = if key == "head" {
-                        &mut export.head
-                    } else {
-                        &mut export.events
-                    };
-                    if slot.replace(value).is_some() {
-                        return Err(de::Error::custom(format!("duplicate `{key}`")));
-                    }
-                    continue;
-                }
+                "head" => &mut export.head,
+                "events" => &mut export.events,
+                // `departments`, `exported_at`: a summary nobody checks.
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
                 }
             };
-            if slot.replace(map.next_value::<Value>()?).is_some() {
+            if slot.replace(map.next_value::<Unique>()?.0).is_some() {
                 return Err(de::Error::custom(format!("duplicate `{key}`")));
             }
         }
@@ -428,7 +545,9 @@ impl<'de> Visitor<'de> for ReferenceExportVisitor {
 }
 
 /// Any JSON value, refusing an object that names a key twice (RFC 8785
-/// section 3.1 requires I-JSON, which forbids it).
+/// section 3.1 requires I-JSON, which forbids it). Deliberately not
+/// `timeline::chain::unique_keys`: the reference must not share the
+/// verifier's mistakes.
 struct Unique(Value);
 
 impl<'de> Deserialize<'de> for Unique {

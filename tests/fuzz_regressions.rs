@@ -17,10 +17,11 @@ use reqwest::StatusCode;
 use serde_json::json;
 use tocsin::fuzzing::{
     Outcome, SEED_PUBLIC_KEY, SEED_SIGNING_KEY, Violation, check_link_token, check_playbook_loader,
-    check_timeline_verify, join_link_request, join_playbooks,
+    check_timeline_export, check_timeline_verify, edit_export, join_link_request, join_playbooks,
+    timeline_export,
 };
 
-type Check = fn(&[u8]) -> Result<Outcome, Violation>;
+type Check<'a> = &'a dyn Fn(&[u8]) -> Result<Outcome, Violation>;
 
 const FUZZ: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz");
 
@@ -41,7 +42,7 @@ fn inputs(kind: &str, target: &str) -> Vec<PathBuf> {
 
 /// Runs every seed and regression of `target`; fails naming each input that
 /// panics or breaks an invariant. Returns the seeds' outcomes.
-fn replay(target: &str, check: Check) -> Vec<Outcome> {
+fn replay(target: &str, check: Check<'_>) -> Vec<Outcome> {
     let seeds = inputs("seeds", target);
     assert!(
         !seeds.is_empty(),
@@ -72,7 +73,7 @@ fn replay(target: &str, check: Check) -> Vec<Outcome> {
 
 #[test]
 fn playbook_loader_seeds_and_regressions() {
-    let outcomes = replay("playbook_loader", check_playbook_loader);
+    let outcomes = replay("playbook_loader", &check_playbook_loader);
     assert!(
         outcomes.contains(&Outcome::Accepted),
         "no playbook seed loads: the fuzzer would start from errors only"
@@ -81,34 +82,97 @@ fn playbook_loader_seeds_and_regressions() {
 
 #[test]
 fn timeline_verify_seeds_and_regressions() {
-    let outcomes = replay("timeline_verify", check_timeline_verify);
+    let seeds = timeline_seeds();
+    let seeds: Vec<&[u8]> = seeds.iter().map(Vec::as_slice).collect();
+    let outcomes = replay("timeline_verify", &|data| {
+        check_timeline_verify(&seeds, data)
+    });
     assert!(
         outcomes.iter().all(|o| *o == Outcome::Accepted),
-        "every timeline seed is a real export and must verify: {outcomes:?}"
+        "every timeline seed is a real export, or one unedited, and must verify: {outcomes:?}"
     );
+}
+
+/// The signed exports, in file-name order as the fuzz target embeds them.
+fn timeline_seeds() -> Vec<Vec<u8>> {
+    inputs("seeds", "timeline_verify")
+        .iter()
+        .map(|path| std::fs::read(path).expect("read seed"))
+        .filter(|data| data.first() == Some(&b'{'))
+        .collect()
+}
+
+/// The edits the fuzzer makes to seeds do what they say.
+#[test]
+fn edits_to_a_seed_export_doctor_it_as_described() {
+    let seed = br#"{"a":1,"b":{"c":[1,{"d":"x,}"}],"e":2},"f":3}"#;
+    let edit = |edits: &[u8]| String::from_utf8(edit_export(seed, edits)).expect("UTF-8");
+    assert_eq!(edit(&[]), String::from_utf8_lossy(seed));
+    // Repeat the member found from offset 8 on (`"c":[...]`).
+    assert_eq!(
+        edit(&[3, 8, 0, 0]),
+        r#"{"a":1,"b":{"c":[1,{"d":"x,}"}],"c":[1,{"d":"x,}"}],"e":2},"f":3}"#
+    );
+    // Drop the last member of an object, and the comma before it.
+    let at = u8::try_from(seed.iter().position(|b| *b == b'e').expect("e")).expect("small");
+    assert_eq!(
+        edit(&[4, at - 1, 0, 0]),
+        r#"{"a":1,"b":{"c":[1,{"d":"x,}"}]},"f":3}"#
+    );
+    // Change, insert and delete bytes.
+    assert_eq!(
+        edit(&[0, 5, 0, b'7', 1, 0, 0, b' ', 2, 0, 0, 0]),
+        r#"{"a":7,"b":{"c":[1,{"d":"x,}"}],"e":2},"f":3}"#
+    );
+    // The first byte of a fuzz input picks the seed; `{` means no seed.
+    assert_eq!(timeline_export(&[seed], &[7]), seed.to_vec());
+    assert_eq!(timeline_export(&[seed], b"{}"), b"{}".to_vec());
+}
+
+/// The failure modes the timeline checks exist for: a changed value that
+/// still hashes the same must not pass as verified.
+#[test]
+fn the_timeline_check_catches_what_the_hash_does_not_cover() {
+    let seeds = timeline_seeds();
+    let seed = seeds.last().expect("a seed");
+    let text = std::str::from_utf8(seed).expect("UTF-8");
+    // A seventh fractional digit on the first event's time.
+    let at = text.find("\"seq\":1,\"at\":\"").expect("event 1");
+    let z = at + text[at..].find("Z\"").expect("its time");
+    let finer = [&text[..z], "9", &text[z..]].concat();
+    // The data's first key given again, with another value, before it.
+    let data = text.find("\"data\":{").expect("data") + "\"data\":{".len();
+    let twice = [&text[..data], "\"commander\":\"Mallory\",", &text[data..]].concat();
+    for doctored in [finer, twice] {
+        let report = tocsin::timeline::verify_export(doctored.as_bytes());
+        assert!(!report.ok, "{report}\n{doctored}");
+        assert_eq!(
+            check_timeline_export(doctored.as_bytes()),
+            Ok(Outcome::Refused)
+        );
+    }
 }
 
 #[test]
 fn link_token_seeds_and_regressions() {
-    let outcomes = replay("link_token", check_link_token);
+    let outcomes = replay("link_token", &check_link_token);
     assert!(outcomes.contains(&Outcome::Accepted));
     assert!(outcomes.contains(&Outcome::Refused));
 }
 
-/// The checks can fail: a one-byte edit to a real export must not verify,
-/// and the check says so when the verifier is wrong about it.
+/// A one-byte edit to an event of a real export does not verify, and the
+/// check agrees.
 #[test]
 fn a_changed_byte_in_a_seed_export_does_not_verify() {
-    let seed = inputs("seeds", "timeline_verify")
+    let export = timeline_seeds()
         .into_iter()
         .next()
         .expect("a timeline seed");
-    let export = std::fs::read(seed).expect("read seed");
     let text = String::from_utf8(export).expect("UTF-8");
     let at = text.find("\"kind\":\"").expect("an event") + "\"kind\":\"".len();
     let mut edited = text.into_bytes();
     edited[at] ^= 0x01;
-    assert_eq!(check_timeline_verify(&edited), Ok(Outcome::Refused));
+    assert_eq!(check_timeline_export(&edited), Ok(Outcome::Refused));
     assert!(!tocsin::timeline::verify_export(&edited).ok);
 }
 
@@ -309,6 +373,10 @@ async fn write_timeline_seeds() {
         let report = tocsin::timeline::verify_export_with_key(&export, SEED_PUBLIC_KEY);
         assert!(report.ok, "{name}: {report}");
         write_seed("timeline_verify", name, &export);
+    }
+    // Inputs that pick a seed and edit nothing: where the edit mode starts.
+    for pick in 0..3u8 {
+        write_seed("timeline_verify", &format!("edit-{pick}"), &[pick]);
     }
     app.stop().await;
 }
