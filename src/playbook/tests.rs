@@ -821,3 +821,36 @@ fn files_in_memory_report_what_a_directory_cannot_hold() {
         "{none}"
     );
 }
+
+#[test]
+fn timings_longer_than_a_year_are_refused() {
+    let legal = |ack: &str, complete: &str| {
+        LEGAL.replacen(
+            "ack_within = \"10m\"\ncomplete_within = \"1h\"",
+            &format!("ack_within = \"{ack}\"\ncomplete_within = \"{complete}\""),
+            1,
+        )
+    };
+    let longest = legal("1y", "366d");
+    assert_ne!(longest, LEGAL);
+    let dir = valid(&[("departments/legal.toml", &longest)]);
+    let catalog = Catalog::load(dir.path()).unwrap();
+    let review = &catalog.department("legal").unwrap().items[0];
+    assert_eq!(review.complete_within, Duration::from_secs(366 * 86_400));
+
+    // 300000 years passed once, and opening an incident then overflowed.
+    let dir = valid(&[("departments/legal.toml", &legal("367d", "300000y"))]);
+    assert_problems(
+        dir.path(),
+        &[
+            (
+                "departments/legal.toml:13:14",
+                "`ack_within` is \"367d\", longer than a year",
+            ),
+            (
+                "departments/legal.toml:14:19",
+                "`complete_within` is \"300000y\", longer than a year",
+            ),
+        ],
+    );
+}
