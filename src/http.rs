@@ -25,6 +25,7 @@ use tracing::Instrument;
 pub use console::SignInGuard;
 pub use error::ApiError;
 pub use links::LinkGuard;
+pub(crate) use links::{LinkAction, link_action, link_secret};
 pub use openapi::ApiDoc;
 
 use crate::engine::Engine;

@@ -3,7 +3,8 @@
 //! A playbook directory holds `organisation.toml` (the organisation, its
 //! default incident commander and its scenarios) and one
 //! `departments/<id>.toml` per department (head, deputies, checklist items).
-//! [`Catalog::load`] reads and validates all of it at once, reporting every
+//! [`Catalog::load`] reads and validates all of it at once ([`Catalog::from_files`]
+//! does the same for files held in memory), reporting every
 //! problem with its file, line and column; [`Catalog::plan`] then says which
 //! tasks a scenario at a severity calls for. Adding a department is adding a
 //! file: no code changes.
@@ -20,3 +21,4 @@ pub use catalog::{
     Scenario, Timing,
 };
 pub use diagnostics::{Diagnostic, Diagnostics};
+pub use load::PlaybookFile;

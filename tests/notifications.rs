@@ -238,6 +238,18 @@ on_each_backend! {
         assert_eq!(status, StatusCode::OK, "a real link still works");
     }
 
+    async fn a_link_that_is_not_even_text_gets_the_same_clear_page(app) {
+        // `%FF` does not decode to UTF-8: still a link page, not an API error.
+        let browser = browser();
+        let (status, headers, body) = page(&browser, &app.url("/links/%FF%FE")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+        assert!(body.contains("Unknown link"), "{body}");
+        let (status, body) = press(&browser, &app.url("/links/%FF"), &[("action", "acknowledge")]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body.contains("Unknown link"), "{body}");
+    }
+
     async fn status_mail_goes_to_every_head_and_waiting_departments_hear_when_they_can_act(app) {
         let incident = app.trigger("account-hijack", "medium").await;
         let id = incident["id"].as_str().unwrap().to_owned();

@@ -5,21 +5,20 @@
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 
-use axum::Form;
-use axum::extract::rejection::FormRejection;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, State};
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, USER_AGENT, X_CONTENT_TYPE_OPTIONS,
-    X_FRAME_OPTIONS,
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, USER_AGENT,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::extract::Path;
 use crate::auth::hash_secret;
 use crate::domain::{Actor, DomainError, Incident, LinkUse, Task, TaskStatus};
 use crate::engine::EngineError;
@@ -44,13 +43,82 @@ impl LinkGuard {
     }
 }
 
+/// The link page's form, as posted.
 #[derive(Debug, Deserialize)]
-pub struct LinkForm {
+struct LinkForm {
     action: String,
     #[serde(default)]
     note: Option<String>,
     #[serde(default)]
     reason: Option<String>,
+}
+
+/// What a link page's form asks for. Whether it is allowed is for the link
+/// and the incident to say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LinkAction {
+    Acknowledge,
+    /// The note, trimmed; None when blank.
+    Complete {
+        note: Option<String>,
+    },
+    /// The reason, trimmed; None when blank (and then refused).
+    Skip {
+        reason: Option<String>,
+    },
+}
+
+/// Why a link page's form was not understood.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FormProblem {
+    /// Not a URL-encoded form, or not one with a single `action`.
+    Unreadable,
+    UnknownAction,
+}
+
+/// The secret in a link's raw (still percent-encoded) path segment, if it is
+/// well-formed: anything else is refused before the store is asked.
+pub(crate) fn link_secret(raw_segment: &str) -> Option<String> {
+    let decoded = percent_encoding::percent_decode_str(raw_segment)
+        .decode_utf8()
+        .ok()?;
+    parse_secret(&decoded).map(str::to_owned)
+}
+
+/// Reads a link page's form from its content type and body. Pure, so what
+/// an untrusted client sends is checked (and fuzzed) apart from the store.
+pub(crate) fn link_action(
+    content_type: Option<&HeaderValue>,
+    body: &[u8],
+) -> Result<LinkAction, FormProblem> {
+    let is_form = content_type
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|mime| {
+            mime.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Err(FormProblem::Unreadable);
+    }
+    let form: LinkForm = serde_urlencoded::from_bytes(body).map_err(|_| FormProblem::Unreadable)?;
+    let text = |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    match form.action.as_str() {
+        "acknowledge" => Ok(LinkAction::Acknowledge),
+        "complete" => Ok(LinkAction::Complete {
+            note: text(form.note),
+        }),
+        "skip" => Ok(LinkAction::Skip {
+            reason: text(form.reason),
+        }),
+        _ => Err(FormProblem::UnknownAction),
+    }
+}
+
+/// The route's one parameter is its last segment; read it undecoded so a
+/// malformed one gets the link page's answer rather than a JSON error.
+fn raw_token(uri: &Uri) -> &str {
+    uri.path().rsplit('/').next().unwrap_or_default()
 }
 
 #[derive(Serialize)]
@@ -101,6 +169,15 @@ fn problem(state: &AppState, status: StatusCode, heading: &str, message: &str) -
     }
 }
 
+fn unknown_action(state: &AppState) -> Response {
+    problem(
+        state,
+        StatusCode::BAD_REQUEST,
+        "Unknown action",
+        "Please use the buttons on the page.",
+    )
+}
+
 fn internal(error: &dyn std::fmt::Display) -> Response {
     tracing::error!(%error, "link page failed");
     page(
@@ -113,10 +190,10 @@ fn internal(error: &dyn std::fmt::Display) -> Response {
 /// A usable link and its incident, or the page that says why not.
 async fn resolve(
     state: &AppState,
-    token: &str,
+    secret: Option<&str>,
     ip: IpAddr,
 ) -> Result<(LinkToken, Incident), Response> {
-    let found = match parse_secret(token) {
+    let found = match secret {
         Some(secret) => state
             .engine
             .store()
@@ -290,10 +367,14 @@ fn render(
 pub async fn show(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(token): Path<String>,
+    uri: Uri,
 ) -> Response {
-    match resolve(&state, &token, peer.ip()).await {
-        Ok((link, incident)) => render(&state, &token, &link, &incident, None, StatusCode::OK),
+    let secret = link_secret(raw_token(&uri));
+    match resolve(&state, secret.as_deref(), peer.ip()).await {
+        Ok((link, incident)) => {
+            let token = secret.unwrap_or_default();
+            render(&state, &token, &link, &incident, None, StatusCode::OK)
+        }
         Err(response) => response,
     }
 }
@@ -303,20 +384,31 @@ pub async fn act(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Path(token): Path<String>,
-    form: Result<Form<LinkForm>, FormRejection>,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let (link, incident) = match resolve(&state, &token, peer.ip()).await {
+    let secret = link_secret(raw_token(&uri));
+    let action = match &body {
+        Ok(body) => link_action(headers.get(CONTENT_TYPE), body),
+        Err(_) => Err(FormProblem::Unreadable),
+    };
+    // The link is resolved first: a bad link says so whatever the form.
+    let (link, incident) = match resolve(&state, secret.as_deref(), peer.ip()).await {
         Ok(found) => found,
         Err(response) => return response,
     };
-    let Ok(Form(form)) = form else {
-        return problem(
-            &state,
-            StatusCode::BAD_REQUEST,
-            "Unreadable form",
-            "Please use the buttons on the page.",
-        );
+    let token = secret.unwrap_or_default();
+    let action = match action {
+        Ok(action) => action,
+        Err(FormProblem::Unreadable) => {
+            return problem(
+                &state,
+                StatusCode::BAD_REQUEST,
+                "Unreadable form",
+                "Please use the buttons on the page.",
+            );
+        }
+        Err(FormProblem::UnknownAction) => return unknown_action(&state),
     };
     let actor = Actor::link(LinkUse {
         recipient: link.recipient.clone(),
@@ -326,23 +418,22 @@ pub async fn act(
             .and_then(|value| value.to_str().ok())
             .map(|ua| ua.chars().take(300).collect()),
     });
-    let text = |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     let engine = &state.engine;
     let id = link.incident_id;
-    let result = match (form.action.as_str(), link.task_id) {
-        ("acknowledge", None) => engine
+    let result = match (action, link.task_id) {
+        (LinkAction::Acknowledge, None) => engine
             .acknowledge_department(id, &link.department, &actor)
             .await
             .map(|i| (i, "Acknowledged. Thank you.")),
-        ("acknowledge", Some(task)) => engine
+        (LinkAction::Acknowledge, Some(task)) => engine
             .acknowledge_task(id, task, &actor)
             .await
             .map(|i| (i, "Acknowledged. Thank you.")),
-        ("complete", Some(task)) => engine
-            .complete_task(id, task, text(form.note), &actor)
+        (LinkAction::Complete { note }, Some(task)) => engine
+            .complete_task(id, task, note, &actor)
             .await
             .map(|i| (i, "Marked as done. Thank you.")),
-        ("skip", Some(task)) => match text(form.reason) {
+        (LinkAction::Skip { reason }, Some(task)) => match reason {
             Some(_) if incident.task(task).is_none_or(|t| t.required) => {
                 return problem(
                     &state,
@@ -364,13 +455,9 @@ pub async fn act(
                 );
             }
         },
-        _ => {
-            return problem(
-                &state,
-                StatusCode::BAD_REQUEST,
-                "Unknown action",
-                "Please use the buttons on the page.",
-            );
+        // Completing or skipping needs a task; a department link has none.
+        (LinkAction::Complete { .. } | LinkAction::Skip { .. }, None) => {
+            return unknown_action(&state);
         }
     };
     match result {
@@ -402,5 +489,79 @@ pub async fn act(
             &message,
         ),
         Err(error) => internal(&error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn form() -> HeaderValue {
+        HeaderValue::from_static("application/x-www-form-urlencoded")
+    }
+
+    #[test]
+    fn only_a_well_formed_secret_comes_out_of_the_path() {
+        assert_eq!(link_secret(SECRET).as_deref(), Some(SECRET));
+        // Percent-encoding is undone first, as for any path parameter.
+        let encoded = SECRET.replacen('a', "%61", 1);
+        assert_eq!(link_secret(&encoded).as_deref(), Some(SECRET));
+        for bad in [
+            "",
+            "not-a-token",
+            &SECRET[1..],
+            &SECRET.to_uppercase(),
+            &format!("{SECRET}0"),
+            &SECRET.replacen('a', "%FF", 1),
+            &SECRET.replacen('a', "%2", 1),
+        ] {
+            assert_eq!(link_secret(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_form_says_what_to_do() {
+        let read = |body: &str| link_action(Some(&form()), body.as_bytes());
+        assert_eq!(read("action=acknowledge"), Ok(LinkAction::Acknowledge));
+        assert_eq!(
+            read("action=complete&note=+Done%2C+see+ticket+"),
+            Ok(LinkAction::Complete {
+                note: Some("Done, see ticket".to_owned())
+            })
+        );
+        assert_eq!(
+            read("action=skip&reason=++"),
+            Ok(LinkAction::Skip { reason: None })
+        );
+        assert_eq!(read("action=delete"), Err(FormProblem::UnknownAction));
+        assert_eq!(read("note=x"), Err(FormProblem::Unreadable));
+        assert_eq!(
+            read("action=skip&action=acknowledge"),
+            Err(FormProblem::Unreadable)
+        );
+        let charset = HeaderValue::from_static("Application/X-WWW-Form-URLEncoded; charset=UTF-8");
+        assert_eq!(
+            link_action(Some(&charset), b"action=acknowledge"),
+            Ok(LinkAction::Acknowledge)
+        );
+        let json = HeaderValue::from_static("application/json");
+        assert_eq!(
+            link_action(Some(&json), b"action=acknowledge"),
+            Err(FormProblem::Unreadable)
+        );
+        assert_eq!(
+            link_action(None, b"action=acknowledge"),
+            Err(FormProblem::Unreadable)
+        );
+    }
+
+    #[test]
+    fn the_token_is_the_last_raw_segment() {
+        let uri: Uri = format!("/links/{SECRET}").parse().unwrap();
+        assert_eq!(raw_token(&uri), SECRET);
+        let uri: Uri = "/links/ab%2Fcd?x=1".parse().unwrap();
+        assert_eq!(raw_token(&uri), "ab%2Fcd");
     }
 }

@@ -24,70 +24,124 @@ struct LoadedDepartment {
     raw: Option<RawDepartment>,
 }
 
+/// One playbook file as read, before any checking: its path (which names the
+/// file in diagnostics and, for a department, gives its id) and its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaybookFile {
+    pub path: PathBuf,
+    pub content: Vec<u8>,
+}
+
 impl Catalog {
     /// Reads and validates the playbook directory `dir`, reporting every
     /// problem in every file at once.
     pub fn load(dir: &Path) -> Result<Catalog, Diagnostics> {
         let mut diagnostics = Vec::new();
-
-        let organisation_path = dir.join(ORGANISATION_FILE);
-        let organisation = read(&organisation_path, &mut diagnostics).map(|source| {
-            let raw = parse::organisation(&source, &mut diagnostics);
-            (source, raw)
-        });
+        let organisation = read(&dir.join(ORGANISATION_FILE), &mut diagnostics);
         let departments = read_departments(&dir.join(DEPARTMENTS_DIR), &mut diagnostics);
+        check_files(dir, organisation, departments, diagnostics)
+    }
 
-        let organisation = organisation
-            .as_ref()
-            .and_then(|(source, raw)| Some((source, raw.as_ref()?)));
-        let checker = Checker {
-            organisation,
-            departments: &departments,
-        };
-        checker.check(&mut diagnostics);
-
-        if !diagnostics.is_empty() {
-            return Err(Diagnostics::sorted(diagnostics));
+    /// Validates playbook files held in memory, exactly as [`Catalog::load`]
+    /// does once it has read them: `organisation` is `organisation.toml` and
+    /// each department's id is its file stem. Paths only name files in
+    /// diagnostics; nothing is read from disk.
+    pub fn from_files(
+        organisation: PlaybookFile,
+        departments: Vec<PlaybookFile>,
+    ) -> Result<Catalog, Diagnostics> {
+        let dir = organisation
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let mut diagnostics = Vec::new();
+        if departments.is_empty() {
+            diagnostics.push(Diagnostic::at_start(
+                &dir.join(DEPARTMENTS_DIR),
+                "no department files: add one file departments/<id>.toml per department",
+            ));
         }
-        checker.build().ok_or_else(|| {
-            // Unreachable while every gap in the raw values is reported above;
-            // kept as a diagnostic rather than a panic all the same.
-            Diagnostics(vec![Diagnostic::at_start(
-                &organisation_path,
-                "internal error: the playbooks passed validation but could not be assembled",
-            )])
-        })
+        check_files(&dir, Some(organisation), departments, diagnostics)
     }
 }
 
-fn read(path: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<SourceFile> {
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
+/// Everything after reading: decoding, parsing, cross-file checks, assembly.
+/// `diagnostics` holds what reading already found.
+fn check_files(
+    dir: &Path,
+    organisation: Option<PlaybookFile>,
+    departments: Vec<PlaybookFile>,
+    mut diagnostics: Vec<Diagnostic>,
+) -> Result<Catalog, Diagnostics> {
+    let organisation_path = dir.join(ORGANISATION_FILE);
+    let organisation = organisation
+        .and_then(|file| decode(file, &mut diagnostics))
+        .map(|source| {
+            let raw = parse::organisation(&source, &mut diagnostics);
+            (source, raw)
+        });
+    let departments = parse_departments(departments, &mut diagnostics);
+
+    let organisation = organisation
+        .as_ref()
+        .and_then(|(source, raw)| Some((source, raw.as_ref()?)));
+    let checker = Checker {
+        organisation,
+        departments: &departments,
+    };
+    checker.check(&mut diagnostics);
+
+    if !diagnostics.is_empty() {
+        return Err(Diagnostics::sorted(diagnostics));
+    }
+    checker.build().ok_or_else(|| {
+        // Unreachable while every gap in the raw values is reported above;
+        // kept as a diagnostic rather than a panic all the same.
+        Diagnostics(vec![Diagnostic::at_start(
+            &organisation_path,
+            "internal error: the playbooks passed validation but could not be assembled",
+        )])
+    })
+}
+
+/// The file's bytes; None (reported) when it cannot be read.
+fn read(path: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<PlaybookFile> {
+    match fs::read(path) {
+        Ok(content) => Some(PlaybookFile {
+            path: path.to_path_buf(),
+            content,
+        }),
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
             diagnostics.push(Diagnostic::at_start(path, "file not found"));
-            return None;
+            None
         }
         Err(error) => {
             diagnostics.push(Diagnostic::at_start(
                 path,
                 format!("cannot read the file: {error}"),
             ));
-            return None;
+            None
         }
-    };
-    match String::from_utf8(bytes) {
-        Ok(text) => Some(SourceFile::new(path.to_path_buf(), text)),
+    }
+}
+
+/// The file's text; None (reported where decoding stopped) if it is not UTF-8.
+fn decode(file: PlaybookFile, diagnostics: &mut Vec<Diagnostic>) -> Option<SourceFile> {
+    match String::from_utf8(file.content) {
+        Ok(text) => Some(SourceFile::new(file.path, text)),
         Err(error) => {
             let at = error.utf8_error().valid_up_to();
             let text = String::from_utf8_lossy(error.as_bytes()).into_owned();
-            let source = SourceFile::new(path.to_path_buf(), text);
+            let source = SourceFile::new(file.path, text);
             diagnostics.push(source.diagnostic(&(at..at), "the file is not valid UTF-8"));
             None
         }
     }
 }
 
-fn read_departments(dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<LoadedDepartment> {
+/// Reads every `*.toml` file of the departments directory, sorted by path.
+fn read_departments(dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<PlaybookFile> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(error) => {
@@ -128,20 +182,40 @@ fn read_departments(dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<Loaded
             "no department files: add one file departments/<id>.toml per department",
         ));
     }
+    paths
+        .iter()
+        .filter_map(|path| read(path, diagnostics))
+        .collect()
+}
 
+/// Parses each department file on its own; sorted by id.
+fn parse_departments(
+    files: Vec<PlaybookFile>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<LoadedDepartment> {
     let mut departments = Vec::new();
-    for path in paths {
-        let id = path
+    let mut seen = HashSet::new();
+    for file in files {
+        let id = file
+            .path
             .file_stem()
             .map(|stem| stem.to_string_lossy().into_owned())
             .unwrap_or_default();
         if !is_slug(&id) {
             diagnostics.push(Diagnostic::at_start(
-                &path,
+                &file.path,
                 format!("invalid department id {id:?} (the file name): {SLUG_RULE}"),
             ));
         }
-        let Some(source) = read(&path, diagnostics) else {
+        // One directory cannot hold two, but files given in memory can.
+        if !seen.insert(id.clone()) {
+            diagnostics.push(Diagnostic::at_start(
+                &file.path,
+                format!("duplicate department id `{id}`: another file has the same name"),
+            ));
+            continue;
+        }
+        let Some(source) = decode(file, diagnostics) else {
             continue;
         };
         let raw = parse::department(&source, diagnostics);

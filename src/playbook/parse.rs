@@ -73,6 +73,11 @@ const ITEM_KEYS: &[&str] = &[
 ];
 const TIMING_KEYS: &[&str] = &["ack_within", "complete_within"];
 
+/// The longest time an item may allow. Deadlines are dates, so some bound
+/// is needed (300000 years overflowed the calendar when an incident was
+/// opened), and a crisis checklist item due in more than a year is a typo.
+const LONGEST: Duration = Duration::from_secs(366 * 24 * 60 * 60);
+
 /// Parses `organisation.toml`; None when its TOML does not parse, so that
 /// other files are not checked against a half-read organisation.
 pub(super) fn organisation(
@@ -397,6 +402,16 @@ impl<'s> Reader<'s> {
         match humantime::parse_duration(text.get_ref()) {
             Ok(duration) if duration.is_zero() => {
                 self.error(&text.span(), format!("`{key}` must be longer than zero"));
+                None
+            }
+            Ok(duration) if duration > LONGEST => {
+                self.error(
+                    &text.span(),
+                    format!(
+                        "`{key}` is {:?}, longer than a year: write at most \"366d\"",
+                        text.get_ref()
+                    ),
+                );
                 None
             }
             Ok(duration) => Some(Spanned::new(text.span(), duration)),

@@ -760,3 +760,97 @@ fn an_organisation_needs_scenarios() {
         "{found:#?}"
     );
 }
+
+fn in_memory(path: &str, text: &[u8]) -> PlaybookFile {
+    PlaybookFile {
+        path: path.into(),
+        content: text.to_vec(),
+    }
+}
+
+#[test]
+fn files_in_memory_load_like_the_directory() {
+    let dir = Path::new(SHIPPED);
+    let from_disk = Catalog::load(dir).unwrap();
+    let organisation = in_memory(
+        "organisation.toml",
+        &fs::read(dir.join("organisation.toml")).unwrap(),
+    );
+    let departments = ["support", "hr", "pr", "legal", "sales"]
+        .iter()
+        .map(|id| {
+            let path = format!("departments/{id}.toml");
+            in_memory(&path, &fs::read(dir.join(&path)).unwrap())
+        })
+        .collect();
+    let in_memory = Catalog::from_files(organisation, departments).unwrap();
+    assert_eq!(in_memory.organisation(), from_disk.organisation());
+    assert_eq!(in_memory.scenarios(), from_disk.scenarios());
+    assert_eq!(in_memory.departments(), from_disk.departments());
+}
+
+#[test]
+fn files_in_memory_report_what_a_directory_cannot_hold() {
+    let diagnostics = Catalog::from_files(
+        in_memory("organisation.toml", ORGANISATION.as_bytes()),
+        vec![
+            in_memory("departments/pr.toml", PR.as_bytes()),
+            in_memory("departments/legal.toml", LEGAL.as_bytes()),
+            in_memory("elsewhere/pr.toml", PR.as_bytes()),
+            in_memory("departments/hr.toml", b"name = \"HR\xff\"\n"),
+        ],
+    )
+    .unwrap_err();
+    let found: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        found,
+        [
+            "departments/hr.toml:1:11: the file is not valid UTF-8",
+            "elsewhere/pr.toml:1:1: duplicate department id `pr`: another file has the same name",
+        ]
+    );
+
+    let none = Catalog::from_files(
+        in_memory("organisation.toml", ORGANISATION.as_bytes()),
+        vec![],
+    )
+    .unwrap_err();
+    assert!(
+        none.iter()
+            .any(|d| d.file == Path::new("departments") && d.message.contains("no department")),
+        "{none}"
+    );
+}
+
+#[test]
+fn timings_longer_than_a_year_are_refused() {
+    let legal = |ack: &str, complete: &str| {
+        LEGAL.replacen(
+            "ack_within = \"10m\"\ncomplete_within = \"1h\"",
+            &format!("ack_within = \"{ack}\"\ncomplete_within = \"{complete}\""),
+            1,
+        )
+    };
+    let longest = legal("1y", "366d");
+    assert_ne!(longest, LEGAL);
+    let dir = valid(&[("departments/legal.toml", &longest)]);
+    let catalog = Catalog::load(dir.path()).unwrap();
+    let review = &catalog.department("legal").unwrap().items[0];
+    assert_eq!(review.complete_within, Duration::from_secs(366 * 86_400));
+
+    // 300000 years passed once, and opening an incident then overflowed.
+    let dir = valid(&[("departments/legal.toml", &legal("367d", "300000y"))]);
+    assert_problems(
+        dir.path(),
+        &[
+            (
+                "departments/legal.toml:13:14",
+                "`ack_within` is \"367d\", longer than a year",
+            ),
+            (
+                "departments/legal.toml:14:19",
+                "`complete_within` is \"300000y\", longer than a year",
+            ),
+        ],
+    );
+}

@@ -27,6 +27,8 @@ pub struct ChainedEvent {
     pub at: DateTime<Utc>,
     pub actor: String,
     pub kind: String,
+    /// Read with every object's keys unique (see [`unique_keys`]).
+    #[serde(deserialize_with = "unique_keys::deserialize")]
     pub data: serde_json::Value,
     /// The previous event's `hash`, or [`genesis_hash`] for seq 1.
     pub prev_hash: String,
@@ -347,9 +349,105 @@ fn shortest_digits(value: f64) -> (Vec<u8>, i32) {
     (digits, n)
 }
 
-/// Serde for event timestamps in the hashed format; reads any RFC 3339.
+/// Reads event data refusing any object that names a key twice. A plain
+/// `Value` keeps the last one, which is what gets hashed, while another
+/// reader of the same file may show the first: `{"text":"forged",
+/// "text":"original"}` would verify as the original yet read as forged.
+/// RFC 8785 only canonicalises I-JSON, which forbids duplicate keys.
+pub(crate) mod unique_keys {
+    use std::fmt;
+
+    use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+    use serde_json::{Map, Value};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(UniqueKeys)
+    }
+
+    struct UniqueKeys;
+
+    /// One value, for the recursion into arrays and objects.
+    struct Nested(Value);
+
+    impl<'de> de::Deserialize<'de> for Nested {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(UniqueKeys).map(Nested)
+        }
+    }
+
+    impl<'de> Visitor<'de> for UniqueKeys {
+        type Value = Value;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value, with no key twice in an object")
+        }
+
+        fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+            Ok(Value::Bool(v))
+        }
+
+        fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+
+        fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+            serde_json::Number::from_f64(v)
+                .map(Value::Number)
+                .ok_or_else(|| E::custom("a number must be finite"))
+        }
+
+        fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+            Ok(Value::String(v.to_owned()))
+        }
+
+        fn visit_string<E>(self, v: String) -> Result<Value, E> {
+            Ok(Value::String(v))
+        }
+
+        fn visit_unit<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+
+        fn visit_none<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            d.deserialize_any(UniqueKeys)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+            while let Some(Nested(item)) = seq.next_element()? {
+                items.push(item);
+            }
+            Ok(Value::Array(items))
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            let mut object = Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                let Nested(value) = map.next_value()?;
+                if object.contains_key(&key) {
+                    return Err(de::Error::custom(format_args!(
+                        "key `{key}` appears twice in one object"
+                    )));
+                }
+                object.insert(key, value);
+            }
+            Ok(Value::Object(object))
+        }
+    }
+}
+
+/// Serde for event timestamps in the hashed format; reads any RFC 3339
+/// time that is a whole number of microseconds.
 pub(crate) mod timestamp {
-    use chrono::{DateTime, Utc};
+    use chrono::{DateTime, Timelike, Utc};
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
     pub fn serialize<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
@@ -358,9 +456,17 @@ pub(crate) mod timestamp {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        DateTime::parse_from_rfc3339(&text)
+        let at = DateTime::parse_from_rfc3339(&text)
             .map(|at| at.with_timezone(&Utc))
-            .map_err(D::Error::custom)
+            .map_err(D::Error::custom)?;
+        // Only microseconds are hashed: a finer time would be shown as the
+        // event's yet be covered by no hash.
+        if !at.nanosecond().is_multiple_of(1000) {
+            return Err(D::Error::custom(format_args!(
+                "time {text:?} is finer than the microseconds that are hashed"
+            )));
+        }
+        Ok(at)
     }
 }
 
@@ -594,5 +700,53 @@ mod tests {
         assert_eq!(back.recompute_hash(), event.hash);
         let extra = text.replacen('{', "{\"approved\":true,", 1);
         assert!(serde_json::from_str::<ChainedEvent>(&extra).is_err());
+    }
+
+    #[test]
+    fn data_that_names_a_key_twice_is_refused() {
+        let event = ChainHead::genesis(Uuid::new_v4()).seal_next(
+            at(),
+            "user:ana",
+            "note_added",
+            json!({"text": "original", "nested": [{"a": 1}]}),
+        );
+        let text = serde_json::to_string(&event).unwrap();
+        let back: ChainedEvent = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, event);
+        // Last wins in a plain Value: this would hash as the original.
+        for doctored in [
+            text.replacen("{\"nested\"", "{\"text\":\"forged\",\"nested\"", 1),
+            text.replacen("{\"a\":1}", "{\"a\":2,\"a\":1}", 1),
+        ] {
+            assert_ne!(doctored, text);
+            let error = serde_json::from_str::<ChainedEvent>(&doctored).unwrap_err();
+            assert!(error.to_string().contains("appears twice"), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_time_finer_than_the_hash_is_refused() {
+        let event = ChainHead::genesis(Uuid::new_v4()).seal_next(
+            at(),
+            "user:ana",
+            "note_added",
+            json!({"text": "original"}),
+        );
+        let text = serde_json::to_string(&event).unwrap();
+        let canonical = "\"at\":\"2026-11-26T09:10:00.123456Z\"";
+        assert!(text.contains(canonical), "{text}");
+        // Another offset or fewer digits name the same instant: still fine.
+        for same in [
+            "2026-11-26T10:10:00.123456+01:00",
+            "2026-11-26T09:10:00.1234560Z",
+        ] {
+            let edited = text.replace(canonical, &format!("\"at\":\"{same}\""));
+            let back: ChainedEvent = serde_json::from_str(&edited).unwrap();
+            assert_eq!(back.recompute_hash(), event.hash, "{same}");
+        }
+        // A seventh digit would be shown, but hashes as if it were not there.
+        let finer = text.replace(canonical, "\"at\":\"2026-11-26T09:10:00.1234569Z\"");
+        let error = serde_json::from_str::<ChainedEvent>(&finer).unwrap_err();
+        assert!(error.to_string().contains("finer than"), "{error}");
     }
 }
