@@ -126,6 +126,12 @@ struct Envelope {
 }
 
 fn check_export(json: &[u8], trusted_key: Option<&str>) -> VerifyReport {
+    // A key given twice anywhere (an event, the head, the incident summary)
+    // lets two readers see two different files: no export says that.
+    let mut scan = serde_json::Deserializer::from_slice(json);
+    if let Err(e) = UniqueKeysEverywhere.deserialize(&mut scan) {
+        return unreadable(format!("not a readable tocsin export: {e}"));
+    }
     // Pass 1 reads the envelope (head, signature) and skips the events, so
     // pass 2 can check each event against the head as it is parsed.
     let envelope: Envelope = match serde_json::from_slice(json) {
@@ -181,6 +187,67 @@ fn check_export(json: &[u8], trusted_key: Option<&str>) -> VerifyReport {
         first_break,
         signature,
         public_key: Some(envelope.public_key),
+    }
+}
+
+/// Reads a whole JSON document, keeping nothing but the keys of the object
+/// being read, and fails on the first object that names a key twice.
+struct UniqueKeysEverywhere;
+
+impl<'de> DeserializeSeed<'de> for UniqueKeysEverywhere {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for UniqueKeysEverywhere {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("JSON with no key twice in an object")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(UniqueKeysEverywhere)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if seen.contains(&key) {
+                return Err(de::Error::custom(format!("key `{key}` appears twice")));
+            }
+            map.next_value_seed(UniqueKeysEverywhere)?;
+            seen.insert(key);
+        }
+        Ok(())
     }
 }
 
