@@ -126,10 +126,10 @@ struct Envelope {
 }
 
 fn check_export(json: &[u8], trusted_key: Option<&str>) -> VerifyReport {
-    // A key given twice anywhere (an event, the head, the incident summary)
-    // lets two readers see two different files: no export says that.
+    // A key given twice in what is checked (events, head, the incident the
+    // head names) lets two readers see two different files: no export says that.
     let mut scan = serde_json::Deserializer::from_slice(json);
-    if let Err(e) = UniqueKeysEverywhere.deserialize(&mut scan) {
+    if let Err(e) = scan.deserialize_map(CheckedMembers) {
         return unreadable(format!("not a readable tocsin export: {e}"));
     }
     // Pass 1 reads the envelope (head, signature) and skips the events, so
@@ -190,8 +190,40 @@ fn check_export(json: &[u8], trusted_key: Option<&str>) -> VerifyReport {
     }
 }
 
-/// Reads a whole JSON document, keeping nothing but the keys of the object
-/// being read, and fails on the first object that names a key twice.
+/// The members of an export that verification reads, each given once and
+/// with no key twice at any depth; the rest (`departments`, `exported_at`)
+/// is a summary nobody checks, skipped unread.
+struct CheckedMembers;
+
+impl<'de> Visitor<'de> for CheckedMembers {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an export object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !matches!(
+                key.as_str(),
+                "format" | "incident" | "head" | "signature" | "public_key" | "events"
+            ) {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            if seen.contains(&key) {
+                return Err(de::Error::custom(format!("key `{key}` appears twice")));
+            }
+            map.next_value_seed(UniqueKeysEverywhere)?;
+            seen.insert(key);
+        }
+        Ok(())
+    }
+}
+
+/// Reads a JSON value, keeping nothing but the keys of the object being
+/// read, and fails on the first object that names a key twice.
 struct UniqueKeysEverywhere;
 
 impl<'de> DeserializeSeed<'de> for UniqueKeysEverywhere {
