@@ -23,8 +23,8 @@ use lettre::message::{MultiPart, SinglePart};
 use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use tocsin::notify::email::Mailer;
-use tocsin::notify::worker::RetryPolicy;
+use tocsin::delivery::email::Mailer;
+use tocsin::delivery::worker::RetryPolicy;
 
 const FAN_OUT: usize = 1_000;
 const RUNS: usize = 5;

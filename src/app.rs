@@ -11,16 +11,18 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
-use crate::config::{Settings, redact_url};
-use crate::engine::{Clock, Engine, SystemClock};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Settings;
+use crate::delivery::email::{Mailer, MailerError};
+use crate::delivery::render::Renderer;
+use crate::delivery::webhook;
+use crate::delivery::worker::{Delivery, RetryPolicy};
+use crate::domain::Route;
+use crate::engine::Engine;
 use crate::http::{AppState, LinkGuard, SignInGuard, router};
 use crate::metrics::Metrics;
-use crate::notify::Route;
-use crate::notify::email::{Mailer, MailerError};
-use crate::notify::render::Renderer;
-use crate::notify::webhook;
-use crate::notify::worker::{Delivery, RetryPolicy};
 use crate::playbook::{Catalog, Diagnostics};
+use crate::redact::redact_url;
 use crate::store::{self, StoreError};
 use crate::timeline::SigningKey;
 

@@ -1,14 +1,14 @@
-//! API tokens and roles. A token's secret is shown once, at creation; the
-//! database keeps only its SHA-256. Secrets carry 256 random bits, so a fast
-//! hash is enough: there is nothing to brute-force.
+//! Roles, API tokens and console users. A token's secret is shown once, at
+//! creation; the database keeps only its SHA-256 (see [`crate::secret`]).
 
 use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
+
+use crate::secret::{Secret, hash_secret, random_secret};
 
 /// Prefix of every secret, so leaked tokens are easy to recognise and scan for.
 const SECRET_PREFIX: &str = "tocsin_";
@@ -109,23 +109,6 @@ pub struct Session {
     pub csrf_token: String,
 }
 
-/// A random secret of 256 bits, hex: for links, sessions and CSRF tokens.
-pub fn random_secret() -> Result<String, getrandom::Error> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)?;
-    Ok(hex::encode(bytes))
-}
-
-/// A freshly minted secret. Deliberately not `Debug` or `Display`, so it
-/// cannot slip into a log line by accident.
-pub struct Secret(String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
 impl ApiToken {
     /// A new token and its secret, which is never stored.
     pub fn generate(
@@ -133,9 +116,7 @@ impl ApiToken {
         role: Role,
         now: DateTime<Utc>,
     ) -> Result<(ApiToken, Secret), getrandom::Error> {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes)?;
-        let secret = format!("{SECRET_PREFIX}{}", hex::encode(bytes));
+        let secret = format!("{SECRET_PREFIX}{}", random_secret()?);
         let token = ApiToken {
             id: Uuid::now_v7(),
             name: name.to_owned(),
@@ -143,12 +124,8 @@ impl ApiToken {
             secret_hash: hash_secret(&secret),
             created_at: now,
         };
-        Ok((token, Secret(secret)))
+        Ok((token, Secret::new(secret)))
     }
-}
-
-pub fn hash_secret(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 #[cfg(test)]

@@ -10,7 +10,8 @@ use lettre::message::Mailbox;
 use reqwest::Url;
 use serde::Deserialize;
 
-use crate::notify::webhook::{Endpoint, WebhookKind, WebhookSecret};
+use crate::endpoint::{Endpoint, WebhookKind, WebhookSecret};
+use crate::redact::redact_url;
 
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://tocsin.db";
@@ -337,19 +338,6 @@ fn parse_public_url(value: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
-/// The URL with any password replaced, fit for logs and error messages.
-pub fn redact_url(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            // Only fails for URLs that cannot have a password, which this one has.
-            let _ = parsed.set_password(Some("redacted"));
-            parsed.to_string()
-        }
-        Ok(_) => url.to_owned(),
-        Err(_) => "<unparseable URL>".to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,9 +391,6 @@ mod tests {
 
     #[test]
     fn passwords_never_reach_the_logs() {
-        let redacted = redact_url("postgres://tocsin:hunter2@db:5432/tocsin");
-        assert!(!redacted.contains("hunter2"));
-        assert!(redacted.contains("redacted"));
         let settings = Settings::resolve(&SettingsArgs {
             database_url: Some("postgres://tocsin:hunter2@db/tocsin".into()),
             ..SettingsArgs::default()

@@ -4,14 +4,22 @@
 //! [`EventData`] describing what changed; the store writes both in one
 //! transaction, so state and timeline never disagree.
 
+pub mod audience;
 pub mod chase;
 pub mod event;
 pub mod incident;
+pub mod link;
+pub mod notice;
+pub mod plan;
 pub mod severity;
 pub mod task;
 
+pub use audience::{Route, messages_for};
 pub use event::{Actor, Event, EventData, LinkUse};
-pub use incident::{Commander, Department, Incident, IncidentStatus, Person};
+pub use incident::{Commander, Department, Incident, IncidentStatus, NewIncident, Person};
+pub use link::LinkToken;
+pub use notice::{Channel, NewMessage, Notice};
+pub use plan::{Plan, PlannedDepartment, PlannedTask};
 pub use severity::Severity;
 pub use task::{Task, TaskStatus};
 

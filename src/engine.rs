@@ -6,18 +6,19 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::auth::{ApiToken, Role, Secret};
+use crate::auth::{ApiToken, Role};
+use crate::clock::Clock;
 use crate::domain::chase::{self, Decision, DueTimer};
-use crate::domain::incident::NewIncident;
 use crate::domain::{
-    Actor, DomainError, Event, EventData, Incident, IncidentStatus, Person, Severity,
+    Actor, DomainError, Event, EventData, Incident, IncidentStatus, NewIncident, Person, Route,
+    Severity, messages_for,
 };
 use crate::metrics::{DepartmentLabel, Metrics};
-use crate::notify::{Route, messages_for};
 use crate::playbook::Catalog;
+use crate::secret::Secret;
 use crate::store::{
     Effects, IdempotencyClaim, IncidentFilter, Inserted, MessageRecord, PurgeRecord, Store,
     StoreError, TimerOutcome, UpdateError,
@@ -26,19 +27,6 @@ use crate::timeline::{
     Break, ChainHead, ChainedEvent, DepartmentSummary, ExportHeader, IncidentSummary, SigningKey,
     TaskSummary,
 };
-
-/// Where time comes from, so tests can run minutes of deadlines in an instant.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> DateTime<Utc>;
-}
-
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -126,10 +114,8 @@ impl Engine {
         &self.metrics
     }
 
-    /// To the microsecond, the precision both databases keep: what a
-    /// response says and what is read back later must be the same instant.
     pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now().trunc_subsecs(6)
+        self.clock.now()
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -166,8 +152,6 @@ impl Engine {
         });
         let new = NewIncident {
             title: trigger.title,
-            scenario: trigger.scenario,
-            severity: trigger.severity,
             summary: trigger.summary,
             commander,
         };
@@ -554,7 +538,7 @@ impl Engine {
     pub async fn authenticate(&self, secret: &str) -> Result<Option<ApiToken>, EngineError> {
         Ok(self
             .store
-            .token_by_hash(&crate::auth::hash_secret(secret))
+            .token_by_hash(&crate::secret::hash_secret(secret))
             .await?)
     }
 }

@@ -13,11 +13,10 @@ use chrono::{DateTime, Utc};
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use crate::domain::incident::NewIncident;
-use crate::domain::{Commander, Incident, Severity};
+use crate::domain::{Incident, NewIncident, Severity};
 use crate::http::{LinkAction, link_action, link_secret};
-use crate::notify::links::parse_secret;
 use crate::playbook::{Catalog, Diagnostics, PlaybookFile};
+use crate::secret::parse_secret;
 use crate::timeline::export::{FORMAT, IncidentSummary};
 use crate::timeline::{ChainHead, ChainedEvent, verify_head};
 use crate::timeline::{verify_export, verify_export_with_key};
@@ -226,13 +225,8 @@ fn check_catalog(catalog: &Catalog) -> Result<(), Violation> {
             // timings the playbooks allowed.
             let new = NewIncident {
                 title: "fuzz".to_owned(),
-                scenario: scenario.id.clone(),
-                severity,
                 summary: String::new(),
-                commander: Commander {
-                    name: commander.name.clone(),
-                    email: commander.email.to_string(),
-                },
+                commander: commander.person(),
             };
             let (incident, _) = Incident::open(new, &plan, far_future());
             ensure(incident.tasks().count() == keys.len(), || {

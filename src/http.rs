@@ -28,8 +28,8 @@ pub use links::LinkGuard;
 pub(crate) use links::{LinkAction, link_action, link_secret};
 pub use openapi::ApiDoc;
 
+use crate::delivery::render::Renderer;
 use crate::engine::Engine;
-use crate::notify::render::Renderer;
 
 /// Above the largest body the document allows: two texts of 10,000
 /// characters (resolve's summary and reason), each character possibly sent
@@ -46,7 +46,7 @@ pub struct AppState {
     /// How long links keep working after their incident is resolved.
     pub link_grace: chrono::Duration,
     /// For sign-in mail, which goes straight out.
-    pub mailer: Arc<crate::notify::email::Mailer>,
+    pub mailer: Arc<crate::delivery::email::Mailer>,
     pub mail_from: lettre::message::Mailbox,
     pub public_url: reqwest::Url,
 }

@@ -13,15 +13,19 @@
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod delivery;
 pub mod domain;
+pub mod endpoint;
 pub mod engine;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
 pub mod metrics;
-pub mod notify;
 pub mod playbook;
+pub mod redact;
+pub mod secret;
 pub mod staff;
 pub mod store;
 pub mod timeline;

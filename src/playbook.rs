@@ -16,9 +16,6 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
-pub use catalog::{
-    Catalog, Contact, Department, Item, Organisation, Plan, PlannedDepartment, PlannedTask,
-    Scenario, Timing,
-};
+pub use catalog::{Catalog, Contact, Department, Item, Organisation, Scenario, Timing};
 pub use diagnostics::{Diagnostic, Diagnostics};
 pub use load::PlaybookFile;

@@ -5,7 +5,8 @@
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
-use crate::auth::{Role, Session, User, hash_secret, random_secret};
+use crate::auth::{Role, Session, User};
+use crate::secret::{hash_secret, random_secret};
 use crate::store::{Store, StoreError};
 
 /// A sign-in link works once, for this long.

@@ -20,8 +20,7 @@ use uuid::Uuid;
 use crate::auth::{ApiToken, Role, Session, User};
 use crate::domain::chase::{DueTimer, NewTimer};
 use crate::domain::{Actor, DomainError, Event, EventData, Incident, IncidentStatus};
-use crate::notify::links::LinkToken;
-use crate::notify::{Channel, NewMessage, Notice};
+use crate::domain::{Channel, LinkToken, NewMessage, Notice};
 use crate::timeline::{ChainHead, ChainedEvent};
 
 pub use postgres::PostgresStore;
@@ -382,7 +381,7 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(PostgresStore::connect(url).await?))
     } else {
-        Err(StoreError::UnsupportedUrl(crate::config::redact_url(url)))
+        Err(StoreError::UnsupportedUrl(crate::redact::redact_url(url)))
     }
 }
 

@@ -6,7 +6,7 @@ mod support;
 use support::receiver::Receiver;
 use support::{Backend, Options, TestApp, TestDatabase};
 use tocsin::config::WebhookSettings;
-use tocsin::notify::webhook::{self, Endpoint, WebhookKind, WebhookSecret};
+use tocsin::endpoint::{Endpoint, WebhookKind, WebhookSecret};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -63,12 +63,9 @@ async fn webhooks_hear_what_their_departments_follow(backend: Backend) {
             .unwrap()
             .parse()
             .unwrap();
-        let expected = webhook::sign(
-            &WebhookSecret::parse(SECRET).unwrap(),
-            id,
-            timestamp,
-            &request.body,
-        );
+        let expected = WebhookSecret::parse(SECRET)
+            .unwrap()
+            .sign(id, timestamp, &request.body);
         assert_eq!(request.header("webhook-signature"), Some(expected.as_str()));
     }
     let hr = hr_only.seen();

@@ -32,10 +32,10 @@ use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest};
 use serde_json::Value;
 use support::{Backend, ManualClock, Options, TestApp, TestDatabase};
+use tocsin::delivery::worker::{Delivery, RetryPolicy};
 use tocsin::domain::chase::Purpose;
 use tocsin::domain::{Actor, DomainError, Incident, IncidentStatus, Severity, TaskStatus};
 use tocsin::engine::{EngineError, Trigger};
-use tocsin::notify::worker::{Delivery, RetryPolicy};
 use tocsin::timeline::{ChainHead, ChainedEvent};
 use uuid::Uuid;
 

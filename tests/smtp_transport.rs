@@ -7,7 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use lettre::Message;
-use tocsin::notify::email::Mailer;
+use tocsin::delivery::email::Mailer;
 
 use support::smtp::SmtpServer;
 

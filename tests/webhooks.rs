@@ -15,9 +15,8 @@ use chrono::{DateTime, Utc};
 use reqwest::Url;
 use serde_json::{Value, json};
 use support::receiver::{Captured, Receiver};
-use tocsin::notify::webhook::{
-    self, Delivered, DeliveryError, Endpoint, IncidentRef, Notice, WebhookKind, WebhookSecret,
-};
+use tocsin::delivery::webhook::{self, Delivered, DeliveryError, IncidentRef, Notice};
+use tocsin::endpoint::{Endpoint, WebhookKind, WebhookSecret};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -156,7 +155,7 @@ async fn standard_delivery_is_signed_and_verified_by_the_reference_library() {
         Some(timestamp.to_string().as_str())
     );
     let secret = WebhookSecret::parse(SECRET).expect("secret");
-    let expected = webhook::sign(&secret, &n.id, timestamp, &seen.body);
+    let expected = secret.sign(&n.id, timestamp, &seen.body);
     assert_eq!(seen.header("webhook-signature"), Some(expected.as_str()));
 
     let body = seen.json();

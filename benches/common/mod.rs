@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use tocsin::app::{App, Tuning};
 use tocsin::auth::Role;
 use tocsin::config::{Settings, SettingsArgs};
+use tocsin::delivery::worker::RetryPolicy;
 use tocsin::engine::Engine;
-use tocsin::notify::worker::RetryPolicy;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::event::TaskSnapshot;
+use super::plan::{Plan, PlannedDepartment};
 use super::{Actor, DomainError, EventData, Severity, Task, TaskStatus};
-use crate::playbook::{Plan, PlannedDepartment};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -68,18 +68,8 @@ impl Department {
             joined_at: now,
             id: planned.id.clone(),
             name: planned.name.clone(),
-            head: Person {
-                name: planned.head.name.clone(),
-                email: planned.head.email.to_string(),
-            },
-            deputies: planned
-                .deputies
-                .iter()
-                .map(|deputy| Person {
-                    name: deputy.name.clone(),
-                    email: deputy.email.to_string(),
-                })
-                .collect(),
+            head: planned.head.clone(),
+            deputies: planned.deputies.clone(),
             acknowledged_at: None,
             acknowledged_by: None,
             tasks: Vec::new(),
@@ -132,12 +122,11 @@ pub struct Incident {
     pub departments: Vec<Department>,
 }
 
-/// What the trigger asked for, already validated.
+/// What the trigger asked for, already validated; the scenario and severity
+/// come with the plan the playbooks gave for them.
 #[derive(Debug, Clone)]
 pub struct NewIncident {
     pub title: String,
-    pub scenario: String,
-    pub severity: Severity,
     pub summary: String,
     pub commander: Commander,
 }
@@ -151,8 +140,8 @@ impl Incident {
             id,
             reference: reference_for(id),
             title: new.title,
-            scenario: new.scenario,
-            severity: new.severity,
+            scenario: plan.scenario.clone(),
+            severity: plan.severity,
             summary: new.summary,
             status: IncidentStatus::Open,
             commander: new.commander,
@@ -579,12 +568,12 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::playbook::{Contact, PlannedTask, Scenario};
+    use crate::domain::PlannedTask;
 
-    fn contact(email: &str) -> Contact {
-        Contact {
+    fn contact(email: &str) -> Person {
+        Person {
             name: email.to_owned(),
-            email: email.parse().unwrap(),
+            email: email.to_owned(),
         }
     }
 
@@ -618,13 +607,7 @@ mod tests {
             }
         }
         Plan {
-            scenario: Scenario {
-                id: "storm".into(),
-                title: "Storm".into(),
-                description: String::new(),
-                departments: departments.iter().map(|d| d.id.clone()).collect(),
-                all_departments: false,
-            },
+            scenario: "storm".into(),
             severity: Severity::Medium,
             departments,
         }
@@ -646,8 +629,6 @@ mod tests {
     fn open(plan: &Plan) -> Incident {
         let new = NewIncident {
             title: "Storm".into(),
-            scenario: "storm".into(),
-            severity: Severity::Medium,
             summary: "Hostile posts".into(),
             commander: Person {
                 name: "Camille".into(),

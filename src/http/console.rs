@@ -23,9 +23,9 @@ use super::AppState;
 use super::extract::{Path, Query};
 use super::timeline::{ExportParams, export_response, format_of};
 use crate::auth::{Permission, Session};
+use crate::delivery::render::when;
 use crate::domain::{Actor, Incident, IncidentStatus, Severity, TaskStatus};
 use crate::engine::{EngineError, Trigger};
-use crate::notify::render::when;
 use crate::staff;
 use crate::timeline::export::summarize;
 
@@ -234,7 +234,7 @@ pub async fn confirm_sign_in(State(state): State<AppState>, Path(token): Path<St
     let usable = state
         .engine
         .store()
-        .sign_in_link_usable(&crate::auth::hash_secret(&token), state.engine.now())
+        .sign_in_link_usable(&crate::secret::hash_secret(&token), state.engine.now())
         .await
         .unwrap_or(false);
     let response = page(

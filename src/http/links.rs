@@ -19,11 +19,10 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use crate::auth::hash_secret;
-use crate::domain::{Actor, DomainError, Incident, LinkUse, Task, TaskStatus};
+use crate::delivery::render::{IncidentView, when};
+use crate::domain::{Actor, DomainError, Incident, LinkToken, LinkUse, Task, TaskStatus};
 use crate::engine::EngineError;
-use crate::notify::links::{LinkToken, parse_secret};
-use crate::notify::render::{IncidentView, when};
+use crate::secret::{hash_secret, parse_secret};
 
 /// Throttles guessing: bad tokens from one address beyond this answer 429.
 pub struct LinkGuard {

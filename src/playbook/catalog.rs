@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
-use crate::domain::Severity;
+use crate::domain::{Person, Plan, PlannedDepartment, PlannedTask, Severity};
 
 /// Every playbook of the organisation, validated as a whole: each reference
 /// resolves, no dependency cycle, every timing parses. Built by [`Catalog::load`].
@@ -98,47 +98,13 @@ pub struct Timing {
     pub complete_within: Option<Duration>,
 }
 
-/// What a scenario at a severity asks of each department.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct Plan {
-    pub scenario: Scenario,
-    pub severity: Severity,
-    /// Only departments with at least one task, in the scenario's order.
-    pub departments: Vec<PlannedDepartment>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct PlannedDepartment {
-    pub id: String,
-    pub name: String,
-    pub head: Contact,
-    pub deputies: Vec<Contact>,
-    pub tasks: Vec<PlannedTask>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct PlannedTask {
-    pub department: String,
-    pub item: String,
-    pub title: String,
-    pub description: String,
-    pub required: bool,
-    /// Effective for the plan's severity.
-    #[serde(serialize_with = "serialize_duration")]
-    #[schema(value_type = String, example = "30m")]
-    pub ack_within: Duration,
-    #[serde(serialize_with = "serialize_duration")]
-    #[schema(value_type = String, example = "2h")]
-    pub complete_within: Duration,
-    /// `dept/item` keys of tasks in the same plan; dependencies that do not
-    /// apply at this scenario and severity are left out.
-    pub depends_on: Vec<String>,
-}
-
-impl PlannedTask {
-    /// `dept/item`, the key other tasks use in `depends_on`.
-    pub fn key(&self) -> String {
-        format!("{}/{}", self.department, self.item)
+impl Contact {
+    /// The person as an incident keeps them.
+    pub fn person(&self) -> Person {
+        Person {
+            name: self.name.clone(),
+            email: self.email.to_string(),
+        }
     }
 }
 
@@ -227,8 +193,8 @@ impl Catalog {
                 (!tasks.is_empty()).then(|| PlannedDepartment {
                     id: department.id.clone(),
                     name: department.name.clone(),
-                    head: department.head.clone(),
-                    deputies: department.deputies.clone(),
+                    head: department.head.person(),
+                    deputies: department.deputies.iter().map(Contact::person).collect(),
                     tasks,
                 })
             })
@@ -243,7 +209,7 @@ impl Catalog {
         }
 
         Some(Plan {
-            scenario: scenario.clone(),
+            scenario: scenario.id.clone(),
             severity,
             departments,
         })

@@ -3,7 +3,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::*;
-use crate::domain::Severity;
+use crate::domain::{Plan, PlannedTask, Severity};
 
 const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks");
 
@@ -238,7 +238,7 @@ fn plan_filters_by_scenario_and_severity_and_tightens_timings() {
         task_keys(&hijack),
         ["pr/assess", "pr/statement", "legal/evidence"]
     );
-    assert_eq!(hijack.scenario.id, "hijack");
+    assert_eq!(hijack.scenario, "hijack");
     assert_eq!(hijack.severity, Severity::Critical);
     assert_eq!(hijack.departments[0].deputies[0].name, "Deputy");
     assert!(catalog.plan("flood", Severity::Low).is_none());

@@ -9,9 +9,8 @@ use uuid::Uuid;
 use super::{ClaimedMessage, StoreError, parse_role};
 use crate::auth::{ApiToken, User};
 use crate::domain::chase::{DueTimer, Purpose};
+use crate::domain::{Channel, LinkToken, Notice};
 use crate::domain::{Department, Event, Incident, IncidentStatus, Person, Task, TaskStatus};
-use crate::notify::links::LinkToken;
-use crate::notify::{Channel, Notice};
 use crate::timeline::ChainedEvent;
 
 #[derive(sqlx::FromRow)]

@@ -27,8 +27,7 @@ macro_rules! sql_store {
         use crate::domain::chase::{DueTimer, NewTimer};
         use crate::auth::{ApiToken, Session, User};
         use crate::domain::{Actor, Department, Event, EventData, Incident, Task};
-        use crate::notify::NewMessage;
-        use crate::notify::links::LinkToken;
+        use crate::domain::{LinkToken, NewMessage};
         use crate::timeline::{ChainHead, ChainedEvent};
 
         type Connection = <$db as sqlx::Database>::Connection;

@@ -21,8 +21,8 @@ use serde_json::Value;
 use tocsin::app::{App, Tuning};
 use tocsin::auth::Role;
 use tocsin::config::{Settings, SettingsArgs};
+use tocsin::delivery::worker::RetryPolicy;
 use tocsin::engine::Engine;
-use tocsin::notify::worker::RetryPolicy;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -110,8 +110,8 @@ impl ManualClock {
     }
 }
 
-impl tocsin::engine::Clock for ManualClock {
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+impl tocsin::clock::Clock for ManualClock {
+    fn read(&self) -> chrono::DateTime<chrono::Utc> {
         *self.0.lock().expect("clock")
     }
 }
@@ -216,7 +216,7 @@ impl Default for Options {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub engine: Arc<Engine>,
-    pub delivery: Arc<tocsin::notify::worker::Delivery>,
+    pub delivery: Arc<tocsin::delivery::worker::Delivery>,
     /// The SMTP server the app sends to.
     pub smtp: Arc<smtp::SmtpServer>,
     pub client: reqwest::Client,
@@ -273,7 +273,7 @@ impl TestApp {
             ..Tuning::default()
         };
         if let Some(clock) = &options.clock {
-            tuning.clock = Arc::clone(clock) as Arc<dyn tocsin::engine::Clock>;
+            tuning.clock = Arc::clone(clock) as Arc<dyn tocsin::clock::Clock>;
         }
         let app = App::build_with(&settings, tuning)
             .await

@@ -13,119 +13,20 @@
 //! reuse the notice's `id`, which receivers use to drop duplicates.
 //!
 //! Webhook URLs are secrets (Slack's and Teams' carry their credential in the
-//! path or query), so nothing here prints one whole: use [`redacted`].
+//! path or query), so nothing here prints one whole: see
+//! [`redact_webhook_url`].
 
 use std::borrow::Cow;
-use std::fmt;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::DecodePaddingMode;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use chrono::{DateTime, SecondsFormat, Utc};
-use hmac::{Hmac, Mac};
 use reqwest::Url;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use sha2::Sha256;
 
-/// Where a webhook goes and what shape its payload takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WebhookKind {
-    Slack,
-    Teams,
-    Standard,
-}
-
-impl WebhookKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WebhookKind::Slack => "slack",
-            WebhookKind::Teams => "teams",
-            WebhookKind::Standard => "standard",
-        }
-    }
-}
-
-impl fmt::Display for WebhookKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-const SECRET_PREFIX: &str = "whsec_";
-
-/// The spec recommends 24 to 64 byte keys; shorter ones are too easy to guess.
-const MIN_KEY_BYTES: usize = 24;
-
-/// Why a webhook secret was refused. Never contains the secret.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum InvalidSecret {
-    #[error("webhook secret must start with `whsec_`")]
-    MissingPrefix,
-    #[error("webhook secret after `whsec_` is not valid base64")]
-    NotBase64,
-    #[error("webhook secret key is {0} bytes; it must be at least {MIN_KEY_BYTES}")]
-    TooShort(usize),
-}
-
-/// A Standard Webhooks signing secret (`whsec_` + base64 key), held as a
-/// ready-keyed HMAC so signing cannot fail and the key is never printable.
-#[derive(Clone)]
-pub struct WebhookSecret(Hmac<Sha256>);
-
-/// Standard base64 that takes the key with or without its `=` padding, as
-/// the reference libraries do.
-const SECRET_BASE64: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
-
-impl WebhookSecret {
-    pub fn parse(s: &str) -> Result<Self, InvalidSecret> {
-        // Secrets often arrive from env files with a trailing newline.
-        let encoded = s
-            .trim()
-            .strip_prefix(SECRET_PREFIX)
-            .ok_or(InvalidSecret::MissingPrefix)?;
-        let key = SECRET_BASE64
-            .decode(encoded)
-            .map_err(|_| InvalidSecret::NotBase64)?;
-        if key.len() < MIN_KEY_BYTES {
-            return Err(InvalidSecret::TooShort(key.len()));
-        }
-        // HMAC takes keys of any length, so this only fails in theory.
-        let mac = Hmac::<Sha256>::new_from_slice(&key).map_err(|_| InvalidSecret::NotBase64)?;
-        Ok(WebhookSecret(mac))
-    }
-}
-
-impl fmt::Debug for WebhookSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("WebhookSecret(..)")
-    }
-}
-
-impl<'de> Deserialize<'de> for WebhookSecret {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(deserializer)?;
-        WebhookSecret::parse(&raw).map_err(serde::de::Error::custom)
-    }
-}
-
-/// The Standard Webhooks signature of one delivery: `v1,` + base64 of
-/// HMAC-SHA256 over `{id}.{timestamp}.{body}`.
-pub fn sign(secret: &WebhookSecret, id: &str, timestamp: i64, body: &[u8]) -> String {
-    let mut mac = secret.0.clone();
-    mac.update(id.as_bytes());
-    mac.update(b".");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
-}
+use crate::endpoint::{Endpoint, WebhookKind};
+use crate::redact::redact_webhook_url;
 
 /// The webhook id of an outbox message: `msg_` + its 32 hex digits, the
 /// same on every retry so receivers can recognise a repeat.
@@ -334,64 +235,13 @@ fn clip(s: &str, max: usize) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// One webhook destination.
-#[derive(Clone)]
-pub struct Endpoint {
-    pub kind: WebhookKind,
-    pub url: Url,
-    /// Required for `standard`; for `slack` and `teams`, when set, the same
-    /// signature headers are sent too.
-    pub secret: Option<WebhookSecret>,
-}
-
-impl fmt::Debug for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Endpoint")
-            .field("kind", &self.kind)
-            .field("url", &redacted(&self.url))
-            .field("secret", &self.secret)
-            .finish()
-    }
-}
-
-/// A URL safe to log: `scheme://host[:port]/first-segment/...`, without
-/// credentials, the rest of the path, the query or the fragment (Slack and
-/// Teams URLs carry their secret there).
-pub fn redacted(url: &Url) -> String {
-    let Some(host) = url.host_str() else {
-        return format!("{}:...", url.scheme());
-    };
-    let mut out = format!("{}://{host}", url.scheme());
-    if let Some(port) = url.port() {
-        out.push_str(&format!(":{port}"));
-    }
-    let segments: Vec<&str> = url
-        .path_segments()
-        .map(|s| s.filter(|s| !s.is_empty()).collect())
-        .unwrap_or_default();
-    match segments.as_slice() {
-        [] => out.push('/'),
-        // A lone segment may itself be the token.
-        [_] => out.push_str("/..."),
-        [first, ..] => {
-            out.push('/');
-            out.push_str(first);
-            out.push_str("/...");
-        }
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        out.push_str("?...");
-    }
-    out
-}
-
 /// A delivery the endpoint accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Delivered {
     pub status: u16,
 }
 
-/// A delivery that failed. `reason` names the endpoint only by [`redacted`]
+/// A delivery that failed. `reason` names the endpoint only by [`redact_webhook_url`]
 /// URL and never holds a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{reason}")]
@@ -429,7 +279,7 @@ pub async fn deliver(
     notice: &Notice,
     now: DateTime<Utc>,
 ) -> Result<Delivered, DeliveryError> {
-    let target = redacted(&endpoint.url);
+    let target = redact_webhook_url(&endpoint.url);
     let permanent = |what: String| DeliveryError {
         retryable: false,
         reason: format!("POST {target}: {what}"),
@@ -450,7 +300,7 @@ pub async fn deliver(
             let id = HeaderValue::from_str(&notice.id)
                 .map_err(|_| permanent("notice id is not a valid header value".to_owned()))?;
             let timestamp = now.timestamp();
-            let signature = sign(secret, &notice.id, timestamp, &payload);
+            let signature = secret.sign(&notice.id, timestamp, &payload);
             let signature = HeaderValue::from_str(&signature)
                 .map_err(|_| permanent("signature is not a valid header value".to_owned()))?;
             request = request
@@ -541,7 +391,7 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// Belt and braces: error texts from below or from the receiver must not
 /// carry the URL's secret parts.
 fn scrub(text: &str, url: &Url) -> String {
-    let mut out = text.replace(url.as_str(), &redacted(url));
+    let mut out = text.replace(url.as_str(), &redact_webhook_url(url));
     let path = url.path();
     if path.len() > 1 {
         out = out.replace(path, "/...");
@@ -555,8 +405,6 @@ fn scrub(text: &str, url: &Url) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const SPEC_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
     fn notice() -> Notice {
         Notice {
@@ -579,122 +427,6 @@ mod tests {
                 "Ops: <evacuate>".to_owned(),
             ],
             data: json!({ "severity": "sev1" }),
-        }
-    }
-
-    #[test]
-    fn spec_test_vector() {
-        let secret = WebhookSecret::parse(SPEC_SECRET).unwrap();
-        let sig = sign(
-            &secret,
-            "msg_p5jXN8AQM9LWM0D4loKWxJek",
-            1614265330,
-            br#"{"test": 2432232314}"#,
-        );
-        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-    }
-
-    #[test]
-    fn secret_without_padding_or_with_newline_is_the_same_key() {
-        let plain = WebhookSecret::parse(SPEC_SECRET).unwrap();
-        let padded = WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwAA==").unwrap();
-        let unpadded = WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwAA").unwrap();
-        let spaced = WebhookSecret::parse(&format!("{SPEC_SECRET}\n")).unwrap();
-        assert_eq!(sign(&padded, "m", 1, b"x"), sign(&unpadded, "m", 1, b"x"));
-        assert_eq!(sign(&plain, "m", 1, b"x"), sign(&spaced, "m", 1, b"x"));
-    }
-
-    #[test]
-    fn bad_secrets_are_refused() {
-        assert_eq!(
-            WebhookSecret::parse("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap_err(),
-            InvalidSecret::MissingPrefix
-        );
-        assert_eq!(
-            WebhookSecret::parse("").unwrap_err(),
-            InvalidSecret::MissingPrefix
-        );
-        assert_eq!(
-            WebhookSecret::parse("whsec_not base64!!").unwrap_err(),
-            InvalidSecret::NotBase64
-        );
-        // URL-safe alphabet: other libraries would silently drop `-` and `_`.
-        assert_eq!(
-            WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2La-aS_").unwrap_err(),
-            InvalidSecret::NotBase64
-        );
-        assert_eq!(
-            WebhookSecret::parse("whsec_").unwrap_err(),
-            InvalidSecret::TooShort(0)
-        );
-        assert_eq!(
-            WebhookSecret::parse("whsec_c2hvcnQ=").unwrap_err(),
-            InvalidSecret::TooShort(5)
-        );
-        let err: Result<WebhookSecret, _> = serde_json::from_str(r#""whsec_c2hvcnQ=""#);
-        assert!(err.unwrap_err().to_string().contains("at least 24"));
-    }
-
-    #[test]
-    fn debug_does_not_leak_the_key() {
-        let secret = WebhookSecret::parse(SPEC_SECRET).unwrap();
-        assert_eq!(format!("{secret:?}"), "WebhookSecret(..)");
-        let endpoint = Endpoint {
-            kind: WebhookKind::Slack,
-            url: Url::parse("https://hooks.slack.com/services/T000/B000/XXXXsecret").unwrap(),
-            secret: Some(secret),
-        };
-        let printed = format!("{endpoint:?}");
-        assert!(!printed.contains("XXXXsecret"), "{printed}");
-        assert!(
-            !printed.contains("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
-            "{printed}"
-        );
-        assert!(
-            printed.contains("https://hooks.slack.com/services/..."),
-            "{printed}"
-        );
-    }
-
-    #[test]
-    fn kind_names() {
-        let kinds: Vec<WebhookKind> =
-            serde_json::from_str(r#"["slack", "teams", "standard"]"#).unwrap();
-        assert_eq!(
-            kinds,
-            [
-                WebhookKind::Slack,
-                WebhookKind::Teams,
-                WebhookKind::Standard
-            ]
-        );
-        assert_eq!(WebhookKind::Teams.to_string(), "teams");
-        assert!(serde_json::from_str::<WebhookKind>(r#""Slack""#).is_err());
-    }
-
-    #[test]
-    fn redaction_keeps_only_scheme_host_and_path_prefix() {
-        let cases = [
-            (
-                "https://hooks.slack.com/services/T0/B0/secret",
-                "https://hooks.slack.com/services/...",
-            ),
-            (
-                "https://prod-1.westus.logic.azure.com:443/workflows/abc/triggers/manual/paths/invoke?api-version=1&sig=secret",
-                "https://prod-1.westus.logic.azure.com/workflows/...?...",
-            ),
-            (
-                "http://user:pw@127.0.0.1:8080/hook",
-                "http://127.0.0.1:8080/...",
-            ),
-            ("https://example.com", "https://example.com/"),
-            (
-                "https://example.com/?token=secret",
-                "https://example.com/?...",
-            ),
-        ];
-        for (url, want) in cases {
-            assert_eq!(redacted(&Url::parse(url).unwrap()), want, "{url}");
         }
     }
 

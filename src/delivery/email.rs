@@ -12,7 +12,7 @@ use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 use uuid::Uuid;
 
 use super::render::RenderedEmail;
-use crate::config::redact_url;
+use crate::redact::redact_url;
 
 pub enum Mailer {
     Smtp(smtp::SmtpTransport),

@@ -18,14 +18,14 @@ use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
 use super::email::{self, Envelope, Mailer};
-use super::links::{LinkToken, new_secret};
 use super::render::{EmailInput, Renderer};
-use super::webhook::{self, Endpoint};
-use super::{Channel, Notice};
+use super::webhook;
+use crate::clock::Clock;
 use crate::domain::chase::{self, Purpose};
-use crate::domain::{EventData, Incident};
-use crate::engine::Clock;
+use crate::domain::{Channel, EventData, Incident, LinkToken, Notice};
+use crate::endpoint::Endpoint;
 use crate::playbook::Catalog;
+use crate::secret::random_secret;
 use crate::store::{Attempt, AttemptOutcome, ClaimedMessage, Store, StoreError};
 
 #[derive(Debug, Clone)]
@@ -124,7 +124,7 @@ pub struct Step {
 
 impl Delivery {
     fn now(&self) -> DateTime<Utc> {
-        chrono::SubsecRound::trunc_subsecs(self.clock.now(), 6)
+        self.clock.now()
     }
 
     /// One pass: claim what is due, deliver it concurrently, record it.
@@ -365,7 +365,7 @@ impl Delivery {
         let now = self.now();
         let mut tokens = Vec::new();
         let mut issue = |task_id: Option<Uuid>| -> Result<String, Failure> {
-            let secret = new_secret()
+            let secret = random_secret()
                 .map_err(|error| Failure::transient(format!("no randomness: {error}")))?;
             tokens.push(LinkToken::issue(
                 &secret,

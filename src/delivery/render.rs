@@ -9,9 +9,8 @@ use minijinja::{Environment, Value};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::Notice;
 use crate::domain::chase::Purpose;
-use crate::domain::{Department, Incident, Severity, Task};
+use crate::domain::{Department, Incident, Notice, Severity, Task};
 
 pub struct Renderer {
     env: Environment<'static>,

@@ -1,89 +1,12 @@
-//! Which messages a change causes: a pure function of the incident after
-//! the change and the events describing it. The engine calls it inside the
-//! store's transaction, so a change and its messages commit together.
+//! Who hears what: the messages a change causes, as a pure function of the
+//! incident after the change and the events describing it. The engine calls
+//! it inside the store's transaction, so a change and its messages commit
+//! together.
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::chase::Purpose;
-use crate::domain::{EventData, Incident, Severity};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Channel {
-    Email,
-    Webhook,
-}
-
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Email => "email",
-            Channel::Webhook => "webhook",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Channel> {
-        [Channel::Email, Channel::Webhook]
-            .into_iter()
-            .find(|channel| channel.as_str() == value)
-    }
-}
-
-impl fmt::Display for Channel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What a message is about. Stored with the message; the words are rendered
-/// at sending time, with fresh links, from this and the incident's state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Notice {
-    /// The incident opened: here is your department's checklist.
-    IncidentOpened,
-    /// Severity moved; `added` are tasks that joined with the new level.
-    SeverityChanged {
-        from: Severity,
-        to: Severity,
-        reason: String,
-        added: Vec<Uuid>,
-    },
-    /// What `task_id` waited on is closed: it can be done now.
-    TaskActionable { task_id: Uuid },
-    IncidentResolved {
-        summary: Option<String>,
-        forced: bool,
-        reason: Option<String>,
-    },
-    /// Chasing a late answer: a reminder to the head (stage 0), an
-    /// escalation to the deputies (1) or to the commander (2).
-    Chase {
-        purpose: Purpose,
-        task_id: Option<Uuid>,
-        stage: i64,
-    },
-    /// To the commander: every required item is done or skipped.
-    ReadyToResolve,
-}
-
-impl Notice {
-    /// For webhook receivers: `incident.opened`, `task.actionable`, ...
-    pub fn event_type(&self) -> &'static str {
-        match self {
-            Notice::IncidentOpened => "incident.opened",
-            Notice::SeverityChanged { .. } => "incident.severity_changed",
-            Notice::TaskActionable { .. } => "task.actionable",
-            Notice::IncidentResolved { .. } => "incident.resolved",
-            Notice::Chase { stage: 0, .. } => "chase.reminder",
-            Notice::Chase { .. } => "chase.escalation",
-            Notice::ReadyToResolve => "incident.ready_to_resolve",
-        }
-    }
-}
+use super::notice::{Channel, NewMessage, Notice};
+use super::{EventData, Incident};
 
 /// A webhook endpoint as routing sees it: its name, and the departments it
 /// follows (none: every notice).
@@ -100,29 +23,6 @@ impl Route {
             Some(followed) => departments
                 .iter()
                 .any(|dept| followed.iter().any(|f| f == dept)),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewMessage {
-    pub id: Uuid,
-    pub channel: Channel,
-    /// An email address, or a webhook endpoint's name.
-    pub recipient: String,
-    /// The department whose head this is for (and whose links it carries).
-    pub department: Option<String>,
-    pub notice: Notice,
-}
-
-impl NewMessage {
-    fn new(channel: Channel, recipient: &str, department: Option<&str>, notice: Notice) -> Self {
-        NewMessage {
-            id: Uuid::now_v7(),
-            channel,
-            recipient: recipient.to_owned(),
-            department: department.map(str::to_owned),
-            notice,
         }
     }
 }

@@ -1,0 +1,9 @@
+//! The adapters that talk to the world: the worker that claims messages from
+//! the outbox and delivers them ([`worker`]) by email ([`email`], with its
+//! SMTP pool) and webhooks ([`webhook`]), and the words they carry
+//! ([`render`]), also used by the pages people open from those messages.
+
+pub mod email;
+pub mod render;
+pub mod webhook;
+pub mod worker;
