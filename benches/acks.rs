@@ -13,7 +13,7 @@ mod common;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use common::{Backend, BenchApp, Database, median};
+use common::{Backend, Database, median};
 use futures_util::StreamExt;
 
 /// Incidents triggered per run; each `social-media-storm`/`critical` one
@@ -33,7 +33,7 @@ fn main() {
             let mut count = 0;
             for _ in 0..RUNS {
                 let database = Database::create(&backend).await;
-                let (rate, n) = acknowledgements(&database).await;
+                let (rate, n, database) = acknowledgements(database).await;
                 let raw = raw_inserts(&backend, &database).await;
                 drop(database);
                 count = n;
@@ -55,8 +55,8 @@ fn main() {
 
 /// Triggers incidents, gathers every task link from the emails, then
 /// presses "acknowledge" on each once; returns (acks per second, count).
-async fn acknowledgements(database: &Database) -> (f64, usize) {
-    let app = BenchApp::start(database, &common::playbooks_dir(), None).await;
+async fn acknowledgements(database: Database) -> (f64, usize, Database) {
+    let app = common::start(database, &common::playbooks_dir(), None).await;
     let mut expected = 0;
     for _ in 0..INCIDENTS {
         let incident = app.trigger("social-media-storm", "critical").await;
@@ -103,8 +103,8 @@ async fn acknowledgements(database: &Database) -> (f64, usize) {
         assert!(body.contains("Acknowledged"), "{body}");
     }
     app.settle().await;
-    app.stop().await;
-    (count as f64 / elapsed.as_secs_f64(), count)
+    let database = app.stop().await;
+    (count as f64 / elapsed.as_secs_f64(), count, database)
 }
 
 /// The database's own pace: single-row INSERTs, each its own commit.

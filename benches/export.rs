@@ -3,8 +3,8 @@
 //! each.
 //!
 //! The incident is opened through the API; its timeline is then extended to
-//! 100,000 events by appending properly chained `note_added` events straight
-//! into the SQLite file (through the API that would take minutes). The
+//! 100,000 events by the store's own update path, thousands of `note_added`
+//! events per transaction (one note per request would take minutes). The
 //! export is then served by the release binary (`tocsin serve`) in its own
 //! process, a fresh one per format, so its `VmHWM` (peak resident set) is
 //! the export's alone.
@@ -13,12 +13,11 @@
 
 mod common;
 
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use common::{Backend, BenchApp, Database, ServerProcess, median, mib, ms, proc_status_kib};
-use sqlx::types::Json;
-use tocsin::timeline::ChainHead;
+use common::{Backend, Database, ServerProcess, median, mib, ms, proc_status_kib};
+use tocsin::domain::{Actor, EventData};
+use tocsin::store::Effects;
 
 const BATCH: usize = 5_000;
 const RUNS: usize = 5;
@@ -32,7 +31,7 @@ fn main() {
     runtime.block_on(async {
         println!("# export (2 shared cores; median of {RUNS} exports per format)");
         let database = Database::create(&Backend::Sqlite).await;
-        let (incident_id, legal) = prepare(&database, events).await;
+        let (database, incident_id, legal) = prepare(database, events).await;
         for format in ["json", "csv"] {
             measure(&database, &incident_id, &legal, format, events).await;
         }
@@ -41,90 +40,52 @@ fn main() {
 }
 
 /// An incident with `events` timeline events; returns its id and a legal token.
-async fn prepare(database: &Database, events: usize) -> (String, String) {
-    let app = BenchApp::start(database, &common::playbooks_dir(), None).await;
+async fn prepare(database: Database, events: usize) -> (Database, String, String) {
+    let app = common::start(database, &common::playbooks_dir(), None).await;
     let incident = app.trigger("social-media-storm", "critical").await;
     let id = incident["id"].as_str().expect("id").to_owned();
     app.smtp
         .wait_for(common::departments(&incident), Duration::from_secs(30))
         .await;
     app.settle().await;
-    let response = app
-        .client
-        .post(format!("{}/api/v1/incidents/{id}/notes", app.base))
-        .bearer_auth(&app.responder)
-        .json(&serde_json::json!({"text": "First note, through the API."}))
-        .send()
-        .await
-        .expect("POST note");
-    assert!(response.status().is_success(), "{}", response.status());
-    // The shape of a real note event, to repeat.
-    let timeline = app.timeline(&id).await;
-    let note = timeline
-        .iter()
-        .rev()
-        .find(|event| event["kind"] == "note_added")
-        .expect("the note event")
-        .clone();
     let legal = app.legal.clone();
-    app.stop().await;
+    let store = std::sync::Arc::clone(&app.store);
+    let database = app.stop().await;
 
     let started = Instant::now();
-    let options = sqlx::sqlite::SqliteConnectOptions::from_str(&database.url)
-        .expect("options")
-        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-        .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await
-        .expect("open the SQLite file");
     let incident_id = uuid::Uuid::parse_str(&id).expect("uuid");
-    let last = timeline.last().expect("events");
-    let mut head = ChainHead {
-        incident_id,
-        seq: last["seq"].as_i64().expect("seq"),
-        hash: last["hash"].as_str().expect("hash").to_owned(),
-    };
-    let actor = note["actor"].as_str().expect("actor").to_owned();
-    let mut at = chrono::Utc::now();
-    while (head.seq as usize) < events {
-        let mut tx = pool.begin().await.expect("begin");
-        for _ in 0..BATCH.min(events - head.seq as usize) {
-            at += chrono::Duration::milliseconds(7);
-            let data = serde_json::json!({
-                "text": format!(
-                    "Note {}: press enquiry logged, holding statement sent, monitoring continues.",
-                    head.seq + 1
-                )
-            });
-            let sealed = head.seal_next(at, actor.as_str(), "note_added", data);
-            sqlx::query(
-                "INSERT INTO events (incident_id, seq, at, actor, kind, data, prev_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    let actor = Actor::token("bench-responder");
+    let mut seq = store.chain_head(incident_id).await.expect("head").seq as usize;
+    while seq < events {
+        let batch = BATCH.min(events - seq);
+        let notes = (seq + 1..=seq + batch)
+            .map(|n| EventData::NoteAdded {
+                text: format!(
+                    "Note {n}: press enquiry logged, holding statement sent, monitoring continues."
+                ),
+            })
+            .collect();
+        store
+            .update_incident(
+                incident_id,
+                &actor,
+                chrono::Utc::now(),
+                Box::new(|_| {
+                    Ok(Effects {
+                        events: notes,
+                        ..Effects::default()
+                    })
+                }),
             )
-            .bind(incident_id)
-            .bind(sealed.seq)
-            .bind(sealed.at)
-            .bind(&sealed.actor)
-            .bind(&sealed.kind)
-            .bind(Json(&sealed.data))
-            .bind(&sealed.prev_hash)
-            .bind(&sealed.hash)
-            .execute(&mut *tx)
             .await
-            .expect("insert event");
-            head = ChainHead::from(&sealed);
-        }
-        tx.commit().await.expect("commit");
+            .expect("append notes");
+        seq += batch;
     }
-    pool.close().await;
     println!(
-        "prepared a timeline of {} events in {:.1} s",
-        head.seq,
+        "prepared a timeline of {seq} events in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    (id, legal)
+    (database, id, legal)
 }
 
 async fn measure(database: &Database, id: &str, legal: &str, format: &str, events: usize) {

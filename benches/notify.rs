@@ -16,7 +16,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Backend, BenchApp, Database, median, ms, quantile, smtp::SmtpServer};
+use common::support::smtp::SmtpServer;
+use common::{Backend, Database, median, ms, quantile};
 use futures_util::StreamExt;
 use lettre::message::header::ContentType;
 use lettre::message::{MultiPart, SinglePart};
@@ -45,7 +46,7 @@ async fn trigger_to_last_email() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(50);
     let database = Database::create(&Backend::Sqlite).await;
-    let app = BenchApp::start(&database, &common::playbooks_dir(), None).await;
+    let app = common::start(database, &common::playbooks_dir(), None).await;
     let mut latencies = Vec::new();
     let mut emails = 0;
     for round in 0..triggers + 5 {
@@ -73,7 +74,6 @@ async fn trigger_to_last_email() {
         quantile(&latencies, 1.0),
     );
     app.stop().await;
-    drop(database);
 }
 
 /// Messages shaped like tocsin's: text and HTML alternatives, ~4 KB.

@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::smtp::{Received, SmtpServer};
+use common::support::smtp::{Received, SmtpServer};
 use common::{Backend, Database, ServerProcess, TOCSIN_BIN, median, mib, proc_status_kib};
 use serde_json::json;
 
@@ -73,7 +73,7 @@ struct Incident {
 async fn soak(backend: &Backend, duration: Duration, rate: f64) {
     let database = Database::create(backend).await;
     let playbooks = database.dir.path().join("playbooks");
-    common::drill::write(&playbooks, ACK_WITHIN, COMPLETE_WITHIN);
+    common::support::drill::write(&playbooks, ACK_WITHIN, COMPLETE_WITHIN);
     let smtp = SmtpServer::start().await;
     let token = responder_token(&database.url);
     let server = ServerProcess::start_with(

@@ -13,7 +13,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Backend, BenchApp, Database, ms, quantile};
+use common::{Backend, Database, ms, quantile};
 
 const INCIDENTS: usize = 30;
 /// Triggers are spread so due times fall anywhere within the poll interval.
@@ -27,9 +27,9 @@ fn main() {
         println!("# timers (2 shared cores, real clock, default timer_poll)");
         let dir = tempfile::tempdir().expect("temp dir");
         // Second-long deadlines: the ladder climbs in seconds of real time.
-        common::drill::write(dir.path(), "1s", "2s");
+        common::support::drill::write(dir.path(), "1s", "2s");
         let database = Database::create(&Backend::Sqlite).await;
-        let app = BenchApp::start(&database, dir.path(), None).await;
+        let app = common::start(database, dir.path(), None).await;
         let mut ids = Vec::new();
         for _ in 0..INCIDENTS {
             let incident = app.trigger("drill", "high").await;
@@ -49,7 +49,6 @@ fn main() {
             }
         }
         app.stop().await;
-        drop(database);
         assert!(!lateness.is_empty(), "no chased events");
         println!(
             "{} chased events ({} reminders, {} to deputies, {} to the commander) over \

@@ -18,11 +18,12 @@ use crate::delivery::render::Renderer;
 use crate::delivery::webhook;
 use crate::delivery::worker::{Delivery, RetryPolicy};
 use crate::domain::Route;
-use crate::engine::Engine;
-use crate::http::{AppState, LinkGuard, SignInGuard, router};
+use crate::engine::{self, Engine};
+use crate::http::{AppState, LinkGuard, router};
 use crate::metrics::Metrics;
 use crate::playbook::{Catalog, Diagnostics};
 use crate::redact::redact_url;
+use crate::staff::{SignInMail, Staff};
 use crate::store::{self, StoreError};
 use crate::timeline::SigningKey;
 
@@ -163,10 +164,31 @@ const SIGN_IN_MAILS: governor::Quota =
     governor::Quota::per_hour(NonZeroU32::new(12).expect("non-zero"))
         .allow_burst(NonZeroU32::new(3).expect("non-zero"));
 
+/// How mail leaves: by SMTP when configured, else as files in the mail folder.
+fn mailer(settings: &Settings) -> Result<Mailer, MailerError> {
+    match &settings.smtp_url {
+        Some(url) => Mailer::smtp(url),
+        None => Mailer::folder(&settings.mail_dir),
+    }
+}
+
+/// The console's people, for commands that run without a server
+/// (`tocsin user add`); links point at the public URL the server would use.
+pub fn staff(settings: &Settings, store: Arc<dyn store::Store>) -> Result<Staff, StartError> {
+    let mail = SignInMail {
+        mailer: Arc::new(mailer(settings)?),
+        from: settings.mail_from.clone(),
+        public_url: settings.public_url_for(settings.listen)?,
+        quota: SIGN_IN_MAILS,
+    };
+    Ok(Staff::new(store, Arc::new(SystemClock), mail))
+}
+
 /// A server ready to run: playbooks valid, database migrated, port bound.
 pub struct App {
     listener: TcpListener,
     state: AppState,
+    stop: watch::Sender<bool>,
     delivery: Arc<Delivery>,
     workers: usize,
     timer_poll: Duration,
@@ -184,10 +206,7 @@ impl App {
     pub async fn build_with(settings: &Settings, tuning: Tuning) -> Result<App, StartError> {
         let catalog = Arc::new(load_playbooks(settings)?);
         let single_server = lock_single_server(settings)?;
-        let mailer = Arc::new(match &settings.smtp_url {
-            Some(url) => Mailer::smtp(url)?,
-            None => Mailer::folder(&settings.mail_dir)?,
-        });
+        let mailer = Arc::new(mailer(settings)?);
         let renderer = Arc::new(Renderer::new()?);
         let store = open_store(settings).await?;
         let listener =
@@ -213,14 +232,25 @@ impl App {
             .collect();
         let signer = Arc::new(signing_key(settings, store.as_ref(), tuning.clock.now()).await?);
         let metrics = Arc::new(Metrics::new());
-        let engine = Arc::new(Engine::new(
-            Arc::clone(&store),
-            Arc::clone(&catalog),
-            Arc::clone(&tuning.clock),
+        let engine = Arc::new(Engine::new(engine::Parts {
+            store: Arc::clone(&store),
+            catalog: Arc::clone(&catalog),
+            clock: Arc::clone(&tuning.clock),
             routes,
-            Arc::clone(&wake),
+            wake: Arc::clone(&wake),
             signer,
-            Arc::clone(&metrics),
+            metrics: Arc::clone(&metrics),
+            link_grace: settings.link_grace,
+        }));
+        let staff = Arc::new(Staff::new(
+            Arc::clone(&store),
+            Arc::clone(&tuning.clock),
+            SignInMail {
+                mailer: Arc::clone(&mailer),
+                from: settings.mail_from.clone(),
+                public_url: public_url.clone(),
+                quota: SIGN_IN_MAILS,
+            },
         ));
         let delivery = Arc::new(Delivery {
             store,
@@ -243,19 +273,19 @@ impl App {
             metrics,
         });
         let timer_poll = tuning.timer_poll;
+        let (stop, stopped) = watch::channel(false);
         let state = AppState {
             engine,
+            staff,
             renderer,
             link_guard: Arc::new(LinkGuard::new(BAD_LINKS_PER_MINUTE)),
-            sign_in_guard: Arc::new(SignInGuard::new(SIGN_IN_MAILS)),
-            link_grace: settings.link_grace,
-            mailer,
-            mail_from: settings.mail_from.clone(),
-            public_url,
+            https: public_url.scheme() == "https",
+            shutdown: stopped,
         };
         Ok(App {
             listener,
             state,
+            stop,
             delivery,
             workers: settings.delivery_workers,
             timer_poll,
@@ -274,6 +304,10 @@ impl App {
         &self.state.engine
     }
 
+    pub fn staff(&self) -> &Arc<Staff> {
+        &self.state.staff
+    }
+
     /// The delivery worker, for tests that drive it step by step.
     pub fn delivery(&self) -> &Arc<Delivery> {
         &self.delivery
@@ -285,7 +319,7 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let (stop, stopped) = watch::channel(false);
+        let (stop, stopped) = (self.stop, self.state.shutdown.clone());
         let mut workers: Vec<_> = (0..self.workers)
             .map(|_| {
                 let delivery = Arc::clone(&self.delivery);

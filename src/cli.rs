@@ -258,19 +258,12 @@ async fn add_user(
     role: Role,
     print_link: bool,
 ) -> Result<ExitCode, CliError> {
-    let store = app::open_store(settings).await?;
-    let now = chrono::Utc::now();
+    let staff = app::staff(settings, app::open_store(settings).await?)?;
     let failed = |error: crate::staff::StaffError| CliError::Failed(error.to_string());
-    let user = crate::staff::add_user(store.as_ref(), email, role, now)
-        .await
-        .map_err(failed)?;
+    let user = staff.add_user(email, role).await.map_err(failed)?;
     eprintln!("added {} as {}", user.email, user.role);
     if print_link {
-        let secret = crate::staff::issue_sign_in(store.as_ref(), &user, now)
-            .await
-            .map_err(failed)?;
-        let base = settings.public_url_for(settings.listen)?;
-        println!("{}/sign-in/{secret}", base.as_str().trim_end_matches('/'));
+        println!("{}", staff.sign_in_link(&user).await.map_err(failed)?);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -11,17 +11,23 @@ pub mod incident;
 pub mod link;
 pub mod notice;
 pub mod plan;
+pub mod retention;
 pub mod severity;
 pub mod task;
+pub mod text;
 
 pub use audience::{Route, messages_for};
 pub use event::{Actor, Event, EventData, LinkUse};
-pub use incident::{Commander, Department, Incident, IncidentStatus, NewIncident, Person};
+pub use incident::{
+    Commander, Department, IdempotencyClaim, Incident, IncidentStatus, NewIncident, Person,
+};
 pub use link::LinkToken;
-pub use notice::{Channel, NewMessage, Notice};
+pub use notice::{Channel, MessageRecord, NewMessage, Notice};
 pub use plan::{Plan, PlannedDepartment, PlannedTask};
+pub use retention::PurgeRecord;
 pub use severity::Severity;
 pub use task::{Task, TaskStatus};
+pub use text::{LINE_MAX, Line, PROSE_MAX, Prose, Text, TextError};
 
 /// Why a use case refused to act. Each variant is a conflict with the
 /// incident's current state, not a malformed request.

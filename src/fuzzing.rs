@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use crate::domain::{Incident, NewIncident, Severity};
+use crate::domain::{Incident, Line, NewIncident, Prose, Severity};
 use crate::http::{LinkAction, link_action, link_secret};
 use crate::playbook::{Catalog, Diagnostics, PlaybookFile};
 use crate::secret::parse_secret;
@@ -224,8 +224,8 @@ fn check_catalog(catalog: &Catalog) -> Result<(), Violation> {
             // What the engine does on trigger: must not panic, whatever the
             // timings the playbooks allowed.
             let new = NewIncident {
-                title: "fuzz".to_owned(),
-                summary: String::new(),
+                title: Line::parse("fuzz").map_err(|error| Violation(error.to_string()))?,
+                summary: Prose::parse("fuzz").map_err(|error| Violation(error.to_string()))?,
                 commander: commander.person(),
             };
             let (incident, _) = Incident::open(new, &plan, far_future());

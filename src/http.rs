@@ -22,7 +22,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tracing::Instrument;
 
-pub use console::SignInGuard;
 pub use error::ApiError;
 pub use links::LinkGuard;
 pub(crate) use links::{LinkAction, link_action, link_secret};
@@ -30,6 +29,7 @@ pub use openapi::ApiDoc;
 
 use crate::delivery::render::Renderer;
 use crate::engine::Engine;
+use crate::staff::Staff;
 
 /// Above the largest body the document allows: two texts of 10,000
 /// characters (resolve's summary and reason), each character possibly sent
@@ -40,15 +40,14 @@ pub const BODY_LIMIT: usize = 256 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
+    pub staff: Arc<Staff>,
     pub renderer: Arc<Renderer>,
     pub link_guard: Arc<LinkGuard>,
-    pub sign_in_guard: Arc<SignInGuard>,
-    /// How long links keep working after their incident is resolved.
-    pub link_grace: chrono::Duration,
-    /// For sign-in mail, which goes straight out.
-    pub mailer: Arc<crate::delivery::email::Mailer>,
-    pub mail_from: lettre::message::Mailbox,
-    pub public_url: reqwest::Url,
+    /// Served behind HTTPS: the console's cookie is then `Secure`.
+    pub https: bool,
+    /// Turns true when the server starts shutting down: responses that
+    /// would otherwise never end (live updates) end then.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -140,15 +139,13 @@ pub async fn healthz() -> &'static str {
         (status = 503, description = "Not ready; `checks` says what fails", body = Readiness),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    let store = state.engine.store();
-    let database = store.ping().await.is_ok();
-    let migrations = database && store.migrations_applied().await.unwrap_or(false);
-    let ready = database && migrations;
+    let readiness = state.engine.readiness().await;
+    let ready = readiness.ready();
     let body = Readiness {
         status: if ready { "ready" } else { "not ready" },
         checks: ReadinessChecks {
-            database,
-            migrations,
+            database: readiness.database,
+            migrations: readiness.migrations,
             playbooks: true,
         },
     };
@@ -177,28 +174,7 @@ pub struct ReadinessChecks {
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses((status = 200, description = "Metrics", content_type = "application/openmetrics-text", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let metrics = state.engine.metrics();
-    let now = state.engine.now();
-    match state.engine.store().gauges(now).await {
-        Ok(gauges) => {
-            metrics.incidents_open.clear();
-            for (severity, count) in gauges.open_by_severity {
-                metrics
-                    .incidents_open
-                    .get_or_create(&crate::metrics::SeverityLabel { severity })
-                    .set(count);
-            }
-            metrics.tasks_overdue.set(gauges.tasks_overdue);
-            metrics.outbox_depth.set(gauges.outbox_depth);
-            let oldest = gauges
-                .oldest_pending
-                .map(|at| (now - at).num_milliseconds().max(0) as f64 / 1000.0)
-                .unwrap_or(0.0);
-            metrics.outbox_oldest_age_seconds.set(oldest);
-        }
-        Err(error) => tracing::warn!(%error, "metrics: cannot read the database gauges"),
-    }
-    match metrics.encode() {
+    match state.engine.scrape_metrics().await {
         Ok(text) => (
             [(
                 axum::http::header::CONTENT_TYPE,

@@ -1,14 +1,20 @@
-//! Persistence behind one interface, with a SQLite and a PostgreSQL backend
-//! chosen by the database URL's scheme.
+//! Persistence: one implementation over SQLite (the embedded default) and
+//! PostgreSQL (several replicas), chosen by the database URL's scheme.
 //!
-//! Handlers and the engine hold an `Arc<dyn Store>`; neither knows which
-//! database is behind it. Both backends share their SQL (see [`sql`]): the
-//! differences are how a write transaction begins and how an incident row
-//! is locked.
+//! The engine and the delivery worker hold an `Arc<dyn Store>`; neither knows
+//! which database is behind it. [`Store`] is the sum of one trait per
+//! aggregate ([`IncidentStore`], [`TimelineStore`], [`OutboxStore`],
+//! [`TimerStore`], [`StaffStore`], [`RetentionStore`], [`AdminStore`]). Their
+//! implementation lives in `store/sql/`, one file per aggregate, compiled once
+//! per backend so that each binds and decodes its native column types (both
+//! engines accept the same SQL, `$1` placeholders included). What differs
+//! between the engines is named in [`backend::Backend`].
+//!
+//! Locks are taken in one order everywhere: an incident, then its rows
+//! (tasks, timers, outbox, events).
 
+mod backend;
 mod postgres;
-mod rows;
-mod sql;
 mod sqlite;
 
 use std::sync::Arc;
@@ -19,8 +25,10 @@ use uuid::Uuid;
 
 use crate::auth::{ApiToken, Role, Session, User};
 use crate::domain::chase::{DueTimer, NewTimer};
-use crate::domain::{Actor, DomainError, Event, EventData, Incident, IncidentStatus};
-use crate::domain::{Channel, LinkToken, NewMessage, Notice};
+use crate::domain::{
+    Actor, Channel, DomainError, Event, EventData, IdempotencyClaim, Incident, IncidentStatus,
+    LinkToken, MessageRecord, NewMessage, Notice, PurgeRecord,
+};
 use crate::timeline::{ChainHead, ChainedEvent};
 
 pub use postgres::PostgresStore;
@@ -63,6 +71,10 @@ pub struct Effects {
     pub timers: Vec<NewTimer>,
 }
 
+/// A domain change applied to an incident inside the store's transaction.
+/// Returning no event means nothing changed, and nothing is written.
+pub type Change<'a> = Box<dyn FnOnce(&mut Incident) -> Result<Effects, DomainError> + Send + 'a>;
+
 /// What firing a due timer does, decided inside the store's transaction.
 pub enum TimerOutcome {
     /// What it chased was answered: the timer stops, nothing is written.
@@ -84,10 +96,6 @@ pub struct Fired {
     pub cancelled: bool,
 }
 
-/// A domain change applied to an incident inside the store's transaction.
-/// Returning no event means nothing changed, and nothing is written.
-pub type Change<'a> = Box<dyn FnOnce(&mut Incident) -> Result<Effects, DomainError> + Send + 'a>;
-
 /// A message a worker has claimed: it alone may deliver it until its lease ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimedMessage {
@@ -99,6 +107,20 @@ pub struct ClaimedMessage {
     pub notice: Notice,
     /// Including this one.
     pub attempts: i64,
+}
+
+/// A claimed message whose stored row this release cannot read (a notice
+/// kind or channel written by a newer release, say): it cannot be sent, but
+/// it must not hold back the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    pub id: Uuid,
+    pub incident_id: Uuid,
+    /// As stored.
+    pub channel: String,
+    pub recipient: String,
+    pub attempts: i64,
+    pub reason: String,
 }
 
 /// How one delivery attempt went, and the timeline event recording it.
@@ -137,49 +159,9 @@ pub struct Gauges {
     pub tasks_overdue: i64,
     pub outbox_depth: i64,
     pub oldest_pending: Option<DateTime<Utc>>,
-}
-
-/// One purged incident, as the purge log keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct PurgeRecord {
-    pub incident_id: Uuid,
-    pub reference: String,
-    pub title: String,
-    pub resolved_at: DateTime<Utc>,
-    /// The chain head when purged: proof of what existed.
-    pub head_seq: i64,
-    pub head_hash: String,
-    pub events: i64,
-    pub purged_at: DateTime<Utc>,
-}
-
-/// A message as the incident view shows it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct MessageRecord {
-    pub id: Uuid,
-    /// `email` or `webhook`.
-    pub channel: String,
-    pub recipient: String,
-    pub department: Option<String>,
-    /// `pending`, `sent`, or `failed` (tocsin gave up after its retries).
-    pub status: String,
-    pub attempts: i64,
-    pub last_error: Option<String>,
-    /// The receiving server's reply.
-    pub receipt: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub sent_at: Option<DateTime<Utc>>,
-    pub next_attempt_at: DateTime<Utc>,
-}
-
-/// A client's promise that a retried trigger is the same request.
-#[derive(Debug, Clone)]
-pub struct IdempotencyClaim {
-    pub token_id: Uuid,
-    pub key: String,
-    /// A digest of the request body: the same key with another body is a
-    /// client bug, not a retry.
-    pub fingerprint: String,
+    /// The earliest due time of a message no worker holds: long past, and
+    /// nobody is delivering.
+    pub oldest_unclaimed_due: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,15 +180,10 @@ pub struct IncidentFilter {
     pub limit: u32,
 }
 
+/// Incidents, their departments and tasks.
 #[async_trait]
-pub trait Store: Send + Sync {
-    /// Applies pending migrations. Run explicitly at start and by `tocsin migrate`.
-    async fn migrate(&self) -> Result<(), StoreError>;
-
-    /// Checks the database answers (for readiness probes).
-    async fn ping(&self) -> Result<(), StoreError>;
-
-    /// Inserts a new incident and its opening event, unless `claim` names a
+pub trait IncidentStore: Send + Sync {
+    /// Inserts a new incident and its opening effects, unless `claim` names a
     /// key already used, in which case nothing is written.
     async fn insert_incident(
         &self,
@@ -217,7 +194,7 @@ pub trait Store: Send + Sync {
     ) -> Result<Inserted, StoreError>;
 
     /// Locks the incident, applies `change`, and writes the new state with
-    /// its events in one transaction.
+    /// its effects in one transaction.
     async fn update_incident(
         &self,
         id: Uuid,
@@ -226,13 +203,17 @@ pub trait Store: Send + Sync {
         change: Change<'_>,
     ) -> Result<Incident, UpdateError>;
 
+    /// One incident, read whole from one snapshot.
     async fn incident(&self, id: Uuid) -> Result<Option<Incident>, StoreError>;
 
     /// Newest first.
     async fn incidents(&self, filter: IncidentFilter) -> Result<Vec<Incident>, StoreError>;
+}
 
-    /// The hash-chained timeline, in sequence order; `None` if the incident
-    /// does not exist.
+/// The hash-chained timeline and the key that signs its heads.
+#[async_trait]
+pub trait TimelineStore: Send + Sync {
+    /// The timeline, in sequence order; `None` if the incident does not exist.
     async fn timeline(&self, incident_id: Uuid) -> Result<Option<Vec<ChainedEvent>>, StoreError>;
 
     /// Up to `limit` events with `after_seq < seq <= up_to_seq`, in order.
@@ -247,6 +228,10 @@ pub trait Store: Send + Sync {
     /// The incident's last event (or its genesis, before any).
     async fn chain_head(&self, incident_id: Uuid) -> Result<ChainHead, StoreError>;
 
+    /// An incident's events of one kind, in order.
+    async fn events_of_kind(&self, incident_id: Uuid, kind: &str)
+    -> Result<Vec<Event>, StoreError>;
+
     /// The stored key that signs chain heads, as base64.
     async fn signing_key(&self) -> Result<Option<String>, StoreError>;
 
@@ -258,56 +243,26 @@ pub trait Store: Send + Sync {
         public_key: &str,
         now: DateTime<Utc>,
     ) -> Result<String, StoreError>;
+}
 
-    /// Deletes resolved incidents resolved before `cutoff` and not under
-    /// legal hold, all their rows and timeline included, through the one
-    /// deletion path the timeline's triggers accept; logs each in the
-    /// append-only purge log.
-    async fn purge_resolved_before(
-        &self,
-        cutoff: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<PurgeRecord>, StoreError>;
-
-    /// The purge log, oldest first.
-    async fn purge_log(&self) -> Result<Vec<PurgeRecord>, StoreError>;
-
+/// The transactional outbox, and the links its emails carry.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
     /// Claims up to `limit` messages due at `now` for `lease_until`; rows
     /// another worker holds are skipped, so no message goes to two workers.
+    /// Each row is read on its own: one this release cannot read comes back
+    /// as [`Unreadable`], claimed like the rest.
     async fn claim_messages(
         &self,
         claim: Uuid,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
-    ) -> Result<Vec<ClaimedMessage>, StoreError>;
+    ) -> Result<Vec<Result<ClaimedMessage, Unreadable>>, StoreError>;
 
     /// Records an attempt and its timeline event, if `attempt.claim` still
     /// holds the message; false (and nothing written) if it no longer does.
     async fn record_attempt(&self, attempt: &Attempt) -> Result<bool, StoreError>;
-
-    /// Handles the earliest due timer, if any, in one transaction: locks it
-    /// (skipping timers other workers hold), locks its incident, applies
-    /// `rule`, writes what it decided and moves the timer on. A timer whose
-    /// version changed meanwhile is left alone.
-    async fn fire_timer(
-        &self,
-        now: DateTime<Utc>,
-        rule: TimerRule<'_>,
-    ) -> Result<Option<Fired>, StoreError>;
-
-    /// An incident's events of one kind, in order.
-    async fn events_of_kind(&self, incident_id: Uuid, kind: &str)
-    -> Result<Vec<Event>, StoreError>;
-
-    /// Pending timers of an incident: what happens next, and when.
-    async fn timers(&self, incident_id: Uuid) -> Result<Vec<DueTimer>, StoreError>;
-
-    /// The shared numbers a metrics scrape reports.
-    async fn gauges(&self, now: DateTime<Utc>) -> Result<Gauges, StoreError>;
-
-    /// Whether every migration this binary knows has been applied.
-    async fn migrations_applied(&self) -> Result<bool, StoreError>;
 
     /// Messages not yet sent nor given up on.
     async fn outbox_depth(&self) -> Result<i64, StoreError>;
@@ -318,7 +273,29 @@ pub trait Store: Send + Sync {
     async fn insert_links(&self, links: &[LinkToken]) -> Result<(), StoreError>;
 
     async fn link(&self, secret_hash: &str) -> Result<Option<LinkToken>, StoreError>;
+}
 
+/// Reminders and escalations, as rows with a due time and a version.
+#[async_trait]
+pub trait TimerStore: Send + Sync {
+    /// Handles the earliest due timer whose incident no other worker holds,
+    /// if any, in one transaction: locks the incident, then the timer (the
+    /// order every writer takes), applies `rule`, writes what it decided and
+    /// moves the timer on. A timer another worker moved meanwhile is left
+    /// alone.
+    async fn fire_timer(
+        &self,
+        now: DateTime<Utc>,
+        rule: TimerRule<'_>,
+    ) -> Result<Option<Fired>, StoreError>;
+
+    /// Pending timers of an incident: what happens next, and when.
+    async fn timers(&self, incident_id: Uuid) -> Result<Vec<DueTimer>, StoreError>;
+}
+
+/// People: API tokens, console users, sign-in links and sessions.
+#[async_trait]
+pub trait StaffStore: Send + Sync {
     async fn insert_user(&self, user: &User) -> Result<(), StoreError>;
 
     async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
@@ -371,6 +348,56 @@ pub trait Store: Send + Sync {
     /// installation was already set up (by another replica starting at the
     /// same moment, say) or holds tokens made otherwise. True if stored.
     async fn insert_first_admin(&self, token: &ApiToken) -> Result<bool, StoreError>;
+}
+
+/// The retention purge and its log.
+#[async_trait]
+pub trait RetentionStore: Send + Sync {
+    /// Deletes resolved incidents resolved before `cutoff` and not under
+    /// legal hold, all their rows and timeline included, through the one
+    /// deletion path the timeline's triggers accept; logs each in the
+    /// append-only purge log.
+    async fn purge_resolved_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PurgeRecord>, StoreError>;
+
+    /// The purge log, oldest first.
+    async fn purge_log(&self) -> Result<Vec<PurgeRecord>, StoreError>;
+}
+
+/// The database itself: its schema, and what operators probe.
+#[async_trait]
+pub trait AdminStore: Send + Sync {
+    /// Applies pending migrations. Run explicitly at start and by `tocsin migrate`.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Checks the database answers (for readiness probes).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Whether every migration this binary knows has been applied.
+    async fn migrations_applied(&self) -> Result<bool, StoreError>;
+
+    /// The shared numbers a metrics scrape reports.
+    async fn gauges(&self, now: DateTime<Utc>) -> Result<Gauges, StoreError>;
+}
+
+/// Everything tocsin keeps.
+pub trait Store:
+    IncidentStore + TimelineStore + OutboxStore + TimerStore + StaffStore + RetentionStore + AdminStore
+{
+}
+
+impl<T> Store for T where
+    T: IncidentStore
+        + TimelineStore
+        + OutboxStore
+        + TimerStore
+        + StaffStore
+        + RetentionStore
+        + AdminStore
+{
 }
 
 /// Connects to the database the URL names, creating a SQLite file if needed.

@@ -63,9 +63,7 @@ async fn get(
 /// Adds a person, signs them in through the emailed link, and returns their
 /// session cookie and the CSRF token their pages carry.
 async fn signed_in(app: &TestApp, email: &str, role: Role) -> (String, String) {
-    tocsin::staff::add_user(app.engine.store().as_ref(), email, role, chrono::Utc::now())
-        .await
-        .unwrap();
+    app.staff.add_user(email, role).await.unwrap();
     let response = post_form(app, "/sign-in", None, &[("email", email)]).await;
     assert_eq!(response.status(), StatusCode::OK);
     // Incident mail may arrive meanwhile: wait for the one to this person.
@@ -113,8 +111,7 @@ async fn signed_in(app: &TestApp, email: &str, role: Role) -> (String, String) {
 
 on_each_backend! {
     async fn signing_in_takes_an_emailed_link_and_a_button_press(app) {
-        tocsin::staff::add_user(app.engine.store().as_ref(), "ann@example.com", Role::Responder,
-            chrono::Utc::now()).await.unwrap();
+        app.staff.add_user("ann@example.com", Role::Responder).await.unwrap();
         let (status, page, location) = get(&app, "/", None).await;
         assert_eq!((status, location.as_deref()), (StatusCode::SEE_OTHER, Some("/sign-in")), "{page}");
 
@@ -160,11 +157,8 @@ on_each_backend! {
     }
 
     async fn the_sign_in_form_cannot_flood_an_inbox(app) {
-        let store = app.engine.store();
         for email in ["ann@example.com", "bob@example.com"] {
-            tocsin::staff::add_user(store.as_ref(), email, Role::Responder, chrono::Utc::now())
-                .await
-                .unwrap();
+            app.staff.add_user(email, Role::Responder).await.unwrap();
         }
         for _ in 0..6 {
             let response = post_form(&app, "/sign-in", None, &[("email", "ann@example.com")]).await;
@@ -254,14 +248,10 @@ on_each_backend! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_communications_officer_runs_an_incident_in_the_browser() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    tocsin::staff::add_user(
-        app.engine.store().as_ref(),
-        "officer@example.com",
-        Role::Responder,
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
+    app.staff
+        .add_user("officer@example.com", Role::Responder)
+        .await
+        .unwrap();
     let browser = Browser::start().await;
 
     browser.goto(&app.url("/")).await;

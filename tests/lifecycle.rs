@@ -1243,7 +1243,12 @@ impl Server {
             .expect("list open incidents");
         for incident in open {
             engine
-                .resolve(incident.id, None, Some("the case ended".into()), &actor())
+                .resolve(
+                    incident.id,
+                    None,
+                    Some(support::text("the case ended")),
+                    &actor(),
+                )
                 .await
                 .expect("resolve the last case's incident");
         }
@@ -1254,7 +1259,7 @@ impl Server {
             .expect("purge the last case");
         let left = engine.incidents(None, 1).await.expect("list incidents");
         assert!(left.is_empty(), "the last case's incidents are purged");
-        let pending = engine.store().outbox_depth().await.expect("outbox");
+        let pending = self.app.store.outbox_depth().await.expect("outbox");
         assert_eq!(pending, 0, "the last case's messages are purged");
         (engine.now(), self.app.smtp.received().len())
     }
@@ -1407,10 +1412,10 @@ async fn apply_step(sut: &mut Sut, server: &Server, model: &Model, step: &Step) 
     let result = match *step {
         Step::Trigger { scenario, severity } => {
             let trigger = Trigger {
-                title: format!("{scenario} drill"),
+                title: support::text(&format!("{scenario} drill")),
                 scenario: scenario.into(),
                 severity,
-                summary: "Raised by the lifecycle property test.".into(),
+                summary: support::text("Raised by the lifecycle property test."),
                 commander: None,
             };
             let opened = engine.open(trigger, &actor, None).await;
@@ -1435,7 +1440,7 @@ async fn apply_step(sut: &mut Sut, server: &Server, model: &Model, step: &Step) 
         Step::Complete { incident, task } => {
             let (id, task) = sut.task_id(incident, task);
             engine
-                .complete_task(id, task, Some("done".into()), &actor)
+                .complete_task(id, task, Some(support::text("done")), &actor)
                 .await
         }
         Step::CompleteElsewhere {
@@ -1449,20 +1454,20 @@ async fn apply_step(sut: &mut Sut, server: &Server, model: &Model, step: &Step) 
         Step::Skip { incident, task } => {
             let (id, task) = sut.task_id(incident, task);
             engine
-                .skip_task(id, task, "not needed this time".into(), &actor)
+                .skip_task(id, task, support::text("not needed this time"), &actor)
                 .await
         }
         Step::ChangeSeverity { incident, to } => {
             let id = sut.incidents[incident].id;
             engine
-                .change_severity(id, to, "the situation moved".into(), &actor)
+                .change_severity(id, to, support::text("the situation moved"), &actor)
                 .await
         }
         Step::Resolve { incident, force } => {
             let id = sut.incidents[incident].id;
-            let reason = force.then(|| "the commander ends it".to_owned());
+            let reason = force.then(|| support::text("the commander ends it"));
             engine
-                .resolve(id, Some("over".into()), reason, &actor)
+                .resolve(id, Some(support::text("over")), reason, &actor)
                 .await
         }
         Step::Tick { minutes } => {
@@ -1524,7 +1529,7 @@ async fn deliver(sut: &mut Sut, server: &Server, expect: &Expect) {
         sent += step.sent;
         cancelled += step.cancelled;
     }
-    assert_eq!(app.engine.store().outbox_depth().await.expect("depth"), 0);
+    assert_eq!(app.store.outbox_depth().await.expect("depth"), 0);
     let mails = app.smtp.received();
     assert_eq!(
         mails.len(),
@@ -1607,7 +1612,7 @@ async fn check(sut: &Sut, server: &Server, model: &Model) {
     for (n, (opened, expected)) in sut.incidents.iter().zip(&model.incidents).enumerate() {
         let incident = engine.incident(opened.id).await.expect("incident");
         let timeline = engine.timeline(opened.id).await.expect("timeline");
-        let timers = engine.store().timers(opened.id).await.expect("timers");
+        let timers = server.app.store.timers(opened.id).await.expect("timers");
         let context = format!("incident {n} ({})", incident.reference);
         if let Some(answer) = sut.answer.as_ref().filter(|answer| answer.id == opened.id) {
             assert_eq!(
@@ -1619,7 +1624,7 @@ async fn check(sut: &Sut, server: &Server, model: &Model) {
         // The chain verifies (as `Engine::verify` does it, on the events
         // read here), up to the head the store reports.
         let head = tocsin::timeline::verify_chain(opened.id, timeline.iter().cloned());
-        let stored_head = engine.store().chain_head(opened.id).await.expect("head");
+        let stored_head = server.app.store.chain_head(opened.id).await.expect("head");
         let last = timeline.last().map(ChainHead::from);
         assert_eq!(
             head.as_ref().ok(),

@@ -473,22 +473,21 @@ async fn drive_a_release_day(app: &TestApp) {
     assert_eq!(status, StatusCode::OK, "{body}");
     app.settle().await;
     tokio::time::sleep(Duration::from_millis(10)).await;
-    let store = app.engine.store();
-    let removed = tocsin::engine::purge(store.as_ref(), Duration::ZERO, chrono::Utc::now())
+    let removed = tocsin::engine::purge(app.store.as_ref(), Duration::ZERO, chrono::Utc::now())
         .await
         .expect("purge");
     assert_eq!(removed.len(), 1, "only the unheld resolved incident goes");
 
-    let now = chrono::Utc::now();
     for email in ["comms-oncall@example.com", "legal-counsel@example.com"] {
-        let user =
-            tocsin::staff::add_user(store.as_ref(), email, tocsin::auth::Role::Responder, now)
-                .await
-                .expect("user");
-        let link = tocsin::staff::issue_sign_in(store.as_ref(), &user, now)
+        let user = app
+            .staff
+            .add_user(email, tocsin::auth::Role::Responder)
             .await
-            .expect("sign-in link");
-        tocsin::staff::sign_in(store.as_ref(), &link, now)
+            .expect("user");
+        let link = app.staff.sign_in_link(&user).await.expect("sign-in link");
+        let secret = link.rsplit('/').next().expect("a secret");
+        app.staff
+            .sign_in(secret)
             .await
             .expect("session")
             .expect("link valid");

@@ -402,7 +402,7 @@ async fn eight_workers_deliver_each_message_exactly_once(backend: Backend) {
     let workers: Vec<_> = (0..8)
         .map(|_| {
             let delivery = std::sync::Arc::clone(&app.delivery);
-            let store = std::sync::Arc::clone(app.engine.store());
+            let store = std::sync::Arc::clone(&app.store);
             tokio::spawn(async move {
                 let mut delivered = 0;
                 while store.outbox_depth().await.unwrap() > 0 {

@@ -232,7 +232,7 @@ on_each_backend! {
         let actor = tocsin::domain::Actor::token("bulk");
         // More events than one page of the export.
         for i in 0..1100 {
-            app.engine.add_note(id, format!("note {i}"), &actor).await.unwrap();
+            app.engine.add_note(id, support::text(&format!("note {i}")), &actor).await.unwrap();
         }
         app.settle().await;
         let (status, _, body) = export(&app, &id.to_string(), "").await;

@@ -1,7 +1,7 @@
-//! What the benchmarks share: a real `App` on port 0 over a fresh database
-//! (a SQLite file, or a PostgreSQL database created for the run and dropped
-//! after), the in-process SMTP server of the tests, the release binary for
-//! process-level figures, and small statistics helpers.
+//! What the benchmarks share: the tests' own harness (`tests/support`: a
+//! real server on port 0 over a fresh database, the in-process SMTP server),
+//! the release binary for process-level figures, and small statistics
+//! helpers.
 //!
 //! Benchmarks print figures; they assert only that the system did what was
 //! asked (every message arrived, every acknowledgement was accepted).
@@ -9,28 +9,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tocsin::app::{App, Tuning};
-use tocsin::auth::Role;
-use tocsin::config::{Settings, SettingsArgs};
+use tocsin::app::Tuning;
 use tocsin::delivery::worker::RetryPolicy;
-use tocsin::engine::Engine;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
-#[path = "../../tests/support/smtp.rs"]
-pub mod smtp;
+#[path = "../../tests/support/mod.rs"]
+pub mod support;
 
-#[path = "../../tests/support/drill.rs"]
-pub mod drill;
-
-#[path = "../../tests/support/database.rs"]
-pub mod database;
-
-/// A database of the run's own, dropped with it.
-pub use database::{Backend, TestDatabase as Database};
+pub use support::{Backend, Options, TestApp, TestDatabase as Database};
 
 pub const PLAYBOOKS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks");
 /// The release binary cargo built for this bench.
@@ -63,146 +50,22 @@ impl Backend {
     }
 }
 
-pub fn settings(database_url: &str, playbooks: &Path, smtp_url: &str) -> Settings {
-    Settings::resolve(&SettingsArgs {
-        listen: Some("127.0.0.1:0".parse().expect("addr")),
-        database_url: Some(database_url.to_owned()),
-        playbooks: Some(playbooks.to_owned()),
-        smtp_url: Some(smtp_url.to_owned()),
-        mail_from: Some("tocsin <tocsin@example.com>".to_owned()),
-        ..SettingsArgs::default()
-    })
-    .expect("settings")
-}
-
-/// A real server in this process: port 0, its own database, mail to the
-/// in-process SMTP server, HTTP through reqwest.
-pub struct BenchApp {
-    pub base: String,
-    pub engine: Arc<Engine>,
-    pub smtp: Arc<smtp::SmtpServer>,
-    pub client: reqwest::Client,
-    pub responder: String,
-    pub legal: String,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<std::io::Result<()>>>,
-}
-
-impl BenchApp {
-    /// `timer_poll`: None keeps the production default.
-    pub async fn start(
-        database: &Database,
-        playbooks: &Path,
-        timer_poll: Option<Duration>,
-    ) -> BenchApp {
-        let smtp = Arc::new(smtp::SmtpServer::start().await);
-        let settings = settings(&database.url, playbooks, &smtp.url());
-        let defaults = Tuning::default();
-        let tuning = Tuning {
-            retry: RetryPolicy {
-                poll: Duration::from_millis(20),
-                ..RetryPolicy::default()
-            },
-            timer_poll: timer_poll.unwrap_or(defaults.timer_poll),
-            ..defaults
-        };
-        let app = App::build_with(&settings, tuning)
-            .await
-            .expect("the server starts");
-        let addr = app.local_addr().expect("bound address");
-        let engine = Arc::clone(app.engine());
-        let token = |role: Role| {
-            let engine = Arc::clone(&engine);
-            async move {
-                engine
-                    .create_token(&format!("bench-{role}"), role)
-                    .await
-                    .expect("token")
-                    .expose()
-                    .to_owned()
-            }
-        };
-        let responder = token(Role::Responder).await;
-        let legal = token(Role::Legal).await;
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(app.run(async {
-            let _ = stopped.await;
-        }));
-        BenchApp {
-            base: format!("http://{addr}"),
-            engine,
-            smtp,
-            client: reqwest::Client::new(),
-            responder,
-            legal,
-            shutdown: Some(shutdown),
-            server: Some(server),
-        }
-    }
-
-    pub async fn stop(mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server
-                .await
-                .expect("the server did not panic")
-                .expect("the server ran without I/O error");
-        }
-    }
-
-    /// Triggers an incident over HTTP; returns its JSON.
-    pub async fn trigger(&self, scenario: &str, severity: &str) -> serde_json::Value {
-        let response = self
-            .client
-            .post(format!("{}/api/v1/incidents", self.base))
-            .bearer_auth(&self.responder)
-            .json(&serde_json::json!({
-                "title": format!("Bench {scenario}"),
-                "scenario": scenario,
-                "severity": severity,
-                "summary": "Raised by a benchmark.",
-            }))
-            .send()
-            .await
-            .expect("POST /api/v1/incidents");
-        assert_eq!(response.status(), reqwest::StatusCode::CREATED);
-        response.json().await.expect("incident JSON")
-    }
-
-    /// Waits until every queued message is sent or given up on.
-    pub async fn settle(&self) {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while self
-            .engine
-            .store()
-            .outbox_depth()
-            .await
-            .expect("outbox depth")
-            > 0
-        {
-            assert!(Instant::now() < deadline, "messages still pending");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-
-    pub async fn timeline(&self, incident_id: &str) -> Vec<serde_json::Value> {
-        let body: serde_json::Value = self
-            .client
-            .get(format!(
-                "{}/api/v1/incidents/{incident_id}/timeline",
-                self.base
-            ))
-            .bearer_auth(&self.legal)
-            .send()
-            .await
-            .expect("GET timeline")
-            .json()
-            .await
-            .expect("timeline JSON");
-        body["events"].as_array().expect("events").clone()
-    }
+/// A real server in this process, tuned as in production (retries, timer
+/// poll) unless `timer_poll` says otherwise; mail to the in-process SMTP
+/// server, HTTP through reqwest.
+pub async fn start(database: Database, playbooks: &Path, timer_poll: Option<Duration>) -> TestApp {
+    let production = Tuning::default();
+    let options = Options {
+        playbooks: playbooks.to_owned(),
+        retry: RetryPolicy {
+            poll: Duration::from_millis(20),
+            ..RetryPolicy::default()
+        },
+        timer_poll: timer_poll.unwrap_or(production.timer_poll),
+        settle_within: Duration::from_secs(120),
+        ..Options::default()
+    };
+    TestApp::spawn_with(database, options).await
 }
 
 /// Departments an incident engaged: one opening email to each head.

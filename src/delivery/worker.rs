@@ -26,7 +26,7 @@ use crate::domain::{Channel, EventData, Incident, LinkToken, Notice};
 use crate::endpoint::Endpoint;
 use crate::playbook::Catalog;
 use crate::secret::random_secret;
-use crate::store::{Attempt, AttemptOutcome, ClaimedMessage, Store, StoreError};
+use crate::store::{Attempt, AttemptOutcome, ClaimedMessage, Store, StoreError, Unreadable};
 
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -141,7 +141,12 @@ impl Delivery {
             ..Step::default()
         };
         let outcomes: Vec<Option<AttemptOutcome>> = futures_util::stream::iter(batch)
-            .map(|message| self.deliver(claim, message))
+            .map(|message| async move {
+                match message {
+                    Ok(message) => self.deliver(claim, message).await,
+                    Err(unreadable) => self.quarantine(claim, unreadable).await,
+                }
+            })
             .buffer_unordered(self.policy.concurrency.max(1))
             .collect()
             .await;
@@ -154,6 +159,35 @@ impl Delivery {
             }
         }
         Ok(step)
+    }
+
+    /// A stored message this release cannot read is given up on at once,
+    /// with the reason on its incident's timeline, so that it holds back no
+    /// other message and stays visible.
+    async fn quarantine(&self, claim: Uuid, message: Unreadable) -> Option<AttemptOutcome> {
+        let error = format!(
+            "this release cannot read the stored message: {}",
+            message.reason
+        );
+        tracing::error!(message = %message.id, %error, "message quarantined");
+        let attempt = Attempt {
+            message_id: message.id,
+            claim,
+            incident_id: message.incident_id,
+            at: self.now(),
+            outcome: AttemptOutcome::GaveUp {
+                error: error.clone(),
+            },
+            event: EventData::MessageFailed {
+                message_id: message.id,
+                channel: message.channel.clone(),
+                recipient: message.recipient,
+                attempt: message.attempts,
+                error,
+                retry_at: None,
+            },
+        };
+        self.record(attempt, &message.channel).await
     }
 
     /// Delivers one message and records the attempt; None if the record
@@ -226,25 +260,30 @@ impl Delivery {
             claim,
             incident_id: message.incident_id,
             at,
-            outcome: outcome.clone(),
+            outcome,
             event,
         };
+        self.record(attempt, message.channel.as_str()).await
+    }
+
+    /// Records an attempt and counts it; None if it could not be recorded.
+    async fn record(&self, attempt: Attempt, channel: &str) -> Option<AttemptOutcome> {
         match self.store.record_attempt(&attempt).await {
             Ok(true) => {
-                let counted = match &outcome {
+                let counted = match &attempt.outcome {
                     AttemptOutcome::Sent { .. } => "sent",
                     AttemptOutcome::Cancelled { .. } => "cancelled",
                     AttemptOutcome::Retry { .. } | AttemptOutcome::GaveUp { .. } => "failed",
                 };
-                self.metrics.delivery(message.channel.as_str(), counted);
-                Some(outcome)
+                self.metrics.delivery(channel, counted);
+                Some(attempt.outcome)
             }
             Ok(false) => {
-                tracing::warn!(message = %message.id, "lease lost before the attempt was recorded");
+                tracing::warn!(message = %attempt.message_id, "lease lost before the attempt was recorded");
                 None
             }
             Err(error) => {
-                tracing::error!(message = %message.id, %error, "cannot record a delivery attempt");
+                tracing::error!(message = %attempt.message_id, %error, "cannot record a delivery attempt");
                 None
             }
         }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{EventData, Incident};
+use super::{Event, EventData, Incident};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -33,6 +33,34 @@ impl Purpose {
         [Purpose::Acknowledge, Purpose::Complete]
             .into_iter()
             .find(|purpose| purpose.as_str() == value)
+    }
+}
+
+/// A rung of the ladder. Stored and sent as its stage number (0, 1, 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rung {
+    Head,
+    Deputies,
+    Commander,
+}
+
+impl Rung {
+    /// Stages past the last rung are the last rung.
+    pub fn of(stage: i64) -> Rung {
+        match stage {
+            ..=0 => Rung::Head,
+            1 => Rung::Deputies,
+            _ => Rung::Commander,
+        }
+    }
+
+    /// What reaching this rung does, for people.
+    pub fn action(self) -> &'static str {
+        match self {
+            Rung::Head => "remind the head",
+            Rung::Deputies => "escalate to the deputies",
+            Rung::Commander => "escalate to the commander",
+        }
     }
 }
 
@@ -166,14 +194,14 @@ pub fn recipients(incident: &Incident, department: &str, stage: i64) -> Vec<Stri
     else {
         return Vec::new();
     };
-    match stage {
-        0 => vec![dept.head.email.clone()],
-        1 => dept
+    match Rung::of(stage) {
+        Rung::Head => vec![dept.head.email.clone()],
+        Rung::Deputies => dept
             .deputies
             .iter()
             .map(|deputy| deputy.email.clone())
             .collect(),
-        _ => vec![incident.commander.email.clone()],
+        Rung::Commander => vec![incident.commander.email.clone()],
     }
 }
 
@@ -198,7 +226,10 @@ pub fn decide(incident: &Incident, timer: &DueTimer, now: DateTime<Utc>) -> Deci
     if answered(incident, &timer.department, timer.task_id, timer.purpose) {
         return Decision::Cancel;
     }
-    let next_at = (timer.stage < LAST_STAGE).then(|| now + interval(incident, timer));
+    // A rung beyond the calendar is never reached.
+    let next_at = (timer.stage < LAST_STAGE)
+        .then(|| now.checked_add_signed(interval(incident, timer)))
+        .flatten();
     Decision::Chase {
         event: EventData::Chased {
             department: timer.department.clone(),
@@ -215,5 +246,107 @@ pub fn decide(incident: &Incident, timer: &DueTimer, now: DateTime<Utc>) -> Deci
             next_at,
         },
         next_at,
+    }
+}
+
+/// One rung reached, as a `chased` event recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ChaseStep {
+    #[serde(skip)]
+    pub at: DateTime<Utc>,
+    pub department: String,
+    pub task_id: Option<Uuid>,
+    pub stage: i64,
+    pub recipients: Vec<String>,
+    /// How long after its due time the step went out.
+    pub late_by_ms: i64,
+}
+
+impl ChaseStep {
+    /// The step a `chased` event records; None for any other event, or one
+    /// whose data does not read as a chase.
+    pub fn from_event(event: &Event) -> Option<ChaseStep> {
+        if event.kind != "chased" {
+            return None;
+        }
+        let step: ChaseStep = serde_json::from_value(event.data.clone()).ok()?;
+        Some(ChaseStep {
+            at: event.at,
+            ..step
+        })
+    }
+
+    pub fn rung(&self) -> Rung {
+        Rung::of(self.stage)
+    }
+}
+
+/// The next rung a pending timer will reach, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NextStep {
+    pub at: DateTime<Utc>,
+    pub stage: i64,
+}
+
+impl NextStep {
+    pub fn rung(&self) -> Rung {
+        Rung::of(self.stage)
+    }
+}
+
+/// An incident's chasing as people read it, for a department's answer or a
+/// task: who was chased so far, and what comes next while it is unanswered.
+/// The one read model behind the API's `chase` and the console's lines.
+#[derive(Debug, Clone, Default)]
+pub struct ChaseBoard {
+    steps: Vec<ChaseStep>,
+    next: Vec<(String, Option<Uuid>, NextStep)>,
+}
+
+/// What the board says of one department or task.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Chase<'a> {
+    pub history: Vec<&'a ChaseStep>,
+    /// None once answered (or resolved): a timer still pending then stops
+    /// when it falls due, and nobody is chased.
+    pub next: Option<NextStep>,
+}
+
+impl ChaseBoard {
+    /// From the incident's `chased` events and its pending timers.
+    pub fn new(incident: &Incident, events: &[Event], timers: &[DueTimer]) -> ChaseBoard {
+        ChaseBoard {
+            steps: events.iter().filter_map(ChaseStep::from_event).collect(),
+            next: timers
+                .iter()
+                .filter(|timer| {
+                    !answered(incident, &timer.department, timer.task_id, timer.purpose)
+                })
+                .map(|timer| {
+                    let next = NextStep {
+                        at: timer.due_at,
+                        stage: timer.stage,
+                    };
+                    (timer.department.clone(), timer.task_id, next)
+                })
+                .collect(),
+        }
+    }
+
+    /// The chasing of `department`'s answer (`task_id` None) or of a task.
+    pub fn of(&self, department: &str, task_id: Option<Uuid>) -> Chase<'_> {
+        Chase {
+            history: self
+                .steps
+                .iter()
+                .filter(|step| step.department == department && step.task_id == task_id)
+                .collect(),
+            next: self
+                .next
+                .iter()
+                .filter(|(dept, task, _)| dept == department && *task == task_id)
+                .map(|(_, _, next)| *next)
+                .min_by_key(|next| next.at),
+        }
     }
 }

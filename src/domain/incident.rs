@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::event::TaskSnapshot;
 use super::plan::{Plan, PlannedDepartment};
-use super::{Actor, DomainError, EventData, Severity, Task, TaskStatus};
+use super::{Actor, DomainError, EventData, Line, Prose, Severity, Task, TaskStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -126,9 +126,19 @@ pub struct Incident {
 /// come with the plan the playbooks gave for them.
 #[derive(Debug, Clone)]
 pub struct NewIncident {
-    pub title: String,
-    pub summary: String,
+    pub title: Line,
+    pub summary: Prose,
     pub commander: Commander,
+}
+
+/// A client's promise that a retried trigger is the same request.
+#[derive(Debug, Clone)]
+pub struct IdempotencyClaim {
+    pub token_id: Uuid,
+    pub key: String,
+    /// A digest of the request body: the same key with another body is a
+    /// client bug, not a retry.
+    pub fingerprint: String,
 }
 
 impl Incident {
@@ -139,10 +149,10 @@ impl Incident {
         let mut incident = Incident {
             id,
             reference: reference_for(id),
-            title: new.title,
+            title: new.title.into_string(),
             scenario: plan.scenario.clone(),
             severity: plan.severity,
-            summary: new.summary,
+            summary: new.summary.into_string(),
             status: IncidentStatus::Open,
             commander: new.commander,
             opened_at: now,
@@ -261,11 +271,12 @@ impl Incident {
     pub fn complete_task(
         &mut self,
         task_id: Uuid,
-        note: Option<String>,
+        note: Option<Prose>,
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<Vec<EventData>, DomainError> {
         self.ensure_open()?;
+        let note = note.map(Prose::into_string);
         let task = self
             .task(task_id)
             .ok_or(DomainError::TaskNotFound(task_id))?;
@@ -302,11 +313,12 @@ impl Incident {
     pub fn skip_task(
         &mut self,
         task_id: Uuid,
-        reason: String,
+        reason: Prose,
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<Vec<EventData>, DomainError> {
         self.ensure_open()?;
+        let reason = reason.into_string();
         let task = self
             .task(task_id)
             .ok_or(DomainError::TaskNotFound(task_id))?;
@@ -372,7 +384,7 @@ impl Incident {
         let mut events = Vec::new();
         for id in ready {
             if let Ok(task) = self.task_mut(id) {
-                let due_at = now + task.complete_within;
+                let due_at = super::task::deadline(now, task.complete_within);
                 task.due_at = Some(due_at);
                 events.push(EventData::TaskUnblocked {
                     task_id: id,
@@ -384,9 +396,11 @@ impl Incident {
         events
     }
 
-    pub fn add_note(&mut self, text: String, now: DateTime<Utc>) -> Vec<EventData> {
+    pub fn add_note(&mut self, text: Prose, now: DateTime<Utc>) -> Vec<EventData> {
         self.updated_at = now;
-        vec![EventData::NoteAdded { text }]
+        vec![EventData::NoteAdded {
+            text: text.into_string(),
+        }]
     }
 
     /// Raising severity engages the items that apply from the new level up
@@ -396,7 +410,7 @@ impl Incident {
     pub fn change_severity(
         &mut self,
         to: Severity,
-        reason: String,
+        reason: Prose,
         plan: Option<&Plan>,
         now: DateTime<Utc>,
     ) -> Result<Vec<EventData>, DomainError> {
@@ -406,7 +420,11 @@ impl Incident {
         }
         let from = std::mem::replace(&mut self.severity, to);
         self.updated_at = now;
-        let mut events = vec![EventData::SeverityChanged { from, to, reason }];
+        let mut events = vec![EventData::SeverityChanged {
+            from,
+            to,
+            reason: reason.into_string(),
+        }];
         if let Some(plan) = plan.filter(|_| to > from) {
             let added = self.add_planned_tasks(plan, now);
             if !added.is_empty() {
@@ -474,12 +492,13 @@ impl Incident {
     pub fn set_legal_hold(
         &mut self,
         hold: bool,
-        reason: String,
+        reason: Prose,
         now: DateTime<Utc>,
     ) -> Result<Vec<EventData>, DomainError> {
         if self.legal_hold == hold {
             return Err(DomainError::LegalHoldUnchanged(hold));
         }
+        let reason = reason.into_string();
         self.legal_hold = hold;
         self.updated_at = now;
         Ok(vec![if hold {
@@ -494,7 +513,7 @@ impl Incident {
     pub fn correct(
         &mut self,
         corrects_seq: i64,
-        text: String,
+        text: Prose,
         last_seq: i64,
         now: DateTime<Utc>,
     ) -> Result<Vec<EventData>, DomainError> {
@@ -502,22 +521,25 @@ impl Incident {
             return Err(DomainError::NoSuchEvent(corrects_seq));
         }
         self.updated_at = now;
-        Ok(vec![EventData::Correction { corrects_seq, text }])
+        Ok(vec![EventData::Correction {
+            corrects_seq,
+            text: text.into_string(),
+        }])
     }
 
     /// An external statement went out: what was said, who approved it, where.
     pub fn record_statement(
         &mut self,
-        text: String,
-        approved_by: String,
-        channels: Vec<String>,
+        text: Prose,
+        approved_by: Line,
+        channels: Vec<Line>,
         now: DateTime<Utc>,
     ) -> Vec<EventData> {
         self.updated_at = now;
         vec![EventData::StatementPublished {
-            text,
-            approved_by,
-            channels,
+            text: text.into_string(),
+            approved_by: approved_by.into_string(),
+            channels: channels.into_iter().map(Line::into_string).collect(),
         }]
     }
 
@@ -533,8 +555,8 @@ impl Incident {
     /// reason, in which case the open ones are named on the timeline.
     pub fn resolve(
         &mut self,
-        summary: Option<String>,
-        force_reason: Option<String>,
+        summary: Option<Prose>,
+        force_reason: Option<Prose>,
         now: DateTime<Utc>,
     ) -> Result<Vec<EventData>, DomainError> {
         self.ensure_open()?;
@@ -546,9 +568,9 @@ impl Incident {
         self.resolved_at = Some(now);
         self.updated_at = now;
         Ok(vec![EventData::IncidentResolved {
-            summary,
+            summary: summary.map(Prose::into_string),
             forced: force_reason.is_some(),
-            reason: force_reason,
+            reason: force_reason.map(Prose::into_string),
             open_required: open,
         }])
     }
@@ -628,8 +650,8 @@ mod tests {
 
     fn open(plan: &Plan) -> Incident {
         let new = NewIncident {
-            title: "Storm".into(),
-            summary: "Hostile posts".into(),
+            title: text("Storm"),
+            summary: text("Hostile posts"),
             commander: Person {
                 name: "Camille".into(),
                 email: "social-lead@example.com".into(),
@@ -644,6 +666,10 @@ mod tests {
 
     fn actor() -> Actor {
         Actor::token("pr-head")
+    }
+
+    fn text<const MAX: usize>(value: &str) -> crate::domain::Text<MAX> {
+        crate::domain::Text::parse(value).unwrap()
     }
 
     #[test]
@@ -691,7 +717,7 @@ mod tests {
 
         let review = id(&incident, "legal/review");
         incident
-            .skip_task(review, "reviewed by phone".into(), &actor(), later)
+            .skip_task(review, text("reviewed by phone"), &actor(), later)
             .unwrap();
         assert!(
             incident.task(publish).unwrap().due_at.is_some(),
@@ -726,10 +752,10 @@ mod tests {
         let mut incident = open(&statement_plan());
         let draft = id(&incident, "pr/draft");
         incident
-            .complete_task(draft, Some("v1".into()), &actor(), t0())
+            .complete_task(draft, Some(text("v1")), &actor(), t0())
             .unwrap();
         assert!(matches!(
-            incident.skip_task(draft, "why".into(), &actor(), t0()),
+            incident.skip_task(draft, text("why"), &actor(), t0()),
             Err(DomainError::TaskClosed {
                 status: TaskStatus::Done,
                 ..
@@ -751,10 +777,10 @@ mod tests {
             incident.complete_task(task, None, &actor(), t0()).unwrap();
         }
         // pr/monitor is optional and still open.
-        incident.resolve(Some("Over".into()), None, t0()).unwrap();
+        incident.resolve(Some(text("Over")), None, t0()).unwrap();
         assert_eq!(incident.status, IncidentStatus::Resolved);
         assert_eq!(
-            incident.add_note("late".into(), t0()).len(),
+            incident.add_note(text("late"), t0()).len(),
             1,
             "notes are still welcome"
         );
@@ -768,7 +794,7 @@ mod tests {
     fn forcing_resolution_names_what_was_left_open() {
         let mut incident = open(&statement_plan());
         let events = incident
-            .resolve(None, Some("false alarm".into()), t0())
+            .resolve(None, Some(text("false alarm")), t0())
             .unwrap();
         assert!(
             matches!(&events[0], EventData::IncidentResolved { forced: true, open_required, .. }
@@ -789,7 +815,7 @@ mod tests {
         ]);
         let later = t0() + chrono::Duration::hours(2);
         let events = incident
-            .change_severity(Severity::Critical, "press".into(), Some(&critical), later)
+            .change_severity(Severity::Critical, text("press"), Some(&critical), later)
             .unwrap();
         assert!(matches!(&events[1], EventData::TasksAdded { tasks } if tasks.len() == 2));
         assert_eq!(incident.departments.len(), 2);
@@ -809,12 +835,12 @@ mod tests {
         );
 
         let events = incident
-            .change_severity(Severity::Low, "calmer".into(), Some(&critical), later)
+            .change_severity(Severity::Low, text("calmer"), Some(&critical), later)
             .unwrap();
         assert_eq!(events.len(), 1);
         assert_eq!(incident.tasks().count(), 3, "lowering withdraws nothing");
         assert_eq!(
-            incident.change_severity(Severity::Low, "again".into(), None, later),
+            incident.change_severity(Severity::Low, text("again"), None, later),
             Err(DomainError::SeverityUnchanged(Severity::Low))
         );
     }

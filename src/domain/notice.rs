@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -111,4 +112,23 @@ impl NewMessage {
             notice,
         }
     }
+}
+
+/// A message as the incident view shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct MessageRecord {
+    pub id: Uuid,
+    /// `email` or `webhook`.
+    pub channel: String,
+    pub recipient: String,
+    pub department: Option<String>,
+    /// `pending`, `sent`, or `failed` (tocsin gave up after its retries).
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    /// The receiving server's reply.
+    pub receipt: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub next_attempt_at: DateTime<Utc>,
 }

@@ -94,8 +94,8 @@ impl Task {
             ack_within,
             complete_within,
             status: TaskStatus::Open,
-            ack_due_at: now + ack_within,
-            due_at: (!waiting).then(|| now + complete_within),
+            ack_due_at: deadline(now, ack_within),
+            due_at: (!waiting).then(|| deadline(now, complete_within)),
             acknowledged_at: None,
             acknowledged_by: None,
             closed_at: None,
@@ -105,8 +105,31 @@ impl Task {
     }
 }
 
+impl Task {
+    /// Not acknowledged, and past the time allowed to acknowledge.
+    pub fn acknowledgement_late(&self, now: DateTime<Utc>) -> bool {
+        self.status == TaskStatus::Open && self.ack_due_at < now
+    }
+
+    /// Not closed, and past its due time.
+    pub fn completion_late(&self, now: DateTime<Utc>) -> bool {
+        !self.status.is_closed() && self.due_at.is_some_and(|due| due < now)
+    }
+
+    /// Late for either deadline.
+    pub fn late(&self, now: DateTime<Utc>) -> bool {
+        self.acknowledgement_late(now) || self.completion_late(now)
+    }
+}
+
 /// Playbook durations are validated at load to be small enough for any
 /// calendar; saturate rather than panic if one somehow is not.
 fn to_chrono(duration: std::time::Duration) -> Duration {
     Duration::from_std(duration).unwrap_or(Duration::MAX)
+}
+
+/// A deadline `within` from `now`; one beyond the calendar is never reached.
+pub fn deadline(now: DateTime<Utc>, within: Duration) -> DateTime<Utc> {
+    now.checked_add_signed(within)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }

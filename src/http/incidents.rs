@@ -14,12 +14,15 @@ use uuid::Uuid;
 
 use super::error::ErrorBody;
 use super::extract::{Caller, Json, JsonOrEmpty, Path, Query};
-use super::text::{Line, Prose};
+use super::text::{LineInput, ProseInput};
 use super::{ApiError, AppState};
 use crate::auth::Permission;
-use crate::domain::{Department, Incident, IncidentStatus, Person, Severity, Task, TaskStatus};
-use crate::engine::{Chasing, Trigger};
-use crate::store::{IdempotencyClaim, MessageRecord};
+use crate::domain::chase::ChaseBoard;
+use crate::domain::{
+    Department, IdempotencyClaim, Incident, IncidentStatus, MessageRecord, Person, Severity, Task,
+    TaskStatus,
+};
+use crate::engine::Trigger;
 
 const IDEMPOTENCY_KEY_MAX: usize = 255;
 /// RFC 5321's limit on a forward path, less its angle brackets.
@@ -123,7 +126,7 @@ pub struct TaskView {
 }
 
 impl IncidentView {
-    fn new(incident: Incident, messages: Vec<MessageRecord>, chasing: &Chasing) -> Self {
+    fn new(incident: Incident, messages: Vec<MessageRecord>, chasing: &ChaseBoard) -> Self {
         IncidentView {
             messages,
             open_required: incident.open_required_tasks(),
@@ -148,47 +151,30 @@ impl IncidentView {
 }
 
 impl ChaseView {
-    fn of(chasing: &Chasing, department: &str, task_id: Option<Uuid>) -> ChaseView {
-        let task_value = task_id.map_or(serde_json::Value::Null, |id| id.to_string().into());
-        let history = chasing
-            .past
-            .iter()
-            .filter(|event| {
-                event.data["department"] == department && event.data["task_id"] == task_value
-            })
-            .map(|event| ChaseRecord {
-                at: event.at,
-                stage: event.data["stage"].as_i64().unwrap_or_default(),
-                recipients: event.data["recipients"]
-                    .as_array()
-                    .map(|list| {
-                        list.iter()
-                            .filter_map(|r| r.as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                late_by_ms: event.data["late_by_ms"].as_i64().unwrap_or_default(),
-            })
-            .collect();
-        let next = chasing
-            .next
-            .iter()
-            .find(|timer| timer.department == department && timer.task_id == task_id)
-            .map(|timer| NextChase {
-                at: timer.due_at,
-                stage: timer.stage,
-                action: match timer.stage {
-                    0 => "remind the head",
-                    1 => "escalate to the deputies",
-                    _ => "escalate to the commander",
-                },
-            });
-        ChaseView { history, next }
+    fn of(board: &ChaseBoard, department: &str, task_id: Option<Uuid>) -> ChaseView {
+        let chase = board.of(department, task_id);
+        ChaseView {
+            history: chase
+                .history
+                .into_iter()
+                .map(|step| ChaseRecord {
+                    at: step.at,
+                    stage: step.stage,
+                    recipients: step.recipients.clone(),
+                    late_by_ms: step.late_by_ms,
+                })
+                .collect(),
+            next: chase.next.map(|next| NextChase {
+                at: next.at,
+                stage: next.stage,
+                action: next.rung().action(),
+            }),
+        }
     }
 }
 
 impl DepartmentView {
-    fn new(dept: Department, chasing: &Chasing) -> Self {
+    fn new(dept: Department, chasing: &ChaseBoard) -> Self {
         let completed_at = dept.completed_at();
         let joined_at = dept.joined_at;
         let since_joined = |at: Option<DateTime<Utc>>| at.map(|at| (at - joined_at).num_seconds());
@@ -215,7 +201,7 @@ impl DepartmentView {
 }
 
 impl TaskView {
-    fn new(task: Task, chasing: &Chasing) -> Self {
+    fn new(task: Task, chasing: &ChaseBoard) -> Self {
         TaskView {
             chase: ChaseView::of(chasing, &task.department, Some(task.id)),
             id: task.id,
@@ -247,12 +233,12 @@ pub struct IncidentList {
 #[serde(deny_unknown_fields)]
 pub struct TriggerBody {
     /// What happened, in a line.
-    title: Line,
+    title: LineInput,
     /// A scenario id from `GET /api/v1/scenarios`.
     scenario: String,
     severity: Severity,
     /// What is known so far.
-    summary: Prose,
+    summary: ProseInput,
     /// Who leads the response; the organisation's default commander if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     commander: Option<PersonBody>,
@@ -261,7 +247,7 @@ pub struct TriggerBody {
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PersonBody {
-    name: Line,
+    name: LineInput,
     #[schema(format = Email, max_length = 254)]
     email: String,
 }
@@ -270,27 +256,27 @@ pub struct PersonBody {
 #[serde(deny_unknown_fields)]
 pub struct CompleteBody {
     #[serde(default)]
-    note: Option<Prose>,
+    note: Option<ProseInput>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SkipBody {
     /// Why the task is not being done.
-    reason: Prose,
+    reason: ProseInput,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoteBody {
-    text: Prose,
+    text: ProseInput,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SeverityBody {
     severity: Severity,
-    reason: Prose,
+    reason: ProseInput,
 }
 
 /// Its schema is written by hand below: derive cannot say that `reason`
@@ -299,11 +285,11 @@ pub struct SeverityBody {
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
     #[serde(default)]
-    summary: Option<Prose>,
+    summary: Option<ProseInput>,
     #[serde(default)]
     force: bool,
     #[serde(default)]
-    reason: Option<Prose>,
+    reason: Option<ProseInput>,
 }
 
 impl utoipa::PartialSchema for ResolveBody {
@@ -371,8 +357,8 @@ impl ToSchema for ResolveBody {
         )>,
     ) {
         schemas.push((
-            <Prose as ToSchema>::name().into_owned(),
-            <Prose as utoipa::PartialSchema>::schema(),
+            <ProseInput as ToSchema>::name().into_owned(),
+            <ProseInput as utoipa::PartialSchema>::schema(),
         ));
     }
 }
@@ -404,7 +390,7 @@ impl TriggerBody {
                     ApiError::invalid("commander.email", format!("not an email address: {error}"))
                 })?;
                 Some(Person {
-                    name: person.name.read("commander.name")?,
+                    name: person.name.read("commander.name")?.into_string(),
                     email: email.to_string(),
                 })
             }
@@ -412,7 +398,8 @@ impl TriggerBody {
         };
         Ok(Trigger {
             title: self.title.read("title")?,
-            scenario: super::text::text("scenario", &self.scenario, super::text::LINE_MAX)?,
+            scenario: super::text::read::<{ crate::domain::LINE_MAX }>("scenario", &self.scenario)?
+                .into_string(),
             severity: self.severity,
             summary: self.summary.read("summary")?,
             commander,
@@ -611,7 +598,7 @@ pub(super) type Updated = Result<axum::Json<IncidentView>, ApiError>;
 /// The incident with its messages and chasing, as every answer about one shows it.
 pub(super) async fn view(state: &AppState, incident: Incident) -> Result<IncidentView, ApiError> {
     let messages = state.engine.messages(incident.id).await?;
-    let chasing = state.engine.chasing(incident.id).await?;
+    let chasing = state.engine.chase_board(&incident).await?;
     Ok(IncidentView::new(incident, messages, &chasing))
 }
 

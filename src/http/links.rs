@@ -14,15 +14,16 @@ use axum::http::header::{
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
-use chrono::{DateTime, Utc};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use crate::delivery::render::{IncidentView, when};
-use crate::domain::{Actor, DomainError, Incident, LinkToken, LinkUse, Task, TaskStatus};
-use crate::engine::EngineError;
-use crate::secret::{hash_secret, parse_secret};
+use crate::domain::{
+    Actor, DomainError, Incident, LinkToken, LinkUse, Prose, Task, TaskStatus, TextError,
+};
+use crate::engine::{EngineError, LinkLookup};
+use crate::secret::parse_secret;
 
 /// Throttles guessing: bad tokens from one address beyond this answer 429.
 pub struct LinkGuard {
@@ -192,51 +193,49 @@ async fn resolve(
     secret: Option<&str>,
     ip: IpAddr,
 ) -> Result<(LinkToken, Incident), Response> {
-    let found = match secret {
+    let lookup = match secret {
         Some(secret) => state
             .engine
-            .store()
-            .link(&hash_secret(secret))
+            .link(secret)
             .await
             .map_err(|error| internal(&error))?,
-        None => None,
+        None => LinkLookup::Unknown,
     };
-    let Some(link) = found else {
-        if state.link_guard.over_limit(ip) {
-            return Err(problem(
-                state,
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many attempts",
-                "Too many unknown links were tried from your address. Wait a minute and try again.",
-            ));
-        }
-        return Err(problem(
-            state,
-            StatusCode::NOT_FOUND,
-            "Unknown link",
-            "This link is not valid. Check that it was copied whole, or use the latest email about the incident.",
-        ));
-    };
-    let incident = state
-        .engine
-        .incident(link.incident_id)
-        .await
-        .map_err(|error| internal(&error))?;
-    if expired(&incident, state.link_grace, state.engine.now()) {
-        return Err(problem(
+    match lookup {
+        LinkLookup::Usable { link, incident } => Ok((link, *incident)),
+        LinkLookup::Expired => Err(problem(
             state,
             StatusCode::GONE,
             "This link has expired",
             "The incident was resolved and its links no longer work. Ask the incident commander if something is still open.",
-        ));
+        )),
+        LinkLookup::Unknown if state.link_guard.over_limit(ip) => Err(problem(
+            state,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many attempts",
+            "Too many unknown links were tried from your address. Wait a minute and try again.",
+        )),
+        LinkLookup::Unknown => Err(problem(
+            state,
+            StatusCode::NOT_FOUND,
+            "Unknown link",
+            "This link is not valid. Check that it was copied whole, or use the latest email about the incident.",
+        )),
     }
-    Ok((link, incident))
 }
 
-fn expired(incident: &Incident, grace: chrono::Duration, now: DateTime<Utc>) -> bool {
-    incident
-        .resolved_at
-        .is_some_and(|resolved| resolved + grace < now)
+/// A note or reason typed on a link page, refused by the domain's rule.
+fn not_accepted(state: &AppState, what: &str, error: TextError) -> Response {
+    problem(
+        state,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Not accepted",
+        &format!("The {what} {error}. Go back and correct it."),
+    )
+}
+
+fn prose(value: Option<String>) -> Result<Option<Prose>, TextError> {
+    value.map(|value| Prose::parse(&value)).transpose()
 }
 
 fn history(task: &Task) -> Vec<String> {
@@ -428,12 +427,30 @@ pub async fn act(
             .acknowledge_task(id, task, &actor)
             .await
             .map(|i| (i, "Acknowledged. Thank you.")),
-        (LinkAction::Complete { note }, Some(task)) => engine
-            .complete_task(id, task, note, &actor)
-            .await
-            .map(|i| (i, "Marked as done. Thank you.")),
-        (LinkAction::Skip { reason }, Some(task)) => match reason {
-            Some(_) if incident.task(task).is_none_or(|t| t.required) => {
+        (LinkAction::Complete { note }, Some(task)) => {
+            let note = match prose(note) {
+                Ok(note) => note,
+                Err(error) => return not_accepted(&state, "note", error),
+            };
+            engine
+                .complete_task(id, task, note, &actor)
+                .await
+                .map(|i| (i, "Marked as done. Thank you."))
+        }
+        (LinkAction::Skip { reason }, Some(task)) => {
+            let reason = match prose(reason) {
+                Ok(Some(reason)) => reason,
+                Ok(None) => {
+                    return problem(
+                        &state,
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "A reason is needed",
+                        "Go back and say why this item is skipped.",
+                    );
+                }
+                Err(error) => return not_accepted(&state, "reason", error),
+            };
+            if incident.task(task).is_none_or(|t| t.required) {
                 return problem(
                     &state,
                     StatusCode::CONFLICT,
@@ -441,19 +458,11 @@ pub async fn act(
                     "It is required for resolution; ask the incident commander.",
                 );
             }
-            Some(reason) => engine
+            engine
                 .skip_task(id, task, reason, &actor)
                 .await
-                .map(|i| (i, "Skipped. The reason is on the timeline.")),
-            None => {
-                return problem(
-                    &state,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "A reason is needed",
-                    "Go back and say why this item is skipped.",
-                );
-            }
-        },
+                .map(|i| (i, "Skipped. The reason is on the timeline."))
+        }
         // Completing or skipping needs a task; a department link has none.
         (LinkAction::Complete { .. } | LinkAction::Skip { .. }, None) => {
             return unknown_action(&state);

@@ -1,5 +1,6 @@
-//! Text for people in request bodies, with the one rule the server applies
-//! to it and the schema that tells clients that rule.
+//! Text for people in request bodies, as sent: parsed by the domain's rule
+//! ([`crate::domain::text`]), and described to clients by a schema that says
+//! that rule.
 
 use std::borrow::Cow;
 
@@ -8,42 +9,19 @@ use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 use super::ApiError;
+use crate::domain::{LINE_MAX, Line, PROSE_MAX, Prose, Text, TextError};
 
-/// Titles, names, channels: a line.
-pub const LINE_MAX: usize = 200;
-/// Summaries, notes, reasons, statements.
-pub const TEXT_MAX: usize = 10_000;
-
-/// At most `max` characters as sent, no control characters other than line
-/// breaks and tabs, not blank; stored trimmed. Every check reads the text as
-/// sent, so that [`TEXT_PATTERN`] and `maxLength` say the whole rule.
-pub fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
-    if value.chars().count() > max {
-        return Err(ApiError::invalid(
-            field,
-            format!("{field} is longer than {max} characters"),
-        ));
-    }
-    if value
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        return Err(ApiError::invalid(
-            field,
-            format!("{field} contains control characters"),
-        ));
-    }
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(ApiError::invalid(
-            field,
-            format!("{field} must not be empty"),
-        ));
-    }
-    Ok(value.to_owned())
+/// The domain's text rule, as a refusal naming the field.
+pub fn invalid(field: &str, error: TextError) -> ApiError {
+    ApiError::invalid(field, format!("{field} {error}"))
 }
 
-/// What [`text`] accepts, as a JSON Schema `pattern`: only allowed
+/// Parses a text field of a request.
+pub fn read<const MAX: usize>(field: &str, value: &str) -> Result<Text<MAX>, ApiError> {
+    Text::parse(value).map_err(|error| invalid(field, error))
+}
+
+/// What [`Text::parse`] accepts, as a JSON Schema `pattern`: only allowed
 /// characters, at least one of them neither white space nor a control.
 /// Written with literal characters rather than escapes (`\s` differs between
 /// regex dialects); the white space is Rust's, which `trim` removes.
@@ -69,21 +47,21 @@ fn schema(max: usize, description: &str) -> RefOr<Schema> {
 /// A line of text as sent: a title, a name, a channel.
 #[derive(Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct Line(String);
+pub struct LineInput(String);
 
-impl Line {
-    pub fn read(&self, field: &str) -> Result<String, ApiError> {
-        text(field, &self.0, LINE_MAX)
+impl LineInput {
+    pub fn read(&self, field: &str) -> Result<Line, ApiError> {
+        read(field, &self.0)
     }
 }
 
-impl utoipa::PartialSchema for Line {
+impl utoipa::PartialSchema for LineInput {
     fn schema() -> RefOr<Schema> {
         schema(LINE_MAX, "A line of text")
     }
 }
 
-impl utoipa::ToSchema for Line {
+impl utoipa::ToSchema for LineInput {
     fn name() -> Cow<'static, str> {
         "Line".into()
     }
@@ -92,21 +70,21 @@ impl utoipa::ToSchema for Line {
 /// Text as sent: a summary, a note, a reason, a statement.
 #[derive(Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct Prose(String);
+pub struct ProseInput(String);
 
-impl Prose {
-    pub fn read(&self, field: &str) -> Result<String, ApiError> {
-        text(field, &self.0, TEXT_MAX)
+impl ProseInput {
+    pub fn read(&self, field: &str) -> Result<Prose, ApiError> {
+        read(field, &self.0)
     }
 }
 
-impl utoipa::PartialSchema for Prose {
+impl utoipa::PartialSchema for ProseInput {
     fn schema() -> RefOr<Schema> {
-        schema(TEXT_MAX, "Text")
+        schema(PROSE_MAX, "Text")
     }
 }
 
-impl utoipa::ToSchema for Prose {
+impl utoipa::ToSchema for ProseInput {
     fn name() -> Cow<'static, str> {
         "Prose".into()
     }
@@ -124,7 +102,7 @@ mod tests {
 
     impl Agree {
         fn new() -> Agree {
-            let schema = serde_json::to_value(<Line as utoipa::PartialSchema>::schema())
+            let schema = serde_json::to_value(<LineInput as utoipa::PartialSchema>::schema())
                 .expect("the schema serialises");
             let documented = jsonschema::validator_for(&schema).expect("the schema compiles");
             Agree { documented }
@@ -132,7 +110,7 @@ mod tests {
 
         fn on(&self, value: &str) {
             let documented = self.documented.is_valid(&json!(value));
-            let accepted = text("f", value, LINE_MAX).is_ok();
+            let accepted = Line::parse(value).is_ok();
             assert_eq!(
                 documented, accepted,
                 "{value:?}: documented {documented}, accepted {accepted}"
@@ -175,6 +153,6 @@ mod tests {
         ] {
             agree.on(&value);
         }
-        assert!(text("f", &" x ".repeat(3), LINE_MAX).is_ok_and(|v| v == "x  x  x"));
+        assert!(Line::parse(&" x ".repeat(3)).is_ok_and(|v| v.as_str() == "x  x  x"));
     }
 }

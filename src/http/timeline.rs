@@ -14,10 +14,10 @@ use uuid::Uuid;
 use super::error::ErrorBody;
 use super::extract::{Caller, Json, Path, Query};
 use super::incidents::{ActionResponses, Updated, view};
-use super::text::{Line, Prose};
+use super::text::{LineInput, ProseInput};
 use super::{ApiError, AppState};
 use crate::auth::Permission;
-use crate::store::PurgeRecord;
+use crate::domain::PurgeRecord;
 use crate::timeline::{
     ChainHead, ChainedEvent, DepartmentSummary, IncidentSummary, parse_tz, write_csv, write_html,
     write_json,
@@ -248,7 +248,7 @@ pub struct CorrectionBody {
     #[serde(deserialize_with = "integer")]
     corrects_seq: i64,
     /// What was wrong, and what is right.
-    text: Prose,
+    text: ProseInput,
 }
 
 /// A JSON integer. `12.0` is the same number, and JSON Schema's `integer`
@@ -309,12 +309,12 @@ const CHANNELS_MAX: usize = 20;
 #[serde(deny_unknown_fields)]
 pub struct StatementBody {
     /// The text as published.
-    text: Prose,
+    text: ProseInput,
     /// Who approved it (name, or name and role).
-    approved_by: Line,
+    approved_by: LineInput,
     /// Where it went: `twitter`, `press release`, `website`, ...
     #[schema(min_items = 1, max_items = 20)]
-    channels: Vec<Line>,
+    channels: Vec<LineInput>,
 }
 
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/statements", tag = "timeline",
@@ -362,7 +362,7 @@ pub async fn record_statement(
 pub struct LegalHoldBody {
     /// True to place the hold, false to lift it.
     hold: bool,
-    reason: Prose,
+    reason: ProseInput,
 }
 
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/legal-hold", tag = "timeline",

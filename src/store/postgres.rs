@@ -1,19 +1,62 @@
-//! PostgreSQL, for several replicas behind a load balancer.
+//! PostgreSQL, for several replicas behind a load balancer: writers to one
+//! incident queue on its row, workers pass over rows other workers hold.
 
 use std::time::Duration;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
 
-pub struct PostgresStore {
+use super::backend::Backend;
+
+type Conn = PgConnection;
+
+pub struct SqlStore {
     pool: PgPool,
 }
 
-impl PostgresStore {
+pub type PostgresStore = SqlStore;
+
+impl SqlStore {
     const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+    pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        Ok(SqlStore { pool })
+    }
+}
+
+impl Backend for SqlStore {
+    type Db = Postgres;
+
+    /// READ COMMITTED, PostgreSQL's default, takes a new snapshot per
+    /// statement: an incident read in three queries could see a department's
+    /// task without the department. One snapshot for the whole transaction
+    /// cannot; read-only, it never has to be retried.
+    async fn begin_read(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        self.pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+    }
+
+    /// READ COMMITTED: writers serialise on the rows they lock.
+    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
     /// Writers to one incident queue on its row; other incidents proceed.
-    const LOCK_INCIDENT: &'static str = "SELECT id FROM incidents WHERE id = $1 FOR UPDATE";
+    async fn lock_incident(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+        let found: Option<Uuid> =
+            sqlx::query_scalar("SELECT id FROM incidents WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .fetch_optional(conn)
+                .await?;
+        Ok(found.is_some())
+    }
 
     /// `SKIP LOCKED` in the subquery: rows another worker is claiming are
     /// passed over, and a row claimed meanwhile fails the re-checked WHERE.
@@ -23,27 +66,50 @@ impl PostgresStore {
         ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
         RETURNING id, incident_id, channel, recipient, department, notice, attempts";
 
-    const NEXT_DUE_TIMER: &'static str = "SELECT id, incident_id, department, task_id, \
-        purpose, stage, due_at, version FROM timers WHERE status = 'pending' AND due_at <= $1 \
-        ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED";
-
-    /// The retention purge's pass past the timeline's triggers, for one
-    /// incident, within its transaction only; and its end.
-    const GRANT_PURGE: &'static str = "SELECT set_config('tocsin.purge', 'on', true), $1::uuid";
-    const END_PURGE: &'static str = "SELECT set_config('tocsin.purge', 'off', true), $1::uuid";
-
-    pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
+    /// A transaction-local setting the delete trigger reads: it ends with
+    /// the transaction, whatever happens.
+    async fn grant_purge(conn: &mut PgConnection, _incident_id: Uuid) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT set_config('tocsin.purge', 'on', true)")
+            .execute(conn)
             .await?;
-        Ok(PostgresStore { pool })
+        Ok(())
     }
 
-    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        self.pool.begin().await
+    async fn end_purge(conn: &mut PgConnection, _incident_id: Uuid) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT set_config('tocsin.purge', 'off', true)")
+            .execute(conn)
+            .await?;
+        Ok(())
     }
 }
 
-super::sql::sql_store!(PostgresStore, sqlx::Postgres);
+// The one implementation, compiled here for PostgreSQL: the same source is
+// compiled for the other backend too (hence `duplicate_mod`), so that each
+// binds and decodes its own column types.
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/admin.rs"]
+mod admin;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/effects.rs"]
+mod effects;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/incidents.rs"]
+mod incidents;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/outbox.rs"]
+mod outbox;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/retention.rs"]
+mod retention;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/rows.rs"]
+mod rows;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/staff.rs"]
+mod staff;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/timeline.rs"]
+mod timeline;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/timers.rs"]
+mod timers;

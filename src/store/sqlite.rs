@@ -1,40 +1,29 @@
-//! The embedded default: one SQLite file in WAL mode.
+//! The embedded default: one SQLite file in WAL mode. SQLite has one writer
+//! at a time: a write transaction takes the database's write lock up front
+//! (`BEGIN IMMEDIATE`), so locks on single rows are never needed.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 use sqlx::{Sqlite, Transaction};
+use uuid::Uuid;
 
-pub struct SqliteStore {
+use super::backend::Backend;
+
+type Conn = SqliteConnection;
+
+pub struct SqlStore {
     pool: SqlitePool,
 }
 
-impl SqliteStore {
+pub type SqliteStore = SqlStore;
+
+impl SqlStore {
     const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-
-    /// SQLite already serialises writers; the immediate transaction holds
-    /// the write lock, so selecting the row is enough.
-    const LOCK_INCIDENT: &'static str = "SELECT id FROM incidents WHERE id = $1";
-
-    /// Inside the immediate transaction no other writer runs, so a plain
-    /// subquery picks rows nobody else can be claiming.
-    const CLAIM_MESSAGES: &'static str = "UPDATE outbox SET claim_id = $1, claimed_until = $2, \
-        attempts = attempts + 1 WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' \
-        AND next_attempt_at <= $3 AND (claimed_until IS NULL OR claimed_until <= $3) \
-        ORDER BY next_attempt_at LIMIT $4) \
-        RETURNING id, incident_id, channel, recipient, department, notice, attempts";
-
-    const NEXT_DUE_TIMER: &'static str = "SELECT id, incident_id, department, task_id, \
-        purpose, stage, due_at, version FROM timers WHERE status = 'pending' AND due_at <= $1 \
-        ORDER BY due_at LIMIT 1";
-
-    /// The retention purge's pass past the timeline's triggers, for one
-    /// incident, within its transaction only; and its end.
-    const GRANT_PURGE: &'static str = "INSERT INTO purge_grants (incident_id) VALUES ($1)";
-    const END_PURGE: &'static str = "DELETE FROM purge_grants WHERE incident_id = $1";
 
     pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
         let options = SqliteConnectOptions::from_str(url)?
@@ -48,7 +37,17 @@ impl SqliteStore {
             .max_connections(8)
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { pool })
+        Ok(SqlStore { pool })
+    }
+}
+
+impl Backend for SqlStore {
+    type Db = Sqlite;
+
+    /// In WAL mode a deferred transaction reads from the snapshot its first
+    /// read takes, whatever commits meanwhile.
+    async fn begin_read(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.pool.begin().await
     }
 
     /// A deferred transaction that reads then writes fails with "database is
@@ -57,6 +56,74 @@ impl SqliteStore {
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }
+
+    /// The write transaction already holds the whole database: this only
+    /// says whether the incident exists.
+    async fn lock_incident(conn: &mut SqliteConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+        let found: Option<Uuid> = sqlx::query_scalar("SELECT id FROM incidents WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    /// Inside the immediate transaction no other writer runs, so a plain
+    /// subquery picks rows nobody else can be claiming.
+    const CLAIM_MESSAGES: &'static str = "UPDATE outbox SET claim_id = $1, claimed_until = $2, \
+        attempts = attempts + 1 WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' \
+        AND next_attempt_at <= $3 AND (claimed_until IS NULL OR claimed_until <= $3) \
+        ORDER BY next_attempt_at LIMIT $4) \
+        RETURNING id, incident_id, channel, recipient, department, notice, attempts";
+
+    /// A row in `purge_grants` is what the delete trigger looks for; it goes
+    /// in and out within the purge's transaction.
+    async fn grant_purge(
+        conn: &mut SqliteConnection,
+        incident_id: Uuid,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO purge_grants (incident_id) VALUES ($1)")
+            .bind(incident_id)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn end_purge(conn: &mut SqliteConnection, incident_id: Uuid) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM purge_grants WHERE incident_id = $1")
+            .bind(incident_id)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
 }
 
-super::sql::sql_store!(SqliteStore, sqlx::Sqlite);
+// The one implementation, compiled here for SQLite: the same source is
+// compiled for the other backend too (hence `duplicate_mod`), so that each
+// binds and decodes its own column types.
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/admin.rs"]
+mod admin;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/effects.rs"]
+mod effects;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/incidents.rs"]
+mod incidents;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/outbox.rs"]
+mod outbox;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/retention.rs"]
+mod retention;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/rows.rs"]
+mod rows;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/staff.rs"]
+mod staff;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/timeline.rs"]
+mod timeline;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/timers.rs"]
+mod timers;

@@ -1,5 +1,6 @@
-//! The test harness: a real server on port 0 over a real database (a SQLite
-//! file, or a fresh PostgreSQL database dropped afterwards), driven over HTTP.
+//! The test harness, shared with the benchmarks: a real server on port 0
+//! over a real database (a SQLite file, or a fresh PostgreSQL database
+//! dropped afterwards), real SMTP, driven over HTTP.
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
 pub mod browser;
@@ -199,6 +200,12 @@ pub struct Options {
     pub workers: usize,
     pub smtp: Option<Arc<smtp::SmtpServer>>,
     pub adjust: Box<dyn FnOnce(&mut Settings) + Send>,
+    /// Delivery retries: fast by default, so failure paths run in a test's time.
+    pub retry: RetryPolicy,
+    /// How often to look for due timers: often by default.
+    pub timer_poll: Duration,
+    /// How long [`TestApp::settle`] waits for the outbox to drain.
+    pub settle_within: Duration,
 }
 
 impl Default for Options {
@@ -209,6 +216,9 @@ impl Default for Options {
             workers: 1,
             smtp: None,
             adjust: Box::new(|_| {}),
+            retry: fast_retries(),
+            timer_poll: Duration::from_millis(20),
+            settle_within: Duration::from_secs(20),
         }
     }
 }
@@ -216,6 +226,10 @@ impl Default for Options {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub engine: Arc<Engine>,
+    pub staff: Arc<tocsin::staff::Staff>,
+    /// The test's own connection to the server's database, to look at what
+    /// no endpoint shows.
+    pub store: Arc<dyn tocsin::store::Store>,
     pub delivery: Arc<tocsin::delivery::worker::Delivery>,
     /// The SMTP server the app sends to.
     pub smtp: Arc<smtp::SmtpServer>,
@@ -227,6 +241,7 @@ pub struct TestApp {
     pub admin: String,
     pub errors: ErrorLog,
     workers: usize,
+    settle_within: Duration,
     _log_guard: tracing::subscriber::DefaultGuard,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
@@ -268,8 +283,8 @@ impl TestApp {
                 errors.clone(),
             ));
         let mut tuning = Tuning {
-            retry: fast_retries(),
-            timer_poll: Duration::from_millis(20),
+            retry: options.retry,
+            timer_poll: options.timer_poll,
             ..Tuning::default()
         };
         if let Some(clock) = &options.clock {
@@ -280,6 +295,10 @@ impl TestApp {
             .expect("the server starts");
         let addr = app.local_addr().expect("bound");
         let engine = Arc::clone(app.engine());
+        let staff = Arc::clone(app.staff());
+        let store = tocsin::store::connect(&database.url)
+            .await
+            .expect("the test's own database connection");
         let delivery = Arc::clone(app.delivery());
         let token = |role: Role| {
             let engine = Arc::clone(&engine);
@@ -304,6 +323,8 @@ impl TestApp {
         TestApp {
             addr,
             engine,
+            staff,
+            store,
             delivery,
             smtp,
             client: reqwest::Client::new(),
@@ -313,6 +334,7 @@ impl TestApp {
             admin,
             errors,
             workers: settings.delivery_workers,
+            settle_within: options.settle_within,
             _log_guard: log_guard,
             shutdown: Some(shutdown),
             server: Some(server),
@@ -392,14 +414,9 @@ impl TestApp {
 
     /// Waits until every queued message is sent or given up on.
     pub async fn settle(&self) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let deadline = std::time::Instant::now() + self.settle_within;
         loop {
-            let depth = self
-                .engine
-                .store()
-                .outbox_depth()
-                .await
-                .expect("outbox depth");
+            let depth = self.store.outbox_depth().await.expect("outbox depth");
             if depth == 0 {
                 return;
             }
@@ -443,6 +460,11 @@ pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
     let body = serde_json::from_str(&text)
         .unwrap_or_else(|_| panic!("{status}: body is not JSON: {text:?}"));
     (status, body)
+}
+
+/// Text the domain takes, from a literal the test knows is good.
+pub fn text<const MAX: usize>(value: &str) -> tocsin::domain::Text<MAX> {
+    tocsin::domain::Text::parse(value).expect("good text")
 }
 
 /// All tasks of an incident, flattened.

@@ -1,4 +1,4 @@
-//! Rows as both backends read them, and their conversion to the domain.
+//! Rows as the backend reads them, and their conversion to the domain.
 //! Column types decode natively on each engine (uuid, timestamptz and jsonb
 //! on PostgreSQL; blob, text and text on SQLite).
 
@@ -6,11 +6,13 @@ use chrono::{DateTime, Duration, Utc};
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{ClaimedMessage, StoreError, parse_role};
 use crate::auth::{ApiToken, User};
 use crate::domain::chase::{DueTimer, Purpose};
-use crate::domain::{Channel, LinkToken, Notice};
-use crate::domain::{Department, Event, Incident, IncidentStatus, Person, Task, TaskStatus};
+use crate::domain::{
+    Channel, Department, Event, Incident, IncidentStatus, LinkToken, MessageRecord, Notice, Person,
+    PurgeRecord, Task, TaskStatus,
+};
+use crate::store::{ClaimedMessage, StoreError, Unreadable, parse_role};
 use crate::timeline::ChainedEvent;
 
 #[derive(sqlx::FromRow)]
@@ -135,7 +137,9 @@ pub(super) struct ClaimRow {
     pub channel: String,
     pub recipient: String,
     pub department: Option<String>,
-    pub notice: Json<Notice>,
+    /// Read as plain JSON, then as a notice: row by row, so that one this
+    /// release cannot read holds back no other.
+    pub notice: Json<serde_json::Value>,
     pub attempts: i64,
 }
 
@@ -180,20 +184,91 @@ pub(super) struct LinkRow {
     pub created_at: DateTime<Utc>,
 }
 
-impl TryFrom<ClaimRow> for ClaimedMessage {
-    type Error = StoreError;
+impl ClaimRow {
+    pub fn read(self) -> Result<ClaimedMessage, Unreadable> {
+        let channel = Channel::parse(&self.channel)
+            .ok_or_else(|| format!("unknown channel {:?}", self.channel));
+        let notice = serde_json::from_value::<Notice>(self.notice.0)
+            .map_err(|error| format!("unknown notice: {error}"));
+        match (channel, notice) {
+            (Ok(channel), Ok(notice)) => Ok(ClaimedMessage {
+                id: self.id,
+                incident_id: self.incident_id,
+                channel,
+                recipient: self.recipient,
+                department: self.department,
+                notice,
+                attempts: self.attempts,
+            }),
+            (Err(reason), _) | (_, Err(reason)) => Err(Unreadable {
+                id: self.id,
+                incident_id: self.incident_id,
+                channel: self.channel,
+                recipient: self.recipient,
+                attempts: self.attempts,
+                reason,
+            }),
+        }
+    }
+}
 
-    fn try_from(row: ClaimRow) -> Result<Self, Self::Error> {
-        Ok(ClaimedMessage {
+#[derive(sqlx::FromRow)]
+pub(super) struct MessageRow {
+    pub id: Uuid,
+    pub channel: String,
+    pub recipient: String,
+    pub department: Option<String>,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub receipt: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+impl From<MessageRow> for MessageRecord {
+    fn from(row: MessageRow) -> Self {
+        MessageRecord {
             id: row.id,
-            incident_id: row.incident_id,
-            channel: Channel::parse(&row.channel)
-                .ok_or_else(|| corrupt("channel", &row.channel))?,
+            channel: row.channel,
             recipient: row.recipient,
             department: row.department,
-            notice: row.notice.0,
+            status: row.status,
             attempts: row.attempts,
-        })
+            last_error: row.last_error,
+            receipt: row.receipt,
+            created_at: row.created_at,
+            sent_at: row.sent_at,
+            next_attempt_at: row.next_attempt_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct PurgeRow {
+    pub incident_id: Uuid,
+    pub reference: String,
+    pub title: String,
+    pub resolved_at: DateTime<Utc>,
+    pub head_seq: i64,
+    pub head_hash: String,
+    pub events: i64,
+    pub purged_at: DateTime<Utc>,
+}
+
+impl From<PurgeRow> for PurgeRecord {
+    fn from(row: PurgeRow) -> Self {
+        PurgeRecord {
+            incident_id: row.incident_id,
+            reference: row.reference,
+            title: row.title,
+            resolved_at: row.resolved_at,
+            head_seq: row.head_seq,
+            head_hash: row.head_hash,
+            events: row.events,
+            purged_at: row.purged_at,
+        }
     }
 }
 

@@ -1,0 +1,135 @@
+//! Who may act, and how the service is doing: API tokens, the links in
+//! emails, and what operators probe (readiness, metrics).
+
+use chrono::{DateTime, Utc};
+
+use super::{Engine, EngineError};
+use crate::auth::{ApiToken, Role};
+use crate::domain::{Incident, LinkToken};
+use crate::metrics::SeverityLabel;
+use crate::secret::{Secret, hash_secret};
+use crate::store::Store;
+
+/// What a link's secret opens.
+#[derive(Debug)]
+pub enum LinkLookup {
+    /// No link has this secret (never issued, or its incident was purged).
+    Unknown,
+    /// Its incident was resolved longer ago than links stay valid.
+    Expired,
+    Usable {
+        link: LinkToken,
+        incident: Box<Incident>,
+    },
+}
+
+/// What `/readyz` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Readiness {
+    pub database: bool,
+    pub migrations: bool,
+}
+
+impl Readiness {
+    pub fn ready(&self) -> bool {
+        self.database && self.migrations
+    }
+}
+
+impl Engine {
+    pub async fn create_token(&self, name: &str, role: Role) -> Result<Secret, EngineError> {
+        issue_token(self.store.as_ref(), name, role, self.now()).await
+    }
+
+    /// On the first start of an installation with no token at all, creates
+    /// an admin token so a newcomer can act at once; never a second one.
+    pub async fn first_admin_token(&self) -> Result<Option<Secret>, EngineError> {
+        let (token, secret) = ApiToken::generate("first-admin", Role::Admin, self.now())
+            .map_err(EngineError::Random)?;
+        Ok(self
+            .store
+            .insert_first_admin(&token)
+            .await?
+            .then_some(secret))
+    }
+
+    pub async fn authenticate(&self, secret: &str) -> Result<Option<ApiToken>, EngineError> {
+        Ok(self.store.token_by_hash(&hash_secret(secret)).await?)
+    }
+
+    /// The link a secret from an email opens, with its incident as it is now.
+    pub async fn link(&self, secret: &str) -> Result<LinkLookup, EngineError> {
+        let Some(link) = self.store.link(&hash_secret(secret)).await? else {
+            return Ok(LinkLookup::Unknown);
+        };
+        let incident = self.incident(link.incident_id).await?;
+        if self.link_expired(&incident, self.now()) {
+            return Ok(LinkLookup::Expired);
+        }
+        Ok(LinkLookup::Usable {
+            link,
+            incident: Box::new(incident),
+        })
+    }
+
+    fn link_expired(&self, incident: &Incident, now: DateTime<Utc>) -> bool {
+        incident.resolved_at.is_some_and(|resolved| {
+            resolved
+                .checked_add_signed(self.link_grace)
+                .is_some_and(|end| end < now)
+        })
+    }
+
+    /// Whether this replica can serve: the database answers and every
+    /// migration this binary knows is applied (the playbooks loaded, or it
+    /// would not have started).
+    pub async fn readiness(&self) -> Readiness {
+        let database = self.store.ping().await.is_ok();
+        let migrations = database && self.store.migrations_applied().await.unwrap_or(false);
+        Readiness {
+            database,
+            migrations,
+        }
+    }
+
+    /// The metrics in the OpenMetrics text format, with the gauges every
+    /// replica shares read from the database now.
+    pub async fn scrape_metrics(&self) -> Result<String, std::fmt::Error> {
+        let now = self.now();
+        match self.store.gauges(now).await {
+            Ok(gauges) => {
+                let metrics = &self.metrics;
+                metrics.incidents_open.clear();
+                for (severity, count) in gauges.open_by_severity {
+                    metrics
+                        .incidents_open
+                        .get_or_create(&SeverityLabel { severity })
+                        .set(count);
+                }
+                metrics.tasks_overdue.set(gauges.tasks_overdue);
+                metrics.outbox_depth.set(gauges.outbox_depth);
+                let oldest = gauges
+                    .oldest_pending
+                    .map(|at| (now - at).num_milliseconds().max(0) as f64 / 1000.0)
+                    .unwrap_or(0.0);
+                metrics.outbox_oldest_age_seconds.set(oldest);
+            }
+            // The process's own figures are still worth a scrape.
+            Err(error) => tracing::warn!(%error, "metrics: cannot read the database gauges"),
+        }
+        self.metrics.encode()
+    }
+}
+
+/// Mints a token; its secret is returned once and never stored. Needs only
+/// the store, so `tocsin token create` works without loading playbooks.
+pub async fn issue_token(
+    store: &dyn Store,
+    name: &str,
+    role: Role,
+    now: DateTime<Utc>,
+) -> Result<Secret, EngineError> {
+    let (token, secret) = ApiToken::generate(name, role, now).map_err(EngineError::Random)?;
+    store.insert_token(&token).await?;
+    Ok(secret)
+}

@@ -1,0 +1,96 @@
+//! The dashboard: open incidents, most urgent first, with each department's
+//! progress; resolved ones below.
+
+use axum::extract::State;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{SignedIn, console_page, internal};
+use crate::delivery::render::when;
+use crate::domain::{Incident, IncidentStatus, Severity};
+use crate::http::AppState;
+
+#[derive(Serialize)]
+struct DashboardIncident {
+    id: Uuid,
+    reference: String,
+    title: String,
+    severity: Severity,
+    age: String,
+    resolved: Option<String>,
+    departments: Vec<Progress>,
+}
+
+#[derive(Serialize)]
+struct Progress {
+    name: String,
+    acknowledged: bool,
+    done: usize,
+    total: usize,
+    overdue: usize,
+}
+
+fn age(since: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let minutes = (now - since).num_minutes().max(0);
+    match minutes {
+        0..60 => format!("{minutes} min"),
+        60..2880 => format!("{} h {} min", minutes / 60, minutes % 60),
+        _ => format!("{} days", minutes / 1440),
+    }
+}
+
+fn row(incident: Incident, now: DateTime<Utc>) -> DashboardIncident {
+    DashboardIncident {
+        departments: incident
+            .departments
+            .iter()
+            .map(|dept| Progress {
+                name: dept.name.clone(),
+                acknowledged: dept.acknowledged_at.is_some(),
+                done: dept.tasks.iter().filter(|t| t.status.is_closed()).count(),
+                total: dept.tasks.len(),
+                overdue: dept.tasks.iter().filter(|t| t.late(now)).count(),
+            })
+            .collect(),
+        id: incident.id,
+        reference: incident.reference,
+        title: incident.title,
+        severity: incident.severity,
+        age: age(incident.opened_at, now),
+        resolved: incident.resolved_at.map(when),
+    }
+}
+
+pub async fn dashboard(State(state): State<AppState>, signed_in: SignedIn) -> Response {
+    let now = state.engine.now();
+    let (mut open, resolved) = match (
+        state
+            .engine
+            .incidents(Some(IncidentStatus::Open), 200)
+            .await,
+        state
+            .engine
+            .incidents(Some(IncidentStatus::Resolved), 50)
+            .await,
+    ) {
+        (Ok(open), Ok(resolved)) => (open, resolved),
+        (Err(error), _) | (_, Err(error)) => return internal(&error),
+    };
+    // Most urgent first: severity, then the longest open.
+    open.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(a.opened_at.cmp(&b.opened_at))
+    });
+    let rows = |incidents: Vec<Incident>| -> Vec<DashboardIncident> {
+        incidents.into_iter().map(|i| row(i, now)).collect()
+    };
+    console_page(
+        &state,
+        &signed_in,
+        "console/dashboard.html",
+        serde_json::json!({ "open": rows(open), "resolved": rows(resolved) }),
+    )
+}

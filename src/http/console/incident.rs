@@ -1,0 +1,366 @@
+//! One incident: per department, the checklist with status, who acted, due
+//! times, who was chased and what comes next; the actions the person's role
+//! allows; live updates.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Form;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+use futures_util::Stream;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{SignedIn, console_page, csrf_refused, internal, not_found, refused};
+use crate::auth::Permission;
+use crate::delivery::render::when;
+use crate::domain::chase::{Chase, ChaseBoard};
+use crate::domain::{Department, Incident, Prose, Severity, Task, TaskStatus};
+use crate::engine::EngineError;
+use crate::http::AppState;
+use crate::http::extract::{Path, Query};
+
+#[derive(Serialize)]
+struct IncidentPage {
+    id: Uuid,
+    reference: String,
+    title: String,
+    severity: Severity,
+    scenario: String,
+    status: &'static str,
+    summary: String,
+    commander: String,
+    opened: String,
+    legal_hold: bool,
+    departments: Vec<DepartmentPage>,
+}
+
+#[derive(Serialize)]
+struct DepartmentPage {
+    id: String,
+    name: String,
+    status: &'static str,
+    head: String,
+    acknowledged: Option<String>,
+    chased: Vec<String>,
+    next_chase: Option<String>,
+    tasks: Vec<TaskPage>,
+}
+
+#[derive(Serialize)]
+struct TaskPage {
+    id: Uuid,
+    key: String,
+    title: String,
+    required: bool,
+    status: &'static str,
+    by: Option<String>,
+    note: Option<String>,
+    /// While nobody has acknowledged the item.
+    ack_due: Option<String>,
+    ack_late: bool,
+    due: String,
+    late: bool,
+    waiting_on: Vec<String>,
+    chased: Vec<String>,
+    next_chase: Option<String>,
+}
+
+/// The chase board's lines for one department or task.
+fn chase_lines(chase: Chase<'_>) -> (Vec<String>, Option<String>) {
+    let history = chase
+        .history
+        .iter()
+        .map(|step| format!("{}: {}", when(step.at), step.rung().action()))
+        .collect();
+    let next = chase
+        .next
+        .map(|next| format!("{} at {}", next.rung().action(), when(next.at)));
+    (history, next)
+}
+
+fn task_page(incident: &Incident, task: &Task, board: &ChaseBoard, now: DateTime<Utc>) -> TaskPage {
+    let (chased, next_chase) = chase_lines(board.of(&task.department, Some(task.id)));
+    TaskPage {
+        id: task.id,
+        key: task.key.clone(),
+        title: task.title.clone(),
+        required: task.required,
+        status: task.status.as_str(),
+        by: task
+            .closed_by
+            .clone()
+            .or_else(|| task.acknowledged_by.clone()),
+        note: task.note.clone(),
+        ack_due: (task.status == TaskStatus::Open).then(|| when(task.ack_due_at)),
+        ack_late: task.acknowledgement_late(now),
+        due: task
+            .due_at
+            .map(when)
+            .unwrap_or_else(|| "when actionable".into()),
+        late: task.completion_late(now),
+        waiting_on: incident
+            .waiting_on(task)
+            .map(|dep| dep.title.clone())
+            .collect(),
+        chased,
+        next_chase,
+    }
+}
+
+fn department_page(
+    incident: &Incident,
+    dept: &Department,
+    board: &ChaseBoard,
+    now: DateTime<Utc>,
+) -> DepartmentPage {
+    let (chased, next_chase) = chase_lines(board.of(&dept.id, None));
+    DepartmentPage {
+        id: dept.id.clone(),
+        name: dept.name.clone(),
+        status: dept.status(),
+        head: format!("{} <{}>", dept.head.name, dept.head.email),
+        acknowledged: dept.acknowledged_at.map(when),
+        chased,
+        next_chase,
+        tasks: dept
+            .tasks
+            .iter()
+            .map(|task| task_page(incident, task, board, now))
+            .collect(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct IncidentQuery {
+    message: Option<String>,
+    failed: Option<bool>,
+}
+
+pub async fn incident(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<Uuid>,
+    Query(query): Query<IncidentQuery>,
+) -> Response {
+    let now = state.engine.now();
+    let incident = match state.engine.incident(id).await {
+        Ok(incident) => incident,
+        Err(EngineError::NotFound(_)) => return not_found(),
+        Err(error) => return internal(&error),
+    };
+    let (board, head) = match (
+        state.engine.chase_board(&incident).await,
+        state.engine.chain_head(id).await,
+    ) {
+        (Ok(board), Ok(head)) => (board, head),
+        (Err(error), _) | (_, Err(error)) => return internal(&error),
+    };
+    let view = IncidentPage {
+        departments: incident
+            .departments
+            .iter()
+            .map(|dept| department_page(&incident, dept, &board, now))
+            .collect(),
+        id: incident.id,
+        reference: incident.reference.clone(),
+        title: incident.title.clone(),
+        severity: incident.severity,
+        scenario: incident.scenario.clone(),
+        status: incident.status.as_str(),
+        summary: incident.summary.clone(),
+        commander: format!("{} <{}>", incident.commander.name, incident.commander.email),
+        opened: when(incident.opened_at),
+        legal_hold: incident.legal_hold,
+    };
+    console_page(
+        &state,
+        &signed_in,
+        "console/incident.html",
+        serde_json::json!({ "incident": view, "open": incident.resolved_at.is_none(), "head_seq": head.seq, "message": query.message, "failed": query.failed.unwrap_or(false) }),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct ActForm {
+    csrf: String,
+    action: String,
+    task_id: Option<Uuid>,
+    note: Option<String>,
+    reason: Option<String>,
+    text: Option<String>,
+    severity: Option<String>,
+}
+
+/// An optional field: left blank, it is absent; filled, it must be good text.
+fn optional(label: &str, value: Option<String>) -> Result<Option<Prose>, String> {
+    match value {
+        Some(value) if !value.trim().is_empty() => Prose::parse(&value)
+            .map(Some)
+            .map_err(|error| refused(label, error)),
+        _ => Ok(None),
+    }
+}
+
+/// A field the action needs.
+fn required(label: &str, value: Option<String>) -> Result<Prose, String> {
+    Prose::parse(value.as_deref().unwrap_or_default()).map_err(|error| refused(label, error))
+}
+
+/// What the page's forms ask for, read and checked.
+enum Action {
+    Acknowledge(Uuid),
+    Complete(Uuid, Option<Prose>),
+    Skip(Uuid, Prose),
+    Note(Prose),
+    Severity(Severity, Prose),
+    Resolve {
+        summary: Option<Prose>,
+        force: Option<Prose>,
+    },
+    Hold(bool, Prose),
+}
+
+impl Action {
+    /// The form as an action, or what to tell the person about it.
+    fn read(form: ActForm) -> Result<Action, String> {
+        Ok(match (form.action.as_str(), form.task_id) {
+            ("acknowledge", Some(task)) => Action::Acknowledge(task),
+            ("complete", Some(task)) => Action::Complete(task, optional("The note", form.note)?),
+            ("skip", Some(task)) => Action::Skip(task, required("A reason to skip", form.reason)?),
+            ("note", _) => Action::Note(required("The note", form.text)?),
+            ("severity", _) => {
+                let severity = form
+                    .severity
+                    .as_deref()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or("Choose a severity.")?;
+                Action::Severity(severity, required("The reason", form.reason)?)
+            }
+            ("resolve", _) => Action::Resolve {
+                summary: optional("The summary", form.text)?,
+                force: optional("The reason", form.reason)?,
+            },
+            ("hold", _) => Action::Hold(true, required("A reason", form.reason)?),
+            ("release_hold", _) => Action::Hold(false, required("A reason", form.reason)?),
+            _ => return Err("A known action is needed.".to_owned()),
+        })
+    }
+}
+
+/// Every action on the incident page; answers by going back to the page
+/// (post, redirect, get) with what happened.
+pub async fn act(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<Uuid>,
+    Form(form): Form<ActForm>,
+) -> Response {
+    if !signed_in.csrf_ok(&form.csrf) {
+        return csrf_refused();
+    }
+    // Holds are legal's; everything else is acting.
+    let needed = if matches!(form.action.as_str(), "hold" | "release_hold") {
+        Permission::Hold
+    } else {
+        Permission::Act
+    };
+    if !signed_in.can(needed) {
+        return (StatusCode::FORBIDDEN, "Your role may not do that.").into_response();
+    }
+    let outcome = match Action::read(form) {
+        Ok(action) => match perform(&state, &signed_in, id, action).await {
+            Ok(done) => Ok(done),
+            Err(EngineError::Refused(refused)) => Err(refused.to_string()),
+            Err(EngineError::Invalid { message, .. }) => Err(message),
+            Err(EngineError::NotFound(what)) => Err(format!("{what} not found")),
+            Err(error) => return internal(&error),
+        },
+        Err(problem) => Err(problem),
+    };
+    let (message, failed) = match outcome {
+        Ok(done) => (done.to_owned(), false),
+        Err(problem) => (problem, true),
+    };
+    let query = serde_urlencoded::to_string([
+        ("message", message.as_str()),
+        ("failed", if failed { "true" } else { "false" }),
+    ])
+    .unwrap_or_default();
+    Redirect::to(&format!("/incidents/{id}?{query}")).into_response()
+}
+
+/// Does what the action asks; says so in a few words.
+async fn perform(
+    state: &AppState,
+    signed_in: &SignedIn,
+    id: Uuid,
+    action: Action,
+) -> Result<&'static str, EngineError> {
+    let engine = &state.engine;
+    let actor = signed_in.actor();
+    Ok(match action {
+        Action::Acknowledge(task) => {
+            engine.acknowledge_task(id, task, &actor).await?;
+            "Acknowledged."
+        }
+        Action::Complete(task, note) => {
+            engine.complete_task(id, task, note, &actor).await?;
+            "Marked as done."
+        }
+        Action::Skip(task, reason) => {
+            engine.skip_task(id, task, reason, &actor).await?;
+            "Skipped."
+        }
+        Action::Note(text) => {
+            engine.add_note(id, text, &actor).await?;
+            "Note added."
+        }
+        Action::Severity(severity, reason) => {
+            engine.change_severity(id, severity, reason, &actor).await?;
+            "Severity changed."
+        }
+        Action::Resolve { summary, force } => {
+            engine.resolve(id, summary, force, &actor).await?;
+            "Resolved."
+        }
+        Action::Hold(hold, reason) => {
+            engine.set_legal_hold(id, hold, reason, &actor).await?;
+            "Legal hold updated."
+        }
+    })
+}
+
+#[derive(Deserialize)]
+pub struct LiveQuery {
+    after: Option<i64>,
+}
+
+/// Server-sent events: the timeline's head whenever it moves past `after`.
+pub async fn live(
+    State(state): State<AppState>,
+    _signed_in: SignedIn,
+    Path(id): Path<Uuid>,
+    Query(query): Query<LiveQuery>,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let engine = state.engine.clone();
+    let start = query.after.unwrap_or(0);
+    let stream = futures_util::stream::unfold(start, move |seen| {
+        let engine = engine.clone();
+        async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if let Ok(head) = engine.chain_head(id).await
+                    && head.seq != seen
+                {
+                    return Some((Ok(SseEvent::default().data(head.seq.to_string())), head.seq));
+                }
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}

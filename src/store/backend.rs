@@ -1,0 +1,44 @@
+//! What differs between the two engines, named in one place. The shared
+//! implementation (`store/sql/`) runs the same SQL on both and asks its
+//! backend for each of these; every difference has a test on its engine
+//! (`tests/storage.rs`).
+
+use sqlx::{Database, Transaction};
+use uuid::Uuid;
+
+pub(super) trait Backend {
+    type Db: Database;
+
+    /// A read-only transaction whose queries all see one snapshot, so an
+    /// incident read in several queries is never torn by a concurrent write.
+    async fn begin_read(&self) -> Result<Transaction<'static, Self::Db>, sqlx::Error>;
+
+    /// A transaction that writes: it may wait for other writers, never fail
+    /// for having read before another writer committed.
+    async fn begin_write(&self) -> Result<Transaction<'static, Self::Db>, sqlx::Error>;
+
+    /// Holds an incident against other writers until the transaction ends;
+    /// false if there is no such incident.
+    async fn lock_incident(
+        conn: &mut <Self::Db as Database>::Connection,
+        id: Uuid,
+    ) -> Result<bool, sqlx::Error>;
+
+    /// Marks up to `$4` due messages (`$3`: now) as claimed by `$1` until
+    /// `$2`, passing over rows another worker is claiming; returns them.
+    const CLAIM_MESSAGES: &'static str;
+
+    /// Lets the retention purge delete one incident's timeline (`$1`), past
+    /// the triggers that refuse every other deletion, for the rest of the
+    /// transaction only.
+    async fn grant_purge(
+        conn: &mut <Self::Db as Database>::Connection,
+        incident_id: Uuid,
+    ) -> Result<(), sqlx::Error>;
+
+    /// Ends [`Backend::grant_purge`] before the transaction does.
+    async fn end_purge(
+        conn: &mut <Self::Db as Database>::Connection,
+        incident_id: Uuid,
+    ) -> Result<(), sqlx::Error>;
+}

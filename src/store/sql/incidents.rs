@@ -1,0 +1,337 @@
+//! Incidents, their departments and tasks: written whole when opened, then
+//! only what a change touched; read from one snapshot.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::rows::{self, DepartmentRow, IncidentRow, TaskRow};
+use super::{Conn, SqlStore};
+use crate::domain::{Actor, Department, IdempotencyClaim, Incident, Task};
+use crate::store::backend::Backend;
+use crate::store::{
+    Change, Effects, IncidentFilter, IncidentStore, Inserted, StoreError, UpdateError,
+};
+
+pub(super) async fn load_incident(
+    conn: &mut Conn,
+    id: Uuid,
+) -> Result<Option<Incident>, StoreError> {
+    let Some(incident) = sqlx::query_as::<_, IncidentRow>(
+        "SELECT id, reference, title, scenario, severity, summary, status, \
+         commander_name, commander_email, opened_at, updated_at, resolved_at, legal_hold \
+         FROM incidents WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let departments = sqlx::query_as::<_, DepartmentRow>(
+        "SELECT department, name, head_name, head_email, deputies, joined_at, \
+         acknowledged_at, acknowledged_by \
+         FROM incident_departments WHERE incident_id = $1 ORDER BY position",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let tasks = sqlx::query_as::<_, TaskRow>(
+        "SELECT id, department, key, title, description, required, depends_on, \
+         ack_within_ms, complete_within_ms, status, ack_due_at, due_at, \
+         acknowledged_at, acknowledged_by, closed_at, closed_by, note \
+         FROM tasks WHERE incident_id = $1 ORDER BY position",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows::assemble(incident, departments, tasks).map(Some)
+}
+
+pub(super) async fn insert_incident_rows(
+    conn: &mut Conn,
+    incident: &Incident,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO incidents (id, reference, title, scenario, severity, summary, \
+         status, commander_name, commander_email, opened_at, updated_at, resolved_at, \
+         legal_hold) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(incident.id)
+    .bind(&incident.reference)
+    .bind(&incident.title)
+    .bind(&incident.scenario)
+    .bind(incident.severity.as_str())
+    .bind(&incident.summary)
+    .bind(incident.status.as_str())
+    .bind(&incident.commander.name)
+    .bind(&incident.commander.email)
+    .bind(incident.opened_at)
+    .bind(incident.updated_at)
+    .bind(incident.resolved_at)
+    .bind(incident.legal_hold)
+    .execute(&mut *conn)
+    .await?;
+    let mut task_position = 0;
+    for (position, dept) in incident.departments.iter().enumerate() {
+        insert_department(conn, incident.id, position, dept).await?;
+        for task in &dept.tasks {
+            insert_task(conn, incident.id, task_position, task).await?;
+            task_position += 1;
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn insert_department(
+    conn: &mut Conn,
+    incident_id: Uuid,
+    position: usize,
+    dept: &Department,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO incident_departments (incident_id, department, position, name, \
+         head_name, head_email, deputies, joined_at, acknowledged_at, acknowledged_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(incident_id)
+    .bind(&dept.id)
+    .bind(position as i64)
+    .bind(&dept.name)
+    .bind(&dept.head.name)
+    .bind(&dept.head.email)
+    .bind(Json(&dept.deputies))
+    .bind(dept.joined_at)
+    .bind(dept.acknowledged_at)
+    .bind(&dept.acknowledged_by)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn update_department(
+    conn: &mut Conn,
+    incident_id: Uuid,
+    dept: &Department,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE incident_departments SET acknowledged_at = $3, acknowledged_by = $4 \
+         WHERE incident_id = $1 AND department = $2",
+    )
+    .bind(incident_id)
+    .bind(&dept.id)
+    .bind(dept.acknowledged_at)
+    .bind(&dept.acknowledged_by)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn insert_task(
+    conn: &mut Conn,
+    incident_id: Uuid,
+    position: usize,
+    task: &Task,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO tasks (id, incident_id, department, position, key, title, \
+         description, required, depends_on, ack_within_ms, complete_within_ms, status, \
+         ack_due_at, due_at, acknowledged_at, acknowledged_by, closed_at, closed_by, note) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+         $16, $17, $18, $19)",
+    )
+    .bind(task.id)
+    .bind(incident_id)
+    .bind(&task.department)
+    .bind(position as i64)
+    .bind(&task.key)
+    .bind(&task.title)
+    .bind(&task.description)
+    .bind(task.required)
+    .bind(Json(&task.depends_on))
+    .bind(task.ack_within.num_milliseconds())
+    .bind(task.complete_within.num_milliseconds())
+    .bind(task.status.as_str())
+    .bind(task.ack_due_at)
+    .bind(task.due_at)
+    .bind(task.acknowledged_at)
+    .bind(&task.acknowledged_by)
+    .bind(task.closed_at)
+    .bind(&task.closed_by)
+    .bind(&task.note)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Only progress changes; what the task asks for is a snapshot.
+pub(super) async fn update_task(conn: &mut Conn, task: &Task) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE tasks SET status = $2, due_at = $3, acknowledged_at = $4, \
+         acknowledged_by = $5, closed_at = $6, closed_by = $7, note = $8 WHERE id = $1",
+    )
+    .bind(task.id)
+    .bind(task.status.as_str())
+    .bind(task.due_at)
+    .bind(task.acknowledged_at)
+    .bind(&task.acknowledged_by)
+    .bind(task.closed_at)
+    .bind(&task.closed_by)
+    .bind(&task.note)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn save_changes(
+    conn: &mut Conn,
+    before: &Incident,
+    after: &Incident,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE incidents SET severity = $2, status = $3, updated_at = $4, \
+         resolved_at = $5, legal_hold = $6 WHERE id = $1",
+    )
+    .bind(after.id)
+    .bind(after.severity.as_str())
+    .bind(after.status.as_str())
+    .bind(after.updated_at)
+    .bind(after.resolved_at)
+    .bind(after.legal_hold)
+    .execute(&mut *conn)
+    .await?;
+    let diff = rows::diff(before, after);
+    for (position, dept) in diff.new_departments {
+        insert_department(conn, after.id, position, dept).await?;
+    }
+    for dept in diff.changed_departments {
+        update_department(conn, after.id, dept).await?;
+    }
+    for (position, task) in diff.new_tasks {
+        insert_task(conn, after.id, position, task).await?;
+    }
+    for task in diff.changed_tasks {
+        update_task(conn, task).await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn find_claim(
+    conn: &mut Conn,
+    claim: &IdempotencyClaim,
+) -> Result<Option<Inserted>, sqlx::Error> {
+    let found: Option<(String, Uuid)> = sqlx::query_as(
+        "SELECT fingerprint, incident_id FROM idempotency_keys \
+         WHERE token_id = $1 AND key = $2",
+    )
+    .bind(claim.token_id)
+    .bind(&claim.key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(found.map(|(fingerprint, incident_id)| Inserted::Replayed {
+        incident_id,
+        same_request: fingerprint == claim.fingerprint,
+    }))
+}
+
+#[async_trait]
+impl IncidentStore for SqlStore {
+    async fn insert_incident(
+        &self,
+        incident: &Incident,
+        opened: Effects,
+        actor: &Actor,
+        claim: Option<&IdempotencyClaim>,
+    ) -> Result<Inserted, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if let Some(claim) = claim {
+            if let Some(earlier) = find_claim(&mut tx, claim).await? {
+                return Ok(earlier);
+            }
+            let claimed = sqlx::query(
+                "INSERT INTO idempotency_keys (token_id, key, fingerprint, incident_id, \
+                 created_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(claim.token_id)
+            .bind(&claim.key)
+            .bind(&claim.fingerprint)
+            .bind(incident.id)
+            .bind(incident.opened_at)
+            .execute(&mut *tx)
+            .await;
+            match claimed {
+                Ok(_) => {}
+                // A concurrent retry committed the same key first
+                // (PostgreSQL waits for it, then refuses ours).
+                Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                    drop(tx);
+                    let mut conn = self.pool.acquire().await?;
+                    return find_claim(&mut conn, claim)
+                        .await?
+                        .ok_or_else(|| StoreError::Corrupt("idempotency key vanished".into()));
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        insert_incident_rows(&mut tx, incident).await?;
+        super::effects::append_effects(&mut tx, incident.id, actor, incident.opened_at, opened)
+            .await?;
+        tx.commit().await?;
+        Ok(Inserted::Created)
+    }
+
+    async fn update_incident(
+        &self,
+        id: Uuid,
+        actor: &Actor,
+        now: DateTime<Utc>,
+        change: Change<'_>,
+    ) -> Result<Incident, UpdateError> {
+        let mut tx = self.begin_write().await?;
+        if !Self::lock_incident(&mut tx, id).await? {
+            return Err(UpdateError::NotFound);
+        }
+        let before = load_incident(&mut tx, id)
+            .await?
+            .ok_or(UpdateError::NotFound)?;
+        let mut after = before.clone();
+        let effects = change(&mut after)?;
+        if effects.events.is_empty() {
+            return Ok(before);
+        }
+        save_changes(&mut tx, &before, &after).await?;
+        super::effects::append_effects(&mut tx, id, actor, now, effects).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    async fn incident(&self, id: Uuid) -> Result<Option<Incident>, StoreError> {
+        // One read transaction, so the three queries see one state.
+        let mut tx = self.pool.begin().await?;
+        let incident = load_incident(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(incident)
+    }
+
+    async fn incidents(&self, filter: IncidentFilter) -> Result<Vec<Incident>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Ids are UUIDv7: ordering by id is ordering by opening time.
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM incidents WHERE ($1 IS NULL OR status = $1) \
+             ORDER BY id DESC LIMIT $2",
+        )
+        .bind(filter.status.map(|status| status.as_str()))
+        .bind(i64::from(filter.limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut incidents = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(incident) = load_incident(&mut tx, id).await? {
+                incidents.push(incident);
+            }
+        }
+        tx.commit().await?;
+        Ok(incidents)
+    }
+}

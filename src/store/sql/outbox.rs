@@ -1,0 +1,136 @@
+//! The transactional outbox: messages written with the change that causes
+//! them, claimed by workers with a lease, each attempt recorded with its
+//! timeline event; and the links the emails carry.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::SqlStore;
+use super::rows::{ClaimRow, LinkRow, MessageRow};
+use crate::domain::{Actor, LinkToken, MessageRecord};
+use crate::store::backend::Backend;
+use crate::store::{Attempt, AttemptOutcome, ClaimedMessage, OutboxStore, StoreError, Unreadable};
+
+#[async_trait]
+impl OutboxStore for SqlStore {
+    async fn claim_messages(
+        &self,
+        claim: Uuid,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Result<ClaimedMessage, Unreadable>>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query_as::<_, ClaimRow>(Self::CLAIM_MESSAGES)
+            .bind(claim)
+            .bind(lease_until)
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(rows.into_iter().map(ClaimRow::read).collect())
+    }
+
+    async fn record_attempt(&self, attempt: &Attempt) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        // The event needs the incident's next sequence number.
+        Self::lock_incident(&mut tx, attempt.incident_id).await?;
+        let (status, next_at, error, receipt, sent_at) = match &attempt.outcome {
+            AttemptOutcome::Sent { receipt } => {
+                ("sent", None, None, Some(receipt.as_str()), Some(attempt.at))
+            }
+            AttemptOutcome::Retry { error, at } => {
+                ("pending", Some(*at), Some(error.as_str()), None, None)
+            }
+            AttemptOutcome::GaveUp { error } => ("failed", None, Some(error.as_str()), None, None),
+            AttemptOutcome::Cancelled { reason } => {
+                ("cancelled", None, Some(reason.as_str()), None, None)
+            }
+        };
+        let updated = sqlx::query(
+            "UPDATE outbox SET status = $3, \
+             next_attempt_at = COALESCE($4, next_attempt_at), last_error = $5, \
+             receipt = COALESCE($6, receipt), sent_at = $7, \
+             claim_id = NULL, claimed_until = NULL \
+             WHERE id = $1 AND claim_id = $2 AND status = 'pending'",
+        )
+        .bind(attempt.message_id)
+        .bind(attempt.claim)
+        .bind(status)
+        .bind(next_at)
+        .bind(error)
+        .bind(receipt)
+        .bind(sent_at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Ok(false);
+        }
+        let actor = Actor::system("delivery");
+        super::timeline::append_events(
+            &mut tx,
+            attempt.incident_id,
+            &actor,
+            attempt.at,
+            vec![attempt.event.clone()],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn outbox_depth(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn messages(&self, incident_id: Uuid) -> Result<Vec<MessageRecord>, StoreError> {
+        let rows = sqlx::query_as::<_, MessageRow>(
+            "SELECT id, channel, recipient, department, status, attempts, last_error, \
+             receipt, created_at, sent_at, next_attempt_at \
+             FROM outbox WHERE incident_id = $1 ORDER BY id",
+        )
+        .bind(incident_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(MessageRecord::from).collect())
+    }
+
+    async fn insert_links(&self, links: &[LinkToken]) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for link in links {
+            sqlx::query(
+                "INSERT INTO link_tokens (secret_hash, incident_id, department, task_id, \
+                 recipient, message_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&link.secret_hash)
+            .bind(link.incident_id)
+            .bind(&link.department)
+            .bind(link.task_id)
+            .bind(&link.recipient)
+            .bind(link.message_id)
+            .bind(link.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn link(&self, secret_hash: &str) -> Result<Option<LinkToken>, StoreError> {
+        let row = sqlx::query_as::<_, LinkRow>(
+            "SELECT secret_hash, incident_id, department, task_id, recipient, message_id, \
+             created_at FROM link_tokens WHERE secret_hash = $1",
+        )
+        .bind(secret_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(LinkToken::from))
+    }
+}
