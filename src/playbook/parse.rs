@@ -12,6 +12,7 @@ use std::time::Duration;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use super::address;
 use super::catalog::{Contact, Timing, effective};
 use super::diagnostics::{Diagnostic, SourceFile};
 use crate::domain::Severity;
@@ -442,6 +443,9 @@ impl<'s> Reader<'s> {
                 return None;
             }
         };
+        for problem in address::problems(&address) {
+            self.error(&email.span(), problem);
+        }
         Some(Contact {
             name: name?.into_inner(),
             email: address,
