@@ -39,6 +39,13 @@ pub(super) fn problems(address: &lettre::Address) -> Vec<String> {
     problems
 }
 
+/// Whether two addresses name the same mailbox. Case-insensitively: a local
+/// part may in theory tell case apart, but no mail system in use makes
+/// `Ann@example.com` and `ann@example.com` two people.
+pub(super) fn same(a: &lettre::Address, b: &lettre::Address) -> bool {
+    a.to_string().to_lowercase() == b.to_string().to_lowercase()
+}
+
 /// Characters no reader sees for what they are: invisible ones (a zero-width
 /// space) and compatibility variants (a fullwidth `ａ`), with what they are.
 fn hidden_characters(text: &str) -> Vec<(&'static str, char)> {

@@ -501,8 +501,8 @@ impl<'a> Checker<'a> {
                     id: department.id.clone(),
                     name: raw.name.clone(),
                     crisis_question: raw.crisis_question.clone(),
-                    head: raw.head.clone()?,
-                    deputies: raw.deputies.clone(),
+                    head: raw.head.as_ref()?.get_ref().clone(),
+                    deputies: raw.deputies.iter().map(|d| d.get_ref().clone()).collect(),
                     items: raw
                         .items
                         .iter()
@@ -532,7 +532,7 @@ impl<'a> Checker<'a> {
         Some(Catalog {
             organisation: Organisation {
                 name: organisation.name.clone(),
-                commander: organisation.commander.clone()?,
+                commander: organisation.commander.as_ref()?.get_ref().clone(),
             },
             scenarios,
             departments,

@@ -947,3 +947,30 @@ fn one_script_per_part_and_one_person_in_two_roles_are_allowed() {
     let deputies: Vec<String> = pr.deputies.iter().map(|d| d.email.to_string()).collect();
     assert_eq!(deputies, ["広報@例え.jp", "müller@straße.de"]);
 }
+
+#[test]
+fn a_deputy_is_neither_the_head_nor_listed_twice() {
+    let legal = LEGAL.replace(
+        "[[deputies]]\nname = \"Deputy\"\nemail = \"legal-deputy@example.com\"\n",
+        r#"[[deputies]]
+name = "Head again"
+email = "Legal-Head@Example.com"
+[[deputies]]
+name = "Deputy"
+email = "legal-deputy@example.com"
+[[deputies]]
+name = "Deputy again"
+email = "LEGAL-deputy@example.com"
+"#,
+    );
+    let dir = valid(&[("departments/legal.toml", &legal)]);
+    assert_eq!(
+        problems(dir.path()),
+        [
+            "departments/legal.toml:7:9: deputy \"Legal-Head@Example.com\" is the head of this \
+             department (line 4): escalation would go back to the same person; name someone else",
+            "departments/legal.toml:13:9: deputy \"LEGAL-deputy@example.com\" is listed twice \
+             (first at line 10): remove one",
+        ]
+    );
+}
