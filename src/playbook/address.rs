@@ -46,6 +46,12 @@ pub(super) fn same(a: &lettre::Address, b: &lettre::Address) -> bool {
     a.to_string().to_lowercase() == b.to_string().to_lowercase()
 }
 
+/// The UTS #39 skeleton: two addresses with the same skeleton look alike
+/// (`I` and `l`, `rn` and `m`, Cyrillic `а` and Latin `a`).
+pub(super) fn skeleton(address: &lettre::Address) -> String {
+    unicode_security::skeleton(address.as_ref()).collect()
+}
+
 /// Characters no reader sees for what they are: invisible ones (a zero-width
 /// space) and compatibility variants (a fullwidth `ａ`), with what they are.
 fn hidden_characters(text: &str) -> Vec<(&'static str, char)> {

@@ -974,3 +974,25 @@ email = "LEGAL-deputy@example.com"
         ]
     );
 }
+
+#[test]
+fn look_alike_addresses_are_refused_across_files() {
+    // A capital I reads as a small l; "rn" reads as "m".
+    let legal = LEGAL.replace("legal-deputy@example.com", "sociaI-lead@example.com");
+    let pr = PR.replace("pr-deputy@example.com", "pr-head@exarnple.com");
+    let dir = valid(&[
+        ("departments/legal.toml", &legal),
+        ("departments/pr.toml", &pr),
+    ]);
+    assert_eq!(
+        problems(dir.path()),
+        [
+            "departments/legal.toml:7:9: email address \"sociaI-lead@example.com\" looks like \
+             \"social-lead@example.com\" (organisation.toml:4) but is a different address: if \
+             they are one person, write the address the same way in both places",
+            "departments/pr.toml:7:9: email address \"pr-head@exarnple.com\" looks like \
+             \"pr-head@example.com\" (departments/pr.toml:4) but is a different address: if \
+             they are one person, write the address the same way in both places",
+        ]
+    );
+}
