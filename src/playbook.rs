@@ -9,6 +9,7 @@
 //! tasks a scenario at a severity calls for. Adding a department is adding a
 //! file: no code changes.
 
+mod address;
 mod catalog;
 mod diagnostics;
 mod load;

@@ -84,6 +84,58 @@ fn playbooks_check_reports_every_problem_with_file_line_and_column() {
     );
 }
 
+/// Addresses a reader would trust but mail would not reach as meant: a
+/// Cyrillic letter in a domain, a domain with no top-level domain, a deputy
+/// who is the head.
+#[test]
+fn playbooks_check_refuses_look_alike_and_unreachable_addresses() {
+    let (_dir, playbooks) = support::playbooks_copy();
+    let edit = |file: &str, from: &str, to: &str| {
+        let path = playbooks.join(file);
+        let before = std::fs::read_to_string(&path).unwrap();
+        assert!(before.contains(from), "{file} has no {from}");
+        std::fs::write(&path, before.replacen(from, to, 1)).unwrap();
+    };
+    // U+0430 is a Cyrillic letter drawn exactly like the Latin a.
+    edit(
+        "departments/legal.toml",
+        "legal-head@example.com",
+        "legal-head@ex\u{430}mple.com",
+    );
+    edit(
+        "departments/hr.toml",
+        "hr-head@example.com",
+        "hr-head@localhost",
+    );
+    edit(
+        "departments/pr.toml",
+        "pr-deputy@example.com",
+        "pr-head@example.com",
+    );
+
+    let out = tocsin(
+        playbooks.parent().unwrap(),
+        &["playbooks", "check", "playbooks"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    for line in [
+        "playbooks/departments/hr.toml:29:9: email address \"hr-head@localhost\" has no \
+         top-level domain: write its domain in full, such as \"example.com\", so that mail \
+         can reach it from any server",
+        "playbooks/departments/legal.toml:29:9: email address \"legal-head@ex\u{430}mple.com\" \
+         mixes scripts in \"ex\u{430}mple\": U+0430 (Cyrillic) among Latin letters; a letter \
+         from another script can look just like the one meant: retype the address in one script",
+        "playbooks/departments/pr.toml:33:9: deputy \"pr-head@example.com\" is the head of this \
+         department (line 29): escalation would go back to the same person; name someone else",
+    ] {
+        assert!(
+            stderr.lines().any(|l| l == line),
+            "no {line:?} in\n{stderr}"
+        );
+    }
+}
+
 #[test]
 fn first_start_prints_an_admin_token_once_and_it_works() {
     let dir = tempfile::tempdir().unwrap();

@@ -128,6 +128,12 @@ impl SourceFile {
         }
     }
 
+    /// The 1-based line of a byte offset, for messages that point elsewhere
+    /// in the same file.
+    pub fn line(&self, offset: usize) -> usize {
+        self.line_column(offset).0
+    }
+
     fn line_column(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&start| start <= offset);

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
-use super::catalog::{Catalog, Department, Item, Organisation, Scenario};
+use super::address;
+use super::catalog::{Catalog, Contact, Department, Item, Organisation, Scenario};
 use super::diagnostics::{Diagnostic, Diagnostics, SourceFile};
 use super::parse::{self, RawDepartment, RawOrganisation, SLUG_RULE, is_slug};
 
@@ -87,6 +88,7 @@ fn check_files(
         .as_ref()
         .and_then(|(source, raw)| Some((source, raw.as_ref()?)));
     let checker = Checker {
+        dir,
         organisation,
         departments: &departments,
     };
@@ -226,6 +228,8 @@ fn parse_departments(
 }
 
 struct Checker<'a> {
+    /// The playbook directory, which messages name other files relative to.
+    dir: &'a Path,
     /// None when organisation.toml is missing or does not parse.
     organisation: Option<(&'a SourceFile, &'a RawOrganisation)>,
     /// Sorted by id.
@@ -250,6 +254,53 @@ impl<'a> Checker<'a> {
         self.check_scenarios(diagnostics);
         self.check_items(diagnostics);
         self.check_cycles(diagnostics);
+        self.check_look_alikes(diagnostics);
+    }
+
+    /// Two addresses that look the same but are not would have a reader
+    /// check the wrong one. The second is reported, naming the first; the
+    /// same address in several roles is fine.
+    fn check_look_alikes(&self, diagnostics: &mut Vec<Diagnostic>) {
+        let mut first: HashMap<String, (&Contact, String)> = HashMap::new();
+        for (source, contact) in self.contacts() {
+            let email = &contact.get_ref().email;
+            let skeleton = address::skeleton(email);
+            match first.get(&skeleton) {
+                Some((seen, at)) if !address::same(&seen.email, email) => {
+                    diagnostics.push(source.diagnostic(
+                        &contact.span(),
+                        format!(
+                            "email address {:?} looks like {:?} ({at}) but is a different \
+                             address: if they are one person, write the address the same way \
+                             in both places",
+                            email.to_string(),
+                            seen.email.to_string()
+                        ),
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    let file = source.path.strip_prefix(self.dir).unwrap_or(&source.path);
+                    let at = format!("{}:{}", file.display(), source.line(contact.span().start));
+                    first.insert(skeleton, (contact.get_ref(), at));
+                }
+            }
+        }
+    }
+
+    /// Every contact in file order: the commander, then each department's
+    /// head and deputies, departments by id.
+    fn contacts(&self) -> Vec<(&'a SourceFile, &'a Spanned<Contact>)> {
+        let mut contacts = Vec::new();
+        if let Some((source, organisation)) = self.organisation {
+            contacts.extend(organisation.commander.iter().map(|c| (source, c)));
+        }
+        for department in self.departments {
+            let Some(raw) = &department.raw else { continue };
+            let people = raw.head.iter().chain(&raw.deputies);
+            contacts.extend(people.map(|c| (&department.source, c)));
+        }
+        contacts
     }
 
     fn check_scenarios(&self, diagnostics: &mut Vec<Diagnostic>) {
@@ -501,8 +552,8 @@ impl<'a> Checker<'a> {
                     id: department.id.clone(),
                     name: raw.name.clone(),
                     crisis_question: raw.crisis_question.clone(),
-                    head: raw.head.clone()?,
-                    deputies: raw.deputies.clone(),
+                    head: raw.head.as_ref()?.get_ref().clone(),
+                    deputies: raw.deputies.iter().map(|d| d.get_ref().clone()).collect(),
                     items: raw
                         .items
                         .iter()
@@ -532,7 +583,7 @@ impl<'a> Checker<'a> {
         Some(Catalog {
             organisation: Organisation {
                 name: organisation.name.clone(),
-                commander: organisation.commander.clone()?,
+                commander: organisation.commander.as_ref()?.get_ref().clone(),
             },
             scenarios,
             departments,

@@ -12,6 +12,7 @@ use std::time::Duration;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use super::address;
 use super::catalog::{Contact, Timing, effective};
 use super::diagnostics::{Diagnostic, SourceFile};
 use crate::domain::Severity;
@@ -20,7 +21,8 @@ type Span = Range<usize>;
 
 pub(super) struct RawOrganisation {
     pub name: String,
-    pub commander: Option<Contact>,
+    /// Spanned, as every contact here, at its email address.
+    pub commander: Option<Spanned<Contact>>,
     pub scenarios: Vec<RawScenario>,
 }
 
@@ -35,8 +37,9 @@ pub(super) struct RawScenario {
 pub(super) struct RawDepartment {
     pub name: String,
     pub crisis_question: String,
-    pub head: Option<Contact>,
-    pub deputies: Vec<Contact>,
+    /// Spanned at their email addresses, where problems with them are reported.
+    pub head: Option<Spanned<Contact>>,
+    pub deputies: Vec<Spanned<Contact>>,
     pub items: Vec<RawItem>,
 }
 
@@ -165,10 +168,11 @@ pub(super) fn department(
              email, so there is someone to escalate to",
         );
     }
-    let deputies = deputy_tables
+    let deputies: Vec<Spanned<Contact>> = deputy_tables
         .iter()
         .filter_map(|table| reader.contact(table))
         .collect();
+    reader.check_deputies(head.as_ref(), &deputies);
 
     let mut items: Vec<RawItem> = Vec::new();
     let mut seen = HashSet::new();
@@ -428,7 +432,7 @@ impl<'s> Reader<'s> {
         }
     }
 
-    fn contact(&mut self, table: &Table<'_, '_>) -> Option<Contact> {
+    fn contact(&mut self, table: &Table<'_, '_>) -> Option<Spanned<Contact>> {
         self.check_keys(table, CONTACT_KEYS);
         let name = self.string(table, "name", true);
         let email = self.string(table, "email", true)?;
@@ -442,10 +446,43 @@ impl<'s> Reader<'s> {
                 return None;
             }
         };
-        Some(Contact {
+        for problem in address::problems(&address) {
+            self.error(&email.span(), problem);
+        }
+        let contact = Contact {
             name: name?.into_inner(),
             email: address,
-        })
+        };
+        Some(Spanned::new(email.span(), contact))
+    }
+
+    /// Escalation goes from the head to the deputies: a deputy who is the
+    /// head, or is listed twice, only looks like one more person to call.
+    fn check_deputies(&mut self, head: Option<&Spanned<Contact>>, deputies: &[Spanned<Contact>]) {
+        for (index, deputy) in deputies.iter().enumerate() {
+            let email = &deputy.get_ref().email;
+            let is = |other: &&Spanned<Contact>| address::same(&other.get_ref().email, email);
+            if let Some(head) = head.filter(is) {
+                let line = self.source.line(head.span().start);
+                self.error(
+                    &deputy.span(),
+                    format!(
+                        "deputy {:?} is the head of this department (line {line}): escalation \
+                         would go back to the same person; name someone else",
+                        email.to_string()
+                    ),
+                );
+            } else if let Some(first) = deputies.get(..index).unwrap_or_default().iter().find(is) {
+                let line = self.source.line(first.span().start);
+                self.error(
+                    &deputy.span(),
+                    format!(
+                        "deputy {:?} is listed twice (first at line {line}): remove one",
+                        email.to_string()
+                    ),
+                );
+            }
+        }
     }
 
     /// The `*`-means-all list shape shared by scenario departments and item

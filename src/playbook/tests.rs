@@ -854,3 +854,145 @@ fn timings_longer_than_a_year_are_refused() {
         ],
     );
 }
+
+#[test]
+fn addresses_mixing_scripts_are_refused() {
+    // U+0430 and U+0435 are Cyrillic letters drawn exactly like Latin a and e.
+    let legal = LEGAL
+        .replace("legal-head@example.com", "legal-head@ex\u{430}mple.com")
+        .replace("legal-deputy@example.com", "l\u{435}gal-deputy@example.com");
+    // A zero-width space cannot be seen at all; a fullwidth a is Latin, but
+    // not the a that was meant.
+    let pr = PR
+        .replace("pr-head@example.com", "pr-head@ex\u{ff41}mple.com")
+        .replace("pr-deputy@example.com", "pr-dep\u{200b}uty@example.com");
+    let dir = valid(&[
+        ("departments/legal.toml", &legal),
+        ("departments/pr.toml", &pr),
+    ]);
+    assert_eq!(
+        problems(dir.path()),
+        [
+            "departments/legal.toml:4:9: email address \"legal-head@ex\u{430}mple.com\" mixes \
+             scripts in \"ex\u{430}mple\": U+0430 (Cyrillic) among Latin letters; a letter from \
+             another script can look just like the one meant: retype the address in one script",
+            "departments/legal.toml:7:9: email address \"l\u{435}gal-deputy@example.com\" mixes \
+             scripts in \"l\u{435}gal-deputy\": U+0435 (Cyrillic) among Latin letters; a letter \
+             from another script can look just like the one meant: retype the address in one \
+             script",
+            "departments/pr.toml:4:9: email address \"pr-head@ex\u{ff41}mple.com\" has U+FF41, \
+             a variant of another character: retype the address in plain characters",
+            "departments/pr.toml:7:9: email address \"pr-dep\\u{200b}uty@example.com\" has \
+             U+200B, an invisible character: retype the address in plain characters",
+        ]
+    );
+}
+
+#[test]
+fn addresses_without_a_top_level_domain_are_refused() {
+    let organisation = ORGANISATION.replace("social-lead@example.com", "social-lead@example");
+    let pr = PR
+        .replace("pr-head@example.com", "pr-head@localhost")
+        .replace("pr-deputy@example.com", "pr-deputy@example.c0m1");
+    let legal = LEGAL.replace("legal-head@example.com", "legal-head@[192.0.2.1]");
+    let dir = valid(&[
+        ("organisation.toml", &organisation),
+        ("departments/pr.toml", &pr),
+        ("departments/legal.toml", &legal),
+    ]);
+    assert_eq!(
+        problems(dir.path()),
+        [
+            "departments/legal.toml:4:9: email address \"legal-head@[192.0.2.1]\" has no \
+             top-level domain: write its domain in full, such as \"example.com\", so that mail \
+             can reach it from any server",
+            "departments/pr.toml:4:9: email address \"pr-head@localhost\" has no top-level \
+             domain: write its domain in full, such as \"example.com\", so that mail can reach \
+             it from any server",
+            "departments/pr.toml:7:9: email address \"pr-deputy@example.c0m1\" has no top-level \
+             domain: \"c0m1\" is not one, as top-level domains are two letters or more; write \
+             its domain in full, such as \"example.com\"",
+            "organisation.toml:4:9: email address \"social-lead@example\" has no top-level \
+             domain: write its domain in full, such as \"example.com\", so that mail can reach \
+             it from any server",
+        ]
+    );
+}
+
+#[test]
+fn one_script_per_part_and_one_person_in_two_roles_are_allowed() {
+    // Internationalised addresses, each part in one script (Han with
+    // Hiragana is one: Japanese); the commander doubling as a deputy; an
+    // ASCII-encoded top-level domain.
+    let legal = LEGAL
+        .replace("legal-head@example.com", "юрист@пример.рф")
+        .replace("legal-deputy@example.com", "Social-Lead@Example.com");
+    let pr = PR
+        .replace("pr-head@example.com", "pr-head@example.xn--p1ai")
+        .replace(
+            "email = \"pr-deputy@example.com\"\n",
+            "email = \"広報@例え.jp\"\n[[deputies]]\nname = \"Second\"\nemail = \"müller@straße.de\"\n",
+        );
+    let dir = valid(&[
+        ("departments/legal.toml", &legal),
+        ("departments/pr.toml", &pr),
+    ]);
+    let catalog = match Catalog::load(dir.path()) {
+        Ok(catalog) => catalog,
+        Err(diagnostics) => panic!("refused:\n{diagnostics}"),
+    };
+    let legal = catalog.department("legal").unwrap();
+    assert_eq!(legal.head.email.to_string(), "юрист@пример.рф");
+    let pr = catalog.department("pr").unwrap();
+    let deputies: Vec<String> = pr.deputies.iter().map(|d| d.email.to_string()).collect();
+    assert_eq!(deputies, ["広報@例え.jp", "müller@straße.de"]);
+}
+
+#[test]
+fn a_deputy_is_neither_the_head_nor_listed_twice() {
+    let legal = LEGAL.replace(
+        "[[deputies]]\nname = \"Deputy\"\nemail = \"legal-deputy@example.com\"\n",
+        r#"[[deputies]]
+name = "Head again"
+email = "Legal-Head@Example.com"
+[[deputies]]
+name = "Deputy"
+email = "legal-deputy@example.com"
+[[deputies]]
+name = "Deputy again"
+email = "LEGAL-deputy@example.com"
+"#,
+    );
+    let dir = valid(&[("departments/legal.toml", &legal)]);
+    assert_eq!(
+        problems(dir.path()),
+        [
+            "departments/legal.toml:7:9: deputy \"Legal-Head@Example.com\" is the head of this \
+             department (line 4): escalation would go back to the same person; name someone else",
+            "departments/legal.toml:13:9: deputy \"LEGAL-deputy@example.com\" is listed twice \
+             (first at line 10): remove one",
+        ]
+    );
+}
+
+#[test]
+fn look_alike_addresses_are_refused_across_files() {
+    // A capital I reads as a small l; "rn" reads as "m".
+    let legal = LEGAL.replace("legal-deputy@example.com", "sociaI-lead@example.com");
+    let pr = PR.replace("pr-deputy@example.com", "pr-head@exarnple.com");
+    let dir = valid(&[
+        ("departments/legal.toml", &legal),
+        ("departments/pr.toml", &pr),
+    ]);
+    assert_eq!(
+        problems(dir.path()),
+        [
+            "departments/legal.toml:7:9: email address \"sociaI-lead@example.com\" looks like \
+             \"social-lead@example.com\" (organisation.toml:4) but is a different address: if \
+             they are one person, write the address the same way in both places",
+            "departments/pr.toml:7:9: email address \"pr-head@exarnple.com\" looks like \
+             \"pr-head@example.com\" (departments/pr.toml:4) but is a different address: if \
+             they are one person, write the address the same way in both places",
+        ]
+    );
+}
