@@ -3,36 +3,140 @@
 
 mod support;
 
-use support::{Backend, TestApp, TestDatabase};
+use support::{Backend, TestApp, TestDatabase, raw};
 use tocsin::auth::Role;
 
 with_each_backend!(
+    writers_to_one_incident_queue_and_make_one_chain,
     the_timeline_refuses_updates_and_deletes,
     a_restart_keeps_everything,
     replicas_starting_together_mint_one_first_admin_token,
     tokens_made_before_the_first_start_mean_no_first_admin_token
 );
 
-/// Runs one statement straight against the database, past tocsin.
-async fn raw(url: &str, sql: &str) -> Result<u64, sqlx::Error> {
-    let statement = sqlx::AssertSqlSafe(sql.to_owned());
-    if url.starts_with("sqlite:") {
-        let pool = sqlx::SqlitePool::connect(url).await?;
-        let result = sqlx::query(statement)
-            .execute(&pool)
+/// Many writers to one incident at once: each waits for the incident's lock
+/// (`lock_incident`, `begin_write`), none fails, and the chain stays one.
+async fn writers_to_one_incident_queue_and_make_one_chain(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let incident = app.trigger("complaint-surge", "low").await;
+    let id = incident["id"].as_str().unwrap().to_owned();
+    let notes = (0..20).map(|n| {
+        let (app, id) = (&app, &id);
+        async move {
+            app.post(
+                &format!("/api/v1/incidents/{id}/notes"),
+                &app.responder,
+                serde_json::json!({ "text": format!("note {n}") }),
+            )
             .await
-            .map(|r| r.rows_affected());
-        pool.close().await;
-        result
-    } else {
-        let pool = sqlx::PgPool::connect(url).await?;
-        let result = sqlx::query(statement)
-            .execute(&pool)
-            .await
-            .map(|r| r.rows_affected());
-        pool.close().await;
-        result
+        }
+    });
+    for (status, body) in futures_util::future::join_all(notes).await {
+        assert_eq!(status, reqwest::StatusCode::OK, "{body}");
     }
+    let notes = app
+        .changes(&id)
+        .await
+        .into_iter()
+        .filter(|e| e["kind"] == "note_added")
+        .count();
+    assert_eq!(notes, 20);
+    let (_, verified) = app
+        .get(
+            &format!("/api/v1/incidents/{id}/timeline/verify"),
+            &app.legal,
+        )
+        .await;
+    assert_eq!(verified["ok"], true, "{verified}");
+    app.stop().await;
+}
+
+/// PostgreSQL reads an incident in several queries: under READ COMMITTED a
+/// department committed between them left a task without its department
+/// (HTTP 500). `begin_read` takes one snapshot for them all. Reproduced
+/// step by step: the read waits on the tasks table while a writer adds a
+/// department and its task, then commits.
+#[tokio::test]
+async fn postgres_reads_an_incident_from_one_snapshot() {
+    let Some(backend) = Backend::postgres() else {
+        return;
+    };
+    use sqlx::Connection;
+    let app = TestApp::spawn(backend).await;
+    let incident = app.trigger("account-hijack", "low").await;
+    let id = incident["id"].as_str().unwrap().to_owned();
+    app.settle().await;
+    let mut writer = sqlx::PgConnection::connect(&app.database.url)
+        .await
+        .unwrap();
+    for statement in [
+        "BEGIN".to_owned(),
+        "LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE".to_owned(),
+        format!(
+            "INSERT INTO incident_departments (incident_id, department, position, name, \
+             head_name, head_email, deputies, joined_at) VALUES ('{id}', 'it', 99, 'IT', \
+             'Ines', 'it-head@example.com', '[]', now())"
+        ),
+        format!(
+            "INSERT INTO tasks (id, incident_id, department, position, key, title, description, \
+             required, depends_on, ack_within_ms, complete_within_ms, status, ack_due_at, due_at) \
+             VALUES (gen_random_uuid(), '{id}', 'it', 99, 'it/audit', 'Audit access', '', true, \
+             '[]', 60000, 600000, 'open', now(), now())"
+        ),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&mut writer)
+            .await
+            .unwrap();
+    }
+    let reader = {
+        let (client, url, token) = (
+            app.client.clone(),
+            app.url(&format!("/api/v1/incidents/{id}")),
+            app.legal.clone(),
+        );
+        tokio::spawn(async move {
+            support::read(client.get(url).bearer_auth(token).send().await.unwrap()).await
+        })
+    };
+    // The read has taken the incident and its departments, and waits on the tasks.
+    let waiting =
+        "SELECT COUNT(*) FROM pg_locks WHERE NOT granted AND relation = 'tasks'::regclass";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while sqlx::query_scalar::<_, i64>(waiting)
+        .fetch_one(&mut writer)
+        .await
+        .unwrap()
+        == 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the read never reached the tasks"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    sqlx::query("COMMIT").execute(&mut writer).await.unwrap();
+    let (status, body) = reader.await.unwrap();
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    let departments: Vec<&str> = body["departments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["department"].as_str().unwrap())
+        .collect();
+    assert!(
+        !departments.contains(&"it"),
+        "the snapshot from before the write: {departments:?}"
+    );
+    let (_, now) = app
+        .get(&format!("/api/v1/incidents/{id}"), &app.legal)
+        .await;
+    assert_eq!(
+        support::task(&now, "it/audit")["title"],
+        "Audit access",
+        "and the next read sees it"
+    );
+    app.stop().await;
 }
 
 async fn the_timeline_refuses_updates_and_deletes(backend: Backend) {
@@ -46,14 +150,14 @@ async fn the_timeline_refuses_updates_and_deletes(backend: Backend) {
         "UPDATE events SET at = at",
         "DELETE FROM events",
     ] {
-        let error = raw(&url, statement).await.expect_err(statement);
+        let error = raw(&url, &[statement]).await.expect_err(statement);
         assert!(
             error.to_string().contains("append-only"),
             "{statement}: {error}"
         );
     }
     if url.starts_with("postgres") {
-        let error = raw(&url, "TRUNCATE events CASCADE")
+        let error = raw(&url, &["TRUNCATE events CASCADE"])
             .await
             .expect_err("truncate");
         assert!(error.to_string().contains("append-only"), "{error}");

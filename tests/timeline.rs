@@ -9,29 +9,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::process::BIN;
-use support::{Backend, Options, TestApp, TestDatabase};
-
-/// Runs one statement straight against the database, past tocsin.
-async fn raw(url: &str, statements: &[&str]) -> Result<(), sqlx::Error> {
-    if url.starts_with("sqlite:") {
-        let pool = sqlx::SqlitePool::connect(url).await?;
-        for sql in statements {
-            sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
-                .execute(&pool)
-                .await?;
-        }
-        pool.close().await;
-    } else {
-        let pool = sqlx::PgPool::connect(url).await?;
-        for sql in statements {
-            sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
-                .execute(&pool)
-                .await?;
-        }
-        pool.close().await;
-    }
-    Ok(())
-}
+use support::{Backend, Options, TestApp, TestDatabase, raw};
 
 async fn export(app: &TestApp, id: &str, query: &str) -> (StatusCode, String, String) {
     let response = app
@@ -286,9 +264,14 @@ async fn tampering_in_the_database_is_caught_at_its_event(backend: Backend) {
         .unwrap();
     let edit = format!("UPDATE events SET actor = 'token:someone-else' WHERE seq = {target}");
     let edit = edit.as_str();
+    let refused = raw(&url, &[edit])
+        .await
+        .expect_err("the triggers refuse a plain UPDATE");
     assert!(
-        raw(&url, &[edit]).await.is_err(),
-        "the triggers refuse a plain UPDATE"
+        refused
+            .to_string()
+            .contains("timeline events are append-only"),
+        "{refused}"
     );
     raw(&url, &[disable, edit, enable]).await.unwrap();
     let (_, verification) = app
@@ -365,12 +348,20 @@ async fn retention_purges_only_what_it_may(backend: Backend) {
     assert!(log["purged"][0]["head_hash"].as_str().unwrap().len() == 64);
     // The purge log and the other timelines stay beyond reach.
     let url = app.database.url.clone();
-    assert!(raw(&url, &["DELETE FROM purge_log"]).await.is_err());
-    assert!(
-        raw(&url, &["UPDATE purge_log SET title = 'x'"])
-            .await
-            .is_err()
-    );
-    assert!(raw(&url, &["DELETE FROM events"]).await.is_err());
+    for (statement, refusal) in [
+        ("DELETE FROM purge_log", "the purge log is append-only"),
+        (
+            "UPDATE purge_log SET title = 'x'",
+            "the purge log is append-only",
+        ),
+        // The purge's grant ended with its transaction.
+        ("DELETE FROM events", "timeline events are append-only"),
+    ] {
+        let refused = raw(&url, &[statement]).await.expect_err(statement);
+        assert!(
+            refused.to_string().contains(refusal),
+            "{statement}: {refused}"
+        );
+    }
     app.stop().await;
 }

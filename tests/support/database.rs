@@ -2,6 +2,35 @@
 //! PostgreSQL database created for it and dropped when it is dropped.
 //! Shared by the tests and the benches (through `#[path]`).
 
+/// Runs statements in order on one connection straight to the database,
+/// past tocsin (to tamper, or to look); the rows they touched.
+pub async fn raw(url: &str, statements: &[&str]) -> Result<u64, sqlx::Error> {
+    use sqlx::Connection;
+    let mut touched = 0;
+    if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await?;
+        for sql in statements {
+            let statement = sqlx::AssertSqlSafe(sql.to_string());
+            touched += sqlx::query(statement)
+                .execute(&mut conn)
+                .await?
+                .rows_affected();
+        }
+        conn.close().await?;
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        for sql in statements {
+            let statement = sqlx::AssertSqlSafe(sql.to_string());
+            touched += sqlx::query(statement)
+                .execute(&mut conn)
+                .await?
+                .rows_affected();
+        }
+        conn.close().await?;
+    }
+    Ok(touched)
+}
+
 #[derive(Debug, Clone)]
 pub enum Backend {
     Sqlite,

@@ -307,15 +307,15 @@ impl IncidentStore for SqlStore {
     }
 
     async fn incident(&self, id: Uuid) -> Result<Option<Incident>, StoreError> {
-        // One read transaction, so the three queries see one state.
-        let mut tx = self.pool.begin().await?;
+        // One snapshot, so the three queries see one state.
+        let mut tx = self.begin_read().await?;
         let incident = load_incident(&mut tx, id).await?;
         tx.commit().await?;
         Ok(incident)
     }
 
     async fn incidents(&self, filter: IncidentFilter) -> Result<Vec<Incident>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_read().await?;
         // Ids are UUIDv7: ordering by id is ordering by opening time.
         let ids: Vec<Uuid> = sqlx::query_scalar(
             "SELECT id FROM incidents WHERE ($1 IS NULL OR status = $1) \
