@@ -156,6 +156,10 @@ impl Default for Tuning {
     }
 }
 
+/// How long requests in flight may take to finish once the server is told
+/// to stop; well inside the 30 s orchestrators wait before killing.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// Bad link tokens one address may try per minute.
 const BAD_LINKS_PER_MINUTE: NonZeroU32 = NonZeroU32::new(20).expect("non-zero");
 
@@ -314,7 +318,7 @@ impl App {
     }
 
     /// Serves and delivers until `shutdown` completes; then lets in-flight
-    /// requests and deliveries finish.
+    /// requests (for up to [`SHUTDOWN_GRACE`]) and deliveries finish.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -339,13 +343,29 @@ impl App {
                 ));
             }
         }
-        let served = axum::serve(
+        // Everything that runs until stopped hears it at once: workers finish
+        // their step, live pages end their streams, requests in flight get
+        // the grace period.
+        let mut stopping = stopped;
+        let server = axum::serve(
             self.listener,
             router(self.state).into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
-        .await;
-        let _ = stop.send(true);
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let grace = async {
+            let _ = stopping.wait_for(|stopping| *stopping).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        let served = tokio::select! {
+            served = server.into_future() => served,
+            () = grace => {
+                tracing::warn!(grace = ?SHUTDOWN_GRACE, "requests still in flight after the grace period: dropped");
+                Ok(())
+            }
+        };
         for worker in workers {
             if let Err(error) = worker.await {
                 tracing::error!(%error, "a delivery worker panicked");

@@ -202,11 +202,22 @@ on_each_backend! {
             close_with_dependencies(&app, &mut incident, key).await;
         }
         assert_eq!(incident["open_required"], json!([]));
-        let (status, body) = app.post(
-            &format!("/api/v1/incidents/{}/resolve", incident["id"].as_str().unwrap()),
-            &app.responder, json!({"summary": "Volumes back to normal"})).await;
+        // Forcing out of habit, with nothing required open, forces nothing.
+        let id = incident["id"].as_str().unwrap().to_owned();
+        let (status, body) = app.post(&format!("/api/v1/incidents/{id}/resolve"),
+            &app.responder, json!({"summary": "Volumes back to normal", "force": true,
+                                   "reason": "Closing it"})).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["status"], "resolved");
+        let resolved = app.changes(&id).await.into_iter()
+            .find(|e| e["kind"] == "incident_resolved").unwrap();
+        assert_eq!(resolved["data"]["forced"], false, "{resolved}");
+        assert_eq!(resolved["data"]["reason"], Value::Null, "{resolved}");
+        app.settle().await;
+        let mails = app.smtp.received();
+        let resolution = mails.iter().find(|m| m.subject().unwrap().contains("Resolved:")).unwrap();
+        let text = resolution.text().unwrap();
+        assert!(!text.contains("items still open"), "{text}");
         for dept in body["departments"].as_array().unwrap() {
             let all_closed = dept["tasks"].as_array().unwrap().iter()
                 .all(|t| t["status"] == "done" || t["status"] == "skipped");

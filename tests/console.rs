@@ -339,3 +339,209 @@ async fn a_communications_officer_runs_an_incident_in_the_browser() {
     browser.close().await;
     app.stop().await;
 }
+
+on_each_backend! {
+    async fn the_console_refuses_what_the_api_refuses(app) {
+        let (cookie, csrf) = signed_in(&app, "ops@example.com", Role::Responder).await;
+        let title = format!("{}\u{1b}[31m", "x".repeat(5_000));
+        let response = post_form(&app, "/incidents/new", Some(&cookie), &[
+            ("csrf", &csrf), ("action", "open"), ("scenario", "account-hijack"),
+            ("severity", "high"), ("title", &title), ("summary", "Rogue posts"),
+        ]).await;
+        assert_eq!(response.status(), StatusCode::OK, "the form again, not a redirect");
+        let page = response.text().await.unwrap();
+        assert!(page.contains("The title is longer than 200 characters."), "{page}");
+        let blank = post_form(&app, "/incidents/new", Some(&cookie), &[
+            ("csrf", &csrf), ("action", "open"), ("scenario", "account-hijack"),
+            ("severity", "high"), ("title", "Hijack"), ("summary", " \t "),
+        ]).await;
+        assert!(blank.text().await.unwrap().contains("The summary must not be empty."));
+        let (_, list) = app.get("/api/v1/incidents", &app.legal).await;
+        assert_eq!(list["incidents"].as_array().unwrap().len(), 0, "nothing was opened: {list}");
+        let (status, body) = app.post("/api/v1/incidents", &app.responder, serde_json::json!({
+            "title": title, "scenario": "account-hijack", "severity": "high", "summary": "Rogue posts",
+        })).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["error"]["field"], "title");
+    }
+
+    async fn forcing_a_resolution_takes_a_tick_and_a_reason(app) {
+        let (cookie, csrf) = signed_in(&app, "ops@example.com", Role::Responder).await;
+        let incident = app.trigger("account-hijack", "high").await;
+        let id = incident["id"].as_str().unwrap().to_owned();
+        let act = format!("/incidents/{id}/act");
+        // A reason alone is not a decision to force.
+        let response = post_form(&app, &act, Some(&cookie), &[
+            ("csrf", &csrf), ("action", "resolve"), ("reason", "Recovered"),
+        ]).await;
+        let location = response.headers()[LOCATION].to_str().unwrap().to_owned();
+        assert!(location.contains("failed=true"), "{location}");
+        let (_, page, _) = get(&app, &location, Some(&cookie)).await;
+        assert!(page.contains("required tasks are still open"), "{page}");
+        let (_, after) = app.get(&format!("/api/v1/incidents/{id}"), &app.legal).await;
+        assert_eq!(after["status"], "open");
+        // Ticked without a reason: refused, with what is missing.
+        let response = post_form(&app, &act, Some(&cookie), &[
+            ("csrf", &csrf), ("action", "resolve"), ("force", "on"), ("reason", "  "),
+        ]).await;
+        let location = response.headers()[LOCATION].to_str().unwrap().to_owned();
+        let (_, page, _) = get(&app, &location, Some(&cookie)).await;
+        assert!(page.contains("A reason to resolve with required items open must not be empty."), "{page}");
+        // Ticked, with a reason: forced, and the open items named.
+        post_form(&app, &act, Some(&cookie), &[
+            ("csrf", &csrf), ("action", "resolve"), ("force", "on"), ("reason", "Recovered"),
+        ]).await;
+        let resolved = app.changes(&id).await.into_iter()
+            .find(|e| e["kind"] == "incident_resolved").expect("resolved");
+        assert_eq!(resolved["data"]["forced"], true, "{resolved}");
+        assert_eq!(resolved["data"]["reason"], "Recovered");
+        assert!(!resolved["data"]["open_required"].as_array().unwrap().is_empty());
+    }
+}
+
+with_each_backend!(an_open_live_page_does_not_hold_up_shutdown);
+
+/// An open console tab keeps a live stream: stopping the server ends it,
+/// and the server exits.
+async fn an_open_live_page_does_not_hold_up_shutdown(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (cookie, _) = signed_in(&app, "ops@example.com", Role::Responder).await;
+    let incident = app.trigger("account-hijack", "high").await;
+    let id = incident["id"].as_str().unwrap().to_owned();
+    app.settle().await;
+    let response = client()
+        .get(app.url(&format!("/incidents/{id}/live?after=0")))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut response = response;
+    let first = tokio::time::timeout(WAIT, response.chunk())
+        .await
+        .expect("the head arrives")
+        .unwrap()
+        .expect("an event");
+    assert!(
+        String::from_utf8_lossy(&first).contains("data:"),
+        "{first:?}"
+    );
+    let reader = tokio::spawn(async move { while let Ok(Some(_)) = response.chunk().await {} });
+    tokio::time::timeout(Duration::from_secs(10), app.stop())
+        .await
+        .expect("the server stops with a live page open");
+    tokio::time::timeout(Duration::from_secs(5), reader)
+        .await
+        .expect("the live stream ended")
+        .unwrap();
+}
+
+with_each_backend!(the_incident_page_shows_chasing_as_it_stands);
+
+/// The page says what the API says: no next step for what was answered or
+/// once resolved, the department's own escalations, and "overdue" only next
+/// to a deadline that has passed.
+async fn the_incident_page_shows_chasing_as_it_stands(backend: Backend) {
+    // PR and legal, one item each: 10 minutes to acknowledge, an hour to finish.
+    let (_dir, playbooks) = support::drill_playbooks("10m", "1h");
+    let clock = support::ManualClock::starting_now();
+    let options = support::Options {
+        clock: Some(std::sync::Arc::clone(&clock)),
+        playbooks,
+        ..support::Options::default()
+    };
+    let app = TestApp::spawn_with(support::TestDatabase::create(&backend).await, options).await;
+    let (cookie, _) = signed_in(&app, "ops@example.com", Role::Responder).await;
+    let incident = app.trigger("drill", "high").await;
+    let id = incident["id"].as_str().unwrap().to_owned();
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/incidents/{id}/departments/pr/acknowledge"),
+            &app.responder,
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let section = |page: &str, department: &str| -> String {
+        let start = page
+            .find(&format!("id=\"dept-{department}\""))
+            .expect("the department's section");
+        page[start..].split("</section>").next().unwrap().to_owned()
+    };
+
+    clock.advance(chrono::Duration::minutes(1));
+    let (_, page, _) = get(&app, &format!("/incidents/{id}"), Some(&cookie)).await;
+    // Above each department's checklist: the chasing of its answer.
+    let answer = |page: &str, department: &str| -> String {
+        section(page, department)
+            .split("<table>")
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let pr = answer(&page, "pr");
+    assert!(
+        !pr.contains("next:"),
+        "PR answered: nobody will be chased for its answer\n{pr}"
+    );
+    assert!(
+        answer(&page, "legal").contains("next: remind the head"),
+        "{page}"
+    );
+
+    // Legal does not answer: its head is reminded, then its deputies.
+    for _ in 0..2 {
+        clock.advance(chrono::Duration::minutes(10));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        app.settle().await;
+    }
+    let (_, api) = app
+        .get(&format!("/api/v1/incidents/{id}"), &app.legal)
+        .await;
+    let legal_api = api["departments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["department"] == "legal")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        legal_api["chase"]["history"].as_array().unwrap().len(),
+        2,
+        "{legal_api}"
+    );
+    let (_, page, _) = get(&app, &format!("/incidents/{id}"), Some(&cookie)).await;
+    let legal = answer(&page, "legal");
+    assert!(
+        legal.contains("remind the head") && legal.contains("escalate to the deputies"),
+        "the department's escalations, as the API has them\n{legal}"
+    );
+    let legal = section(&page, "legal");
+    // Its item is late to be acknowledged; its completion is due in 40 minutes.
+    assert!(legal.contains("tag overdue\">late"), "{legal}");
+    assert!(
+        !legal.contains(">overdue<"),
+        "the completion deadline has not passed\n{legal}"
+    );
+
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/incidents/{id}/resolve"),
+            &app.responder,
+            serde_json::json!({"force": true, "reason": "Drill over"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, page, _) = get(&app, &format!("/incidents/{id}"), Some(&cookie)).await;
+    assert!(
+        !page.contains("next:"),
+        "resolved: nothing comes next\n{page}"
+    );
+    app.stop().await;
+}

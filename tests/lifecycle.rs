@@ -781,9 +781,15 @@ impl MIncident {
             return Err(Refusal::RequiredTasksOpen(open));
         }
         self.resolved_at = Some(now);
+        // Forcing only ever overrides something: with nothing open it is a
+        // plain resolution.
+        let forced = force && !open.is_empty();
         self.record(
             now,
-            format!("incident_resolved forced={force} open=[{}]", open.join(",")),
+            format!(
+                "incident_resolved forced={forced} open=[{}]",
+                open.join(",")
+            ),
         );
         Ok(())
     }
@@ -2022,11 +2028,12 @@ fn invariants(incident: &Incident, timeline: &[ChainedEvent], context: &str) {
             named, open,
             "{context}: the resolution names what was left open"
         );
+        assert_eq!(
+            resolution.data["forced"],
+            !open.is_empty(),
+            "{context}: forced exactly when something required was open"
+        );
         if !open.is_empty() {
-            assert_eq!(
-                resolution.data["forced"], true,
-                "{context}: resolved with {open:?} open"
-            );
             assert!(
                 resolution.data["reason"]
                     .as_str()

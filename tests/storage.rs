@@ -3,7 +3,8 @@
 
 mod support;
 
-use support::{Backend, TestApp, TestDatabase, raw};
+use support::database::raw;
+use support::{Backend, TestApp, TestDatabase};
 use tocsin::auth::Role;
 
 with_each_backend!(

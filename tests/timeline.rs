@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use support::database::raw;
 use support::process::BIN;
-use support::{Backend, Options, TestApp, TestDatabase, raw};
+use support::{Backend, Options, TestApp, TestDatabase};
 
 async fn export(app: &TestApp, id: &str, query: &str) -> (StatusCode, String, String) {
     let response = app

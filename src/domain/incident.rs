@@ -552,7 +552,9 @@ impl Incident {
     }
 
     /// Resolution waits for every required task, unless forced with a
-    /// reason, in which case the open ones are named on the timeline.
+    /// reason, in which case the open ones are named on the timeline. With
+    /// nothing required open there is nothing to force: the resolution is a
+    /// plain one, whatever the caller offered.
     pub fn resolve(
         &mut self,
         summary: Option<Prose>,
@@ -561,16 +563,18 @@ impl Incident {
     ) -> Result<Vec<EventData>, DomainError> {
         self.ensure_open()?;
         let open = self.open_required_tasks();
-        if !open.is_empty() && force_reason.is_none() {
-            return Err(DomainError::RequiredTasksOpen { open });
-        }
+        let reason = match (open.is_empty(), force_reason) {
+            (true, _) => None,
+            (false, Some(reason)) => Some(reason.into_string()),
+            (false, None) => return Err(DomainError::RequiredTasksOpen { open }),
+        };
         self.status = IncidentStatus::Resolved;
         self.resolved_at = Some(now);
         self.updated_at = now;
         Ok(vec![EventData::IncidentResolved {
             summary: summary.map(Prose::into_string),
-            forced: force_reason.is_some(),
-            reason: force_reason.map(Prose::into_string),
+            forced: reason.is_some(),
+            reason,
             open_required: open,
         }])
     }
@@ -788,6 +792,19 @@ mod tests {
             incident.acknowledge_task(id(&incident, "pr/monitor"), &actor(), t0()),
             Err(DomainError::IncidentResolved(_))
         ));
+    }
+
+    #[test]
+    fn with_nothing_required_open_there_is_nothing_to_force() {
+        let mut incident = open(&plan(vec![planned("pr/draft", true, &[])]));
+        let draft = id(&incident, "pr/draft");
+        incident.complete_task(draft, None, &actor(), t0()).unwrap();
+        let events = incident.resolve(None, Some(text("habit")), t0()).unwrap();
+        assert!(
+            matches!(&events[0], EventData::IncidentResolved { forced: false, reason: None, open_required, .. }
+            if open_required.is_empty()),
+            "{events:?}"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub mod process;
 pub mod receiver;
 pub mod smtp;
 
-pub use database::{Backend, TestDatabase, raw};
+pub use database::{Backend, TestDatabase};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -194,6 +194,8 @@ pub struct ActForm {
     reason: Option<String>,
     text: Option<String>,
     severity: Option<String>,
+    /// The resolve form's "although required items are open" box.
+    force: Option<String>,
 }
 
 /// An optional field: left blank, it is absent; filled, it must be good text.
@@ -243,7 +245,14 @@ impl Action {
             }
             ("resolve", _) => Action::Resolve {
                 summary: optional("The summary", form.text)?,
-                force: optional("The reason", form.reason)?,
+                // Forcing is a decision of its own, ticked; its reason is then owed.
+                force: match form.force {
+                    Some(_) => Some(required(
+                        "A reason to resolve with required items open",
+                        form.reason,
+                    )?),
+                    None => None,
+                },
             },
             ("hold", _) => Action::Hold(true, required("A reason", form.reason)?),
             ("release_hold", _) => Action::Hold(false, required("A reason", form.reason)?),
@@ -340,7 +349,8 @@ pub struct LiveQuery {
     after: Option<i64>,
 }
 
-/// Server-sent events: the timeline's head whenever it moves past `after`.
+/// Server-sent events: the timeline's head whenever it moves past `after`,
+/// until the server shuts down (the browser reconnects by itself).
 pub async fn live(
     State(state): State<AppState>,
     _signed_in: SignedIn,
@@ -349,18 +359,23 @@ pub async fn live(
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let engine = state.engine.clone();
     let start = query.after.unwrap_or(0);
-    let stream = futures_util::stream::unfold(start, move |seen| {
-        let engine = engine.clone();
-        async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                if let Ok(head) = engine.chain_head(id).await
-                    && head.seq != seen
-                {
-                    return Some((Ok(SseEvent::default().data(head.seq.to_string())), head.seq));
+    let stream =
+        futures_util::stream::unfold((start, state.shutdown), move |(seen, mut shutdown)| {
+            let engine = engine.clone();
+            async move {
+                loop {
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        _ = shutdown.wait_for(|stopping| *stopping) => return None,
+                    }
+                    if let Ok(head) = engine.chain_head(id).await
+                        && head.seq != seen
+                    {
+                        let event = SseEvent::default().data(head.seq.to_string());
+                        return Some((Ok(event), (head.seq, shutdown)));
+                    }
                 }
             }
-        }
-    });
+        });
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
