@@ -29,7 +29,7 @@ use crate::playbook::Catalog;
 use crate::store::{Effects, Store, StoreError, UpdateError};
 use crate::timeline::SigningKey;
 
-pub use access::{LinkLookup, Readiness, issue_token};
+pub use access::{LinkLookup, Readiness, STALLED_AFTER, issue_token};
 pub use incidents::{Opened, Trigger};
 pub use records::purge;
 

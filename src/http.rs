@@ -132,7 +132,8 @@ pub async fn healthz() -> &'static str {
 }
 
 /// Ready to serve: the database answers, every migration is applied, and
-/// the playbooks loaded (they did, or the server would not have started).
+/// the playbooks loaded (they did, or the server would not have started);
+/// and whether messages are being delivered.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
         (status = 200, description = "Ready", body = Readiness),
@@ -142,11 +143,16 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     let readiness = state.engine.readiness().await;
     let ready = readiness.ready();
     let body = Readiness {
-        status: if ready { "ready" } else { "not ready" },
+        status: match (ready, readiness.outbox_flowing) {
+            (false, _) => "not ready",
+            (true, false) => "degraded",
+            (true, true) => "ready",
+        },
         checks: ReadinessChecks {
             database: readiness.database,
             migrations: readiness.migrations,
             playbooks: true,
+            outbox_flowing: readiness.outbox_flowing,
         },
     };
     let status = if ready {
@@ -159,6 +165,9 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct Readiness {
+    /// `ready`; `degraded` when serving but the outbox has stalled (an
+    /// alert, not a reason to stop serving: people must still reach the
+    /// incident and its links); `not ready`.
     status: &'static str,
     checks: ReadinessChecks,
 }
@@ -168,6 +177,8 @@ pub struct ReadinessChecks {
     database: bool,
     migrations: bool,
     playbooks: bool,
+    /// False when a due message has waited two minutes for a worker.
+    outbox_flowing: bool,
 }
 
 /// Prometheus metrics, in the OpenMetrics text format.

@@ -42,6 +42,7 @@ pub struct Metrics {
     pub tasks_overdue: Gauge,
     pub outbox_depth: Gauge,
     pub outbox_oldest_age_seconds: Gauge<f64, AtomicU64>,
+    pub outbox_stalled: Gauge,
     pub deliveries: Family<DeliveryLabels, Counter>,
     pub time_to_acknowledge: Family<DepartmentLabel, Histogram>,
     pub http_requests: Family<HttpLabels, Histogram>,
@@ -80,6 +81,12 @@ impl Metrics {
             "Age of the oldest message waiting to be sent",
             outbox_oldest_age_seconds.clone(),
         );
+        let outbox_stalled = Gauge::default();
+        registry.register(
+            "outbox_stalled",
+            "1 when a due message has waited two minutes for a worker: nobody is delivering",
+            outbox_stalled.clone(),
+        );
         let deliveries = Family::<DeliveryLabels, Counter>::default();
         registry.register(
             "deliveries",
@@ -111,6 +118,7 @@ impl Metrics {
             tasks_overdue,
             outbox_depth,
             outbox_oldest_age_seconds,
+            outbox_stalled,
             deliveries,
             time_to_acknowledge,
             http_requests,

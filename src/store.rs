@@ -267,6 +267,13 @@ pub trait OutboxStore: Send + Sync {
     /// Messages not yet sent nor given up on.
     async fn outbox_depth(&self) -> Result<i64, StoreError>;
 
+    /// The earliest due time of a message due at `now` that no worker
+    /// holds: long past means nobody is delivering.
+    async fn oldest_unclaimed_due(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
+
     /// Outbox rows of an incident, oldest first.
     async fn messages(&self, incident_id: Uuid) -> Result<Vec<MessageRecord>, StoreError>;
 

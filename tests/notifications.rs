@@ -458,3 +458,119 @@ async fn links_expire_after_resolution_and_grace(backend: Backend) {
     assert!(body.contains("expired"));
     app.stop().await;
 }
+
+/// A message row this release cannot read (a notice kind written by a newer
+/// release, as during a rolling upgrade or after a rollback) for incident
+/// `id`, due at once.
+async fn unreadable_message(app: &TestApp, id: &str) -> uuid::Uuid {
+    let message = uuid::Uuid::now_v7();
+    let url = &app.database.url;
+    let (message_literal, incident_literal, notice) = if url.starts_with("sqlite:") {
+        let blob = |id: uuid::Uuid| format!("X'{}'", id.simple());
+        (
+            blob(message),
+            blob(id.parse().unwrap()),
+            "'{\"kind\":\"statement_approval_requested\"}'".to_owned(),
+        )
+    } else {
+        (
+            format!("'{message}'::uuid"),
+            format!("'{id}'::uuid"),
+            "'{\"kind\":\"statement_approval_requested\"}'::jsonb".to_owned(),
+        )
+    };
+    let insert = format!(
+        "INSERT INTO outbox (id, incident_id, channel, recipient, department, notice, status, \
+         attempts, next_attempt_at, created_at) SELECT {message_literal}, incident_id, channel, \
+         recipient, department, {notice}, 'pending', 0, created_at, created_at FROM outbox \
+         WHERE incident_id = {incident_literal} LIMIT 1"
+    );
+    assert_eq!(support::database::raw(url, &[&insert]).await.unwrap(), 1);
+    message
+}
+
+on_each_backend! {
+    async fn an_unreadable_message_holds_back_no_other(app) {
+        let first = app.trigger("account-hijack", "high").await;
+        let first_id = first["id"].as_str().unwrap().to_owned();
+        let mut expected = heads(&first).len();
+        app.smtp.wait_for(expected, WAIT).await;
+        app.settle().await;
+        let bad = unreadable_message(&app, &first_id).await;
+
+        let second = app.trigger("complaint-surge", "low").await;
+        expected += heads(&second).len();
+        app.smtp.wait_for(expected, WAIT).await;
+        app.settle().await;
+        assert_eq!(app.smtp.received().len(), expected, "every readable message went out");
+
+        let (_, incident) = app.get(&format!("/api/v1/incidents/{first_id}"), &app.legal).await;
+        let message = incident["messages"].as_array().unwrap().iter()
+            .find(|m| m["id"] == bad.to_string()).expect("the unreadable message is listed");
+        assert_eq!(message["status"], "failed", "{message}");
+        let failed = app.timeline(&first_id).await.into_iter()
+            .find(|e| e["kind"] == "message_failed" && e["data"]["message_id"] == bad.to_string())
+            .expect("its failure is on the timeline");
+        let reason = failed["data"]["error"].as_str().unwrap();
+        assert!(reason.contains("cannot read the stored message") && reason.contains("statement_approval_requested"), "{reason}");
+        assert_eq!(failed["data"]["retry_at"], Value::Null);
+        let logged = app.errors.take_expected("message quarantined");
+        assert_eq!(logged.len(), 1, "{logged:?}");
+        let (status, ready) = app.get("/readyz", &app.legal).await;
+        assert_eq!((status, &ready["status"]), (StatusCode::OK, &json!("ready")), "{ready}");
+    }
+}
+
+with_each_backend!(a_stalled_outbox_is_reported);
+
+/// Nobody delivers (no worker runs anywhere): once a due message has waited
+/// two minutes, readiness says so (still serving) and so does a metric.
+async fn a_stalled_outbox_is_reported(backend: Backend) {
+    let clock = support::ManualClock::starting_now();
+    let options = Options {
+        clock: Some(std::sync::Arc::clone(&clock)),
+        workers: 0,
+        ..Options::default()
+    };
+    let app = TestApp::spawn_with(TestDatabase::create(&backend).await, options).await;
+    app.trigger("account-hijack", "high").await;
+    let stalled_metric = || async {
+        let text = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find(|l| l.starts_with("tocsin_outbox_stalled "))
+            .map(str::to_owned)
+    };
+    let (_, ready) = app.get("/readyz", &app.legal).await;
+    assert_eq!(ready["status"], "ready", "just queued: {ready}");
+    assert_eq!(
+        stalled_metric().await.as_deref(),
+        Some("tocsin_outbox_stalled 0")
+    );
+
+    clock.advance(chrono::Duration::minutes(3));
+    let (status, ready) = app.get("/readyz", &app.legal).await;
+    assert_eq!(status, StatusCode::OK, "still serving: {ready}");
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert_eq!(ready["checks"]["outbox_flowing"], false, "{ready}");
+    assert_eq!(
+        stalled_metric().await.as_deref(),
+        Some("tocsin_outbox_stalled 1")
+    );
+
+    while app.delivery.step().await.unwrap().claimed > 0 {}
+    let (_, ready) = app.get("/readyz", &app.legal).await;
+    assert_eq!(ready["status"], "ready", "delivered: {ready}");
+    assert_eq!(
+        stalled_metric().await.as_deref(),
+        Some("tocsin_outbox_stalled 0")
+    );
+    app.stop().await;
+}

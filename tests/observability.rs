@@ -13,7 +13,7 @@ on_each_backend! {
     async fn ready_and_measured(app) {
         let (status, body) = app.get("/readyz", &app.legal).await;
         assert_eq!(status, StatusCode::OK);
-        assert_eq!(body, json!({"status": "ready", "checks": {"database": true, "migrations": true, "playbooks": true}}));
+        assert_eq!(body, json!({"status": "ready", "checks": {"database": true, "migrations": true, "playbooks": true, "outbox_flowing": true}}));
 
         let incident = app.trigger("share-price-threat", "high").await;
         let heads = incident["departments"].as_array().unwrap().len();

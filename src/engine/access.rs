@@ -23,17 +23,29 @@ pub enum LinkLookup {
     },
 }
 
+/// A message due this long and held by no worker means nobody delivers:
+/// healthy workers claim due messages within a second.
+pub const STALLED_AFTER: chrono::Duration = chrono::Duration::minutes(2);
+
 /// What `/readyz` reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Readiness {
     pub database: bool,
     pub migrations: bool,
+    /// No message has waited past [`STALLED_AFTER`] for a worker.
+    pub outbox_flowing: bool,
 }
 
 impl Readiness {
+    /// Able to serve requests. A stalled outbox does not take this replica
+    /// out of service: people must still reach the incident and its links.
     pub fn ready(&self) -> bool {
         self.database && self.migrations
     }
+}
+
+fn stalled(oldest_unclaimed_due: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    oldest_unclaimed_due.is_some_and(|due| now - due > STALLED_AFTER)
 }
 
 impl Engine {
@@ -86,9 +98,17 @@ impl Engine {
     pub async fn readiness(&self) -> Readiness {
         let database = self.store.ping().await.is_ok();
         let migrations = database && self.store.migrations_applied().await.unwrap_or(false);
+        let now = self.now();
+        let outbox_flowing = database
+            && self
+                .store
+                .oldest_unclaimed_due(now)
+                .await
+                .is_ok_and(|due| !stalled(due, now));
         Readiness {
             database,
             migrations,
+            outbox_flowing,
         }
     }
 
@@ -113,6 +133,9 @@ impl Engine {
                     .map(|at| (now - at).num_milliseconds().max(0) as f64 / 1000.0)
                     .unwrap_or(0.0);
                 metrics.outbox_oldest_age_seconds.set(oldest);
+                metrics
+                    .outbox_stalled
+                    .set(i64::from(stalled(gauges.oldest_unclaimed_due, now)));
             }
             // The process's own figures are still worth a scrape.
             Err(error) => tracing::warn!(%error, "metrics: cannot read the database gauges"),

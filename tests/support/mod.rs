@@ -128,6 +128,20 @@ pub struct ErrorLog(
 struct SpanFields(String);
 
 impl ErrorLog {
+    /// Takes the error lines a test provoked on purpose, so they do not fail
+    /// it at `stop`; every one must contain `expected`.
+    pub fn take_expected(&self, expected: &str) -> Vec<String> {
+        let taken: Vec<String> = self
+            .0
+            .lock()
+            .map(|mut lines| lines.drain(..).collect())
+            .unwrap_or_default();
+        for line in &taken {
+            assert!(line.contains(expected), "an unexpected error: {line}");
+        }
+        taken
+    }
+
     /// Every line logged at info or above, with its fields and spans' names.
     pub fn lines(&self) -> Vec<String> {
         self.1.lock().map(|lines| lines.clone()).unwrap_or_default()

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::SqlStore;
-use crate::store::{AdminStore, Gauges, StoreError};
+use crate::store::{AdminStore, Gauges, OutboxStore, StoreError};
 
 #[async_trait]
 impl AdminStore for SqlStore {
@@ -46,13 +46,7 @@ impl AdminStore for SqlStore {
             sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE status = 'pending'")
                 .fetch_one(&self.pool)
                 .await?;
-        let oldest_unclaimed_due: Option<DateTime<Utc>> = sqlx::query_scalar(
-            "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending' \
-             AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1)",
-        )
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?;
+        let oldest_unclaimed_due = self.oldest_unclaimed_due(now).await?;
         Ok(Gauges {
             open_by_severity,
             tasks_overdue,

@@ -90,6 +90,19 @@ impl OutboxStore for SqlStore {
         )
     }
 
+    async fn oldest_unclaimed_due(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending' \
+             AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1)",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     async fn messages(&self, incident_id: Uuid) -> Result<Vec<MessageRecord>, StoreError> {
         let rows = sqlx::query_as::<_, MessageRow>(
             "SELECT id, channel, recipient, department, status, attempts, last_error, \
