@@ -21,6 +21,62 @@ pub const DEFAULT_MAIL_DIR: &str = "mail";
 pub const DEFAULT_DELIVERY_LEASE: std::time::Duration = std::time::Duration::from_secs(120);
 pub const DEFAULT_LINK_GRACE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
+const HOUR: u64 = 3600;
+const DAY: u64 = 24 * HOUR;
+
+/// What each duration setting may be, and why; anything else is refused at
+/// load, so no deadline computed from one can overflow.
+struct Range {
+    setting: &'static str,
+    min: std::time::Duration,
+    max: std::time::Duration,
+    why: &'static str,
+}
+
+/// A lease shorter than a send can take lets a second worker send the same
+/// message; longer than a day, a crashed worker's messages wait a day.
+const DELIVERY_LEASE: Range = Range {
+    setting: "delivery_lease",
+    min: std::time::Duration::from_secs(5),
+    max: std::time::Duration::from_secs(DAY),
+    why: "a claimed message waits this long if its worker dies",
+};
+
+/// Links are for the incident and its aftermath, not an account.
+const LINK_GRACE: Range = Range {
+    setting: "link_grace",
+    min: std::time::Duration::ZERO,
+    max: std::time::Duration::from_secs(366 * DAY),
+    why: "links are for the incident and its aftermath",
+};
+
+/// Records kept longer than a century are kept forever: leave it unset.
+const RETENTION: Range = Range {
+    setting: "retention",
+    min: std::time::Duration::from_secs(HOUR),
+    max: std::time::Duration::from_secs(36_525 * DAY),
+    why: "leave it unset to keep resolved incidents forever",
+};
+
+impl Range {
+    fn check(&self, value: std::time::Duration) -> Result<std::time::Duration, ConfigError> {
+        if (self.min..=self.max).contains(&value) {
+            return Ok(value);
+        }
+        let shown = |d: std::time::Duration| humantime::format_duration(d).to_string();
+        Err(ConfigError::Invalid {
+            setting: self.setting,
+            message: format!(
+                "{} is out of range: it must be between {} and {} ({})",
+                shown(value),
+                shown(self.min),
+                shown(self.max),
+                self.why
+            ),
+        })
+    }
+}
+
 /// The settings as given on the command line or in the environment.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct SettingsArgs {
@@ -236,21 +292,24 @@ impl Settings {
                 .or(file.mail_dir)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_MAIL_DIR)),
             delivery_workers: args.delivery_workers.or(file.delivery_workers).unwrap_or(1),
-            delivery_lease: args
-                .delivery_lease
-                .or(file.delivery_lease)
-                .unwrap_or(DEFAULT_DELIVERY_LEASE),
-            link_grace: chrono::Duration::from_std(
-                args.link_grace
-                    .or(file.link_grace)
-                    .unwrap_or(DEFAULT_LINK_GRACE),
-            )
-            .map_err(|_| ConfigError::Invalid {
-                setting: "link_grace",
-                message: "too long".into(),
-            })?,
+            delivery_lease: DELIVERY_LEASE.check(
+                args.delivery_lease
+                    .or(file.delivery_lease)
+                    .unwrap_or(DEFAULT_DELIVERY_LEASE),
+            )?,
+            link_grace: LINK_GRACE
+                .check(
+                    args.link_grace
+                        .or(file.link_grace)
+                        .unwrap_or(DEFAULT_LINK_GRACE),
+                )
+                .map(|grace| chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX))?,
             signing_key: args.signing_key.clone().or(file.signing_key),
-            retention: args.retention.or(file.retention),
+            retention: args
+                .retention
+                .or(file.retention)
+                .map(|retention| RETENTION.check(retention))
+                .transpose()?,
             webhooks: file
                 .webhooks
                 .into_iter()
@@ -397,6 +456,39 @@ mod tests {
         })
         .unwrap();
         assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn durations_out_of_range_are_refused_by_name() {
+        let huge = humantime::parse_duration("300000years").unwrap();
+        let cases = [
+            SettingsArgs {
+                retention: Some(huge),
+                ..SettingsArgs::default()
+            },
+            SettingsArgs {
+                link_grace: Some(huge),
+                ..SettingsArgs::default()
+            },
+            SettingsArgs {
+                delivery_lease: Some(std::time::Duration::from_millis(10)),
+                ..SettingsArgs::default()
+            },
+        ];
+        for (args, setting) in cases
+            .iter()
+            .zip(["retention", "link_grace", "delivery_lease"])
+        {
+            let message = Settings::resolve(args).unwrap_err().to_string();
+            assert!(message.starts_with(&format!("{setting}: ")), "{message}");
+            assert!(message.contains("out of range"), "{message}");
+        }
+        let kept = Settings::resolve(&SettingsArgs {
+            retention: Some(humantime::parse_duration("7years").unwrap()),
+            ..SettingsArgs::default()
+        })
+        .unwrap();
+        assert!(kept.retention.is_some());
     }
 
     #[test]

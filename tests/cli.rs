@@ -136,6 +136,41 @@ fn playbooks_check_refuses_look_alike_and_unreachable_addresses() {
     }
 }
 
+/// A retention of 300,000 years made `tocsin purge` panic (exit 101) and
+/// killed the server's retention task silently: now it is refused at load,
+/// naming the setting and its range.
+#[test]
+fn an_out_of_range_duration_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    for (command, variable) in [
+        (&["purge"][..], "TOCSIN_RETENTION"),
+        (&["serve"][..], "TOCSIN_RETENTION"),
+        (&["serve"][..], "TOCSIN_LINK_GRACE"),
+    ] {
+        let out = Command::new(BIN)
+            .args(command)
+            .current_dir(dir.path())
+            .env_remove("TOCSIN_DATABASE_URL")
+            .env("TOCSIN_PLAYBOOKS", support::PLAYBOOKS)
+            .env("TOCSIN_LISTEN", "127.0.0.1:0")
+            .env(variable, "300000years")
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{command:?} {variable}: {stderr}"
+        );
+        let setting = variable.trim_start_matches("TOCSIN_").to_lowercase();
+        assert!(
+            stderr.starts_with(&format!("tocsin: {setting}: 300000years "))
+                && stderr.contains("out of range"),
+            "{command:?} {variable}: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn first_start_prints_an_admin_token_once_and_it_works() {
     let dir = tempfile::tempdir().unwrap();
