@@ -24,6 +24,7 @@ use tracing::Instrument;
 
 pub use error::ApiError;
 pub use links::LinkGuard;
+#[cfg(feature = "fuzzing")]
 pub(crate) use links::{LinkAction, link_action, link_secret};
 pub use openapi::ApiDoc;
 

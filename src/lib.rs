@@ -19,6 +19,7 @@ pub mod delivery;
 pub mod domain;
 pub mod endpoint;
 pub mod engine;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
