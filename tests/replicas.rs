@@ -28,10 +28,9 @@ fn run(env: &[(&str, &str)], args: &[&str]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(tocsin_postgres_tests), ignore = "needs TOCSIN_TEST_POSTGRES_URL")]
 async fn two_replicas_one_killed_every_timer_once_every_message_delivered() {
-    let Some(backend) = Backend::postgres() else {
-        return;
-    };
+    let backend = Backend::postgres();
     let database = TestDatabase::create(&backend).await;
     let smtp = SmtpServer::start().await;
     // Seconds instead of minutes: the whole ladder climbs in about ten seconds.

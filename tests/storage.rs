@@ -58,10 +58,9 @@ async fn writers_to_one_incident_queue_and_make_one_chain(backend: Backend) {
 /// step by step: the read waits on the tasks table while a writer adds a
 /// department and its task, then commits.
 #[tokio::test]
+#[cfg_attr(not(tocsin_postgres_tests), ignore = "needs TOCSIN_TEST_POSTGRES_URL")]
 async fn postgres_reads_an_incident_from_one_snapshot() {
-    let Some(backend) = Backend::postgres() else {
-        return;
-    };
+    let backend = Backend::postgres();
     use sqlx::Connection;
     let app = TestApp::spawn(backend).await;
     let incident = app.trigger("account-hijack", "low").await;

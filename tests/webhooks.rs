@@ -1,8 +1,9 @@
 //! Webhook deliveries against a real local HTTP receiver, and the signature
 //! checked by the official Standard Webhooks Python library.
 //!
-//! Needs `python3 -m pip install standardwebhooks` (set `TOCSIN_TEST_PYTHON`
-//! to use another interpreter than the `python3` on PATH).
+//! `scripts/test` prepares the library (pinned in
+//! `tests/support/python-requirements.txt`) and points `TOCSIN_TEST_PYTHON`
+//! at its interpreter; without it, the `python3` on PATH is used.
 
 mod support;
 
