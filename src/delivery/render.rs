@@ -9,7 +9,7 @@ use minijinja::{Environment, Value};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::domain::chase::Purpose;
+use crate::domain::chase::{Purpose, Rung};
 use crate::domain::{Department, Incident, Notice, Severity, Task};
 
 pub struct Renderer {
@@ -253,11 +253,7 @@ impl Renderer {
                 format!("[{}] Resolved: {}", view.reference, view.title)
             }
             (Notice::Chase { stage, .. }, focus) => {
-                let kind = if *stage == 0 {
-                    "Reminder"
-                } else {
-                    "Escalation"
-                };
+                let kind = Rung::of(*stage).kind();
                 let what = match (focus, input.department) {
                     (Some(task), _) => format!("{} is overdue", task.title),
                     (None, Some(dept)) => format!("{} has not acknowledged", dept.name),

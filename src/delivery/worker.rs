@@ -21,7 +21,7 @@ use super::email::{self, Envelope, Mailer};
 use super::render::{EmailInput, Renderer};
 use super::webhook;
 use crate::clock::Clock;
-use crate::domain::chase::{self, Purpose};
+use crate::domain::chase::{self, Purpose, Rung};
 use crate::domain::{Channel, EventData, Incident, LinkToken, Notice};
 use crate::endpoint::Endpoint;
 use crate::playbook::Catalog;
@@ -516,11 +516,7 @@ impl Delivery {
                     (Purpose::Complete, Some(task)) => format!("{} is overdue", task.title),
                     _ => format!("{department} has not acknowledged"),
                 };
-                let rung = match stage {
-                    0 => "reminded the head",
-                    1 => "escalated to the deputies",
-                    _ => "escalated to the commander",
-                };
+                let rung = Rung::of(*stage).done();
                 (
                     format!("{reference}: {what}; {rung}"),
                     vec![incident.title.clone()],

@@ -62,6 +62,23 @@ impl Rung {
             Rung::Commander => "escalate to the commander",
         }
     }
+
+    /// The same, done.
+    pub fn done(self) -> &'static str {
+        match self {
+            Rung::Head => "reminded the head",
+            Rung::Deputies => "escalated to the deputies",
+            Rung::Commander => "escalated to the commander",
+        }
+    }
+
+    /// What the message reaching this rung is.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Rung::Head => "Reminder",
+            Rung::Deputies | Rung::Commander => "Escalation",
+        }
+    }
 }
 
 /// The last rung: the commander.

@@ -97,33 +97,9 @@ impl Backend for SqlStore {
     }
 }
 
-// The one implementation, compiled here for SQLite: the same source is
-// compiled for the other backend too (hence `duplicate_mod`), so that each
-// binds and decodes its own column types.
+// The one implementation (`sql.rs` and `sql/`), compiled here for SQLite:
+// the same source is compiled for the other backend too, so that each binds
+// and decodes its own column types.
 #[allow(clippy::duplicate_mod)]
-#[path = "sql/admin.rs"]
-mod admin;
-#[allow(clippy::duplicate_mod)]
-#[path = "sql/effects.rs"]
-mod effects;
-#[allow(clippy::duplicate_mod)]
-#[path = "sql/incidents.rs"]
-mod incidents;
-#[allow(clippy::duplicate_mod)]
-#[path = "sql/outbox.rs"]
-mod outbox;
-#[allow(clippy::duplicate_mod)]
-#[path = "sql/retention.rs"]
-mod retention;
-#[allow(clippy::duplicate_mod)]
-#[path = "sql/rows.rs"]
-mod rows;
-#[allow(clippy::duplicate_mod)]
-#[path = "sql/staff.rs"]
-mod staff;
-#[allow(clippy::duplicate_mod)]
-#[path = "sql/timeline.rs"]
-mod timeline;
-#[allow(clippy::duplicate_mod)]
-#[path = "sql/timers.rs"]
-mod timers;
+#[path = "sql.rs"]
+mod sql;

@@ -1,0 +1,26 @@
+//! The one implementation of the store, split by aggregate. It is compiled
+//! once per backend (`sqlite.rs`, `postgres.rs`), each of which provides
+//! `SqlStore` (its pool), `Conn` (its connection type) and its
+//! [`Backend`](super::backend::Backend): what differs between the engines.
+//! Both engines accept the same SQL, `$1` placeholders included.
+
+use super::{Conn, SqlStore};
+
+#[path = "sql/admin.rs"]
+mod admin;
+#[path = "sql/effects.rs"]
+mod effects;
+#[path = "sql/incidents.rs"]
+mod incidents;
+#[path = "sql/outbox.rs"]
+mod outbox;
+#[path = "sql/retention.rs"]
+mod retention;
+#[path = "sql/rows.rs"]
+mod rows;
+#[path = "sql/staff.rs"]
+mod staff;
+#[path = "sql/timeline.rs"]
+mod timeline;
+#[path = "sql/timers.rs"]
+mod timers;
