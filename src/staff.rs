@@ -53,7 +53,7 @@ pub struct Staff {
 }
 
 /// Addresses are compared as lettre parses and prints them.
-pub fn normalise_email(email: &str) -> Result<String, StaffError> {
+fn normalise_email(email: &str) -> Result<String, StaffError> {
     email
         .trim()
         .parse::<lettre::Address>()

@@ -23,7 +23,7 @@ pub(super) async fn append_effects(
     super::timeline::append_events(conn, incident_id, actor, at, effects.events).await
 }
 
-pub(super) async fn insert_messages(
+async fn insert_messages(
     conn: &mut Conn,
     incident_id: Uuid,
     at: DateTime<Utc>,
@@ -48,7 +48,7 @@ pub(super) async fn insert_messages(
     Ok(())
 }
 
-pub(super) async fn insert_timers(
+async fn insert_timers(
     conn: &mut Conn,
     incident_id: Uuid,
     at: DateTime<Utc>,

@@ -49,10 +49,7 @@ pub(super) async fn load_incident(
     rows::assemble(incident, departments, tasks).map(Some)
 }
 
-pub(super) async fn insert_incident_rows(
-    conn: &mut Conn,
-    incident: &Incident,
-) -> Result<(), sqlx::Error> {
+async fn insert_incident_rows(conn: &mut Conn, incident: &Incident) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO incidents (id, reference, title, scenario, severity, summary, \
          status, commander_name, commander_email, opened_at, updated_at, resolved_at, \
@@ -84,7 +81,7 @@ pub(super) async fn insert_incident_rows(
     Ok(())
 }
 
-pub(super) async fn insert_department(
+async fn insert_department(
     conn: &mut Conn,
     incident_id: Uuid,
     position: usize,
@@ -110,7 +107,7 @@ pub(super) async fn insert_department(
     Ok(())
 }
 
-pub(super) async fn update_department(
+async fn update_department(
     conn: &mut Conn,
     incident_id: Uuid,
     dept: &Department,
@@ -128,7 +125,7 @@ pub(super) async fn update_department(
     Ok(())
 }
 
-pub(super) async fn insert_task(
+async fn insert_task(
     conn: &mut Conn,
     incident_id: Uuid,
     position: usize,
@@ -166,7 +163,7 @@ pub(super) async fn insert_task(
 }
 
 /// Only progress changes; what the task asks for is a snapshot.
-pub(super) async fn update_task(conn: &mut Conn, task: &Task) -> Result<(), sqlx::Error> {
+async fn update_task(conn: &mut Conn, task: &Task) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE tasks SET status = $2, due_at = $3, acknowledged_at = $4, \
          acknowledged_by = $5, closed_at = $6, closed_by = $7, note = $8 WHERE id = $1",
@@ -184,7 +181,7 @@ pub(super) async fn update_task(conn: &mut Conn, task: &Task) -> Result<(), sqlx
     Ok(())
 }
 
-pub(super) async fn save_changes(
+async fn save_changes(
     conn: &mut Conn,
     before: &Incident,
     after: &Incident,
@@ -217,7 +214,7 @@ pub(super) async fn save_changes(
     Ok(())
 }
 
-pub(super) async fn find_claim(
+async fn find_claim(
     conn: &mut Conn,
     claim: &IdempotencyClaim,
 ) -> Result<Option<Inserted>, sqlx::Error> {

@@ -11,7 +11,7 @@ use crate::auth::{ApiToken, Session, User};
 use crate::store::backend::Backend;
 use crate::store::{StaffStore, StoreError};
 
-pub(super) async fn insert_token(conn: &mut Conn, token: &ApiToken) -> Result<(), StoreError> {
+async fn insert_token(conn: &mut Conn, token: &ApiToken) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO api_tokens (id, name, role, secret_hash, created_at) \
          VALUES ($1, $2, $3, $4, $5)",
@@ -26,7 +26,7 @@ pub(super) async fn insert_token(conn: &mut Conn, token: &ApiToken) -> Result<()
     Ok(())
 }
 
-pub(super) async fn load_user(conn: &mut Conn, id: Uuid) -> Result<User, StoreError> {
+async fn load_user(conn: &mut Conn, id: Uuid) -> Result<User, StoreError> {
     let row =
         sqlx::query_as::<_, UserRow>("SELECT id, email, role, created_at FROM users WHERE id = $1")
             .bind(id)
