@@ -139,6 +139,65 @@ async fn postgres_reads_an_incident_from_one_snapshot() {
     app.stop().await;
 }
 
+/// Every writer locks an incident before its rows. The purge does (incident,
+/// then its timers); a timer used to be locked before its incident, so a
+/// purge and the chaser meeting on one incident deadlocked. Here a purge's
+/// first two steps run by hand around the chaser firing that incident's due
+/// timer: the chaser waits for the incident, and both finish.
+#[tokio::test]
+#[cfg_attr(not(tocsin_postgres_tests), ignore = "needs TOCSIN_TEST_POSTGRES_URL")]
+async fn postgres_takes_an_incident_before_its_timers() {
+    use sqlx::Connection;
+    let clock = support::ManualClock::starting_now();
+    let options = support::Options {
+        clock: Some(std::sync::Arc::clone(&clock)),
+        workers: 0,
+        ..support::Options::default()
+    };
+    let app = TestApp::spawn_with(TestDatabase::create(&Backend::postgres()).await, options).await;
+    let incident = app.trigger("account-hijack", "high").await;
+    let id = incident["id"].as_str().unwrap().to_owned();
+    clock.advance(chrono::Duration::hours(6));
+
+    let mut purge = sqlx::PgConnection::connect(&app.database.url)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN").execute(&mut purge).await.unwrap();
+    let lock = format!("SELECT id FROM incidents WHERE id = '{id}' FOR UPDATE");
+    sqlx::query(sqlx::AssertSqlSafe(lock))
+        .execute(&mut purge)
+        .await
+        .unwrap();
+    let chaser = {
+        let engine = std::sync::Arc::clone(&app.engine);
+        tokio::spawn(async move { engine.chase(1_000).await })
+    };
+    // A row lock is waited for on its holder's transaction.
+    let waiting = "SELECT COUNT(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while sqlx::query_scalar::<_, i64>(waiting)
+        .fetch_one(&mut purge)
+        .await
+        .unwrap()
+        == 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the chaser never reached the incident"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let delete = format!("DELETE FROM timers WHERE incident_id = '{id}'");
+    let deleted = sqlx::query(sqlx::AssertSqlSafe(delete))
+        .execute(&mut purge)
+        .await;
+    assert!(deleted.is_ok(), "the purge's second step: {deleted:?}");
+    sqlx::query("COMMIT").execute(&mut purge).await.unwrap();
+    let fired = chaser.await.unwrap();
+    assert!(fired.is_ok(), "the chaser: {fired:?}");
+    app.stop().await;
+}
+
 async fn the_timeline_refuses_updates_and_deletes(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let incident = app.trigger("complaint-surge", "low").await;
