@@ -34,10 +34,11 @@ struct Range {
 }
 
 /// A lease shorter than a send can take lets a second worker send the same
-/// message; longer than a day, a crashed worker's messages wait a day.
+/// message (keep the default unless testing a crash); longer than a day, a
+/// crashed worker's messages wait a day.
 const DELIVERY_LEASE: Range = Range {
     setting: "delivery_lease",
-    min: std::time::Duration::from_secs(5),
+    min: std::time::Duration::from_secs(1),
     max: std::time::Duration::from_secs(DAY),
     why: "a claimed message waits this long if its worker dies",
 };
