@@ -19,7 +19,8 @@ pub mod text;
 pub use audience::{Route, messages_for};
 pub use event::{Actor, Event, EventData, LinkUse};
 pub use incident::{
-    Commander, Department, IdempotencyClaim, Incident, IncidentStatus, NewIncident, Person,
+    Commander, Department, IdempotencyClaim, Incident, IncidentFilter, IncidentStatus, NewIncident,
+    Person, Progress,
 };
 pub use link::LinkToken;
 pub use notice::{Channel, MessageRecord, NewMessage, Notice};

@@ -30,7 +30,7 @@ use crate::store::{Effects, Store, StoreError, UpdateError};
 use crate::timeline::SigningKey;
 
 pub use access::{LinkLookup, Readiness, STALLED_AFTER, issue_token};
-pub use incidents::{Opened, Trigger};
+pub use incidents::{Opened, Page, Trigger};
 pub use records::purge;
 
 #[derive(Debug, thiserror::Error)]

@@ -26,7 +26,7 @@ use uuid::Uuid;
 use crate::auth::{ApiToken, Role, Session, User};
 use crate::domain::chase::{DueTimer, NewTimer};
 use crate::domain::{
-    Actor, Channel, DomainError, Event, EventData, IdempotencyClaim, Incident, IncidentStatus,
+    Actor, Channel, DomainError, Event, EventData, IdempotencyClaim, Incident, IncidentFilter,
     LinkToken, MessageRecord, NewMessage, Notice, PurgeRecord,
 };
 use crate::timeline::{ChainHead, ChainedEvent};
@@ -172,12 +172,6 @@ pub enum Inserted {
         incident_id: Uuid,
         same_request: bool,
     },
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct IncidentFilter {
-    pub status: Option<IncidentStatus>,
-    pub limit: u32,
 }
 
 /// Incidents, their departments and tasks.

@@ -304,6 +304,7 @@ on_each_backend! {
     async fn listing_filters_by_status_newest_first(app) {
         let first = app.trigger("complaint-surge", "low").await;
         let second = app.trigger("account-hijack", "low").await;
+        let third = app.trigger("account-hijack", "critical").await;
         let (status, body) = app.post(
             &format!("/api/v1/incidents/{}/resolve", first["id"].as_str().unwrap()),
             &app.responder, json!({"force": true, "reason": "test"})).await;
@@ -313,20 +314,49 @@ on_each_backend! {
             body["incidents"].as_array().unwrap().iter().map(|i| i["id"].clone()).collect()
         };
         let (_, all) = app.get("/api/v1/incidents", &app.legal).await;
-        assert_eq!(ids(&all), [second["id"].clone(), first["id"].clone()]);
+        assert_eq!(ids(&all), [third["id"].clone(), second["id"].clone(), first["id"].clone()]);
+        assert_eq!(all["next"], Value::Null, "one page");
         let (_, open) = app.get("/api/v1/incidents?status=open", &app.legal).await;
-        assert_eq!(ids(&open), [second["id"].clone()]);
+        assert_eq!(ids(&open), [third["id"].clone(), second["id"].clone()]);
         let (_, resolved) = app.get("/api/v1/incidents?status=resolved", &app.legal).await;
         assert_eq!(ids(&resolved), [first["id"].clone()]);
-        let (_, limited) = app.get("/api/v1/incidents?limit=1", &app.legal).await;
-        assert_eq!(ids(&limited), [second["id"].clone()]);
+        let (_, critical) = app.get("/api/v1/incidents?severity=critical&status=open", &app.legal).await;
+        assert_eq!(ids(&critical), [third["id"].clone()]);
+        let (_, low) = app.get("/api/v1/incidents?severity=low", &app.legal).await;
+        assert_eq!(ids(&low), [second["id"].clone(), first["id"].clone()]);
 
-        let (status, body) = app.get("/api/v1/incidents?status=closed", &app.legal).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert_eq!(body["error"]["field"], "status");
-        let (status, body) = app.get("/api/v1/incidents?limit=0", &app.legal).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert_eq!(body["error"]["field"], "limit");
+        // A page at a time, each saying where the next starts.
+        let mut seen = Vec::new();
+        let mut path = "/api/v1/incidents?limit=1".to_owned();
+        loop {
+            let (status, page) = app.get(&path, &app.legal).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            seen.extend(ids(&page));
+            match page["next"].as_str() {
+                Some(next) => path = format!("/api/v1/incidents?limit=1&cursor={next}"),
+                None => break,
+            }
+        }
+        assert_eq!(seen, ids(&all));
+
+        // Summaries: who has answered and how far each department got, no task lists.
+        let listed = &all["incidents"][0];
+        assert!(listed.get("messages").is_none() && listed["departments"][0].get("tasks_list").is_none());
+        let departments = listed["departments"].as_array().unwrap();
+        assert_eq!(departments.len(), third["departments"].as_array().unwrap().len());
+        for (listed, full) in departments.iter().zip(third["departments"].as_array().unwrap()) {
+            assert_eq!(listed["department"], full["department"]);
+            assert_eq!(listed["tasks"], full["tasks"].as_array().unwrap().len());
+            assert_eq!((listed["closed"].as_u64(), listed["late"].as_u64()), (Some(0), Some(0)));
+        }
+        assert_eq!(listed["open_required"], third["open_required"].as_array().unwrap().len());
+
+        for (query, field) in [("status=closed", "status"), ("limit=0", "limit"),
+                               ("severity=urgent", "severity"), ("cursor=not-a-cursor", "cursor")] {
+            let (status, body) = app.get(&format!("/api/v1/incidents?{query}"), &app.legal).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+            assert_eq!(body["error"]["field"], field, "{query}: {body}");
+        }
     }
 
     async fn a_named_commander_replaces_the_default(app) {

@@ -34,7 +34,9 @@ use serde_json::Value;
 use support::{Backend, ManualClock, Options, TestApp, TestDatabase};
 use tocsin::delivery::worker::{Delivery, RetryPolicy};
 use tocsin::domain::chase::Purpose;
-use tocsin::domain::{Actor, DomainError, Incident, IncidentStatus, Severity, TaskStatus};
+use tocsin::domain::{
+    Actor, DomainError, Incident, IncidentFilter, IncidentStatus, Severity, TaskStatus,
+};
 use tocsin::engine::{EngineError, Trigger};
 use tocsin::timeline::{ChainHead, ChainedEvent};
 use uuid::Uuid;
@@ -1244,10 +1246,14 @@ impl Server {
         // A failed case never reached its teardown: its errors are its own.
         self.errors();
         let open = engine
-            .incidents(Some(IncidentStatus::Open), u32::MAX)
+            .incidents(IncidentFilter {
+                status: Some(IncidentStatus::Open),
+                limit: 200,
+                ..IncidentFilter::default()
+            })
             .await
             .expect("list open incidents");
-        for incident in open {
+        for incident in open.incidents {
             engine
                 .resolve(
                     incident.id,
@@ -1263,8 +1269,17 @@ impl Server {
             .purge(std::time::Duration::ZERO)
             .await
             .expect("purge the last case");
-        let left = engine.incidents(None, 1).await.expect("list incidents");
-        assert!(left.is_empty(), "the last case's incidents are purged");
+        let left = engine
+            .incidents(IncidentFilter {
+                limit: 1,
+                ..IncidentFilter::default()
+            })
+            .await
+            .expect("list incidents");
+        assert!(
+            left.incidents.is_empty(),
+            "the last case's incidents are purged"
+        );
         let pending = self.app.store.outbox_depth().await.expect("outbox");
         assert_eq!(pending, 0, "the last case's messages are purged");
         (engine.now(), self.app.smtp.received().len())

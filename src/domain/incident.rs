@@ -90,6 +90,14 @@ impl Department {
         self.tasks.iter().map(|task| task.ack_due_at).min()
     }
 
+    pub fn progress(&self, now: DateTime<Utc>) -> Progress {
+        Progress {
+            tasks: self.tasks.len(),
+            closed: self.tasks.iter().filter(|t| t.status.is_closed()).count(),
+            late: self.tasks.iter().filter(|t| t.late(now)).count(),
+        }
+    }
+
     /// `done` once every task is closed, `acknowledged` once the department
     /// answered, `open` until then.
     pub fn status(&self) -> &'static str {
@@ -120,6 +128,26 @@ pub struct Incident {
     /// Held for legal reasons: never purged by retention while held.
     pub legal_hold: bool,
     pub departments: Vec<Department>,
+}
+
+/// Which incidents a list shows: newest first, `limit` of them opened
+/// before the incident `before` (a page's last), of a status, a severity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IncidentFilter {
+    pub status: Option<IncidentStatus>,
+    pub severity: Option<Severity>,
+    pub before: Option<Uuid>,
+    pub limit: u32,
+}
+
+/// How far a department has got, for lists and dashboards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub tasks: usize,
+    /// Done or skipped.
+    pub closed: usize,
+    /// Late to be acknowledged or done.
+    pub late: usize,
 }
 
 /// What the trigger asked for, already validated; the scenario and severity

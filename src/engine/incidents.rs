@@ -5,10 +5,10 @@ use uuid::Uuid;
 use super::{Engine, EngineError, effects_of};
 use crate::domain::chase::ChaseBoard;
 use crate::domain::{
-    Actor, IdempotencyClaim, Incident, IncidentStatus, Line, MessageRecord, NewIncident, Person,
+    Actor, IdempotencyClaim, Incident, IncidentFilter, Line, MessageRecord, NewIncident, Person,
     Prose, Severity,
 };
-use crate::store::{IncidentFilter, Inserted};
+use crate::store::Inserted;
 
 /// A trigger, its fields already parsed; the engine checks it against the
 /// playbooks.
@@ -19,6 +19,14 @@ pub struct Trigger {
     pub severity: Severity,
     pub summary: Prose,
     pub commander: Option<Person>,
+}
+
+/// A page of incidents, and where the next one starts.
+#[derive(Debug)]
+pub struct Page {
+    pub incidents: Vec<Incident>,
+    /// The last incident shown, when more follow: the next page's `before`.
+    pub next: Option<Uuid>,
 }
 
 /// The incident a trigger produced, and whether this call created it or
@@ -187,15 +195,22 @@ impl Engine {
             .ok_or(EngineError::NotFound("incident"))
     }
 
-    pub async fn incidents(
-        &self,
-        status: Option<IncidentStatus>,
-        limit: u32,
-    ) -> Result<Vec<Incident>, EngineError> {
-        Ok(self
+    /// A page of incidents the filter chooses, whole, in three queries.
+    pub async fn incidents(&self, filter: IncidentFilter) -> Result<Page, EngineError> {
+        // One more than asked for says whether another page follows.
+        let mut incidents = self
             .store
-            .incidents(IncidentFilter { status, limit })
-            .await?)
+            .incidents(IncidentFilter {
+                limit: filter.limit.saturating_add(1),
+                ..filter
+            })
+            .await?;
+        let more = incidents.len() > filter.limit as usize;
+        incidents.truncate(filter.limit as usize);
+        let next = more
+            .then(|| incidents.last().map(|incident| incident.id))
+            .flatten();
+        Ok(Page { incidents, next })
     }
 
     /// Every message about the incident, with its delivery status.

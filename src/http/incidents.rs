@@ -6,6 +6,8 @@ use axum::extract::State;
 use axum::http::header::LOCATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -19,8 +21,8 @@ use super::{ApiError, AppState};
 use crate::auth::Permission;
 use crate::domain::chase::ChaseBoard;
 use crate::domain::{
-    Department, IdempotencyClaim, Incident, IncidentStatus, MessageRecord, Person, Severity, Task,
-    TaskStatus,
+    Department, IdempotencyClaim, Incident, IncidentFilter, IncidentStatus, MessageRecord, Person,
+    Severity, Task, TaskStatus,
 };
 use crate::engine::Trigger;
 
@@ -222,9 +224,99 @@ impl TaskView {
     }
 }
 
+/// One incident in a list: what it is and how far each department has got,
+/// without its task lists (`GET /api/v1/incidents/{id}` has them).
+#[derive(Serialize, ToSchema)]
+pub struct IncidentListItem {
+    id: Uuid,
+    reference: String,
+    title: String,
+    scenario: String,
+    severity: Severity,
+    status: IncidentStatus,
+    commander: Person,
+    opened_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    resolved_at: Option<DateTime<Utc>>,
+    legal_hold: bool,
+    /// How many required tasks are neither done nor skipped.
+    open_required: usize,
+    departments: Vec<DepartmentProgress>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DepartmentProgress {
+    department: String,
+    name: String,
+    /// `open`, `acknowledged` or `done`.
+    status: String,
+    acknowledged_at: Option<DateTime<Utc>>,
+    tasks: usize,
+    /// Done or skipped.
+    closed: usize,
+    /// Late to be acknowledged or done.
+    late: usize,
+}
+
+impl IncidentListItem {
+    fn new(incident: Incident, now: DateTime<Utc>) -> Self {
+        IncidentListItem {
+            open_required: incident.open_required_tasks().len(),
+            departments: incident
+                .departments
+                .iter()
+                .map(|dept| {
+                    let progress = dept.progress(now);
+                    DepartmentProgress {
+                        department: dept.id.clone(),
+                        name: dept.name.clone(),
+                        status: dept.status().to_owned(),
+                        acknowledged_at: dept.acknowledged_at,
+                        tasks: progress.tasks,
+                        closed: progress.closed,
+                        late: progress.late,
+                    }
+                })
+                .collect(),
+            id: incident.id,
+            reference: incident.reference,
+            title: incident.title,
+            scenario: incident.scenario,
+            severity: incident.severity,
+            status: incident.status,
+            commander: incident.commander,
+            opened_at: incident.opened_at,
+            updated_at: incident.updated_at,
+            resolved_at: incident.resolved_at,
+            legal_hold: incident.legal_hold,
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct IncidentList {
-    incidents: Vec<IncidentView>,
+    incidents: Vec<IncidentListItem>,
+    /// Pass it as `cursor` for the next page; null on the last one.
+    next: Option<String>,
+}
+
+/// A page's end, as clients see it: opaque (the last incident's id, in
+/// URL-safe base64), so that its form can change.
+fn cursor(last: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(last.as_bytes())
+}
+
+fn read_cursor(cursor: &str) -> Result<Uuid, ApiError> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| Uuid::from_slice(&bytes).ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                Some("cursor".into()),
+                "not a cursor this server gave: pass the `next` of the previous page",
+            )
+        })
 }
 
 // ---- what the API accepts ---------------------------------------------------
@@ -369,9 +461,14 @@ impl ToSchema for ResolveBody {
 pub struct ListParams {
     /// Only incidents with this status.
     status: Option<IncidentStatus>,
+    /// Only incidents of this severity.
+    severity: Option<Severity>,
     /// At most this many, newest first (default 50).
     #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
+    /// Where the page starts: the `next` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]{22}$")]
+    cursor: Option<String>,
 }
 
 impl TriggerBody {
@@ -502,7 +599,7 @@ pub async fn trigger(
     security(("bearer" = [])),
     params(ListParams),
     responses(
-        (status = 200, description = "Incidents, newest first", body = IncidentList),
+        (status = 200, description = "Incidents, newest first, a page at a time", body = IncidentList),
         (status = 400, description = "A bad query parameter", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
     ))]
@@ -519,12 +616,25 @@ pub async fn list(
             "limit must be between 1 and 200",
         ));
     }
-    let incidents = state.engine.incidents(params.status, limit).await?;
-    let mut views = Vec::with_capacity(incidents.len());
-    for incident in incidents {
-        views.push(view(&state, incident).await?);
-    }
-    Ok(axum::Json(IncidentList { incidents: views }))
+    let before = params.cursor.as_deref().map(read_cursor).transpose()?;
+    let page = state
+        .engine
+        .incidents(IncidentFilter {
+            status: params.status,
+            severity: params.severity,
+            before,
+            limit,
+        })
+        .await?;
+    let now = state.engine.now();
+    Ok(axum::Json(IncidentList {
+        incidents: page
+            .incidents
+            .into_iter()
+            .map(|incident| IncidentListItem::new(incident, now))
+            .collect(),
+        next: page.next.map(cursor),
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "incidents",

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::backend::Backend;
 
 type Conn = PgConnection;
+type Db = Postgres;
 
 pub struct SqlStore {
     pool: PgPool,

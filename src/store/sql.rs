@@ -4,7 +4,7 @@
 //! [`Backend`](super::backend::Backend): what differs between the engines.
 //! Both engines accept the same SQL, `$1` placeholders included.
 
-use super::{Conn, SqlStore};
+use super::{Conn, Db, SqlStore};
 
 #[path = "sql/admin.rs"]
 mod admin;

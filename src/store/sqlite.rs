@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::backend::Backend;
 
 type Conn = SqliteConnection;
+type Db = Sqlite;
 
 pub struct SqlStore {
     pool: SqlitePool,

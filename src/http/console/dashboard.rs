@@ -9,8 +9,13 @@ use uuid::Uuid;
 
 use super::{SignedIn, console_page, internal};
 use crate::delivery::render::when;
-use crate::domain::{Incident, IncidentStatus, Severity};
+use crate::domain::{Incident, IncidentFilter, IncidentStatus, Severity};
 use crate::http::AppState;
+
+/// Open incidents on the dashboard: more at once would be a crisis of its own.
+const OPEN_SHOWN: u32 = 200;
+/// The latest resolved ones.
+const RESOLVED_SHOWN: u32 = 50;
 
 #[derive(Serialize)]
 struct DashboardIncident {
@@ -46,12 +51,15 @@ fn row(incident: Incident, now: DateTime<Utc>) -> DashboardIncident {
         departments: incident
             .departments
             .iter()
-            .map(|dept| Progress {
-                name: dept.name.clone(),
-                acknowledged: dept.acknowledged_at.is_some(),
-                done: dept.tasks.iter().filter(|t| t.status.is_closed()).count(),
-                total: dept.tasks.len(),
-                overdue: dept.tasks.iter().filter(|t| t.late(now)).count(),
+            .map(|dept| {
+                let progress = dept.progress(now);
+                Progress {
+                    name: dept.name.clone(),
+                    acknowledged: dept.acknowledged_at.is_some(),
+                    done: progress.closed,
+                    total: progress.tasks,
+                    overdue: progress.late,
+                }
             })
             .collect(),
         id: incident.id,
@@ -65,17 +73,22 @@ fn row(incident: Incident, now: DateTime<Utc>) -> DashboardIncident {
 
 pub async fn dashboard(State(state): State<AppState>, signed_in: SignedIn) -> Response {
     let now = state.engine.now();
+    let listing = |status, limit| IncidentFilter {
+        status: Some(status),
+        limit,
+        ..IncidentFilter::default()
+    };
     let (mut open, resolved) = match (
         state
             .engine
-            .incidents(Some(IncidentStatus::Open), 200)
+            .incidents(listing(IncidentStatus::Open, OPEN_SHOWN))
             .await,
         state
             .engine
-            .incidents(Some(IncidentStatus::Resolved), 50)
+            .incidents(listing(IncidentStatus::Resolved, RESOLVED_SHOWN))
             .await,
     ) {
-        (Ok(open), Ok(resolved)) => (open, resolved),
+        (Ok(open), Ok(resolved)) => (open.incidents, resolved.incidents),
         (Err(error), _) | (_, Err(error)) => return internal(&error),
     };
     // Most urgent first: severity, then the longest open.

@@ -1,52 +1,112 @@
 //! Incidents, their departments and tasks: written whole when opened, then
 //! only what a change touched; read from one snapshot.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::rows::{self, DepartmentRow, IncidentRow, TaskRow};
-use super::{Conn, SqlStore};
-use crate::domain::{Actor, Department, IdempotencyClaim, Incident, Task};
+use super::{Conn, Db, SqlStore};
+use crate::domain::{Actor, Department, IdempotencyClaim, Incident, IncidentFilter, Task};
 use crate::store::backend::Backend;
-use crate::store::{
-    Change, Effects, IncidentFilter, IncidentStore, Inserted, StoreError, UpdateError,
-};
+use crate::store::{Change, Effects, IncidentStore, Inserted, StoreError, UpdateError};
+
+/// The columns of an incident, its departments and its tasks, as the rows
+/// in `rows.rs` read them.
+const INCIDENT_COLUMNS: &str = "id, reference, title, scenario, severity, summary, status, \
+    commander_name, commander_email, opened_at, updated_at, resolved_at, legal_hold";
+const DEPARTMENT_COLUMNS: &str = "incident_id, department, name, head_name, head_email, \
+    deputies, joined_at, acknowledged_at, acknowledged_by";
+const TASK_COLUMNS: &str = "incident_id, id, department, key, title, description, required, \
+    depends_on, ack_within_ms, complete_within_ms, status, ack_due_at, due_at, \
+    acknowledged_at, acknowledged_by, closed_at, closed_by, note";
+
+/// A page of incidents, newest first (ids are UUIDv7: by opening time),
+/// before a cursor; one text per filter, so that each finds its index.
+pub(super) const PAGE_ALL: &str = "SELECT id FROM incidents WHERE id < $1 \
+    ORDER BY id DESC LIMIT $2";
+pub(super) const PAGE_BY_STATUS: &str = "SELECT id FROM incidents WHERE status = $3 \
+    AND id < $1 ORDER BY id DESC LIMIT $2";
+pub(super) const PAGE_BY_SEVERITY: &str = "SELECT id FROM incidents WHERE severity = $3 \
+    AND id < $1 ORDER BY id DESC LIMIT $2";
+pub(super) const PAGE_BY_STATUS_AND_SEVERITY: &str = "SELECT id FROM incidents \
+    WHERE status = $3 AND severity = $4 AND id < $1 ORDER BY id DESC LIMIT $2";
 
 pub(super) async fn load_incident(
     conn: &mut Conn,
     id: Uuid,
 ) -> Result<Option<Incident>, StoreError> {
-    let Some(incident) = sqlx::query_as::<_, IncidentRow>(
-        "SELECT id, reference, title, scenario, severity, summary, status, \
-         commander_name, commander_email, opened_at, updated_at, resolved_at, legal_hold \
-         FROM incidents WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?
-    else {
-        return Ok(None);
-    };
-    let departments = sqlx::query_as::<_, DepartmentRow>(
-        "SELECT department, name, head_name, head_email, deputies, joined_at, \
-         acknowledged_at, acknowledged_by \
-         FROM incident_departments WHERE incident_id = $1 ORDER BY position",
-    )
-    .bind(id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let tasks = sqlx::query_as::<_, TaskRow>(
-        "SELECT id, department, key, title, description, required, depends_on, \
-         ack_within_ms, complete_within_ms, status, ack_due_at, due_at, \
-         acknowledged_at, acknowledged_by, closed_at, closed_by, note \
-         FROM tasks WHERE incident_id = $1 ORDER BY position",
-    )
-    .bind(id)
-    .fetch_all(&mut *conn)
-    .await?;
-    rows::assemble(incident, departments, tasks).map(Some)
+    Ok(load_incidents(conn, &[id]).await?.pop())
+}
+
+/// `SELECT {columns} FROM {table} WHERE {key} IN ({ids}) ORDER BY {order}`.
+fn for_ids(columns: &str, table: &str, key: &str, ids: &[Uuid], order: &str) -> QueryBuilder<Db> {
+    let mut query = QueryBuilder::new(format!("SELECT {columns} FROM {table} WHERE {key} IN ("));
+    let mut list = query.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    query.push(format!(") ORDER BY {order}"));
+    query
+}
+
+/// The three queries that read incidents whole: their rows, their
+/// departments, their tasks.
+pub(super) fn incident_queries(ids: &[Uuid]) -> [QueryBuilder<Db>; 3] {
+    [
+        for_ids(INCIDENT_COLUMNS, "incidents", "id", ids, "id"),
+        for_ids(
+            DEPARTMENT_COLUMNS,
+            "incident_departments",
+            "incident_id",
+            ids,
+            "incident_id, position",
+        ),
+        for_ids(
+            TASK_COLUMNS,
+            "tasks",
+            "incident_id",
+            ids,
+            "incident_id, position",
+        ),
+    ]
+}
+
+/// Incidents by id, in that order, in three queries however many they are.
+async fn load_incidents(conn: &mut Conn, ids: &[Uuid]) -> Result<Vec<Incident>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let [mut incidents, mut departments_query, mut tasks_query] = incident_queries(ids);
+    let incidents: Vec<IncidentRow> = incidents.build_query_as().fetch_all(&mut *conn).await?;
+    let mut departments: HashMap<Uuid, Vec<DepartmentRow>> = HashMap::new();
+    let rows: Vec<DepartmentRow> = departments_query
+        .build_query_as()
+        .fetch_all(&mut *conn)
+        .await?;
+    for row in rows {
+        departments.entry(row.incident_id).or_default().push(row);
+    }
+    let mut tasks: HashMap<Uuid, Vec<TaskRow>> = HashMap::new();
+    let rows: Vec<TaskRow> = tasks_query.build_query_as().fetch_all(&mut *conn).await?;
+    for row in rows {
+        tasks.entry(row.incident_id).or_default().push(row);
+    }
+    let mut by_id: HashMap<Uuid, Incident> = HashMap::new();
+    for incident in incidents {
+        let id = incident.id;
+        let assembled = rows::assemble(
+            incident,
+            departments.remove(&id).unwrap_or_default(),
+            tasks.remove(&id).unwrap_or_default(),
+        )?;
+        by_id.insert(id, assembled);
+    }
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }
 
 async fn insert_incident_rows(conn: &mut Conn, incident: &Incident) -> Result<(), sqlx::Error> {
@@ -313,21 +373,21 @@ impl IncidentStore for SqlStore {
 
     async fn incidents(&self, filter: IncidentFilter) -> Result<Vec<Incident>, StoreError> {
         let mut tx = self.begin_read().await?;
-        // Ids are UUIDv7: ordering by id is ordering by opening time.
-        let ids: Vec<Uuid> = sqlx::query_scalar(
-            "SELECT id FROM incidents WHERE ($1 IS NULL OR status = $1) \
-             ORDER BY id DESC LIMIT $2",
-        )
-        .bind(filter.status.map(|status| status.as_str()))
-        .bind(i64::from(filter.limit))
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut incidents = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(incident) = load_incident(&mut tx, id).await? {
-                incidents.push(incident);
-            }
+        let before = filter.before.unwrap_or(Uuid::max());
+        let status = filter.status.map(|status| status.as_str());
+        let severity = filter.severity.map(|severity| severity.as_str());
+        let query = match (status, severity) {
+            (None, None) => sqlx::query_scalar(PAGE_ALL),
+            (Some(_), None) => sqlx::query_scalar(PAGE_BY_STATUS),
+            (None, Some(_)) => sqlx::query_scalar(PAGE_BY_SEVERITY),
+            (Some(_), Some(_)) => sqlx::query_scalar(PAGE_BY_STATUS_AND_SEVERITY),
+        };
+        let mut query = query.bind(before).bind(i64::from(filter.limit));
+        for value in status.into_iter().chain(severity) {
+            query = query.bind(value);
         }
+        let ids: Vec<Uuid> = query.fetch_all(&mut *tx).await?;
+        let incidents = load_incidents(&mut tx, &ids).await?;
         tx.commit().await?;
         Ok(incidents)
     }

@@ -34,6 +34,7 @@ pub(super) struct IncidentRow {
 
 #[derive(sqlx::FromRow)]
 pub(super) struct DepartmentRow {
+    pub incident_id: Uuid,
     pub department: String,
     pub name: String,
     pub head_name: String,
@@ -46,6 +47,7 @@ pub(super) struct DepartmentRow {
 
 #[derive(sqlx::FromRow)]
 pub(super) struct TaskRow {
+    pub incident_id: Uuid,
     pub id: Uuid,
     pub department: String,
     pub key: String,
