@@ -14,6 +14,8 @@ CREATE INDEX incidents_by_status_severity ON incidents (status, severity, id);
 
 -- The retention purge: resolved incidents by resolution time, and the rows
 -- it deletes by incident.
-CREATE INDEX incidents_resolved ON incidents (resolved_at) WHERE status = 'resolved';
+CREATE INDEX incidents_by_status_resolved ON incidents (status, resolved_at);
 CREATE INDEX link_tokens_by_incident ON link_tokens (incident_id);
+-- Deleting a message checks that no link still refers to it.
+CREATE INDEX link_tokens_by_message ON link_tokens (message_id);
 CREATE INDEX idempotency_keys_by_incident ON idempotency_keys (incident_id);

@@ -125,7 +125,33 @@ impl tocsin::clock::Clock for ManualClock {
 pub struct ErrorLog(
     pub Arc<std::sync::Mutex<Vec<String>>>,
     pub Arc<std::sync::Mutex<Vec<String>>>,
+    /// Every SQL statement the server ran, as sqlx logs it (at debug level).
+    pub Arc<std::sync::Mutex<Vec<String>>>,
 );
+
+/// The statement a `sqlx::query` event carries: its whole text when sqlx
+/// shortened the summary, else the summary, which is then the whole text.
+#[derive(Default)]
+struct Statement {
+    summary: String,
+    whole: String,
+}
+
+impl tracing::field::Visit for Statement {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        match field.name() {
+            "summary" => self.summary = value.to_owned(),
+            "db.statement" => self.whole = value.trim().to_owned(),
+            _ => {}
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "summary" {
+            self.summary = format!("{value:?}").trim_matches('"').to_owned();
+        }
+    }
+}
 
 struct SpanFields(String);
 
@@ -142,6 +168,14 @@ impl ErrorLog {
             assert!(line.contains(expected), "an unexpected error: {line}");
         }
         taken
+    }
+
+    /// Every distinct SQL statement the server ran so far.
+    pub fn statements(&self) -> Vec<String> {
+        let mut statements = self.2.lock().map(|s| s.clone()).unwrap_or_default();
+        statements.sort();
+        statements.dedup();
+        statements
     }
 
     /// Every line logged at info or above, with its fields and spans' names.
@@ -178,6 +212,19 @@ where
         context: tracing_subscriber::layer::Context<'_, S>,
     ) {
         let level = *event.metadata().level();
+        if event.metadata().target() == "sqlx::query" {
+            let mut statement = Statement::default();
+            event.record(&mut statement);
+            let text = if statement.whole.is_empty() {
+                statement.summary
+            } else {
+                statement.whole
+            };
+            if let Ok(mut statements) = self.2.lock() {
+                statements.push(text);
+            }
+            return;
+        }
         if level > tracing::Level::INFO {
             return;
         }

@@ -21,7 +21,7 @@ impl RetentionStore for SqlStore {
     ) -> Result<Vec<PurgeRecord>, StoreError> {
         let candidates: Vec<Uuid> = sqlx::query_scalar(
             "SELECT id FROM incidents WHERE status = 'resolved' AND resolved_at < $1 \
-             AND legal_hold = $2 ORDER BY id",
+             AND legal_hold = $2 ORDER BY resolved_at",
         )
         .bind(cutoff)
         .bind(false)
