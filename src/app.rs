@@ -8,6 +8,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
@@ -347,8 +348,16 @@ impl App {
         // their step, live pages end their streams, requests in flight get
         // the grace period.
         let mut stopping = stopped;
+        // Streamed bodies end with a small chunk: with Nagle's algorithm on,
+        // it waits for the client's delayed ACK (~40 ms on a kept-alive
+        // connection). Every response is written whole by hyper anyway.
+        let listener = self.listener.tap_io(|connection| {
+            if let Err(error) = connection.set_nodelay(true) {
+                tracing::warn!(%error, "cannot set TCP_NODELAY on a connection");
+            }
+        });
         let server = axum::serve(
-            self.listener,
+            listener,
             router(self.state).into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move {

@@ -366,3 +366,43 @@ async fn retention_purges_only_what_it_may(backend: Backend) {
     }
     app.stop().await;
 }
+
+with_each_backend!(a_kept_alive_connection_reads_an_export_as_fast_as_a_fresh_one);
+
+/// A streamed export used to cost a constant ~40 ms more on a kept-alive
+/// connection than on a fresh one: Nagle's algorithm held the last chunk
+/// back until the client's delayed ACK. The medians of a few reads each way
+/// must stay within 20 ms of each other.
+async fn a_kept_alive_connection_reads_an_export_as_fast_as_a_fresh_one(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id = busy_incident(&app).await;
+    let url = app.url(&format!("/api/v1/incidents/{id}/timeline"));
+    let read = |client: reqwest::Client| {
+        let (url, token) = (url.clone(), app.legal.clone());
+        async move {
+            let started = std::time::Instant::now();
+            let response = client.get(&url).bearer_auth(token).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response.bytes().await.unwrap();
+            started.elapsed()
+        }
+    };
+    let median = |mut times: Vec<Duration>| {
+        times.sort();
+        times[times.len() / 2]
+    };
+    let kept_alive = reqwest::Client::new();
+    read(kept_alive.clone()).await;
+    let mut fresh = Vec::new();
+    let mut again = Vec::new();
+    for _ in 0..7 {
+        fresh.push(read(reqwest::Client::new()).await);
+        again.push(read(kept_alive.clone()).await);
+    }
+    let (fresh, again) = (median(fresh), median(again));
+    assert!(
+        again < fresh + Duration::from_millis(20),
+        "kept alive {again:?}, fresh {fresh:?}"
+    );
+    app.stop().await;
+}
