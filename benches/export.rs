@@ -58,7 +58,7 @@ async fn prepare(database: Database, events: usize) -> (Database, String, String
     let mut seq = store.chain_head(incident_id).await.expect("head").seq as usize;
     while seq < events {
         let batch = BATCH.min(events - seq);
-        let notes = (seq + 1..=seq + batch)
+        let notes: Vec<EventData> = (seq + 1..=seq + batch)
             .map(|n| EventData::NoteAdded {
                 text: format!(
                     "Note {n}: press enquiry logged, holding statement sent, monitoring continues."
@@ -68,11 +68,11 @@ async fn prepare(database: Database, events: usize) -> (Database, String, String
         store
             .update_incident(
                 incident_id,
-                &actor,
+                actor.clone(),
                 chrono::Utc::now(),
-                Box::new(|_| {
+                Box::new(move |_| {
                     Ok(Effects {
-                        events: notes,
+                        events: notes.clone(),
                         ..Effects::default()
                     })
                 }),

@@ -22,7 +22,7 @@ pub use incident::{
     Commander, Department, IdempotencyClaim, Incident, IncidentFilter, IncidentStatus, NewIncident,
     Person, Progress,
 };
-pub use link::LinkToken;
+pub use link::{LinkAct, LinkToken};
 pub use notice::{Channel, MessageRecord, NewMessage, Notice};
 pub use plan::{Plan, PlannedDepartment, PlannedTask};
 pub use retention::PurgeRecord;
@@ -55,4 +55,10 @@ pub enum DomainError {
     LegalHoldUnchanged(bool),
     #[error("the timeline has no event {0}")]
     NoSuchEvent(i64),
+    #[error("the incident was resolved at {0}; its links no longer work")]
+    LinkExpired(chrono::DateTime<chrono::Utc>),
+    #[error("task {0} is required for resolution: only the commander may skip it")]
+    RequiredNotSkippable(String),
+    #[error("completing or skipping needs an item; this link is for the department")]
+    NoTaskOnLink,
 }

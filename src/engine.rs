@@ -26,7 +26,7 @@ use crate::domain::chase;
 use crate::domain::{DomainError, EventData, Incident, Route, messages_for};
 use crate::metrics::{DepartmentLabel, Metrics};
 use crate::playbook::Catalog;
-use crate::store::{Effects, Store, StoreError, UpdateError};
+use crate::store::{Change, Effects, Store, StoreError, UpdateError};
 use crate::timeline::SigningKey;
 
 pub use access::{LinkLookup, Readiness, STALLED_AFTER, issue_token};
@@ -68,7 +68,7 @@ pub struct Parts {
     pub catalog: Arc<Catalog>,
     pub clock: Arc<dyn Clock>,
     /// Webhook endpoints, for deciding who hears of what.
-    pub routes: Vec<Route>,
+    pub routes: Arc<[Route]>,
     /// Poked after a commit that queued messages, so delivery starts at once.
     pub wake: Arc<Notify>,
     /// Signs chain heads in exports.
@@ -82,7 +82,7 @@ pub struct Engine {
     store: Arc<dyn Store>,
     catalog: Arc<Catalog>,
     clock: Arc<dyn Clock>,
-    routes: Vec<Route>,
+    routes: Arc<[Route]>,
     wake: Arc<Notify>,
     signer: Arc<SigningKey>,
     metrics: Arc<Metrics>,
@@ -116,51 +116,49 @@ impl Engine {
     }
 
     /// Applies `rule` at one instant (the state change and its events share
-    /// it) and writes the result with its messages and timers.
-    async fn update<'a>(
-        &'a self,
+    /// it) and writes the result with its messages and timers. The rule may
+    /// run more than once (see [`Change`]): it must be pure.
+    async fn update(
+        &self,
         incident_id: Uuid,
-        actor: &'a Actor,
-        rule: impl FnOnce(&mut Incident, DateTime<Utc>) -> Result<Vec<EventData>, DomainError>
+        actor: &Actor,
+        rule: impl Fn(&mut Incident, &Actor, DateTime<Utc>) -> Result<Vec<EventData>, DomainError>
         + Send
-        + 'a,
+        + Sync
+        + 'static,
     ) -> Result<Incident, EngineError> {
         let now = self.now();
-        let routes = &self.routes;
-        // Departments that answered in this change, for the metrics once it commits.
-        let answered = std::sync::Mutex::new(Vec::new());
-        let incident = self
+        let routes = Arc::clone(&self.routes);
+        let acting = actor.clone();
+        let change: Change = Box::new(move |incident| {
+            let events = rule(incident, &acting, now)?;
+            Ok(effects_of(incident, events, &routes))
+        });
+        let updated = self
             .store
-            .update_incident(
-                incident_id,
-                actor,
-                now,
-                Box::new(|incident| {
-                    let events = rule(incident, now)?;
-                    for event in &events {
-                        if let EventData::DepartmentAcknowledged { department, .. } = event
-                            && let Some(dept) =
-                                incident.departments.iter().find(|d| &d.id == department)
-                            && let Ok(mut answered) = answered.lock()
-                        {
-                            answered.push((
-                                department.clone(),
-                                (now - dept.joined_at).num_milliseconds(),
-                            ));
-                        }
-                    }
-                    Ok(effects_of(incident, events, routes))
-                }),
-            )
+            .update_incident(incident_id, actor.clone(), now, change)
             .await?;
-        self.wake.notify_waiters();
-        for (department, millis) in answered.into_inner().unwrap_or_default() {
-            self.metrics
-                .time_to_acknowledge
-                .get_or_create(&DepartmentLabel { department })
-                .observe(millis as f64 / 1000.0);
+        if updated.queued_messages {
+            self.wake.notify_waiters();
         }
-        Ok(incident)
+        self.observe_answers(&updated.incident, &updated.events, now);
+        Ok(updated.incident)
+    }
+
+    /// Time to acknowledge, for each department that answered in `events`.
+    fn observe_answers(&self, incident: &Incident, events: &[EventData], now: DateTime<Utc>) {
+        for event in events {
+            if let EventData::DepartmentAcknowledged { department, .. } = event
+                && let Some(dept) = incident.departments.iter().find(|d| &d.id == department)
+            {
+                self.metrics
+                    .time_to_acknowledge
+                    .get_or_create(&DepartmentLabel {
+                        department: department.clone(),
+                    })
+                    .observe((now - dept.joined_at).num_milliseconds() as f64 / 1000.0);
+            }
+        }
     }
 }
 

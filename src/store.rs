@@ -72,8 +72,21 @@ pub struct Effects {
 }
 
 /// A domain change applied to an incident inside the store's transaction.
-/// Returning no event means nothing changed, and nothing is written.
-pub type Change<'a> = Box<dyn FnOnce(&mut Incident) -> Result<Effects, DomainError> + Send + 'a>;
+/// Returning no event means nothing changed, and nothing is written. It may
+/// run more than once (changes are written in groups, and a group that
+/// fails is retried a change at a time), so it must be pure: the same
+/// incident in, the same incident and effects out.
+pub type Change = Box<dyn Fn(&mut Incident) -> Result<Effects, DomainError> + Send + Sync>;
+
+/// What an update wrote.
+#[derive(Debug)]
+pub struct Updated {
+    pub incident: Incident,
+    /// Its events; none when nothing changed.
+    pub events: Vec<EventData>,
+    /// Whether it queued messages for delivery.
+    pub queued_messages: bool,
+}
 
 /// What firing a due timer does, decided inside the store's transaction.
 pub enum TimerOutcome {
@@ -192,10 +205,10 @@ pub trait IncidentStore: Send + Sync {
     async fn update_incident(
         &self,
         id: Uuid,
-        actor: &Actor,
+        actor: Actor,
         now: DateTime<Utc>,
-        change: Change<'_>,
-    ) -> Result<Incident, UpdateError>;
+        change: Change,
+    ) -> Result<Updated, UpdateError>;
 
     /// One incident, read whole from one snapshot.
     async fn incident(&self, id: Uuid) -> Result<Option<Incident>, StoreError>;

@@ -2,9 +2,10 @@
 //! department, of which only the hash is stored (links are made when a
 //! message is sent, never kept).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
+use super::{Actor, DomainError, EventData, Incident, Prose};
 use crate::secret::hash_secret;
 
 /// What a link may act on, as stored (the secret itself never is).
@@ -18,6 +19,56 @@ pub struct LinkToken {
     pub recipient: String,
     pub message_id: Uuid,
     pub created_at: DateTime<Utc>,
+}
+
+/// What a link's page asks for, its text already read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkAct {
+    Acknowledge,
+    Complete(Option<Prose>),
+    /// Links skip optional items only, and say why.
+    Skip(Prose),
+}
+
+impl Incident {
+    /// Links keep working until the incident has been resolved for `grace`.
+    pub fn links_expired(&self, grace: Duration, now: DateTime<Utc>) -> bool {
+        self.resolved_at.is_some_and(|resolved| {
+            resolved
+                .checked_add_signed(grace)
+                .is_some_and(|end| end < now)
+        })
+    }
+
+    /// Acts as a link allows: on its item, or for its department as a whole;
+    /// until the incident has been resolved for longer than `grace`.
+    pub fn act_by_link(
+        &mut self,
+        link: &LinkToken,
+        act: LinkAct,
+        actor: &Actor,
+        grace: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventData>, DomainError> {
+        if let Some(resolved) = self.resolved_at.filter(|_| self.links_expired(grace, now)) {
+            return Err(DomainError::LinkExpired(resolved));
+        }
+        match (act, link.task_id) {
+            (LinkAct::Acknowledge, None) => self.acknowledge_department(&link.department, actor, now),
+            (LinkAct::Acknowledge, Some(task)) => self.acknowledge_task(task, actor, now),
+            (LinkAct::Complete(note), Some(task)) => self.complete_task(task, note, actor, now),
+            (LinkAct::Skip(reason), Some(task)) => {
+                match self.task(task) {
+                    Some(item) if item.required => {
+                        return Err(DomainError::RequiredNotSkippable(item.key.clone()));
+                    }
+                    _ => {}
+                }
+                self.skip_task(task, reason, actor, now)
+            }
+            (LinkAct::Complete(_) | LinkAct::Skip(_), None) => Err(DomainError::NoTaskOnLink),
+        }
+    }
 }
 
 impl LinkToken {

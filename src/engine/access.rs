@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Engine, EngineError};
 use crate::auth::{ApiToken, Role};
-use crate::domain::{Incident, LinkToken};
+use crate::domain::{Actor, Incident, LinkAct, LinkToken, LinkUse};
 use crate::metrics::SeverityLabel;
 use crate::secret::{Secret, hash_secret};
 use crate::store::Store;
@@ -69,26 +69,46 @@ impl Engine {
         Ok(self.store.token_by_hash(&hash_secret(secret)).await?)
     }
 
+    /// The link a secret from an email names, without its incident.
+    pub async fn link_token(&self, secret: &str) -> Result<Option<LinkToken>, EngineError> {
+        Ok(self.store.link(&hash_secret(secret)).await?)
+    }
+
+    /// Acts through a link, for whoever clicked it (links get forwarded: the
+    /// timeline keeps who it was sent to, and where the click came from).
+    /// The incident is read once, under its lock, and the link's expiry
+    /// checked there.
+    pub async fn act_by_link(
+        &self,
+        link: &LinkToken,
+        act: LinkAct,
+        ip: String,
+        user_agent: Option<String>,
+    ) -> Result<Incident, EngineError> {
+        let actor = Actor::link(LinkUse {
+            recipient: link.recipient.clone(),
+            ip,
+            user_agent,
+        });
+        let (link, grace) = (link.clone(), self.link_grace);
+        self.update(link.incident_id, &actor, move |incident, actor, now| {
+            incident.act_by_link(&link, act.clone(), actor, grace, now)
+        })
+        .await
+    }
+
     /// The link a secret from an email opens, with its incident as it is now.
     pub async fn link(&self, secret: &str) -> Result<LinkLookup, EngineError> {
         let Some(link) = self.store.link(&hash_secret(secret)).await? else {
             return Ok(LinkLookup::Unknown);
         };
         let incident = self.incident(link.incident_id).await?;
-        if self.link_expired(&incident, self.now()) {
+        if incident.links_expired(self.link_grace, self.now()) {
             return Ok(LinkLookup::Expired);
         }
         Ok(LinkLookup::Usable {
             link,
             incident: Box::new(incident),
-        })
-    }
-
-    fn link_expired(&self, incident: &Incident, now: DateTime<Utc>) -> bool {
-        incident.resolved_at.is_some_and(|resolved| {
-            resolved
-                .checked_add_signed(self.link_grace)
-                .is_some_and(|end| end < now)
         })
     }
 

@@ -104,8 +104,9 @@ impl Engine {
         department: &str,
         actor: &Actor,
     ) -> Result<Incident, EngineError> {
-        self.update(incident_id, actor, move |incident, now| {
-            incident.acknowledge_department(department, actor, now)
+        let department = department.to_owned();
+        self.update(incident_id, actor, move |incident, actor, now| {
+            incident.acknowledge_department(&department, actor, now)
         })
         .await
     }
@@ -116,7 +117,7 @@ impl Engine {
         task_id: Uuid,
         actor: &Actor,
     ) -> Result<Incident, EngineError> {
-        self.update(incident_id, actor, move |incident, now| {
+        self.update(incident_id, actor, move |incident, actor, now| {
             incident.acknowledge_task(task_id, actor, now)
         })
         .await
@@ -129,8 +130,8 @@ impl Engine {
         note: Option<Prose>,
         actor: &Actor,
     ) -> Result<Incident, EngineError> {
-        self.update(incident_id, actor, move |incident, now| {
-            incident.complete_task(task_id, note, actor, now)
+        self.update(incident_id, actor, move |incident, actor, now| {
+            incident.complete_task(task_id, note.clone(), actor, now)
         })
         .await
     }
@@ -142,8 +143,8 @@ impl Engine {
         reason: Prose,
         actor: &Actor,
     ) -> Result<Incident, EngineError> {
-        self.update(incident_id, actor, move |incident, now| {
-            incident.skip_task(task_id, reason, actor, now)
+        self.update(incident_id, actor, move |incident, actor, now| {
+            incident.skip_task(task_id, reason.clone(), actor, now)
         })
         .await
     }
@@ -154,8 +155,8 @@ impl Engine {
         text: Prose,
         actor: &Actor,
     ) -> Result<Incident, EngineError> {
-        self.update(incident_id, actor, move |incident, now| {
-            Ok(incident.add_note(text, now))
+        self.update(incident_id, actor, move |incident, _, now| {
+            Ok(incident.add_note(text.clone(), now))
         })
         .await
     }
@@ -168,9 +169,9 @@ impl Engine {
         actor: &Actor,
     ) -> Result<Incident, EngineError> {
         let catalog = std::sync::Arc::clone(&self.catalog);
-        self.update(incident_id, actor, move |incident, now| {
+        self.update(incident_id, actor, move |incident, _, now| {
             let plan = catalog.plan(&incident.scenario, to);
-            incident.change_severity(to, reason, plan.as_ref(), now)
+            incident.change_severity(to, reason.clone(), plan.as_ref(), now)
         })
         .await
     }
@@ -182,8 +183,8 @@ impl Engine {
         force_reason: Option<Prose>,
         actor: &Actor,
     ) -> Result<Incident, EngineError> {
-        self.update(incident_id, actor, move |incident, now| {
-            incident.resolve(summary, force_reason, now)
+        self.update(incident_id, actor, move |incident, _, now| {
+            incident.resolve(summary.clone(), force_reason.clone(), now)
         })
         .await
     }

@@ -113,8 +113,8 @@ impl Engine {
         reason: Prose,
         actor: &Actor,
     ) -> Result<Incident, EngineError> {
-        self.update(incident_id, actor, move |incident, now| {
-            incident.set_legal_hold(hold, reason, now)
+        self.update(incident_id, actor, move |incident, _, now| {
+            incident.set_legal_hold(hold, reason.clone(), now)
         })
         .await
     }
@@ -129,8 +129,8 @@ impl Engine {
         // Read before the change's lock: the chain only grows, so an event
         // that exists now still exists under the lock.
         let last_seq = self.store.chain_head(incident_id).await?.seq;
-        self.update(incident_id, actor, move |incident, now| {
-            incident.correct(corrects_seq, text, last_seq, now)
+        self.update(incident_id, actor, move |incident, _, now| {
+            incident.correct(corrects_seq, text.clone(), last_seq, now)
         })
         .await
     }
@@ -143,8 +143,13 @@ impl Engine {
         channels: Vec<Line>,
         actor: &Actor,
     ) -> Result<Incident, EngineError> {
-        self.update(incident_id, actor, move |incident, now| {
-            Ok(incident.record_statement(text, approved_by, channels, now))
+        self.update(incident_id, actor, move |incident, _, now| {
+            Ok(incident.record_statement(
+                text.clone(),
+                approved_by.clone(),
+                channels.clone(),
+                now,
+            ))
         })
         .await
     }

@@ -19,9 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use crate::delivery::render::{IncidentView, when};
-use crate::domain::{
-    Actor, DomainError, Incident, LinkToken, LinkUse, Prose, Task, TaskStatus, TextError,
-};
+use crate::domain::{DomainError, Incident, LinkAct, LinkToken, Prose, Task, TaskStatus, TextError};
 use crate::engine::{EngineError, LinkLookup};
 use crate::secret::parse_secret;
 
@@ -203,25 +201,36 @@ async fn resolve(
     };
     match lookup {
         LinkLookup::Usable { link, incident } => Ok((link, *incident)),
-        LinkLookup::Expired => Err(problem(
-            state,
-            StatusCode::GONE,
-            "This link has expired",
-            "The incident was resolved and its links no longer work. Ask the incident commander if something is still open.",
-        )),
-        LinkLookup::Unknown if state.link_guard.over_limit(ip) => Err(problem(
+        LinkLookup::Expired => Err(expired(state)),
+        LinkLookup::Unknown => Err(unknown_link(state, ip)),
+    }
+}
+
+fn expired(state: &AppState) -> Response {
+    problem(
+        state,
+        StatusCode::GONE,
+        "This link has expired",
+        "The incident was resolved and its links no longer work. Ask the incident commander if something is still open.",
+    )
+}
+
+/// An unknown link, counted against the address that tried it.
+fn unknown_link(state: &AppState, ip: IpAddr) -> Response {
+    if state.link_guard.over_limit(ip) {
+        return problem(
             state,
             StatusCode::TOO_MANY_REQUESTS,
             "Too many attempts",
             "Too many unknown links were tried from your address. Wait a minute and try again.",
-        )),
-        LinkLookup::Unknown => Err(problem(
-            state,
-            StatusCode::NOT_FOUND,
-            "Unknown link",
-            "This link is not valid. Check that it was copied whole, or use the latest email about the incident.",
-        )),
+        );
     }
+    problem(
+        state,
+        StatusCode::NOT_FOUND,
+        "Unknown link",
+        "This link is not valid. Check that it was copied whole, or use the latest email about the incident.",
+    )
 }
 
 /// A note or reason typed on a link page, refused by the domain's rule.
@@ -390,14 +399,35 @@ pub async fn act(
         Ok(body) => link_action(headers.get(CONTENT_TYPE), body),
         Err(_) => Err(FormProblem::Unreadable),
     };
-    // The link is resolved first: a bad link says so whatever the form.
-    let (link, incident) = match resolve(&state, secret.as_deref(), peer.ip()).await {
-        Ok(found) => found,
-        Err(response) => return response,
+    // The link is looked up first: a bad link says so whatever the form.
+    let found = match &secret {
+        Some(secret) => state.engine.link_token(secret).await,
+        None => Ok(None),
+    };
+    let link = match found {
+        Ok(Some(link)) => link,
+        Ok(None) => return unknown_link(&state, peer.ip()),
+        Err(error) => return internal(&error),
     };
     let token = secret.unwrap_or_default();
-    let action = match action {
-        Ok(action) => action,
+    let act = match action {
+        Ok(LinkAction::Acknowledge) => LinkAct::Acknowledge,
+        Ok(LinkAction::Complete { note }) => match prose(note) {
+            Ok(note) => LinkAct::Complete(note),
+            Err(error) => return not_accepted(&state, "note", error),
+        },
+        Ok(LinkAction::Skip { reason }) => match prose(reason) {
+            Ok(Some(reason)) => LinkAct::Skip(reason),
+            Ok(None) => {
+                return problem(
+                    &state,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "A reason is needed",
+                    "Go back and say why this item is skipped.",
+                );
+            }
+            Err(error) => return not_accepted(&state, "reason", error),
+        },
         Err(FormProblem::Unreadable) => {
             return problem(
                 &state,
@@ -408,68 +438,21 @@ pub async fn act(
         }
         Err(FormProblem::UnknownAction) => return unknown_action(&state),
     };
-    let actor = Actor::link(LinkUse {
-        recipient: link.recipient.clone(),
-        ip: peer.ip().to_string(),
-        user_agent: headers
-            .get(USER_AGENT)
-            .and_then(|value| value.to_str().ok())
-            .map(|ua| ua.chars().take(300).collect()),
-    });
-    let engine = &state.engine;
-    let id = link.incident_id;
-    let result = match (action, link.task_id) {
-        (LinkAction::Acknowledge, None) => engine
-            .acknowledge_department(id, &link.department, &actor)
-            .await
-            .map(|i| (i, "Acknowledged. Thank you.")),
-        (LinkAction::Acknowledge, Some(task)) => engine
-            .acknowledge_task(id, task, &actor)
-            .await
-            .map(|i| (i, "Acknowledged. Thank you.")),
-        (LinkAction::Complete { note }, Some(task)) => {
-            let note = match prose(note) {
-                Ok(note) => note,
-                Err(error) => return not_accepted(&state, "note", error),
-            };
-            engine
-                .complete_task(id, task, note, &actor)
-                .await
-                .map(|i| (i, "Marked as done. Thank you."))
-        }
-        (LinkAction::Skip { reason }, Some(task)) => {
-            let reason = match prose(reason) {
-                Ok(Some(reason)) => reason,
-                Ok(None) => {
-                    return problem(
-                        &state,
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "A reason is needed",
-                        "Go back and say why this item is skipped.",
-                    );
-                }
-                Err(error) => return not_accepted(&state, "reason", error),
-            };
-            if incident.task(task).is_none_or(|t| t.required) {
-                return problem(
-                    &state,
-                    StatusCode::CONFLICT,
-                    "This item cannot be skipped here",
-                    "It is required for resolution; ask the incident commander.",
-                );
-            }
-            engine
-                .skip_task(id, task, reason, &actor)
-                .await
-                .map(|i| (i, "Skipped. The reason is on the timeline."))
-        }
-        // Completing or skipping needs a task; a department link has none.
-        (LinkAction::Complete { .. } | LinkAction::Skip { .. }, None) => {
-            return unknown_action(&state);
-        }
+    let outcome = match act {
+        LinkAct::Acknowledge => "Acknowledged. Thank you.",
+        LinkAct::Complete(_) => "Marked as done. Thank you.",
+        LinkAct::Skip(_) => "Skipped. The reason is on the timeline.",
     };
-    match result {
-        Ok((incident, outcome)) => render(
+    let user_agent = headers
+        .get(USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .map(|ua| ua.chars().take(300).collect());
+    let engine = &state.engine;
+    match engine
+        .act_by_link(&link, act, peer.ip().to_string(), user_agent)
+        .await
+    {
+        Ok(incident) => render(
             &state,
             &token,
             &link,
@@ -479,17 +462,26 @@ pub async fn act(
         ),
         // Already done: the page shows by whom and when.
         Err(EngineError::Refused(DomainError::TaskClosed { .. })) => {
-            match engine.incident(id).await {
+            match engine.incident(link.incident_id).await {
                 Ok(incident) => render(&state, &token, &link, &incident, None, StatusCode::OK),
                 Err(error) => internal(&error),
             }
         }
+        Err(EngineError::Refused(DomainError::LinkExpired(_))) => expired(&state),
+        Err(EngineError::Refused(DomainError::NoTaskOnLink)) => unknown_action(&state),
+        Err(EngineError::Refused(DomainError::RequiredNotSkippable(_))) => problem(
+            &state,
+            StatusCode::CONFLICT,
+            "This item cannot be skipped here",
+            "It is required for resolution; ask the incident commander.",
+        ),
         Err(EngineError::Refused(refused)) => problem(
             &state,
             StatusCode::CONFLICT,
             "Not possible right now",
             &refused.to_string(),
         ),
+        Err(EngineError::NotFound(_)) => unknown_link(&state, peer.ip()),
         Err(EngineError::Invalid { message, .. }) => problem(
             &state,
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -3,26 +3,30 @@
 //! backend for each of these; every difference has a test on its engine
 //! (`tests/storage.rs`).
 
-use sqlx::{Database, Transaction};
+use sqlx::{Database, Pool, Transaction};
 use uuid::Uuid;
 
 pub(super) trait Backend {
     type Db: Database;
 
+    /// Writer tasks that group changes into transactions (`sql/writer.rs`).
+    const WRITERS: usize;
+
     /// A read-only transaction whose queries all see one snapshot, so an
     /// incident read in several queries is never torn by a concurrent write.
-    async fn begin_read(&self) -> Result<Transaction<'static, Self::Db>, sqlx::Error>;
+    async fn begin_read(pool: &Pool<Self::Db>) -> Result<Transaction<'static, Self::Db>, sqlx::Error>;
 
     /// A transaction that writes: it may wait for other writers, never fail
     /// for having read before another writer committed.
-    async fn begin_write(&self) -> Result<Transaction<'static, Self::Db>, sqlx::Error>;
+    async fn begin_write(pool: &Pool<Self::Db>) -> Result<Transaction<'static, Self::Db>, sqlx::Error>;
 
-    /// Holds an incident against other writers until the transaction ends;
-    /// false if there is no such incident.
-    async fn lock_incident(
+    /// Holds incidents against other writers until the transaction ends,
+    /// taken in ascending id order (the order every writer takes). Whether
+    /// each exists is for the caller to read.
+    async fn lock_incidents(
         conn: &mut <Self::Db as Database>::Connection,
-        id: Uuid,
-    ) -> Result<bool, sqlx::Error>;
+        ids: &[Uuid],
+    ) -> Result<(), sqlx::Error>;
 
     /// Marks up to `$4` due messages (`$3`: now) as claimed by `$1` until
     /// `$2`, passing over rows another worker is claiming; returns them.

@@ -14,6 +14,8 @@ type Db = Postgres;
 
 pub struct SqlStore {
     pool: PgPool,
+    /// Where changes queue to be written in groups.
+    writers: sql::writer::Writers,
 }
 
 pub type PostgresStore = SqlStore;
@@ -27,36 +29,40 @@ impl SqlStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
-        Ok(SqlStore { pool })
+        let writers = sql::writer::Writers::spawn(&pool);
+        Ok(SqlStore { pool, writers })
     }
 }
 
 impl Backend for SqlStore {
     type Db = Postgres;
 
+    /// Writers on different incidents proceed in parallel; each incident's
+    /// changes go to one of them, in order.
+    const WRITERS: usize = 4;
+
     /// READ COMMITTED, PostgreSQL's default, takes a new snapshot per
     /// statement: an incident read in three queries could see a department's
     /// task without the department. One snapshot for the whole transaction
     /// cannot; read-only, it never has to be retried.
-    async fn begin_read(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        self.pool
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    async fn begin_read(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .await
     }
 
     /// READ COMMITTED: writers serialise on the rows they lock.
-    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        self.pool.begin().await
+    async fn begin_write(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        pool.begin().await
     }
 
     /// Writers to one incident queue on its row; other incidents proceed.
-    async fn lock_incident(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
-        let found: Option<Uuid> =
-            sqlx::query_scalar("SELECT id FROM incidents WHERE id = $1 FOR UPDATE")
-                .bind(id)
-                .fetch_optional(conn)
-                .await?;
-        Ok(found.is_some())
+    /// The rows are locked as the sort returns them: in ascending id order.
+    async fn lock_incidents(conn: &mut PgConnection, ids: &[Uuid]) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT id FROM incidents WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(ids)
+            .execute(conn)
+            .await?;
+        Ok(())
     }
 
     /// `SKIP LOCKED` in the subquery: rows another worker is claiming are

@@ -24,3 +24,5 @@ mod staff;
 mod timeline;
 #[path = "sql/timers.rs"]
 mod timers;
+#[path = "sql/writer.rs"]
+pub(super) mod writer;

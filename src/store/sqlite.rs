@@ -19,6 +19,8 @@ type Db = Sqlite;
 
 pub struct SqlStore {
     pool: SqlitePool,
+    /// Where changes queue to be written in groups.
+    writers: sql::writer::Writers,
 }
 
 pub type SqliteStore = SqlStore;
@@ -38,34 +40,33 @@ impl SqlStore {
             .max_connections(8)
             .connect_with(options)
             .await?;
-        Ok(SqlStore { pool })
+        let writers = sql::writer::Writers::spawn(&pool);
+        Ok(SqlStore { pool, writers })
     }
 }
 
 impl Backend for SqlStore {
     type Db = Sqlite;
 
+    /// SQLite has one writer at a time: more writer tasks would only queue.
+    const WRITERS: usize = 1;
+
     /// In WAL mode a deferred transaction reads from the snapshot its first
     /// read takes, whatever commits meanwhile.
-    async fn begin_read(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        self.pool.begin().await
+    async fn begin_read(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        pool.begin().await
     }
 
     /// A deferred transaction that reads then writes fails with "database is
     /// locked" when another writer got in between; taking the write lock up
     /// front makes writers queue on the busy timeout instead.
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
+    async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        pool.begin_with("BEGIN IMMEDIATE").await
     }
 
-    /// The write transaction already holds the whole database: this only
-    /// says whether the incident exists.
-    async fn lock_incident(conn: &mut SqliteConnection, id: Uuid) -> Result<bool, sqlx::Error> {
-        let found: Option<Uuid> = sqlx::query_scalar("SELECT id FROM incidents WHERE id = $1")
-            .bind(id)
-            .fetch_optional(conn)
-            .await?;
-        Ok(found.is_some())
+    /// The write transaction already holds the whole database.
+    async fn lock_incidents(_: &mut SqliteConnection, _: &[Uuid]) -> Result<(), sqlx::Error> {
+        Ok(())
     }
 
     /// Inside the immediate transaction no other writer runs, so a plain

@@ -9,6 +9,7 @@ use super::Conn;
 use crate::domain::chase::NewTimer;
 use crate::domain::{Actor, NewMessage};
 use crate::store::Effects;
+use crate::timeline::ChainHead;
 
 /// Writes a change's events, messages and timers after its state.
 pub(super) async fn append_effects(
@@ -18,9 +19,22 @@ pub(super) async fn append_effects(
     at: DateTime<Utc>,
     effects: Effects,
 ) -> Result<(), sqlx::Error> {
-    insert_messages(conn, incident_id, at, &effects.messages).await?;
-    insert_timers(conn, incident_id, at, &effects.timers).await?;
-    super::timeline::append_events(conn, incident_id, actor, at, effects.events).await
+    let mut head = super::timeline::chain_head(conn, incident_id).await?;
+    append_effects_after(conn, &mut head, actor, at, effects).await
+}
+
+/// The same, after a chain head already read (and moved on to the last
+/// event written).
+pub(super) async fn append_effects_after(
+    conn: &mut Conn,
+    head: &mut ChainHead,
+    actor: &Actor,
+    at: DateTime<Utc>,
+    effects: Effects,
+) -> Result<(), sqlx::Error> {
+    insert_messages(conn, head.incident_id, at, &effects.messages).await?;
+    insert_timers(conn, head.incident_id, at, &effects.timers).await?;
+    super::timeline::append_events_after(conn, head, actor, at, effects.events).await
 }
 
 async fn insert_messages(

@@ -13,7 +13,7 @@ use super::rows::{self, DepartmentRow, IncidentRow, TaskRow};
 use super::{Conn, Db, SqlStore};
 use crate::domain::{Actor, Department, IdempotencyClaim, Incident, IncidentFilter, Task};
 use crate::store::backend::Backend;
-use crate::store::{Change, Effects, IncidentStore, Inserted, StoreError, UpdateError};
+use crate::store::{Change, Effects, IncidentStore, Inserted, StoreError, UpdateError, Updated};
 
 /// The columns of an incident, its departments and its tasks, as the rows
 /// in `rows.rs` read them.
@@ -77,7 +77,7 @@ pub(super) fn incident_queries(ids: &[Uuid]) -> [QueryBuilder<Db>; 3] {
 }
 
 /// Incidents by id, in that order, in three queries however many they are.
-async fn load_incidents(conn: &mut Conn, ids: &[Uuid]) -> Result<Vec<Incident>, StoreError> {
+pub(super) async fn load_incidents(conn: &mut Conn, ids: &[Uuid]) -> Result<Vec<Incident>, StoreError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -241,7 +241,7 @@ async fn update_task(conn: &mut Conn, task: &Task) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-async fn save_changes(
+pub(super) async fn save_changes(
     conn: &mut Conn,
     before: &Incident,
     after: &Incident,
@@ -301,7 +301,7 @@ impl IncidentStore for SqlStore {
         actor: &Actor,
         claim: Option<&IdempotencyClaim>,
     ) -> Result<Inserted, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = Self::begin_write(&self.pool).await?;
         if let Some(claim) = claim {
             if let Some(earlier) = find_claim(&mut tx, claim).await? {
                 return Ok(earlier);
@@ -341,38 +341,23 @@ impl IncidentStore for SqlStore {
     async fn update_incident(
         &self,
         id: Uuid,
-        actor: &Actor,
+        actor: Actor,
         now: DateTime<Utc>,
-        change: Change<'_>,
-    ) -> Result<Incident, UpdateError> {
-        let mut tx = self.begin_write().await?;
-        if !Self::lock_incident(&mut tx, id).await? {
-            return Err(UpdateError::NotFound);
-        }
-        let before = load_incident(&mut tx, id)
-            .await?
-            .ok_or(UpdateError::NotFound)?;
-        let mut after = before.clone();
-        let effects = change(&mut after)?;
-        if effects.events.is_empty() {
-            return Ok(before);
-        }
-        save_changes(&mut tx, &before, &after).await?;
-        super::effects::append_effects(&mut tx, id, actor, now, effects).await?;
-        tx.commit().await?;
-        Ok(after)
+        change: Change,
+    ) -> Result<Updated, UpdateError> {
+        self.writers.write(id, actor, now, change).await
     }
 
     async fn incident(&self, id: Uuid) -> Result<Option<Incident>, StoreError> {
         // One snapshot, so the three queries see one state.
-        let mut tx = self.begin_read().await?;
+        let mut tx = Self::begin_read(&self.pool).await?;
         let incident = load_incident(&mut tx, id).await?;
         tx.commit().await?;
         Ok(incident)
     }
 
     async fn incidents(&self, filter: IncidentFilter) -> Result<Vec<Incident>, StoreError> {
-        let mut tx = self.begin_read().await?;
+        let mut tx = Self::begin_read(&self.pool).await?;
         let before = filter.before.unwrap_or(Uuid::max());
         let status = filter.status.map(|status| status.as_str());
         let severity = filter.severity.map(|severity| severity.as_str());

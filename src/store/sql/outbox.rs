@@ -21,7 +21,7 @@ impl OutboxStore for SqlStore {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Result<ClaimedMessage, Unreadable>>, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = Self::begin_write(&self.pool).await?;
         let rows = sqlx::query_as::<_, ClaimRow>(Self::CLAIM_MESSAGES)
             .bind(claim)
             .bind(lease_until)
@@ -34,9 +34,9 @@ impl OutboxStore for SqlStore {
     }
 
     async fn record_attempt(&self, attempt: &Attempt) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = Self::begin_write(&self.pool).await?;
         // The event needs the incident's next sequence number.
-        Self::lock_incident(&mut tx, attempt.incident_id).await?;
+        Self::lock_incidents(&mut tx, &[attempt.incident_id]).await?;
         let (status, next_at, error, receipt, sent_at) = match &attempt.outcome {
             AttemptOutcome::Sent { receipt } => {
                 ("sent", None, None, Some(receipt.as_str()), Some(attempt.at))
@@ -116,7 +116,7 @@ impl OutboxStore for SqlStore {
     }
 
     async fn insert_links(&self, links: &[LinkToken]) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = Self::begin_write(&self.pool).await?;
         for link in links {
             sqlx::query(
                 "INSERT INTO link_tokens (secret_hash, incident_id, department, task_id, \

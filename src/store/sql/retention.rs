@@ -29,10 +29,8 @@ impl RetentionStore for SqlStore {
         .await?;
         let mut purged = Vec::new();
         for id in candidates {
-            let mut tx = self.begin_write().await?;
-            if !Self::lock_incident(&mut tx, id).await? {
-                continue;
-            }
+            let mut tx = Self::begin_write(&self.pool).await?;
+            Self::lock_incidents(&mut tx, &[id]).await?;
             // Checked again under the lock: a hold placed meanwhile wins.
             let Some(incident) = super::incidents::load_incident(&mut tx, id).await? else {
                 continue;

@@ -83,7 +83,7 @@ impl StaffStore for SqlStore {
         secret_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<User>, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = Self::begin_write(&self.pool).await?;
         let user_id: Option<Uuid> = sqlx::query_scalar(
             "UPDATE sign_in_links SET used_at = $2 \
              WHERE secret_hash = $1 AND used_at IS NULL AND expires_at > $2 \
@@ -187,7 +187,7 @@ impl StaffStore for SqlStore {
     }
 
     async fn insert_first_admin(&self, token: &ApiToken) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = Self::begin_write(&self.pool).await?;
         // A concurrent first start waits on this row, then finds it taken.
         let claimed = sqlx::query(
             "INSERT INTO installation (id, set_up_at) VALUES (1, $1) \

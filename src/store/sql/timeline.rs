@@ -1,13 +1,16 @@
 //! The timeline: events sealed into the hash chain under their incident's
 //! lock, read back in order; and the key that signs chain heads.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::rows::{ChainRow, EventRow};
-use super::{Conn, SqlStore};
+use super::{Conn, Db, SqlStore};
 use crate::domain::{Actor, Event, EventData};
 use crate::store::backend::Backend;
 use crate::store::{StoreError, TimelineStore};
@@ -33,6 +36,38 @@ pub(super) async fn chain_head(
     })
 }
 
+/// The chain heads of incidents, in one query; an incident with no event
+/// yet is left out.
+pub(super) async fn chain_heads(
+    conn: &mut Conn,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, ChainHead>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut query = QueryBuilder::<Db>::new(
+        "SELECT incident_id, seq, hash FROM events WHERE (incident_id, seq) IN \
+         (SELECT incident_id, MAX(seq) FROM events WHERE incident_id IN (",
+    );
+    let mut list = query.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    query.push(") GROUP BY incident_id)");
+    let heads: Vec<(Uuid, i64, String)> = query.build_query_as().fetch_all(&mut *conn).await?;
+    Ok(heads
+        .into_iter()
+        .map(|(incident_id, seq, hash)| {
+            let head = ChainHead {
+                incident_id,
+                seq,
+                hash,
+            };
+            (incident_id, head)
+        })
+        .collect())
+}
+
 /// Appends after the incident's last event, each sealed with the
 /// hash of the one before. Callers hold the incident's lock, so the
 /// chain stays gapless and single.
@@ -44,33 +79,49 @@ pub(super) async fn append_events(
     events: Vec<EventData>,
 ) -> Result<(), sqlx::Error> {
     let mut head = chain_head(conn, incident_id).await?;
+    append_events_after(conn, &mut head, actor, at, events).await
+}
+
+/// Appends after `head`, in one statement, and moves `head` to the last.
+pub(super) async fn append_events_after(
+    conn: &mut Conn,
+    head: &mut ChainHead,
+    actor: &Actor,
+    at: DateTime<Utc>,
+    events: Vec<EventData>,
+) -> Result<(), sqlx::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
     let actor = actor.to_string();
+    let mut sealed = Vec::with_capacity(events.len());
     for event in events {
         let (kind, data) = event.into_parts();
-        let sealed = head.seal_next(at, actor.as_str(), kind, data);
-        sqlx::query(
-            "INSERT INTO events (incident_id, seq, at, actor, kind, data, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(incident_id)
-        .bind(sealed.seq)
-        .bind(sealed.at)
-        .bind(&sealed.actor)
-        .bind(&sealed.kind)
-        .bind(Json(&sealed.data))
-        .bind(&sealed.prev_hash)
-        .bind(&sealed.hash)
-        .execute(&mut *conn)
-        .await?;
-        head = ChainHead::from(&sealed);
+        let next = head.seal_next(at, actor.as_str(), kind, data);
+        *head = ChainHead::from(&next);
+        sealed.push(next);
     }
+    let mut query = QueryBuilder::<Db>::new(
+        "INSERT INTO events (incident_id, seq, at, actor, kind, data, prev_hash, hash) ",
+    );
+    query.push_values(sealed, |mut row, event| {
+        row.push_bind(event.incident_id)
+            .push_bind(event.seq)
+            .push_bind(event.at)
+            .push_bind(event.actor)
+            .push_bind(event.kind)
+            .push_bind(Json(event.data))
+            .push_bind(event.prev_hash)
+            .push_bind(event.hash);
+    });
+    query.build().execute(&mut *conn).await?;
     Ok(())
 }
 
 #[async_trait]
 impl TimelineStore for SqlStore {
     async fn timeline(&self, incident_id: Uuid) -> Result<Option<Vec<ChainedEvent>>, StoreError> {
-        let mut tx = self.begin_read().await?;
+        let mut tx = Self::begin_read(&self.pool).await?;
         let exists: Option<Uuid> = sqlx::query_scalar("SELECT id FROM incidents WHERE id = $1")
             .bind(incident_id)
             .fetch_optional(&mut *tx)

@@ -36,10 +36,8 @@ impl TimerStore for SqlStore {
         .await?;
         for candidate in candidates {
             let candidate = DueTimer::try_from(candidate)?;
-            let mut tx = self.begin_write().await?;
-            if !Self::lock_incident(&mut tx, candidate.incident_id).await? {
-                continue;
-            }
+            let mut tx = Self::begin_write(&self.pool).await?;
+            Self::lock_incidents(&mut tx, &[candidate.incident_id]).await?;
             let Some(current) = sqlx::query_as::<_, TimerRow>(
                 "SELECT id, incident_id, department, task_id, purpose, stage, due_at, version \
                  FROM timers WHERE id = $1 AND version = $2 AND status = 'pending'",

@@ -1,0 +1,188 @@
+//! Group commit. Changes to incidents wait in a queue; a writer task takes
+//! every change waiting (up to [`BATCH`]), locks their incidents in one
+//! statement (ascending ids, the order every writer takes), reads them and
+//! their chain heads in one go, applies each change in queue order, writes
+//! them all in one transaction and answers each caller after the commit.
+//!
+//! The guarantees of a single change hold for each in the group: it is
+//! written with its events, messages and timers or not at all, the chain
+//! stays gapless (a second change to one incident continues after the
+//! first), and a change refused by the domain writes nothing. If the group's
+//! transaction fails, each change is retried in a transaction of its own,
+//! so that one bad change cannot fail the others.
+//!
+//! On PostgreSQL several writers run ([`Backend::WRITERS`]); an incident's
+//! changes always go to the same one, so they stay in order.
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use chrono::{DateTime, Utc};
+use sqlx::Pool;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use super::{Db, SqlStore};
+use crate::domain::{Actor, Incident};
+use crate::store::backend::Backend;
+use crate::store::{Change, StoreError, UpdateError, Updated};
+
+/// Changes written in one transaction at most.
+const BATCH: usize = 64;
+
+/// Changes that may wait for a writer before callers wait to queue theirs.
+const QUEUED: usize = 1024;
+
+/// One change waiting to be written, and who waits for it.
+pub(super) struct Job {
+    pub id: Uuid,
+    pub actor: Actor,
+    pub now: DateTime<Utc>,
+    pub change: Change,
+    pub reply: oneshot::Sender<Result<Updated, UpdateError>>,
+}
+
+/// The queues of the writer tasks.
+pub(in crate::store) struct Writers(Vec<mpsc::Sender<Job>>);
+
+impl Writers {
+    /// Starts the writers over `pool`; they stop when the store is dropped.
+    pub(in crate::store) fn spawn(pool: &Pool<Db>) -> Writers {
+        Writers(
+            (0..SqlStore::WRITERS.max(1))
+                .map(|_| {
+                    let (queue, jobs) = mpsc::channel(QUEUED);
+                    tokio::spawn(run(pool.clone(), jobs));
+                    queue
+                })
+                .collect(),
+        )
+    }
+
+    /// Queues a change and waits until it is written (or refused).
+    pub async fn write(
+        &self,
+        id: Uuid,
+        actor: Actor,
+        now: DateTime<Utc>,
+        change: Change,
+    ) -> Result<Updated, UpdateError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            id,
+            actor,
+            now,
+            change,
+            reply,
+        };
+        // One writer per incident keeps its changes in order.
+        let writer = &self.0[(id.as_u128() % self.0.len() as u128) as usize];
+        writer.send(job).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> UpdateError {
+    UpdateError::Store(StoreError::Corrupt(
+        "the store's writer stopped".to_owned(),
+    ))
+}
+
+async fn run(pool: Pool<Db>, mut jobs: mpsc::Receiver<Job>) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        match write_group(&pool, &batch).await {
+            Ok(results) => {
+                for (job, result) in batch.into_iter().zip(results) {
+                    let _ = job.reply.send(result);
+                }
+            }
+            Err(error) if batch.len() == 1 => {
+                if let Some(job) = batch.pop() {
+                    let _ = job.reply.send(Err(error.into()));
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, changes = batch.len(), "a group of changes failed: writing them one by one");
+                for job in batch {
+                    let result = match write_group(&pool, std::slice::from_ref(&job)).await {
+                        Ok(mut results) => results.pop().unwrap_or_else(|| Err(stopped())),
+                        Err(error) => Err(error.into()),
+                    };
+                    let _ = job.reply.send(result);
+                }
+            }
+        }
+    }
+}
+
+/// Applies `jobs` in order in one transaction; the outer error means the
+/// transaction failed and nothing was written.
+async fn write_group(
+    pool: &Pool<Db>,
+    jobs: &[Job],
+) -> Result<Vec<Result<Updated, UpdateError>>, StoreError> {
+    let mut tx = SqlStore::begin_write(pool).await?;
+    let mut ids: Vec<Uuid> = jobs.iter().map(|job| job.id).collect();
+    ids.sort();
+    ids.dedup();
+    SqlStore::lock_incidents(&mut tx, &ids).await?;
+    let mut incidents: HashMap<Uuid, Incident> =
+        super::incidents::load_incidents(&mut tx, &ids)
+            .await?
+            .into_iter()
+            .map(|incident| (incident.id, incident))
+            .collect();
+    let mut heads = super::timeline::chain_heads(&mut tx, &ids).await?;
+    let mut results = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let Some(before) = incidents.get(&job.id) else {
+            results.push(Err(UpdateError::NotFound));
+            continue;
+        };
+        let mut after = before.clone();
+        // Domain code does not panic; if it ever did, only its caller fails.
+        let applied = catch_unwind(AssertUnwindSafe(|| (job.change)(&mut after)));
+        let effects = match applied {
+            Ok(Ok(effects)) => effects,
+            Ok(Err(refused)) => {
+                results.push(Err(UpdateError::Refused(refused)));
+                continue;
+            }
+            Err(_) => {
+                tracing::error!(incident = %job.id, "a change panicked; nothing of it was written");
+                results.push(Err(stopped()));
+                continue;
+            }
+        };
+        if effects.events.is_empty() {
+            results.push(Ok(Updated {
+                incident: before.clone(),
+                events: Vec::new(),
+                queued_messages: false,
+            }));
+            continue;
+        }
+        super::incidents::save_changes(&mut tx, before, &after).await?;
+        let events = effects.events.clone();
+        let queued_messages = !effects.messages.is_empty();
+        let head = heads
+            .get_mut(&job.id)
+            .ok_or_else(|| StoreError::Corrupt("an incident without its opening event".into()))?;
+        super::effects::append_effects_after(&mut tx, head, &job.actor, job.now, effects).await?;
+        incidents.insert(job.id, after.clone());
+        results.push(Ok(Updated {
+            incident: after,
+            events,
+            queued_messages,
+        }));
+    }
+    tx.commit().await?;
+    Ok(results)
+}
