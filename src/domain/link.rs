@@ -54,7 +54,9 @@ impl Incident {
             return Err(DomainError::LinkExpired(resolved));
         }
         match (act, link.task_id) {
-            (LinkAct::Acknowledge, None) => self.acknowledge_department(&link.department, actor, now),
+            (LinkAct::Acknowledge, None) => {
+                self.acknowledge_department(&link.department, actor, now)
+            }
             (LinkAct::Acknowledge, Some(task)) => self.acknowledge_task(task, actor, now),
             (LinkAct::Complete(note), Some(task)) => self.complete_task(task, note, actor, now),
             (LinkAct::Skip(reason), Some(task)) => {

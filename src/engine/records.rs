@@ -144,12 +144,7 @@ impl Engine {
         actor: &Actor,
     ) -> Result<Incident, EngineError> {
         self.update(incident_id, actor, move |incident, _, now| {
-            Ok(incident.record_statement(
-                text.clone(),
-                approved_by.clone(),
-                channels.clone(),
-                now,
-            ))
+            Ok(incident.record_statement(text.clone(), approved_by.clone(), channels.clone(), now))
         })
         .await
     }

@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use crate::delivery::render::{IncidentView, when};
-use crate::domain::{DomainError, Incident, LinkAct, LinkToken, Prose, Task, TaskStatus, TextError};
+use crate::domain::{
+    DomainError, Incident, LinkAct, LinkToken, Prose, Task, TaskStatus, TextError,
+};
 use crate::engine::{EngineError, LinkLookup};
 use crate::secret::parse_secret;
 

@@ -14,11 +14,15 @@ pub(super) trait Backend {
 
     /// A read-only transaction whose queries all see one snapshot, so an
     /// incident read in several queries is never torn by a concurrent write.
-    async fn begin_read(pool: &Pool<Self::Db>) -> Result<Transaction<'static, Self::Db>, sqlx::Error>;
+    async fn begin_read(
+        pool: &Pool<Self::Db>,
+    ) -> Result<Transaction<'static, Self::Db>, sqlx::Error>;
 
     /// A transaction that writes: it may wait for other writers, never fail
     /// for having read before another writer committed.
-    async fn begin_write(pool: &Pool<Self::Db>) -> Result<Transaction<'static, Self::Db>, sqlx::Error>;
+    async fn begin_write(
+        pool: &Pool<Self::Db>,
+    ) -> Result<Transaction<'static, Self::Db>, sqlx::Error>;
 
     /// Holds incidents against other writers until the transaction ends,
     /// taken in ascending id order (the order every writer takes). Whether

@@ -6,6 +6,9 @@
 
 use super::{Conn, Db, SqlStore};
 
+/// Rows in one statement at most: SQLite takes up to 32,766 parameters.
+const ROWS_PER_STATEMENT: usize = 500;
+
 #[path = "sql/admin.rs"]
 mod admin;
 #[path = "sql/effects.rs"]

@@ -1,17 +1,105 @@
-//! What a change writes besides its own rows: its timeline events, the
-//! messages and the timers they call for, in the change's transaction.
+//! What a change writes besides its incident's rows: its timeline events,
+//! sealed into the chain, and the messages and timers they call for; many
+//! changes' to a statement.
 
 use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::Conn;
+use super::{Conn, Db, ROWS_PER_STATEMENT};
 use crate::domain::chase::NewTimer;
 use crate::domain::{Actor, NewMessage};
 use crate::store::Effects;
-use crate::timeline::ChainHead;
+use crate::timeline::{ChainHead, ChainedEvent};
 
-/// Writes a change's events, messages and timers after its state.
+/// The rows changes add, gathered to be written together.
+#[derive(Default)]
+pub(super) struct Appended {
+    events: Vec<ChainedEvent>,
+    messages: Vec<(Uuid, DateTime<Utc>, NewMessage)>,
+    timers: Vec<(Uuid, DateTime<Utc>, NewTimer)>,
+}
+
+impl Appended {
+    /// Seals a change's events after `head`, moving it to the last of them
+    /// (callers hold the incident's lock, so the chain stays gapless and
+    /// single), and keeps its messages and timers.
+    pub fn add(
+        &mut self,
+        head: &mut ChainHead,
+        actor: &Actor,
+        at: DateTime<Utc>,
+        effects: Effects,
+    ) {
+        let actor = actor.to_string();
+        for event in effects.events {
+            let (kind, data) = event.into_parts();
+            let sealed = head.seal_next(at, actor.as_str(), kind, data);
+            *head = ChainHead::from(&sealed);
+            self.events.push(sealed);
+        }
+        let incident = head.incident_id;
+        self.messages.extend(
+            effects
+                .messages
+                .into_iter()
+                .map(|message| (incident, at, message)),
+        );
+        self.timers.extend(
+            effects
+                .timers
+                .into_iter()
+                .map(|timer| (incident, at, timer)),
+        );
+    }
+
+    /// Writes them: a statement per table.
+    pub async fn write(self, conn: &mut Conn) -> Result<(), sqlx::Error> {
+        for chunk in self.messages.chunks(ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<Db>::new(
+                "INSERT INTO outbox (id, incident_id, channel, recipient, department, notice, \
+                 status, attempts, next_attempt_at, created_at) ",
+            );
+            query.push_values(chunk, |mut row, (incident, at, message)| {
+                row.push_bind(message.id)
+                    .push_bind(*incident)
+                    .push_bind(message.channel.as_str())
+                    .push_bind(message.recipient.clone())
+                    .push_bind(message.department.clone())
+                    .push_bind(Json(message.notice.clone()))
+                    .push_bind("pending")
+                    .push_bind(0_i64)
+                    .push_bind(*at)
+                    .push_bind(*at);
+            });
+            query.build().execute(&mut *conn).await?;
+        }
+        for chunk in self.timers.chunks(ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<Db>::new(
+                "INSERT INTO timers (id, incident_id, department, task_id, purpose, stage, \
+                 due_at, status, version, created_at, updated_at) ",
+            );
+            query.push_values(chunk, |mut row, (incident, at, timer)| {
+                row.push_bind(timer.id)
+                    .push_bind(*incident)
+                    .push_bind(timer.department.clone())
+                    .push_bind(timer.task_id)
+                    .push_bind(timer.purpose.as_str())
+                    .push_bind(0_i64)
+                    .push_bind(timer.due_at)
+                    .push_bind("pending")
+                    .push_bind(0_i64)
+                    .push_bind(*at)
+                    .push_bind(*at);
+            });
+            query.build().execute(&mut *conn).await?;
+        }
+        super::timeline::insert_events(conn, &self.events).await
+    }
+}
+
+/// Writes one change's events, messages and timers after its state.
 pub(super) async fn append_effects(
     conn: &mut Conn,
     incident_id: Uuid,
@@ -20,69 +108,7 @@ pub(super) async fn append_effects(
     effects: Effects,
 ) -> Result<(), sqlx::Error> {
     let mut head = super::timeline::chain_head(conn, incident_id).await?;
-    append_effects_after(conn, &mut head, actor, at, effects).await
-}
-
-/// The same, after a chain head already read (and moved on to the last
-/// event written).
-pub(super) async fn append_effects_after(
-    conn: &mut Conn,
-    head: &mut ChainHead,
-    actor: &Actor,
-    at: DateTime<Utc>,
-    effects: Effects,
-) -> Result<(), sqlx::Error> {
-    insert_messages(conn, head.incident_id, at, &effects.messages).await?;
-    insert_timers(conn, head.incident_id, at, &effects.timers).await?;
-    super::timeline::append_events_after(conn, head, actor, at, effects.events).await
-}
-
-async fn insert_messages(
-    conn: &mut Conn,
-    incident_id: Uuid,
-    at: DateTime<Utc>,
-    messages: &[NewMessage],
-) -> Result<(), sqlx::Error> {
-    for message in messages {
-        sqlx::query(
-            "INSERT INTO outbox (id, incident_id, channel, recipient, department, notice, \
-             status, attempts, next_attempt_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7)",
-        )
-        .bind(message.id)
-        .bind(incident_id)
-        .bind(message.channel.as_str())
-        .bind(&message.recipient)
-        .bind(&message.department)
-        .bind(Json(&message.notice))
-        .bind(at)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
-}
-
-async fn insert_timers(
-    conn: &mut Conn,
-    incident_id: Uuid,
-    at: DateTime<Utc>,
-    timers: &[NewTimer],
-) -> Result<(), sqlx::Error> {
-    for timer in timers {
-        sqlx::query(
-            "INSERT INTO timers (id, incident_id, department, task_id, purpose, stage, \
-             due_at, status, version, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, 0, $6, 'pending', 0, $7, $7)",
-        )
-        .bind(timer.id)
-        .bind(incident_id)
-        .bind(&timer.department)
-        .bind(timer.task_id)
-        .bind(timer.purpose.as_str())
-        .bind(timer.due_at)
-        .bind(at)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
+    let mut appended = Appended::default();
+    appended.add(&mut head, actor, at, effects);
+    appended.write(conn).await
 }

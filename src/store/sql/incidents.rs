@@ -10,8 +10,8 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::rows::{self, DepartmentRow, IncidentRow, TaskRow};
-use super::{Conn, Db, SqlStore};
-use crate::domain::{Actor, Department, IdempotencyClaim, Incident, IncidentFilter, Task};
+use super::{Conn, Db, ROWS_PER_STATEMENT, SqlStore};
+use crate::domain::{Actor, IdempotencyClaim, Incident, IncidentFilter};
 use crate::store::backend::Backend;
 use crate::store::{Change, Effects, IncidentStore, Inserted, StoreError, UpdateError, Updated};
 
@@ -77,7 +77,10 @@ pub(super) fn incident_queries(ids: &[Uuid]) -> [QueryBuilder<Db>; 3] {
 }
 
 /// Incidents by id, in that order, in three queries however many they are.
-pub(super) async fn load_incidents(conn: &mut Conn, ids: &[Uuid]) -> Result<Vec<Incident>, StoreError> {
+pub(super) async fn load_incidents(
+    conn: &mut Conn,
+    ids: &[Uuid],
+) -> Result<Vec<Incident>, StoreError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -109,167 +112,114 @@ pub(super) async fn load_incidents(conn: &mut Conn, ids: &[Uuid]) -> Result<Vec<
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }
 
-async fn insert_incident_rows(conn: &mut Conn, incident: &Incident) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO incidents (id, reference, title, scenario, severity, summary, \
-         status, commander_name, commander_email, opened_at, updated_at, resolved_at, \
-         legal_hold) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-    )
-    .bind(incident.id)
-    .bind(&incident.reference)
-    .bind(&incident.title)
-    .bind(&incident.scenario)
-    .bind(incident.severity.as_str())
-    .bind(&incident.summary)
-    .bind(incident.status.as_str())
-    .bind(&incident.commander.name)
-    .bind(&incident.commander.email)
-    .bind(incident.opened_at)
-    .bind(incident.updated_at)
-    .bind(incident.resolved_at)
-    .bind(incident.legal_hold)
-    .execute(&mut *conn)
-    .await?;
-    let mut task_position = 0;
-    for (position, dept) in incident.departments.iter().enumerate() {
-        insert_department(conn, incident.id, position, dept).await?;
-        for task in &dept.tasks {
-            insert_task(conn, incident.id, task_position, task).await?;
-            task_position += 1;
-        }
-    }
-    Ok(())
-}
-
-async fn insert_department(
+/// Writes incidents as they now are, with their departments and tasks that
+/// are new or changed since `before` (None: all of them are new), in one
+/// statement per table for all of them: new rows are inserted, and the
+/// progress of existing ones updated (what an item asks for is a snapshot,
+/// never rewritten).
+pub(super) async fn write_incidents(
     conn: &mut Conn,
-    incident_id: Uuid,
-    position: usize,
-    dept: &Department,
+    changes: &[(Option<&Incident>, &Incident)],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO incident_departments (incident_id, department, position, name, \
-         head_name, head_email, deputies, joined_at, acknowledged_at, acknowledged_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(incident_id)
-    .bind(&dept.id)
-    .bind(position as i64)
-    .bind(&dept.name)
-    .bind(&dept.head.name)
-    .bind(&dept.head.email)
-    .bind(Json(&dept.deputies))
-    .bind(dept.joined_at)
-    .bind(dept.acknowledged_at)
-    .bind(&dept.acknowledged_by)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-async fn update_department(
-    conn: &mut Conn,
-    incident_id: Uuid,
-    dept: &Department,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE incident_departments SET acknowledged_at = $3, acknowledged_by = $4 \
-         WHERE incident_id = $1 AND department = $2",
-    )
-    .bind(incident_id)
-    .bind(&dept.id)
-    .bind(dept.acknowledged_at)
-    .bind(&dept.acknowledged_by)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-async fn insert_task(
-    conn: &mut Conn,
-    incident_id: Uuid,
-    position: usize,
-    task: &Task,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO tasks (id, incident_id, department, position, key, title, \
-         description, required, depends_on, ack_within_ms, complete_within_ms, status, \
-         ack_due_at, due_at, acknowledged_at, acknowledged_by, closed_at, closed_by, note) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-         $16, $17, $18, $19)",
-    )
-    .bind(task.id)
-    .bind(incident_id)
-    .bind(&task.department)
-    .bind(position as i64)
-    .bind(&task.key)
-    .bind(&task.title)
-    .bind(&task.description)
-    .bind(task.required)
-    .bind(Json(&task.depends_on))
-    .bind(task.ack_within.num_milliseconds())
-    .bind(task.complete_within.num_milliseconds())
-    .bind(task.status.as_str())
-    .bind(task.ack_due_at)
-    .bind(task.due_at)
-    .bind(task.acknowledged_at)
-    .bind(&task.acknowledged_by)
-    .bind(task.closed_at)
-    .bind(&task.closed_by)
-    .bind(&task.note)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// Only progress changes; what the task asks for is a snapshot.
-async fn update_task(conn: &mut Conn, task: &Task) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE tasks SET status = $2, due_at = $3, acknowledged_at = $4, \
-         acknowledged_by = $5, closed_at = $6, closed_by = $7, note = $8 WHERE id = $1",
-    )
-    .bind(task.id)
-    .bind(task.status.as_str())
-    .bind(task.due_at)
-    .bind(task.acknowledged_at)
-    .bind(&task.acknowledged_by)
-    .bind(task.closed_at)
-    .bind(&task.closed_by)
-    .bind(&task.note)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-pub(super) async fn save_changes(
-    conn: &mut Conn,
-    before: &Incident,
-    after: &Incident,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE incidents SET severity = $2, status = $3, updated_at = $4, \
-         resolved_at = $5, legal_hold = $6 WHERE id = $1",
-    )
-    .bind(after.id)
-    .bind(after.severity.as_str())
-    .bind(after.status.as_str())
-    .bind(after.updated_at)
-    .bind(after.resolved_at)
-    .bind(after.legal_hold)
-    .execute(&mut *conn)
-    .await?;
-    let diff = rows::diff(before, after);
-    for (position, dept) in diff.new_departments {
-        insert_department(conn, after.id, position, dept).await?;
+    let incidents: Vec<&Incident> = changes.iter().map(|(_, after)| *after).collect();
+    let mut departments = Vec::new();
+    let mut tasks = Vec::new();
+    for (before, after) in changes {
+        let rows = rows::diff(*before, after);
+        departments.extend(
+            rows.departments
+                .into_iter()
+                .map(|(position, dept)| (after.id, position, dept)),
+        );
+        tasks.extend(
+            rows.tasks
+                .into_iter()
+                .map(|(position, task)| (after.id, position, task)),
+        );
     }
-    for dept in diff.changed_departments {
-        update_department(conn, after.id, dept).await?;
+    for chunk in incidents.chunks(ROWS_PER_STATEMENT) {
+        let mut query = QueryBuilder::<Db>::new(
+            "INSERT INTO incidents (id, reference, title, scenario, severity, summary, status, \
+             commander_name, commander_email, opened_at, updated_at, resolved_at, legal_hold) ",
+        );
+        query.push_values(chunk, |mut row, incident| {
+            row.push_bind(incident.id)
+                .push_bind(incident.reference.clone())
+                .push_bind(incident.title.clone())
+                .push_bind(incident.scenario.clone())
+                .push_bind(incident.severity.as_str())
+                .push_bind(incident.summary.clone())
+                .push_bind(incident.status.as_str())
+                .push_bind(incident.commander.name.clone())
+                .push_bind(incident.commander.email.clone())
+                .push_bind(incident.opened_at)
+                .push_bind(incident.updated_at)
+                .push_bind(incident.resolved_at)
+                .push_bind(incident.legal_hold);
+        });
+        query.push(
+            " ON CONFLICT (id) DO UPDATE SET severity = excluded.severity, \
+             status = excluded.status, updated_at = excluded.updated_at, \
+             resolved_at = excluded.resolved_at, legal_hold = excluded.legal_hold",
+        );
+        query.build().execute(&mut *conn).await?;
     }
-    for (position, task) in diff.new_tasks {
-        insert_task(conn, after.id, position, task).await?;
+    for chunk in departments.chunks(ROWS_PER_STATEMENT) {
+        let mut query = QueryBuilder::<Db>::new(
+            "INSERT INTO incident_departments (incident_id, department, position, name, \
+             head_name, head_email, deputies, joined_at, acknowledged_at, acknowledged_by) ",
+        );
+        query.push_values(chunk, |mut row, (incident_id, position, dept)| {
+            row.push_bind(*incident_id)
+                .push_bind(dept.id.clone())
+                .push_bind(*position as i64)
+                .push_bind(dept.name.clone())
+                .push_bind(dept.head.name.clone())
+                .push_bind(dept.head.email.clone())
+                .push_bind(Json(dept.deputies.clone()))
+                .push_bind(dept.joined_at)
+                .push_bind(dept.acknowledged_at)
+                .push_bind(dept.acknowledged_by.clone());
+        });
+        query.push(
+            " ON CONFLICT (incident_id, department) DO UPDATE SET \
+             acknowledged_at = excluded.acknowledged_at, acknowledged_by = excluded.acknowledged_by",
+        );
+        query.build().execute(&mut *conn).await?;
     }
-    for task in diff.changed_tasks {
-        update_task(conn, task).await?;
+    for chunk in tasks.chunks(ROWS_PER_STATEMENT) {
+        let mut query = QueryBuilder::<Db>::new(
+            "INSERT INTO tasks (id, incident_id, department, position, key, title, description, \
+             required, depends_on, ack_within_ms, complete_within_ms, status, ack_due_at, due_at, \
+             acknowledged_at, acknowledged_by, closed_at, closed_by, note) ",
+        );
+        query.push_values(chunk, |mut row, (incident_id, position, task)| {
+            row.push_bind(task.id)
+                .push_bind(*incident_id)
+                .push_bind(task.department.clone())
+                .push_bind(*position as i64)
+                .push_bind(task.key.clone())
+                .push_bind(task.title.clone())
+                .push_bind(task.description.clone())
+                .push_bind(task.required)
+                .push_bind(Json(task.depends_on.clone()))
+                .push_bind(task.ack_within.num_milliseconds())
+                .push_bind(task.complete_within.num_milliseconds())
+                .push_bind(task.status.as_str())
+                .push_bind(task.ack_due_at)
+                .push_bind(task.due_at)
+                .push_bind(task.acknowledged_at)
+                .push_bind(task.acknowledged_by.clone())
+                .push_bind(task.closed_at)
+                .push_bind(task.closed_by.clone())
+                .push_bind(task.note.clone());
+        });
+        query.push(
+            " ON CONFLICT (id) DO UPDATE SET status = excluded.status, due_at = excluded.due_at, \
+             acknowledged_at = excluded.acknowledged_at, acknowledged_by = excluded.acknowledged_by, \
+             closed_at = excluded.closed_at, closed_by = excluded.closed_by, note = excluded.note",
+        );
+        query.build().execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -331,7 +281,7 @@ impl IncidentStore for SqlStore {
                 Err(error) => return Err(error.into()),
             }
         }
-        insert_incident_rows(&mut tx, incident).await?;
+        write_incidents(&mut tx, &[(None, incident)]).await?;
         super::effects::append_effects(&mut tx, incident.id, actor, incident.opened_at, opened)
             .await?;
         tx.commit().await?;

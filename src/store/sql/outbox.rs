@@ -10,7 +10,9 @@ use super::SqlStore;
 use super::rows::{ClaimRow, LinkRow, MessageRow};
 use crate::domain::{Actor, LinkToken, MessageRecord};
 use crate::store::backend::Backend;
-use crate::store::{Attempt, AttemptOutcome, ClaimedMessage, OutboxStore, StoreError, Unreadable};
+use crate::store::{
+    Attempt, AttemptOutcome, ClaimedMessage, Effects, OutboxStore, StoreError, Unreadable,
+};
 
 #[async_trait]
 impl OutboxStore for SqlStore {
@@ -70,14 +72,12 @@ impl OutboxStore for SqlStore {
             return Ok(false);
         }
         let actor = Actor::system("delivery");
-        super::timeline::append_events(
-            &mut tx,
-            attempt.incident_id,
-            &actor,
-            attempt.at,
-            vec![attempt.event.clone()],
-        )
-        .await?;
+        let effects = Effects {
+            events: vec![attempt.event.clone()],
+            ..Effects::default()
+        };
+        super::effects::append_effects(&mut tx, attempt.incident_id, &actor, attempt.at, effects)
+            .await?;
         tx.commit().await?;
         Ok(true)
     }

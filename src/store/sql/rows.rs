@@ -392,44 +392,40 @@ impl TryFrom<TokenRow> for ApiToken {
     }
 }
 
-/// What an update changed, so that only those rows are written.
-pub(super) struct Diff<'a> {
-    pub new_departments: Vec<(usize, &'a Department)>,
-    pub changed_departments: Vec<&'a Department>,
-    pub new_tasks: Vec<(usize, &'a Task)>,
-    pub changed_tasks: Vec<&'a Task>,
+/// The departments and tasks to write after a change: new ones, and those
+/// whose progress changed, with their positions (an existing row keeps its
+/// own: the position only counts for a new one).
+pub(super) struct Rows<'a> {
+    pub departments: Vec<(usize, &'a Department)>,
+    pub tasks: Vec<(usize, &'a Task)>,
 }
 
-pub(super) fn diff<'a>(before: &Incident, after: &'a Incident) -> Diff<'a> {
-    let mut diff = Diff {
-        new_departments: Vec::new(),
-        changed_departments: Vec::new(),
-        new_tasks: Vec::new(),
-        changed_tasks: Vec::new(),
+/// Rows of `after` that are new or changed since `before` (None: all).
+pub(super) fn diff<'a>(before: Option<&Incident>, after: &'a Incident) -> Rows<'a> {
+    let mut rows = Rows {
+        departments: Vec::new(),
+        tasks: Vec::new(),
     };
-    let mut task_position = before.tasks().count();
+    let mut new_position = before.map_or(0, |before| before.tasks().count());
     for (position, dept) in after.departments.iter().enumerate() {
-        let old = before.departments.iter().find(|old| old.id == dept.id);
-        match old {
-            None => diff.new_departments.push((position, dept)),
-            Some(old)
-                if (old.acknowledged_at, &old.acknowledged_by)
-                    != (dept.acknowledged_at, &dept.acknowledged_by) =>
-            {
-                diff.changed_departments.push(dept)
-            }
-            Some(_) => {}
+        let old = before.and_then(|before| before.departments.iter().find(|old| old.id == dept.id));
+        let changed = old.is_none_or(|old| {
+            (old.acknowledged_at, &old.acknowledged_by)
+                != (dept.acknowledged_at, &dept.acknowledged_by)
+        });
+        if changed {
+            rows.departments.push((position, dept));
         }
         for task in &dept.tasks {
-            match before.task(task.id) {
+            match before.and_then(|before| before.task(task.id)) {
                 None => {
-                    diff.new_tasks.push((task_position, task));
-                    task_position += 1;
+                    rows.tasks.push((new_position, task));
+                    new_position += 1;
                 }
-                Some(old) if old != task => diff.changed_tasks.push(task),
+                Some(old) if old != task => rows.tasks.push((new_position, task)),
                 Some(_) => {}
             }
         }
     }
-    diff
+    rows
 }

@@ -10,8 +10,8 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::rows::{ChainRow, EventRow};
-use super::{Conn, Db, SqlStore};
-use crate::domain::{Actor, Event, EventData};
+use super::{Conn, Db, ROWS_PER_STATEMENT, SqlStore};
+use crate::domain::Event;
 use crate::store::backend::Backend;
 use crate::store::{StoreError, TimelineStore};
 use crate::timeline::{ChainHead, ChainedEvent};
@@ -68,53 +68,27 @@ pub(super) async fn chain_heads(
         .collect())
 }
 
-/// Appends after the incident's last event, each sealed with the
-/// hash of the one before. Callers hold the incident's lock, so the
-/// chain stays gapless and single.
-pub(super) async fn append_events(
+/// Inserts sealed events, many to a statement.
+pub(super) async fn insert_events(
     conn: &mut Conn,
-    incident_id: Uuid,
-    actor: &Actor,
-    at: DateTime<Utc>,
-    events: Vec<EventData>,
+    events: &[ChainedEvent],
 ) -> Result<(), sqlx::Error> {
-    let mut head = chain_head(conn, incident_id).await?;
-    append_events_after(conn, &mut head, actor, at, events).await
-}
-
-/// Appends after `head`, in one statement, and moves `head` to the last.
-pub(super) async fn append_events_after(
-    conn: &mut Conn,
-    head: &mut ChainHead,
-    actor: &Actor,
-    at: DateTime<Utc>,
-    events: Vec<EventData>,
-) -> Result<(), sqlx::Error> {
-    if events.is_empty() {
-        return Ok(());
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        let mut query = QueryBuilder::<Db>::new(
+            "INSERT INTO events (incident_id, seq, at, actor, kind, data, prev_hash, hash) ",
+        );
+        query.push_values(chunk, |mut row, event| {
+            row.push_bind(event.incident_id)
+                .push_bind(event.seq)
+                .push_bind(event.at)
+                .push_bind(event.actor.clone())
+                .push_bind(event.kind.clone())
+                .push_bind(Json(event.data.clone()))
+                .push_bind(event.prev_hash.clone())
+                .push_bind(event.hash.clone());
+        });
+        query.build().execute(&mut *conn).await?;
     }
-    let actor = actor.to_string();
-    let mut sealed = Vec::with_capacity(events.len());
-    for event in events {
-        let (kind, data) = event.into_parts();
-        let next = head.seal_next(at, actor.as_str(), kind, data);
-        *head = ChainHead::from(&next);
-        sealed.push(next);
-    }
-    let mut query = QueryBuilder::<Db>::new(
-        "INSERT INTO events (incident_id, seq, at, actor, kind, data, prev_hash, hash) ",
-    );
-    query.push_values(sealed, |mut row, event| {
-        row.push_bind(event.incident_id)
-            .push_bind(event.seq)
-            .push_bind(event.at)
-            .push_bind(event.actor)
-            .push_bind(event.kind)
-            .push_bind(Json(event.data))
-            .push_bind(event.prev_hash)
-            .push_bind(event.hash);
-    });
-    query.build().execute(&mut *conn).await?;
     Ok(())
 }
 

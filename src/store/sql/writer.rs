@@ -22,6 +22,7 @@ use sqlx::Pool;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use super::effects::Appended;
 use super::{Db, SqlStore};
 use crate::domain::{Actor, Incident};
 use crate::store::backend::Backend;
@@ -83,9 +84,7 @@ impl Writers {
 }
 
 fn stopped() -> UpdateError {
-    UpdateError::Store(StoreError::Corrupt(
-        "the store's writer stopped".to_owned(),
-    ))
+    UpdateError::Store(StoreError::Corrupt("the store's writer stopped".to_owned()))
 }
 
 async fn run(pool: Pool<Db>, mut jobs: mpsc::Receiver<Job>) {
@@ -133,13 +132,16 @@ async fn write_group(
     ids.sort();
     ids.dedup();
     SqlStore::lock_incidents(&mut tx, &ids).await?;
-    let mut incidents: HashMap<Uuid, Incident> =
-        super::incidents::load_incidents(&mut tx, &ids)
-            .await?
-            .into_iter()
-            .map(|incident| (incident.id, incident))
-            .collect();
+    let mut incidents: HashMap<Uuid, Incident> = super::incidents::load_incidents(&mut tx, &ids)
+        .await?
+        .into_iter()
+        .map(|incident| (incident.id, incident))
+        .collect();
     let mut heads = super::timeline::chain_heads(&mut tx, &ids).await?;
+    // Each change applies to the incident as the changes before it left it;
+    // the rows are written once, for all of them, from where they started.
+    let loaded = incidents.clone();
+    let mut appended = Appended::default();
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
         let Some(before) = incidents.get(&job.id) else {
@@ -169,13 +171,12 @@ async fn write_group(
             }));
             continue;
         }
-        super::incidents::save_changes(&mut tx, before, &after).await?;
         let events = effects.events.clone();
         let queued_messages = !effects.messages.is_empty();
         let head = heads
             .get_mut(&job.id)
             .ok_or_else(|| StoreError::Corrupt("an incident without its opening event".into()))?;
-        super::effects::append_effects_after(&mut tx, head, &job.actor, job.now, effects).await?;
+        appended.add(head, &job.actor, job.now, effects);
         incidents.insert(job.id, after.clone());
         results.push(Ok(Updated {
             incident: after,
@@ -183,6 +184,15 @@ async fn write_group(
             queued_messages,
         }));
     }
+    let changed: Vec<(Option<&Incident>, &Incident)> = ids
+        .iter()
+        .filter_map(|id| {
+            let (before, after) = (loaded.get(id)?, incidents.get(id)?);
+            (before != after).then_some((Some(before), after))
+        })
+        .collect();
+    super::incidents::write_incidents(&mut tx, &changed).await?;
+    appended.write(&mut tx).await?;
     tx.commit().await?;
     Ok(results)
 }
