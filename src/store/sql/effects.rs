@@ -73,7 +73,7 @@ impl Appended {
                     .push_bind(*at)
                     .push_bind(*at);
             });
-            query.build().execute(&mut *conn).await?;
+            query.build().persistent(false).execute(&mut *conn).await?;
         }
         for chunk in self.timers.chunks(ROWS_PER_STATEMENT) {
             let mut query = QueryBuilder::<Db>::new(
@@ -93,7 +93,7 @@ impl Appended {
                     .push_bind(*at)
                     .push_bind(*at);
             });
-            query.build().execute(&mut *conn).await?;
+            query.build().persistent(false).execute(&mut *conn).await?;
         }
         super::timeline::insert_events(conn, &self.events).await
     }

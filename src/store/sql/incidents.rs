@@ -85,17 +85,26 @@ pub(super) async fn load_incidents(
         return Ok(Vec::new());
     }
     let [mut incidents, mut departments_query, mut tasks_query] = incident_queries(ids);
-    let incidents: Vec<IncidentRow> = incidents.build_query_as().fetch_all(&mut *conn).await?;
+    let incidents: Vec<IncidentRow> = incidents
+        .build_query_as()
+        .persistent(false)
+        .fetch_all(&mut *conn)
+        .await?;
     let mut departments: HashMap<Uuid, Vec<DepartmentRow>> = HashMap::new();
     let rows: Vec<DepartmentRow> = departments_query
         .build_query_as()
+        .persistent(false)
         .fetch_all(&mut *conn)
         .await?;
     for row in rows {
         departments.entry(row.incident_id).or_default().push(row);
     }
     let mut tasks: HashMap<Uuid, Vec<TaskRow>> = HashMap::new();
-    let rows: Vec<TaskRow> = tasks_query.build_query_as().fetch_all(&mut *conn).await?;
+    let rows: Vec<TaskRow> = tasks_query
+        .build_query_as()
+        .persistent(false)
+        .fetch_all(&mut *conn)
+        .await?;
     for row in rows {
         tasks.entry(row.incident_id).or_default().push(row);
     }
@@ -162,7 +171,7 @@ pub(super) async fn write_incidents(
              status = excluded.status, updated_at = excluded.updated_at, \
              resolved_at = excluded.resolved_at, legal_hold = excluded.legal_hold",
         );
-        query.build().execute(&mut *conn).await?;
+        query.build().persistent(false).execute(&mut *conn).await?;
     }
     for chunk in departments.chunks(ROWS_PER_STATEMENT) {
         let mut query = QueryBuilder::<Db>::new(
@@ -185,7 +194,7 @@ pub(super) async fn write_incidents(
             " ON CONFLICT (incident_id, department) DO UPDATE SET \
              acknowledged_at = excluded.acknowledged_at, acknowledged_by = excluded.acknowledged_by",
         );
-        query.build().execute(&mut *conn).await?;
+        query.build().persistent(false).execute(&mut *conn).await?;
     }
     for chunk in tasks.chunks(ROWS_PER_STATEMENT) {
         let mut query = QueryBuilder::<Db>::new(
@@ -219,7 +228,7 @@ pub(super) async fn write_incidents(
              acknowledged_at = excluded.acknowledged_at, acknowledged_by = excluded.acknowledged_by, \
              closed_at = excluded.closed_at, closed_by = excluded.closed_by, note = excluded.note",
         );
-        query.build().execute(&mut *conn).await?;
+        query.build().persistent(false).execute(&mut *conn).await?;
     }
     Ok(())
 }

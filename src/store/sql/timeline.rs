@@ -54,7 +54,11 @@ pub(super) async fn chain_heads(
         list.push_bind(*id);
     }
     query.push(") GROUP BY incident_id)");
-    let heads: Vec<(Uuid, i64, String)> = query.build_query_as().fetch_all(&mut *conn).await?;
+    let heads: Vec<(Uuid, i64, String)> = query
+        .build_query_as()
+        .persistent(false)
+        .fetch_all(&mut *conn)
+        .await?;
     Ok(heads
         .into_iter()
         .map(|(incident_id, seq, hash)| {
@@ -87,7 +91,7 @@ pub(super) async fn insert_events(
                 .push_bind(event.prev_hash.clone())
                 .push_bind(event.hash.clone());
         });
-        query.build().execute(&mut *conn).await?;
+        query.build().persistent(false).execute(&mut *conn).await?;
     }
     Ok(())
 }
