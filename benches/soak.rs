@@ -15,11 +15,10 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::support::smtp::{Received, SmtpServer};
-use common::{Backend, Database, ServerProcess, TOCSIN_BIN, median, mib, proc_status_kib};
+use common::{Backend, Database, ServerProcess, median, mib, proc_status_kib};
 use serde_json::json;
 
 /// The drill's items: acknowledge within 2 s, so the chaser works during
@@ -75,7 +74,7 @@ async fn soak(backend: &Backend, duration: Duration, rate: f64) {
     let playbooks = database.dir.path().join("playbooks");
     common::support::drill::write(&playbooks, ACK_WITHIN, COMPLETE_WITHIN);
     let smtp = SmtpServer::start().await;
-    let token = responder_token(&database.url);
+    let token = common::cli_token(&database.url, "responder");
     let server = ServerProcess::start_with(
         &database.url,
         database.dir.path(),
@@ -143,7 +142,7 @@ async fn soak(backend: &Backend, duration: Duration, rate: f64) {
     }
     let worked = started.elapsed();
 
-    let drained = wait_for_drained_outbox(&database.url).await;
+    let drained = common::wait_for_drained_outbox(&database.url).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     for mail in smtp.take() {
         read_mail(&mail, &mut arrived, &mut opened, &mut incidents);
@@ -186,24 +185,6 @@ async fn soak(backend: &Backend, duration: Duration, rate: f64) {
         end <= warm * FLAT,
         "resident memory grew from {warm:.1} to {end:.1} MiB"
     );
-}
-
-fn responder_token(database_url: &str) -> String {
-    let out = Command::new(TOCSIN_BIN)
-        .args(["token", "create", "--role", "responder", "--name", "soak"])
-        .env("TOCSIN_DATABASE_URL", database_url)
-        .env_remove("TOCSIN_CONFIG")
-        .output()
-        .expect("tocsin token create");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("token")
-        .trim()
-        .to_owned()
 }
 
 async fn trigger(client: &reqwest::Client, base: &str, token: &str) -> String {
@@ -297,44 +278,6 @@ async fn resolve(client: &reqwest::Client, base: &str, token: &str, id: &str) {
         "{}",
         response.text().await.unwrap_or_default()
     );
-}
-
-/// Waits for no message pending in the outbox; fails on any given up on.
-async fn wait_for_drained_outbox(url: &str) -> Duration {
-    let started = Instant::now();
-    loop {
-        let pending = count(url, "SELECT COUNT(*) FROM outbox WHERE status = 'pending'").await;
-        if pending == 0 {
-            let failed = count(url, "SELECT COUNT(*) FROM outbox WHERE status <> 'sent'").await;
-            assert_eq!(failed, 0, "messages given up on");
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{pending} message(s) still pending a minute after the load"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn count(url: &str, sql: &'static str) -> i64 {
-    if url.starts_with("sqlite:") {
-        let pool = sqlx::SqlitePool::connect(url).await.expect("open");
-        let n = sqlx::query_scalar(sql)
-            .fetch_one(&pool)
-            .await
-            .expect("count");
-        pool.close().await;
-        n
-    } else {
-        let pool = sqlx::PgPool::connect(url).await.expect("connect");
-        let n = sqlx::query_scalar(sql)
-            .fetch_one(&pool)
-            .await
-            .expect("count");
-        pool.close().await;
-        n
-    }
 }
 
 /// The ids of the emails the outbox recorded as sent.

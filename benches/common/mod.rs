@@ -208,3 +208,78 @@ fn healthy(addr: std::net::SocketAddr) -> bool {
 pub fn playbooks_dir() -> PathBuf {
     PathBuf::from(PLAYBOOKS)
 }
+
+/// A token for `role`, made with the CLI as an operator would; never printed.
+pub fn cli_token(database_url: &str, role: &str) -> String {
+    let out = Command::new(TOCSIN_BIN)
+        .args(["token", "create", "--role", role, "--name", "bench"])
+        .env("TOCSIN_DATABASE_URL", database_url)
+        .env_remove("TOCSIN_CONFIG")
+        .output()
+        .expect("tocsin token create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("token")
+        .trim()
+        .to_owned()
+}
+
+/// The one number `sql` selects, over a connection of its own.
+pub async fn count(url: &str, sql: &'static str) -> i64 {
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.expect("open");
+        let n = sqlx::query_scalar(sql)
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+        pool.close().await;
+        n
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.expect("connect");
+        let n = sqlx::query_scalar(sql)
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+        pool.close().await;
+        n
+    }
+}
+
+/// Waits for no message pending in the outbox; fails on any given up on.
+pub async fn wait_for_drained_outbox(url: &str) -> Duration {
+    let started = Instant::now();
+    loop {
+        let pending = count(url, "SELECT COUNT(*) FROM outbox WHERE status = 'pending'").await;
+        if pending == 0 {
+            let failed = count(url, "SELECT COUNT(*) FROM outbox WHERE status <> 'sent'").await;
+            assert_eq!(failed, 0, "messages given up on");
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{pending} message(s) still pending two minutes after the load"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// CPU time (user and system, every thread) process `pid` has used so far.
+pub fn cpu_time(pid: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .expect("(comm)")
+        .1
+        .split_whitespace()
+        .collect();
+    // utime and stime are fields 14 and 15 of stat(5), in USER_HZ ticks
+    // (100 a second on Linux whatever the kernel's own tick).
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    Duration::from_millis(ticks * 10)
+}
