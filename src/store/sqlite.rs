@@ -35,7 +35,13 @@ impl SqlStore {
             // Safe with WAL: a power cut may lose the last commits, never corrupt.
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // The WAL is checkpointed as it passes 1,000 pages (SQLite's
+            // default, said here so it is a decision), and a WAL file a long
+            // reader let grow past 64 MiB is cut back at the next checkpoint
+            // (https://www.sqlite.org/pragma.html#pragma_journal_size_limit).
+            .pragma("wal_autocheckpoint", "1000")
+            .pragma("journal_size_limit", (64 * 1024 * 1024).to_string());
         // Each connection is a thread with its own page cache: four serve
         // two cores as fast as eight did (benches/acks.rs), in 3 MiB less.
         let pool = SqlitePoolOptions::new()
