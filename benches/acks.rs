@@ -22,10 +22,10 @@ mod common;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+use common::support::press;
 use common::support::smtp::SmtpServer;
 use common::{Backend, Database, ServerProcess, median, mib, ms, proc_status_kib, quantile};
 use futures_util::StreamExt;
-use serde_json::json;
 
 /// Confirmations in the burst.
 const BURST: usize = 10_000;
@@ -191,21 +191,8 @@ impl Server {
     }
 
     async fn trigger(&self) -> serde_json::Value {
-        let response = self
-            .client
-            .post(format!("{}/api/v1/incidents", self.process.base))
-            .bearer_auth(&self.token)
-            .json(&json!({
-                "title": "Staff briefing",
-                "scenario": "social-media-storm",
-                "severity": "critical",
-                "summary": "Triggered by the acknowledgements bench.",
-            }))
-            .send()
-            .await
-            .expect("trigger");
-        assert_eq!(response.status(), reqwest::StatusCode::CREATED);
-        response.json().await.expect("incident")
+        let (base, token) = (&self.process.base, &self.token);
+        common::trigger(&self.client, base, token, "social-media-storm", "critical").await
     }
 
     /// Presses "acknowledge" on every link, `CLIENTS` at once; returns each
@@ -215,16 +202,7 @@ impl Server {
         let latencies = futures_util::stream::iter(links)
             .map(|link| async move {
                 let sent = Instant::now();
-                let response = self
-                    .client
-                    .post(&link)
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body("action=acknowledge")
-                    .send()
-                    .await
-                    .expect("POST link");
-                let status = response.status();
-                let page = response.text().await.expect("link page");
+                let (status, page) = press(&self.client, &link, "acknowledge").await;
                 let latency = ms(sent.elapsed());
                 assert_eq!(status, reqwest::StatusCode::OK, "{page}");
                 assert!(page.contains("Acknowledged"), "{page}");

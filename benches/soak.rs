@@ -107,7 +107,8 @@ async fn soak(backend: &Backend, duration: Duration, rate: f64) {
             "incidents still open two minutes after the load stopped"
         );
         if loading && now >= next_trigger {
-            let id = trigger(&client, &server.base, &token).await;
+            let incident = common::trigger(&client, &server.base, &token, "drill", "high").await;
+            let id = incident["id"].as_str().expect("id").to_owned();
             incidents.insert(id, Incident::default());
             next_trigger += interval;
         }
@@ -187,24 +188,6 @@ async fn soak(backend: &Backend, duration: Duration, rate: f64) {
     );
 }
 
-async fn trigger(client: &reqwest::Client, base: &str, token: &str) -> String {
-    let response = client
-        .post(format!("{base}/api/v1/incidents"))
-        .bearer_auth(token)
-        .json(&json!({
-            "title": "Soak drill",
-            "scenario": "drill",
-            "severity": "high",
-            "summary": "Triggered by the soak run.",
-        }))
-        .send()
-        .await
-        .expect("trigger");
-    assert_eq!(response.status(), reqwest::StatusCode::CREATED);
-    let incident: serde_json::Value = response.json().await.expect("incident");
-    incident["id"].as_str().expect("id").to_owned()
-}
-
 /// Counts the message, and schedules the task link of each department
 /// head's first email: PR presses it at once, legal after being chased.
 fn read_mail(
@@ -251,15 +234,7 @@ fn message_id_key(header: &str) -> String {
 }
 
 async fn press(client: &reqwest::Client, link: &str, action: &str) {
-    let response = client
-        .post(link)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("action={action}"))
-        .send()
-        .await
-        .expect("press a link");
-    let status = response.status();
-    let page = response.text().await.expect("link page");
+    let (status, page) = common::support::press(client, link, action).await;
     assert_eq!(status, reqwest::StatusCode::OK, "{action}: {page}");
 }
 

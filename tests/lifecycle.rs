@@ -1343,20 +1343,11 @@ impl Sut {
 
 fn one_at_a_time(delivery: &Delivery) -> Delivery {
     Delivery {
-        store: Arc::clone(&delivery.store),
-        catalog: Arc::clone(&delivery.catalog),
-        mailer: Arc::clone(&delivery.mailer),
-        from: delivery.from.clone(),
-        webhooks: delivery.webhooks.clone(),
-        http: delivery.http.clone(),
-        renderer: Arc::clone(&delivery.renderer),
-        clock: Arc::clone(&delivery.clock),
-        public_url: delivery.public_url.clone(),
         policy: RetryPolicy {
             concurrency: 1,
             ..delivery.policy.clone()
         },
-        metrics: Arc::clone(&delivery.metrics),
+        ..delivery.clone()
     }
 }
 

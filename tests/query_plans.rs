@@ -108,15 +108,8 @@ async fn use_it_as_people_do(app: &TestApp, clock: &ManualClock) {
     // Links from the mails: a page shown, an item acknowledged.
     let link = app.smtp.received()[0].links()[0].clone();
     app.client.get(&link).send().await.unwrap();
-    let response = app
-        .client
-        .post(&link)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("action=acknowledge")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    let (status, page) = support::press(&app.client, &link, "acknowledge").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
     // The API: reads, lists and pages, actions.
     let first = &ids[0];
     for path in [

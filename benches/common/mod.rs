@@ -39,12 +39,22 @@ impl Backend {
         }
     }
 
-    /// SQLite always; PostgreSQL when `TOCSIN_BENCH_POSTGRES_URL` is set.
+    /// SQLite, and PostgreSQL when `TOCSIN_BENCH_POSTGRES_URL` is set;
+    /// `TOCSIN_BENCH_ONLY=sqlite` or `=postgres` keeps one (long benches run
+    /// one per process).
     pub fn all() -> Vec<Backend> {
         let mut backends = vec![Backend::Sqlite];
         match std::env::var("TOCSIN_BENCH_POSTGRES_URL") {
             Ok(url) if !url.is_empty() => backends.push(Backend::Postgres { server_url: url }),
             _ => println!("TOCSIN_BENCH_POSTGRES_URL is not set: PostgreSQL not measured"),
+        }
+        match std::env::var("TOCSIN_BENCH_ONLY").as_deref() {
+            Ok("sqlite") => backends.retain(|backend| matches!(backend, Backend::Sqlite)),
+            Ok("postgres") => {
+                backends.retain(|backend| matches!(backend, Backend::Postgres { .. }))
+            }
+            Ok(other) => panic!("TOCSIN_BENCH_ONLY={other:?}: sqlite or postgres"),
+            Err(_) => {}
         }
         backends
     }
@@ -172,7 +182,7 @@ impl ServerProcess {
         self.child.id().to_string()
     }
 
-    /// SIGTERM, then waits for the graceful exit.
+    /// SIGTERM, then waits for the graceful exit (after 10 s, drop kills).
     pub fn stop(mut self) {
         let _ = Command::new("kill").args(["-TERM", &self.pid()]).status();
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -182,8 +192,17 @@ impl ServerProcess {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    }
+}
+
+/// A bench that fails leaves no server behind (it would hold the bench's
+/// output open).
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -207,6 +226,32 @@ fn healthy(addr: std::net::SocketAddr) -> bool {
 
 pub fn playbooks_dir() -> PathBuf {
     PathBuf::from(PLAYBOOKS)
+}
+
+/// Triggers an incident through the API of the server at `base`; returns it.
+pub async fn trigger(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    scenario: &str,
+    severity: &str,
+) -> serde_json::Value {
+    let response = client
+        .post(format!("{base}/api/v1/incidents"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({
+            "title": format!("Bench {scenario}"),
+            "scenario": scenario,
+            "severity": severity,
+            "summary": "Triggered by a benchmark.",
+        }))
+        .send()
+        .await
+        .expect("trigger");
+    let status = response.status();
+    let body = response.text().await.expect("the answer");
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+    serde_json::from_str(&body).expect("the incident")
 }
 
 /// A token for `role`, made with the CLI as an operator would; never printed.
@@ -249,13 +294,14 @@ pub async fn count(url: &str, sql: &'static str) -> i64 {
     }
 }
 
-/// Waits for no message pending in the outbox; fails on any given up on.
+/// Waits for no message pending in the outbox; fails on any given up on
+/// (a reminder cancelled because its answer came first is no failure).
 pub async fn wait_for_drained_outbox(url: &str) -> Duration {
     let started = Instant::now();
     loop {
         let pending = count(url, "SELECT COUNT(*) FROM outbox WHERE status = 'pending'").await;
         if pending == 0 {
-            let failed = count(url, "SELECT COUNT(*) FROM outbox WHERE status <> 'sent'").await;
+            let failed = count(url, "SELECT COUNT(*) FROM outbox WHERE status = 'failed'").await;
             assert_eq!(failed, 0, "messages given up on");
             return started.elapsed();
         }

@@ -98,6 +98,9 @@ impl Failure {
     }
 }
 
+/// Cheap to clone: a clone shares the store, mailer and renderer (tests and
+/// benches clone it with another policy).
+#[derive(Clone)]
 pub struct Delivery {
     pub store: Arc<dyn Store>,
     pub catalog: Arc<Catalog>,

@@ -517,6 +517,20 @@ impl TestApp {
     }
 }
 
+/// Presses a button on a link's page: the POST its form sends
+/// (`action=acknowledge`, ...). Returns the status and the page.
+pub async fn press(client: &reqwest::Client, link: &str, action: &str) -> (StatusCode, String) {
+    let response = client
+        .post(link)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("action={action}"))
+        .send()
+        .await
+        .expect("press a link");
+    let status = response.status();
+    (status, response.text().await.expect("the link page"))
+}
+
 pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
     let text = response.text().await.expect("body");
