@@ -163,6 +163,45 @@ on_each_backend! {
         assert_eq!(seqs, (1..=events.len() as i64).collect::<Vec<_>>());
     }
 
+    /// Concurrent changes are written in groups: each still answers for
+    /// itself. Every item ready to be done is completed twice at once,
+    /// across three incidents: one of each pair is accepted, the other
+    /// refused, and no refusal costs another change or a chain its order.
+    async fn a_refused_change_in_a_burst_refuses_only_itself(app) {
+        let mut requests = Vec::new();
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            let incident = app.trigger("social-media-storm", "critical").await;
+            let id = incident["id"].as_str().unwrap().to_owned();
+            for task in support::tasks(&incident) {
+                if task["depends_on"].as_array().unwrap().is_empty() {
+                    let path = format!("/api/v1/incidents/{id}/tasks/{}/complete", task["id"].as_str().unwrap());
+                    requests.push(path.clone());
+                    requests.push(path);
+                }
+            }
+            ids.push(id);
+        }
+        let answers = futures_util::future::join_all(
+            requests.iter().map(|path| app.post(path, &app.responder, json!({})))).await;
+        let accepted = answers.iter().filter(|(status, _)| *status == StatusCode::OK).count();
+        let refused: Vec<&Value> = answers.iter()
+            .filter(|(status, _)| *status == StatusCode::CONFLICT).map(|(_, body)| body).collect();
+        assert_eq!(accepted, requests.len() / 2, "{answers:?}");
+        assert_eq!(refused.len(), requests.len() / 2, "{answers:?}");
+        app.settle().await;
+        let mut completed = 0;
+        for id in &ids {
+            let (_, verification) = app.get(&format!("/api/v1/incidents/{id}/timeline/verify"), &app.legal).await;
+            assert_eq!(verification["ok"], true, "{verification}");
+            let events = app.timeline(id).await;
+            let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+            assert_eq!(seqs, (1..=events.len() as i64).collect::<Vec<_>>(), "gapless");
+            completed += events.iter().filter(|e| e["kind"] == "task_completed").count();
+        }
+        assert_eq!(completed, requests.len() / 2, "one completion per item");
+    }
+
     async fn every_email_carries_the_chain_head_it_was_sent_with(app) {
         let incident = app.trigger("share-price-threat", "low").await;
         let id = incident["id"].as_str().unwrap().to_owned();

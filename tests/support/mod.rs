@@ -34,7 +34,8 @@ pub const PLAYBOOKS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks");
 /// did not at build time, it is reported as ignored; see `build.rs`).
 #[macro_export]
 macro_rules! on_each_backend {
-    ($(async fn $name:ident($app:ident) $body:block)*) => {$(
+    ($($(#[doc = $doc:expr])* async fn $name:ident($app:ident) $body:block)*) => {$(
+        $(#[doc = $doc])*
         mod $name {
             #[allow(unused_imports)]
             use super::*;
