@@ -302,6 +302,10 @@ pub struct IncidentList {
 
 /// A page's end, as clients see it: opaque (the last incident's id, in
 /// URL-safe base64), so that its form can change.
+/// Sixteen bytes fill 21 characters and two bits of a 22nd, whose four
+/// padding bits must be zero: only `A`, `Q`, `g` and `w` can end one, as
+/// the documented pattern says.
+
 fn cursor(last: Uuid) -> String {
     URL_SAFE_NO_PAD.encode(last.as_bytes())
 }
@@ -467,7 +471,7 @@ pub struct ListParams {
     #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
     /// Where the page starts: the `next` of the previous page.
-    #[param(pattern = "^[A-Za-z0-9_-]{22}$")]
+    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
     cursor: Option<String>,
 }
 
@@ -864,4 +868,49 @@ pub async fn resolve(
         .resolve(id, summary, force_reason, &caller.actor())
         .await?;
     Ok(axum::Json(view(&state, incident).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use utoipa::OpenApi;
+
+    const BASE64URL: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+    /// Clients (and schema fuzzers) build cursors from the documented
+    /// pattern: every string it admits must read, and no other last
+    /// character may.
+    #[test]
+    fn the_documented_cursor_pattern_admits_exactly_what_reads() {
+        let spec = serde_json::to_value(crate::http::openapi::ApiDoc::openapi())
+            .expect("the spec serialises");
+        let parameters = spec["paths"]["/api/v1/incidents"]["get"]["parameters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let pattern = parameters
+            .iter()
+            .find(|parameter| parameter["name"] == "cursor")
+            .and_then(|parameter| parameter["schema"]["pattern"].as_str())
+            .expect("the cursor's pattern is documented")
+            .to_owned();
+        let allowed_last = pattern
+            .strip_prefix("^[A-Za-z0-9_-]{21}[")
+            .and_then(|rest| rest.strip_suffix("]$"))
+            .expect("21 base64url characters, then a class for the last");
+        for prefix in ["A".repeat(21), "0".repeat(21), "_".repeat(21)] {
+            for last in BASE64URL.chars() {
+                let candidate = format!("{prefix}{last}");
+                assert_eq!(
+                    read_cursor(&candidate).is_ok(),
+                    allowed_last.contains(last),
+                    "{candidate}"
+                );
+            }
+        }
+        let id = Uuid::now_v7();
+        assert_eq!(read_cursor(&cursor(id)).ok(), Some(id));
+        assert!(allowed_last.contains(cursor(id).chars().last().unwrap_or(' ')));
+    }
 }
