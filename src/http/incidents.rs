@@ -302,10 +302,10 @@ pub struct IncidentList {
 
 /// A page's end, as clients see it: opaque (the last incident's id, in
 /// URL-safe base64), so that its form can change.
+///
 /// Sixteen bytes fill 21 characters and two bits of a 22nd, whose four
 /// padding bits must be zero: only `A`, `Q`, `g` and `w` can end one, as
 /// the documented pattern says.
-
 fn cursor(last: Uuid) -> String {
     URL_SAFE_NO_PAD.encode(last.as_bytes())
 }
