@@ -19,15 +19,15 @@ pub mod text;
 pub use audience::{Route, messages_for};
 pub use event::{Actor, Event, EventData, LinkUse};
 pub use incident::{
-    Commander, Department, IdempotencyClaim, Incident, IncidentFilter, IncidentStatus, NewIncident,
-    Person, Progress,
+    Commander, Department, DepartmentSummary, IdempotencyClaim, Incident, IncidentFilter,
+    IncidentStatus, IncidentSummary, NewIncident, Person, Progress,
 };
 pub use link::{LinkAct, LinkToken};
 pub use notice::{Channel, MessageRecord, NewMessage, Notice};
 pub use plan::{Plan, PlannedDepartment, PlannedTask};
 pub use retention::PurgeRecord;
 pub use severity::Severity;
-pub use task::{Task, TaskStatus};
+pub use task::{Task, TaskClock, TaskStatus};
 pub use text::{LINE_MAX, Line, PROSE_MAX, Prose, Text, TextError};
 
 /// Why a use case refused to act. Each variant is a conflict with the

@@ -27,7 +27,7 @@ use crate::auth::{ApiToken, Role, Session, User};
 use crate::domain::chase::{DueTimer, NewTimer};
 use crate::domain::{
     Actor, Channel, DomainError, Event, EventData, IdempotencyClaim, Incident, IncidentFilter,
-    LinkToken, MessageRecord, NewMessage, Notice, PurgeRecord,
+    IncidentSummary, LinkToken, MessageRecord, NewMessage, Notice, PurgeRecord,
 };
 use crate::timeline::{ChainHead, ChainedEvent};
 
@@ -213,8 +213,8 @@ pub trait IncidentStore: Send + Sync {
     /// One incident, read whole from one snapshot.
     async fn incident(&self, id: Uuid) -> Result<Option<Incident>, StoreError>;
 
-    /// Newest first.
-    async fn incidents(&self, filter: IncidentFilter) -> Result<Vec<Incident>, StoreError>;
+    /// Newest first, as lists show them.
+    async fn incidents(&self, filter: IncidentFilter) -> Result<Vec<IncidentSummary>, StoreError>;
 }
 
 /// The hash-chained timeline and the key that signs its heads.

@@ -339,16 +339,31 @@ on_each_backend! {
         }
         assert_eq!(seen, ids(&all));
 
-        // Summaries: who has answered and how far each department got, no task lists.
+        // Summaries: who has answered and how far each department got, no
+        // task lists; the same progress the full incident shows.
+        let ready = third["departments"].as_array().unwrap().iter()
+            .flat_map(|dept| dept["tasks"].as_array().unwrap())
+            .find(|task| task["depends_on"] == json!([]) && task["required"] == true)
+            .expect("a required item that waits on nothing");
+        let (status, third) = app.post(&task_path(&third, ready["key"].as_str().unwrap(), "complete"),
+            &app.responder, json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{third}");
+        let (_, all) = app.get("/api/v1/incidents", &app.legal).await;
         let listed = &all["incidents"][0];
         assert!(listed.get("messages").is_none() && listed["departments"][0].get("tasks_list").is_none());
         let departments = listed["departments"].as_array().unwrap();
         assert_eq!(departments.len(), third["departments"].as_array().unwrap().len());
+        let mut closed_in_all = 0;
         for (listed, full) in departments.iter().zip(third["departments"].as_array().unwrap()) {
+            let tasks = full["tasks"].as_array().unwrap();
+            let closed = tasks.iter().filter(|task| task["status"] == "done").count();
+            closed_in_all += closed;
             assert_eq!(listed["department"], full["department"]);
-            assert_eq!(listed["tasks"], full["tasks"].as_array().unwrap().len());
-            assert_eq!((listed["closed"].as_u64(), listed["late"].as_u64()), (Some(0), Some(0)));
+            assert_eq!(listed["status"], full["status"]);
+            assert_eq!(listed["tasks"], tasks.len());
+            assert_eq!((listed["closed"].as_u64(), listed["late"].as_u64()), (Some(closed as u64), Some(0)));
         }
+        assert_eq!(closed_in_all, 1, "the completed item is counted once");
         assert_eq!(listed["open_required"], third["open_required"].as_array().unwrap().len());
 
         for (query, field) in [("status=closed", "status"), ("limit=0", "limit"),

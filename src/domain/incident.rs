@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::event::TaskSnapshot;
 use super::plan::{Plan, PlannedDepartment};
+use super::task::TaskClock;
 use super::{Actor, DomainError, EventData, Line, Prose, Severity, Task, TaskStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -91,23 +92,26 @@ impl Department {
     }
 
     pub fn progress(&self, now: DateTime<Utc>) -> Progress {
-        Progress {
-            tasks: self.tasks.len(),
-            closed: self.tasks.iter().filter(|t| t.status.is_closed()).count(),
-            late: self.tasks.iter().filter(|t| t.late(now)).count(),
-        }
+        Progress::of(self.tasks.iter().map(Task::clock), now)
     }
 
-    /// `done` once every task is closed, `acknowledged` once the department
-    /// answered, `open` until then.
     pub fn status(&self) -> &'static str {
-        if self.tasks.iter().all(|task| task.status.is_closed()) {
-            "done"
-        } else if self.acknowledged_at.is_some() {
-            "acknowledged"
-        } else {
-            "open"
-        }
+        department_status(self.tasks.iter().map(Task::clock), self.acknowledged_at)
+    }
+}
+
+/// `done` once every task is closed, `acknowledged` once the department
+/// answered, `open` until then.
+pub fn department_status(
+    mut tasks: impl Iterator<Item = TaskClock>,
+    acknowledged_at: Option<DateTime<Utc>>,
+) -> &'static str {
+    if tasks.all(|task| task.status.is_closed()) {
+        "done"
+    } else if acknowledged_at.is_some() {
+        "acknowledged"
+    } else {
+        "open"
     }
 }
 
@@ -148,6 +152,70 @@ pub struct Progress {
     pub closed: usize,
     /// Late to be acknowledged or done.
     pub late: usize,
+}
+
+impl Progress {
+    pub fn of(tasks: impl Iterator<Item = TaskClock>, now: DateTime<Utc>) -> Progress {
+        tasks.fold(
+            Progress {
+                tasks: 0,
+                closed: 0,
+                late: 0,
+            },
+            |progress, task| Progress {
+                tasks: progress.tasks + 1,
+                closed: progress.closed + usize::from(task.status.is_closed()),
+                late: progress.late + usize::from(task.late(now)),
+            },
+        )
+    }
+}
+
+/// What a list shows of an incident: its own fields and how far each
+/// department has got, read without the checklists' text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentSummary {
+    pub id: Uuid,
+    pub reference: String,
+    pub title: String,
+    pub scenario: String,
+    pub severity: Severity,
+    pub status: IncidentStatus,
+    pub commander: Commander,
+    pub opened_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub legal_hold: bool,
+    pub departments: Vec<DepartmentSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DepartmentSummary {
+    pub id: String,
+    pub name: String,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub tasks: Vec<TaskClock>,
+}
+
+impl DepartmentSummary {
+    pub fn progress(&self, now: DateTime<Utc>) -> Progress {
+        Progress::of(self.tasks.iter().copied(), now)
+    }
+
+    pub fn status(&self) -> &'static str {
+        department_status(self.tasks.iter().copied(), self.acknowledged_at)
+    }
+}
+
+impl IncidentSummary {
+    /// How many required tasks are neither done nor skipped.
+    pub fn open_required(&self) -> usize {
+        self.departments
+            .iter()
+            .flat_map(|dept| &dept.tasks)
+            .filter(|task| task.required && !task.status.is_closed())
+            .count()
+    }
 }
 
 /// What the trigger asked for, already validated; the scenario and severity
@@ -888,5 +956,51 @@ mod tests {
             incident.change_severity(Severity::Low, text("again"), None, later),
             Err(DomainError::SeverityUnchanged(Severity::Low))
         );
+    }
+
+    #[test]
+    fn progress_counts_closed_and_late_items_and_a_summary_agrees() {
+        let opened = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+        let at = |minutes| opened + chrono::Duration::minutes(minutes);
+        let clock = |status, required, ack_due, due: Option<i64>| TaskClock {
+            status,
+            required,
+            ack_due_at: at(ack_due),
+            due_at: due.map(at),
+        };
+        let tasks = [
+            // Unanswered past its ten minutes.
+            clock(TaskStatus::Open, true, 10, Some(60)),
+            // Answered, past its hour.
+            clock(TaskStatus::Acknowledged, true, 10, Some(30)),
+            // Done late: closed, not late.
+            clock(TaskStatus::Done, true, 10, Some(30)),
+            // Waiting on another: no completion clock yet, answered.
+            clock(TaskStatus::Acknowledged, false, 10, None),
+            clock(TaskStatus::Skipped, false, 10, Some(60)),
+        ];
+        let now = at(45);
+        assert_eq!(
+            Progress::of(tasks.into_iter(), now),
+            Progress {
+                tasks: 5,
+                closed: 2,
+                late: 2
+            }
+        );
+        let summary = DepartmentSummary {
+            id: "pr".into(),
+            name: "PR".into(),
+            acknowledged_at: Some(at(5)),
+            tasks: tasks.to_vec(),
+        };
+        assert_eq!(summary.progress(now), Progress::of(tasks.into_iter(), now));
+        assert_eq!(summary.status(), "acknowledged");
+        let done = DepartmentSummary {
+            tasks: tasks[2..3].to_vec(),
+            acknowledged_at: None,
+            ..summary
+        };
+        assert_eq!(done.status(), "done");
     }
 }

@@ -105,7 +105,17 @@ impl Task {
     }
 }
 
-impl Task {
+/// A task's state and deadlines: all that its progress and lateness depend
+/// on, and all a list reads of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskClock {
+    pub status: TaskStatus,
+    pub required: bool,
+    pub ack_due_at: DateTime<Utc>,
+    pub due_at: Option<DateTime<Utc>>,
+}
+
+impl TaskClock {
     /// Not acknowledged, and past the time allowed to acknowledge.
     pub fn acknowledgement_late(&self, now: DateTime<Utc>) -> bool {
         self.status == TaskStatus::Open && self.ack_due_at < now
@@ -119,6 +129,29 @@ impl Task {
     /// Late for either deadline.
     pub fn late(&self, now: DateTime<Utc>) -> bool {
         self.acknowledgement_late(now) || self.completion_late(now)
+    }
+}
+
+impl Task {
+    pub fn clock(&self) -> TaskClock {
+        TaskClock {
+            status: self.status,
+            required: self.required,
+            ack_due_at: self.ack_due_at,
+            due_at: self.due_at,
+        }
+    }
+
+    pub fn acknowledgement_late(&self, now: DateTime<Utc>) -> bool {
+        self.clock().acknowledgement_late(now)
+    }
+
+    pub fn completion_late(&self, now: DateTime<Utc>) -> bool {
+        self.clock().completion_late(now)
+    }
+
+    pub fn late(&self, now: DateTime<Utc>) -> bool {
+        self.clock().late(now)
     }
 }
 

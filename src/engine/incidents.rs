@@ -5,8 +5,8 @@ use uuid::Uuid;
 use super::{Engine, EngineError, effects_of};
 use crate::domain::chase::ChaseBoard;
 use crate::domain::{
-    Actor, IdempotencyClaim, Incident, IncidentFilter, Line, MessageRecord, NewIncident, Person,
-    Prose, Severity,
+    Actor, IdempotencyClaim, Incident, IncidentFilter, IncidentSummary, Line, MessageRecord,
+    NewIncident, Person, Prose, Severity,
 };
 use crate::store::Inserted;
 
@@ -24,7 +24,7 @@ pub struct Trigger {
 /// A page of incidents, and where the next one starts.
 #[derive(Debug)]
 pub struct Page {
-    pub incidents: Vec<Incident>,
+    pub incidents: Vec<IncidentSummary>,
     /// The last incident shown, when more follow: the next page's `before`.
     pub next: Option<Uuid>,
 }
@@ -196,7 +196,7 @@ impl Engine {
             .ok_or(EngineError::NotFound("incident"))
     }
 
-    /// A page of incidents the filter chooses, whole, in three queries.
+    /// A page of incidents the filter chooses, summarised, in three queries.
     pub async fn incidents(&self, filter: IncidentFilter) -> Result<Page, EngineError> {
         // One more than asked for says whether another page follows.
         let mut incidents = self

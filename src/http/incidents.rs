@@ -21,8 +21,8 @@ use super::{ApiError, AppState};
 use crate::auth::Permission;
 use crate::domain::chase::ChaseBoard;
 use crate::domain::{
-    Department, IdempotencyClaim, Incident, IncidentFilter, IncidentStatus, MessageRecord, Person,
-    Severity, Task, TaskStatus,
+    Department, IdempotencyClaim, Incident, IncidentFilter, IncidentStatus, IncidentSummary,
+    MessageRecord, Person, Severity, Task, TaskStatus,
 };
 use crate::engine::Trigger;
 
@@ -259,9 +259,9 @@ pub struct DepartmentProgress {
 }
 
 impl IncidentListItem {
-    fn new(incident: Incident, now: DateTime<Utc>) -> Self {
+    fn new(incident: IncidentSummary, now: DateTime<Utc>) -> Self {
         IncidentListItem {
-            open_required: incident.open_required_tasks().len(),
+            open_required: incident.open_required(),
             departments: incident
                 .departments
                 .iter()

@@ -3,7 +3,7 @@
 //! backend for each of these; every difference has a test on its engine
 //! (`tests/storage.rs`).
 
-use sqlx::{Database, Pool, Transaction};
+use sqlx::{Database, Pool, QueryBuilder, Transaction};
 use uuid::Uuid;
 
 pub(super) trait Backend {
@@ -31,6 +31,14 @@ pub(super) trait Backend {
         conn: &mut <Self::Db as Database>::Connection,
         ids: &[Uuid],
     ) -> Result<(), sqlx::Error>;
+
+    /// Adds `{column} IN` the ids to a query, as the engine takes a list
+    /// best; the statement is kept prepared if [`Backend::PREPARE_ID_LISTS`].
+    fn push_ids_in(query: &mut QueryBuilder<Self::Db>, column: &str, ids: &[Uuid]);
+
+    /// Whether a statement that [`Backend::push_ids_in`] built is worth
+    /// keeping prepared on its connection.
+    const PREPARE_ID_LISTS: bool;
 
     /// Marks up to `$4` due messages (`$3`: now) as claimed by `$1` until
     /// `$2`, passing over rows another worker is claiming; returns them.

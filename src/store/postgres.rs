@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
+use sqlx::{Postgres, QueryBuilder, Transaction};
 use uuid::Uuid;
 
 use super::backend::Backend;
@@ -64,6 +64,17 @@ impl Backend for SqlStore {
             .await?;
         Ok(())
     }
+
+    /// One array: the statement's text is the same whatever the number of
+    /// ids, so it is prepared once per connection. An unprepared statement
+    /// costs PostgreSQL a second round trip (to describe its columns).
+    fn push_ids_in(query: &mut QueryBuilder<Postgres>, column: &str, ids: &[Uuid]) {
+        query.push(format!("{column} = ANY("));
+        query.push_bind(ids.to_vec());
+        query.push(")");
+    }
+
+    const PREPARE_ID_LISTS: bool = true;
 
     /// `SKIP LOCKED` in the subquery: rows another worker is claiming are
     /// passed over, and a row claimed meanwhile fails the re-checked WHERE.

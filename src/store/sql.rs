@@ -8,10 +8,11 @@ use super::{Conn, Db, SqlStore};
 
 /// Rows in one statement at most: SQLite takes up to 32,766 parameters.
 ///
-/// A statement built for a number of rows or ids (`QueryBuilder`) is
-/// prepared for one use (`persistent(false)`): cached, every count would be
-/// a statement of its own on every connection (7 MiB of a SQLite server's
-/// memory after 2,000 acknowledgements, benches/acks.rs).
+/// A statement built for a number of rows (`QueryBuilder`) is prepared for
+/// one use (`persistent(false)`): cached, every count would be a statement
+/// of its own on every connection (7 MiB of a SQLite server's memory after
+/// 2,000 acknowledgements, benches/acks.rs). Lists of ids are the backend's
+/// to say ([`Backend::push_ids_in`](super::backend::Backend::push_ids_in)).
 const ROWS_PER_STATEMENT: usize = 500;
 
 #[path = "sql/admin.rs"]

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{SignedIn, console_page, internal};
 use crate::delivery::render::when;
-use crate::domain::{Incident, IncidentFilter, IncidentStatus, Severity};
+use crate::domain::{IncidentFilter, IncidentStatus, IncidentSummary, Severity};
 use crate::http::AppState;
 
 /// Open incidents on the dashboard: more at once would be a crisis of its own.
@@ -46,7 +46,7 @@ fn age(since: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
-fn row(incident: Incident, now: DateTime<Utc>) -> DashboardIncident {
+fn row(incident: IncidentSummary, now: DateTime<Utc>) -> DashboardIncident {
     DashboardIncident {
         departments: incident
             .departments
@@ -97,7 +97,7 @@ pub async fn dashboard(State(state): State<AppState>, signed_in: SignedIn) -> Re
             .cmp(&a.severity)
             .then(a.opened_at.cmp(&b.opened_at))
     });
-    let rows = |incidents: Vec<Incident>| -> Vec<DashboardIncident> {
+    let rows = |incidents: Vec<IncidentSummary>| -> Vec<DashboardIncident> {
         incidents.into_iter().map(|i| row(i, now)).collect()
     };
     console_page(

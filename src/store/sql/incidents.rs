@@ -9,9 +9,9 @@ use sqlx::QueryBuilder;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::rows::{self, DepartmentRow, IncidentRow, TaskRow};
+use super::rows::{self, DepartmentRow, DepartmentSummaryRow, IncidentRow, TaskClockRow, TaskRow};
 use super::{Conn, Db, ROWS_PER_STATEMENT, SqlStore};
-use crate::domain::{Actor, IdempotencyClaim, Incident, IncidentFilter};
+use crate::domain::{Actor, IdempotencyClaim, Incident, IncidentFilter, IncidentSummary};
 use crate::store::backend::Backend;
 use crate::store::{Change, Effects, IncidentStore, Inserted, StoreError, UpdateError, Updated};
 
@@ -24,6 +24,10 @@ const DEPARTMENT_COLUMNS: &str = "incident_id, department, name, head_name, head
 const TASK_COLUMNS: &str = "incident_id, id, department, key, title, description, required, \
     depends_on, ack_within_ms, complete_within_ms, status, ack_due_at, due_at, \
     acknowledged_at, acknowledged_by, closed_at, closed_by, note";
+
+/// What a list reads of departments and tasks: how far each has got.
+const DEPARTMENT_SUMMARY_COLUMNS: &str = "incident_id, department, name, acknowledged_at";
+const TASK_CLOCK_COLUMNS: &str = "incident_id, department, status, required, ack_due_at, due_at";
 
 /// A page of incidents, newest first (ids are UUIDv7: by opening time),
 /// before a cursor; one text per filter, so that each finds its index.
@@ -43,14 +47,11 @@ pub(super) async fn load_incident(
     Ok(load_incidents(conn, &[id]).await?.pop())
 }
 
-/// `SELECT {columns} FROM {table} WHERE {key} IN ({ids}) ORDER BY {order}`.
+/// `SELECT {columns} FROM {table} WHERE {key} IN {ids} ORDER BY {order}`.
 fn for_ids(columns: &str, table: &str, key: &str, ids: &[Uuid], order: &str) -> QueryBuilder<Db> {
-    let mut query = QueryBuilder::new(format!("SELECT {columns} FROM {table} WHERE {key} IN ("));
-    let mut list = query.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
-    }
-    query.push(format!(") ORDER BY {order}"));
+    let mut query = QueryBuilder::new(format!("SELECT {columns} FROM {table} WHERE "));
+    SqlStore::push_ids_in(&mut query, key, ids);
+    query.push(format!(" ORDER BY {order}"));
     query
 }
 
@@ -84,39 +85,93 @@ pub(super) async fn load_incidents(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let [mut incidents, mut departments_query, mut tasks_query] = incident_queries(ids);
-    let incidents: Vec<IncidentRow> = incidents
-        .build_query_as()
-        .persistent(false)
-        .fetch_all(&mut *conn)
-        .await?;
-    let mut departments: HashMap<Uuid, Vec<DepartmentRow>> = HashMap::new();
-    let rows: Vec<DepartmentRow> = departments_query
-        .build_query_as()
-        .persistent(false)
-        .fetch_all(&mut *conn)
-        .await?;
-    for row in rows {
-        departments.entry(row.incident_id).or_default().push(row);
-    }
-    let mut tasks: HashMap<Uuid, Vec<TaskRow>> = HashMap::new();
-    let rows: Vec<TaskRow> = tasks_query
-        .build_query_as()
-        .persistent(false)
-        .fetch_all(&mut *conn)
-        .await?;
-    for row in rows {
-        tasks.entry(row.incident_id).or_default().push(row);
-    }
-    let mut by_id: HashMap<Uuid, Incident> = HashMap::new();
-    for incident in incidents {
+    let [incidents, departments, tasks] = incident_queries(ids);
+    let incidents: Vec<IncidentRow> = fetch(conn, incidents).await?;
+    let mut departments = grouped(fetch(conn, departments).await?, |row: &DepartmentRow| {
+        row.incident_id
+    });
+    let mut tasks = grouped(fetch(conn, tasks).await?, |row: &TaskRow| row.incident_id);
+    in_order(ids, incidents, |incident| {
         let id = incident.id;
-        let assembled = rows::assemble(
+        rows::assemble(
             incident,
             departments.remove(&id).unwrap_or_default(),
             tasks.remove(&id).unwrap_or_default(),
-        )?;
-        by_id.insert(id, assembled);
+        )
+    })
+}
+
+/// What a list shows of incidents, by id, in that order: the same three
+/// queries, reading of departments and tasks only what progress needs.
+async fn load_summaries(conn: &mut Conn, ids: &[Uuid]) -> Result<Vec<IncidentSummary>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let incidents: Vec<IncidentRow> = fetch(
+        conn,
+        for_ids(INCIDENT_COLUMNS, "incidents", "id", ids, "id"),
+    )
+    .await?;
+    let departments = for_ids(
+        DEPARTMENT_SUMMARY_COLUMNS,
+        "incident_departments",
+        "incident_id",
+        ids,
+        "incident_id, position",
+    );
+    let mut departments = grouped(
+        fetch(conn, departments).await?,
+        |row: &DepartmentSummaryRow| row.incident_id,
+    );
+    let tasks = for_ids(
+        TASK_CLOCK_COLUMNS,
+        "tasks",
+        "incident_id",
+        ids,
+        "incident_id, position",
+    );
+    let mut tasks = grouped(fetch(conn, tasks).await?, |row: &TaskClockRow| {
+        row.incident_id
+    });
+    in_order(ids, incidents, |incident| {
+        let id = incident.id;
+        rows::summarise(
+            incident,
+            departments.remove(&id).unwrap_or_default(),
+            tasks.remove(&id).unwrap_or_default(),
+        )
+    })
+}
+
+/// The rows of a query for a list of ids.
+async fn fetch<R>(conn: &mut Conn, mut query: QueryBuilder<Db>) -> Result<Vec<R>, StoreError>
+where
+    R: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
+{
+    Ok(query
+        .build_query_as()
+        .persistent(SqlStore::PREPARE_ID_LISTS)
+        .fetch_all(&mut *conn)
+        .await?)
+}
+
+fn grouped<R>(rows: Vec<R>, incident_id: impl Fn(&R) -> Uuid) -> HashMap<Uuid, Vec<R>> {
+    let mut by_incident: HashMap<Uuid, Vec<R>> = HashMap::new();
+    for row in rows {
+        by_incident.entry(incident_id(&row)).or_default().push(row);
+    }
+    by_incident
+}
+
+/// Builds each incident from its row, in the order of `ids`.
+fn in_order<T>(
+    ids: &[Uuid],
+    incidents: Vec<IncidentRow>,
+    mut build: impl FnMut(IncidentRow) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut by_id: HashMap<Uuid, T> = HashMap::new();
+    for incident in incidents {
+        by_id.insert(incident.id, build(incident)?);
     }
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }
@@ -315,7 +370,7 @@ impl IncidentStore for SqlStore {
         Ok(incident)
     }
 
-    async fn incidents(&self, filter: IncidentFilter) -> Result<Vec<Incident>, StoreError> {
+    async fn incidents(&self, filter: IncidentFilter) -> Result<Vec<IncidentSummary>, StoreError> {
         let mut tx = Self::begin_read(&self.pool).await?;
         let before = filter.before.unwrap_or(Uuid::max());
         let status = filter.status.map(|status| status.as_str());
@@ -331,7 +386,7 @@ impl IncidentStore for SqlStore {
             query = query.bind(value);
         }
         let ids: Vec<Uuid> = query.fetch_all(&mut *tx).await?;
-        let incidents = load_incidents(&mut tx, &ids).await?;
+        let incidents = load_summaries(&mut tx, &ids).await?;
         tx.commit().await?;
         Ok(incidents)
     }

@@ -9,8 +9,8 @@ use uuid::Uuid;
 use crate::auth::{ApiToken, User};
 use crate::domain::chase::{DueTimer, Purpose};
 use crate::domain::{
-    Channel, Department, Event, Incident, IncidentStatus, LinkToken, MessageRecord, Notice, Person,
-    PurgeRecord, Task, TaskStatus,
+    Channel, Department, DepartmentSummary, Event, Incident, IncidentStatus, IncidentSummary,
+    LinkToken, MessageRecord, Notice, Person, PurgeRecord, Severity, Task, TaskClock, TaskStatus,
 };
 use crate::store::{ClaimedMessage, StoreError, Unreadable, parse_role};
 use crate::timeline::ChainedEvent;
@@ -65,6 +65,26 @@ pub(super) struct TaskRow {
     pub closed_at: Option<DateTime<Utc>>,
     pub closed_by: Option<String>,
     pub note: Option<String>,
+}
+
+/// What a list reads of a department.
+#[derive(sqlx::FromRow)]
+pub(super) struct DepartmentSummaryRow {
+    pub incident_id: Uuid,
+    pub department: String,
+    pub name: String,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+}
+
+/// What a list reads of a task: its state and deadlines.
+#[derive(sqlx::FromRow)]
+pub(super) struct TaskClockRow {
+    pub incident_id: Uuid,
+    pub department: String,
+    pub status: String,
+    pub required: bool,
+    pub ack_due_at: DateTime<Utc>,
+    pub due_at: Option<DateTime<Utc>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -342,18 +362,15 @@ pub(super) fn assemble(
             .ok_or_else(|| corrupt("department of a task", &task.department))?;
         department.tasks.push(task);
     }
+    let header = Header::read(&incident)?;
     Ok(Incident {
         id: incident.id,
         reference: incident.reference,
         title: incident.title,
         scenario: incident.scenario,
-        severity: incident
-            .severity
-            .parse()
-            .map_err(|_| corrupt("severity", &incident.severity))?,
+        severity: header.severity,
         summary: incident.summary,
-        status: IncidentStatus::parse(&incident.status)
-            .ok_or_else(|| corrupt("incident status", &incident.status))?,
+        status: header.status,
         commander: Person {
             name: incident.commander_name,
             email: incident.commander_email,
@@ -364,6 +381,76 @@ pub(super) fn assemble(
         legal_hold: incident.legal_hold,
         departments,
     })
+}
+
+/// Builds a list's summary from its rows; task clocks are grouped under
+/// their department in the order given.
+pub(super) fn summarise(
+    incident: IncidentRow,
+    departments: Vec<DepartmentSummaryRow>,
+    tasks: Vec<TaskClockRow>,
+) -> Result<IncidentSummary, StoreError> {
+    let mut departments: Vec<DepartmentSummary> = departments
+        .into_iter()
+        .map(|row| DepartmentSummary {
+            id: row.department,
+            name: row.name,
+            acknowledged_at: row.acknowledged_at,
+            tasks: Vec::new(),
+        })
+        .collect();
+    for row in tasks {
+        let clock = TaskClock {
+            status: TaskStatus::parse(&row.status)
+                .ok_or_else(|| corrupt("task status", &row.status))?,
+            required: row.required,
+            ack_due_at: row.ack_due_at,
+            due_at: row.due_at,
+        };
+        departments
+            .iter_mut()
+            .find(|dept| dept.id == row.department)
+            .ok_or_else(|| corrupt("department of a task", &row.department))?
+            .tasks
+            .push(clock);
+    }
+    let header = Header::read(&incident)?;
+    Ok(IncidentSummary {
+        id: incident.id,
+        reference: incident.reference,
+        title: incident.title,
+        scenario: incident.scenario,
+        severity: header.severity,
+        status: header.status,
+        commander: Person {
+            name: incident.commander_name,
+            email: incident.commander_email,
+        },
+        opened_at: incident.opened_at,
+        updated_at: incident.updated_at,
+        resolved_at: incident.resolved_at,
+        legal_hold: incident.legal_hold,
+        departments,
+    })
+}
+
+/// An incident row's coded columns, read.
+struct Header {
+    severity: Severity,
+    status: IncidentStatus,
+}
+
+impl Header {
+    fn read(row: &IncidentRow) -> Result<Header, StoreError> {
+        Ok(Header {
+            severity: row
+                .severity
+                .parse()
+                .map_err(|_| corrupt("severity", &row.severity))?,
+            status: IncidentStatus::parse(&row.status)
+                .ok_or_else(|| corrupt("incident status", &row.status))?,
+        })
+    }
 }
 
 impl From<EventRow> for Event {

@@ -47,16 +47,13 @@ pub(super) async fn chain_heads(
     }
     let mut query = QueryBuilder::<Db>::new(
         "SELECT incident_id, seq, hash FROM events WHERE (incident_id, seq) IN \
-         (SELECT incident_id, MAX(seq) FROM events WHERE incident_id IN (",
+         (SELECT incident_id, MAX(seq) FROM events WHERE ",
     );
-    let mut list = query.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
-    }
-    query.push(") GROUP BY incident_id)");
+    SqlStore::push_ids_in(&mut query, "incident_id", ids);
+    query.push(" GROUP BY incident_id)");
     let heads: Vec<(Uuid, i64, String)> = query
         .build_query_as()
-        .persistent(false)
+        .persistent(SqlStore::PREPARE_ID_LISTS)
         .fetch_all(&mut *conn)
         .await?;
     Ok(heads
