@@ -2,15 +2,17 @@
 //! through tocsin's own engine, then the release server, in its own
 //! process, is measured over it at 1,000 and at 100,000 incidents.
 //!
-//! Seeding works incidents as people would, in waves of 200 a simulated
-//! day or so apart, on a manual clock, with the real delivery worker sending
+//! Seeding works the first 1,000 incidents as people would, in waves of
+//! 200 a simulated day or so apart, on a manual clock, with the real delivery worker sending
 //! every email (with its links) to an SMTP server that discards them. Each
 //! incident is opened (scenarios and severities in turn), its opening
 //! emails go out, most departments acknowledge within minutes while one in
 //! three incidents leaves a department to be chased (reminders, deputies,
 //! the commander), required items are completed in dependency order and
 //! optional ones mostly skipped, and the incident is resolved with its
-//! status emails. Every event is chained and every link token stored.
+//! status emails. Every event is chained and every link token stored. The
+//! rest of the year is copies of those 1,000, row for row, each later in
+//! the year (see `scale/copies.rs`): minutes instead of hours.
 //!
 //! Measured one request at a time on one kept-alive connection, p50 and p99:
 //! reading one incident of the history, the first page of the list, pages
@@ -21,10 +23,13 @@
 //! during seeding. Targets: the 100,000 figures within 1.5x of the 1,000
 //! ones; reading one incident p50 under 5 ms; a page under 20 ms.
 //!
-//! `cargo bench --bench scale`; `TOCSIN_SCALE_INCIDENTS` (default 100000) is
-//! the larger size; `TOCSIN_BENCH_POSTGRES_URL` adds PostgreSQL.
+//! `cargo bench --bench scale`; `TOCSIN_SCALE_INCIDENTS` (default 100000,
+//! in whole thousands) is the larger size; `TOCSIN_BENCH_POSTGRES_URL` adds
+//! PostgreSQL.
 
 mod common;
+#[path = "scale/copies.rs"]
+mod copies;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -57,10 +62,16 @@ const FRESH: usize = 12;
 const DRILLS: usize = 20;
 
 fn main() {
-    let large: usize = std::env::var("TOCSIN_SCALE_INCIDENTS")
+    let large = std::env::var("TOCSIN_SCALE_INCIDENTS")
         .ok()
-        .map(|n| n.parse().expect("TOCSIN_SCALE_INCIDENTS is a number"))
-        .unwrap_or(100_000);
+        .map(|n| {
+            n.parse::<usize>()
+                .expect("TOCSIN_SCALE_INCIDENTS is a number")
+        })
+        .unwrap_or(100_000)
+        // Whole copies of the first thousand.
+        .div_ceil(SMALL)
+        * SMALL;
     let runtime = common::runtime();
     runtime.block_on(async {
         println!(
@@ -113,6 +124,8 @@ struct History {
     /// SQLite's write-ahead log (None on PostgreSQL).
     wal: Option<PathBuf>,
     largest_wal: u64,
+    /// The incidents the engine worked, read once for copying.
+    templates: Option<copies::Templates>,
 }
 
 impl History {
@@ -131,11 +144,54 @@ impl History {
             wal: tocsin::store::sqlite_path(&database.url)
                 .map(|path| PathBuf::from(format!("{}-wal", path.display()))),
             largest_wal: 0,
+            templates: None,
         }
     }
 
-    /// Seeds waves until `total` incidents are stored.
+    /// Seeds until `total` incidents are stored: the engine works the first
+    /// `SMALL`, then whole copies of them follow, each later in the year.
     async fn seed_until(&mut self, total: usize) {
+        if self.ids.len() < SMALL {
+            self.work_until(total.min(SMALL)).await;
+        }
+        while self.ids.len() < total {
+            let templates: &[Uuid] = &self.ids[..SMALL];
+            if self.templates.is_none() {
+                self.templates = Some(copies::Templates::read(&self.url, templates).await);
+            }
+            let copy = i32::try_from(self.ids.len() / SMALL).expect("copies");
+            let span = self.spacing * i32::try_from(SMALL / WAVE).expect("waves");
+            let templates = self.templates.as_ref().expect("read above");
+            let copied = templates.copy(span * copy, &self.ids[..SMALL]).await;
+            self.ids.extend(copied);
+        }
+        match &self.wal {
+            // The copies' large transactions leave a large log behind; the
+            // server's own writes never do (see `largest_wal`).
+            Some(_) => {
+                let pool = sqlx::SqlitePool::connect(&self.url).await.expect("connect");
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .execute(&pool)
+                    .await
+                    .expect("checkpoint");
+                pool.close().await;
+            }
+            // What autovacuum does after a bulk load (this machine's server
+            // runs without it): the planner learns the tables grew.
+            None => {
+                let pool = sqlx::PgPool::connect(&self.url).await.expect("connect");
+                sqlx::query("ANALYZE")
+                    .execute(&pool)
+                    .await
+                    .expect("ANALYZE");
+                pool.close().await;
+            }
+        }
+    }
+
+    /// Works incidents through the engine, wave by wave, until `total` are
+    /// stored; the WAL's size is watched meanwhile.
+    async fn work_until(&mut self, total: usize) {
         let settings = common::support::settings(&self.url, &self.playbooks, &self.smtp.url());
         let tuning = Tuning {
             clock: Arc::clone(&self.clock) as Arc<dyn tocsin::clock::Clock>,
@@ -161,16 +217,6 @@ impl History {
             {
                 self.largest_wal = self.largest_wal.max(size.len());
             }
-        }
-        if self.wal.is_none() {
-            // What autovacuum does after a bulk load (this machine's server
-            // runs without it): the planner learns the tables grew.
-            let pool = sqlx::PgPool::connect(&self.url).await.expect("connect");
-            sqlx::query("ANALYZE")
-                .execute(&pool)
-                .await
-                .expect("ANALYZE");
-            pool.close().await;
         }
     }
 
@@ -540,6 +586,13 @@ async fn measure(database: &Database, playbooks: &Path, history: &[Uuid]) -> Fig
             api.get_text(format!("/api/v1/incidents/{id}/timeline"), &legal)
         })
         .await;
+    // The history is sound: every exported timeline verifies, copies too.
+    for id in &sample[..EXPORTS] {
+        let verified = api
+            .get(format!("/api/v1/incidents/{id}/timeline/verify"), &legal)
+            .await;
+        assert_eq!(verified["ok"], true, "{id}: {verified}");
+    }
     let (lateness, drills) = api.reminder_lateness(&responder, &legal).await;
     // Resolved, so the next size's open list holds the same few.
     for id in triggered.iter().chain(&drills) {
@@ -685,7 +738,7 @@ fn report(backend: &Backend, rows: &[(usize, Figures, Stats)], largest_wal: u64)
     );
     match backend {
         Backend::Sqlite => println!(
-            "; largest WAL while seeding {:.1} MiB",
+            "; largest WAL while the engine seeded {:.1} MiB",
             mib(largest_wal / 1024)
         ),
         Backend::Postgres { .. } => println!(),
