@@ -7,6 +7,7 @@ mod extract;
 mod incidents;
 mod links;
 mod openapi;
+mod private;
 mod text;
 mod timeline;
 
@@ -99,6 +100,18 @@ pub fn router(state: AppState) -> Router {
         .route(&format!("{task}/complete"), post(incidents::complete_task))
         .route(&format!("{task}/skip"), post(incidents::skip_task))
         .route("/links/{token}", get(links::show).post(links::act))
+        .route("/assets/live.js", get(console::live_script))
+        .merge(console_routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// The console's pages, each a private page (see `private.rs`).
+fn console_routes() -> Router<AppState> {
+    Router::new()
         .route("/", get(console::dashboard))
         .route(
             "/sign-in",
@@ -118,11 +131,7 @@ pub fn router(state: AppState) -> Router {
         .route("/incidents/{id}/live", get(console::live))
         .route("/incidents/{id}/timeline", get(console::timeline))
         .route("/incidents/{id}/export", get(console::export))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(from_fn_with_state(state.clone(), observe))
-        .with_state(state)
+        .route_layer(axum::middleware::map_response(private::console))
 }
 
 /// The process is up. It says nothing about the database: see readiness.

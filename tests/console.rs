@@ -60,6 +60,44 @@ async fn get(
     (status, response.text().await.unwrap(), location)
 }
 
+/// The session cookie an answer sets, as `name=value`.
+fn session_cookie(response: &reqwest::Response) -> Option<String> {
+    set_cookie(response, "tocsin_session")
+}
+
+/// The cookie named `name` (with or without a `__Host-` prefix) that an
+/// answer sets, as `name=value`.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .map(|value| value.split(';').next().unwrap_or_default())
+        .find(|pair| {
+            pair.trim_start_matches("__Host-")
+                .starts_with(&format!("{name}="))
+        })
+        .map(str::to_owned)
+}
+
+/// Posts an incident page's form and follows its redirect as a browser
+/// does, with the cookie the answer set; returns the page shown next.
+async fn act_and_see(app: &TestApp, id: &str, cookie: &str, fields: &[(&str, &str)]) -> String {
+    let response = post_form(app, &format!("/incidents/{id}/act"), Some(cookie), fields).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert_eq!(
+        location,
+        format!("/incidents/{id}"),
+        "nothing said in the address"
+    );
+    let flash = set_cookie(&response, "tocsin_flash").expect("what happened, for the next page");
+    let (status, page, _) = get(app, &location, Some(&format!("{cookie}; {flash}"))).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    page
+}
+
 /// Adds a person, signs them in through the emailed link, and returns their
 /// session cookie and the CSRF token their pages carry.
 async fn signed_in(app: &TestApp, email: &str, role: Role) -> (String, String) {
@@ -88,15 +126,9 @@ async fn signed_in(app: &TestApp, email: &str, role: Role) -> (String, String) {
         .into_iter()
         .find(|l| l.contains("/sign-in/"))
         .expect("a sign-in link");
-    let response = client().post(&link).send().await.unwrap();
+    let response = support::press_sign_in(&link).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let cookie = response.headers()[SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = session_cookie(&response).expect("a session");
     let (_, page, _) = get(app, "/", Some(&cookie)).await;
     let csrf = page
         .split("name=\"csrf\" value=\"")
@@ -125,21 +157,34 @@ on_each_backend! {
         for _ in 0..3 {
             let response = client().get(&link).send().await.unwrap();
             assert_eq!(response.status(), StatusCode::OK);
-            assert!(response.headers().get(SET_COOKIE).is_none());
+            assert_eq!(session_cookie(&response), None);
             assert!(response.text().await.unwrap().contains("id=\"sign-in\""));
         }
-        let response = client().post(&link).send().await.unwrap();
+        // Another site's form posting the link (login CSRF: the victim
+        // would be signed in as the attacker) is refused: it carries
+        // neither the page's cookie nor the field that matches it.
+        let (_, page, _) = get(&app, &link.replacen(&app.url(""), "", 1), None).await;
+        let field = support::form_field(&page, "browser").unwrap();
+        for body in ["", &format!("browser={field}")] {
+            let response = client().post(&link)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body.to_owned()).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::FORBIDDEN);
+            assert_eq!(session_cookie(&response), None);
+        }
+        let response = support::press_sign_in(&link).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
-        let set_cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
-        assert!(set_cookie.starts_with("tocsin_session="));
-        assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"), "{set_cookie}");
-        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        let set = response.headers().get_all(SET_COOKIE).iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .find(|v| v.starts_with("tocsin_session=")).unwrap();
+        assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax"), "{set}");
+        let cookie = session_cookie(&response).unwrap();
         let (status, page, _) = get(&app, "/", Some(&cookie)).await;
         assert_eq!(status, StatusCode::OK);
         assert!(page.contains("ann@example.com (responder)"));
 
         // The link works once.
-        let response = client().post(&link).send().await.unwrap();
+        let response = client().get(&link).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::GONE);
 
         // An address without an account gets the same answer, and no mail.
@@ -197,10 +242,9 @@ on_each_backend! {
         // The console acts as the signed-in person.
         let (_, incident) = app.get(&format!("/api/v1/incidents/{id}"), &app.legal).await;
         let task = support::tasks(&incident)[0]["id"].as_str().unwrap().to_owned();
-        let response = post_form(&app, &format!("/incidents/{id}/act"), Some(&cookie),
+        let page = act_and_see(&app, &id, &cookie,
             &[("csrf", &csrf), ("action", "acknowledge"), ("task_id", &task)]).await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER);
-        assert!(response.headers()[LOCATION].to_str().unwrap().contains("message=Acknowledged"));
+        assert!(page.contains("Acknowledged"), "{page}");
         let (_, incident) = app.get(&format!("/api/v1/incidents/{id}"), &app.legal).await;
         assert_eq!(support::tasks(&incident)[0]["acknowledged_by"], "user:ops@example.com");
 
@@ -220,6 +264,40 @@ on_each_backend! {
         let changes = app.changes(&id).await;
         assert!(changes.iter().any(|e| e["kind"] == "legal_hold_placed" && e["actor"] == "user:counsel@example.com"));
         assert_eq!(incident["status"], "open");
+    }
+
+    async fn console_pages_are_private_and_run_only_their_own_scripts(app) {
+        let (cookie, _) = signed_in(&app, "ops@example.com", Role::Responder).await;
+        let incident = app.trigger("account-hijack", "high").await;
+        let id = incident["id"].as_str().unwrap().to_owned();
+        for (path, cookie) in [("/".to_owned(), Some(&cookie)), (format!("/incidents/{id}"), Some(&cookie)),
+                               (format!("/incidents/{id}/timeline"), Some(&cookie)),
+                               ("/sign-in".to_owned(), None), ("/".to_owned(), None)] {
+            let mut request = client().get(app.url(&path));
+            if let Some(cookie) = cookie {
+                request = request.header(COOKIE, cookie);
+            }
+            let response = request.send().await.unwrap();
+            let header = |name: &str| response.headers().get(name)
+                .map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+            assert_eq!(header("cache-control"), "no-store", "{path}");
+            assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
+            let policy = header("content-security-policy");
+            for directive in ["script-src 'self'", "frame-ancestors 'none'", "default-src 'none'"] {
+                assert!(policy.contains(directive), "{path}: {policy}");
+            }
+            assert!(!policy.contains("'unsafe-inline'; script") && !policy.contains("script-src 'self' 'unsafe"),
+                "{path}: {policy}");
+            // No inline script: every <script> names its file.
+            let page = response.text().await.unwrap();
+            for script in page.split("<script").skip(1) {
+                assert!(script.starts_with(" src=\"/assets/"), "{path}: inline script <script{script}");
+            }
+        }
+        let response = client().get(app.url("/assets/live.js")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+        assert!(response.text().await.unwrap().contains("EventSource"));
     }
 
     async fn console_pages_change_nothing_on_get(app) {
@@ -370,22 +448,25 @@ on_each_backend! {
         let incident = app.trigger("account-hijack", "high").await;
         let id = incident["id"].as_str().unwrap().to_owned();
         let act = format!("/incidents/{id}/act");
+        // Words in the address are not tocsin's to show.
+        let crafted = format!("/incidents/{id}?message=Call+0800+SCAM+now&failed=false");
+        let (_, page, _) = get(&app, &crafted, Some(&cookie)).await;
+        assert!(!page.contains("0800"), "{page}");
         // A reason alone is not a decision to force.
-        let response = post_form(&app, &act, Some(&cookie), &[
+        let page = act_and_see(&app, &id, &cookie, &[
             ("csrf", &csrf), ("action", "resolve"), ("reason", "Recovered"),
         ]).await;
-        let location = response.headers()[LOCATION].to_str().unwrap().to_owned();
-        assert!(location.contains("failed=true"), "{location}");
-        let (_, page, _) = get(&app, &location, Some(&cookie)).await;
+        assert!(page.contains("class=\"box error\""), "shown as a failure: {page}");
         assert!(page.contains("required tasks are still open"), "{page}");
+        // Shown once: reloaded, the page no longer says it.
+        let (_, again, _) = get(&app, &format!("/incidents/{id}"), Some(&cookie)).await;
+        assert!(!again.contains("required tasks are still open"), "{again}");
         let (_, after) = app.get(&format!("/api/v1/incidents/{id}"), &app.legal).await;
         assert_eq!(after["status"], "open");
         // Ticked without a reason: refused, with what is missing.
-        let response = post_form(&app, &act, Some(&cookie), &[
+        let page = act_and_see(&app, &id, &cookie, &[
             ("csrf", &csrf), ("action", "resolve"), ("force", "on"), ("reason", "  "),
         ]).await;
-        let location = response.headers()[LOCATION].to_str().unwrap().to_owned();
-        let (_, page, _) = get(&app, &location, Some(&cookie)).await;
         assert!(page.contains("A reason to resolve with required items open must not be empty."), "{page}");
         // Ticked, with a reason: forced, and the open items named.
         post_form(&app, &act, Some(&cookie), &[
@@ -543,5 +624,61 @@ async fn the_incident_page_shows_chasing_as_it_stands(backend: Backend) {
         !page.contains("next:"),
         "resolved: nothing comes next\n{page}"
     );
+    app.stop().await;
+}
+
+/// Behind HTTPS the console's cookies are `__Host-` cookies: `Secure`, for
+/// the whole site, and refused by the browser unless this host set them.
+#[tokio::test]
+async fn behind_https_the_cookies_are_bound_to_the_host() {
+    let options = support::Options {
+        adjust: Box::new(|settings| {
+            settings.public_url = Some("https://tocsin.example".parse().unwrap());
+        }),
+        ..support::Options::default()
+    };
+    let app = TestApp::spawn_with(
+        support::TestDatabase::create(&Backend::Sqlite).await,
+        options,
+    )
+    .await;
+    app.staff
+        .add_user("ops@example.com", Role::Responder)
+        .await
+        .unwrap();
+    post_form(&app, "/sign-in", None, &[("email", "ops@example.com")]).await;
+    let mail = app.smtp.wait_for(1, WAIT).await.remove(0);
+    let sent = mail
+        .links()
+        .into_iter()
+        .find(|l| l.contains("/sign-in/"))
+        .unwrap();
+    assert!(sent.starts_with("https://tocsin.example/"), "{sent}");
+    let link = sent.replacen("https://tocsin.example", &app.url(""), 1);
+
+    let response = support::press_sign_in(&link).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let set = response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.contains("tocsin_session="))
+        .unwrap();
+    assert!(set.starts_with("__Host-tocsin_session="), "{set}");
+    assert!(
+        set.contains("Secure") && set.contains("Path=/") && !set.contains("Domain"),
+        "{set}"
+    );
+    // The unprefixed name is not taken for the session.
+    let value = set
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("__Host-tocsin_session=");
+    let (status, _, _) = get(&app, "/", Some(&format!("tocsin_session={value}"))).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, page, _) = get(&app, "/", Some(&format!("__Host-tocsin_session={value}"))).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
     app.stop().await;
 }

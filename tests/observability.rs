@@ -78,8 +78,10 @@ on_each_backend! {
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         let no_redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let response = no_redirect.post(&sign_in).send().await.unwrap();
-        let cookie = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        let response = support::press_sign_in(&sign_in).await;
+        let cookie = response.headers().get_all("set-cookie").iter()
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+            .find(|pair| pair.starts_with("tocsin_session=")).expect("a session");
         no_redirect.get(app.url("/")).header("cookie", &cookie).send().await.unwrap();
         app.settle().await;
 

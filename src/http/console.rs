@@ -4,6 +4,7 @@
 //! this one holds what they share.
 
 mod dashboard;
+mod flash;
 mod incident;
 mod sign_in;
 mod timeline;
@@ -11,6 +12,7 @@ mod trigger;
 
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
@@ -27,6 +29,37 @@ use crate::auth::{Permission, Session};
 use crate::domain::{Actor, TextError};
 
 const SESSION_COOKIE: &str = "tocsin_session";
+
+/// A cookie's name: behind HTTPS, `__Host-` makes the browser refuse it
+/// unless this host set it, `Secure`, for the whole site (no subdomain or
+/// plain-HTTP page can plant or shadow it).
+fn cookie_name(state: &AppState, name: &str) -> String {
+    if state.https {
+        format!("__Host-{name}")
+    } else {
+        name.to_owned()
+    }
+}
+
+/// Whether a submitted token is the expected one, in time that does not
+/// depend on where they differ.
+fn same_token(submitted: &str, expected: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    submitted.as_bytes().ct_eq(expected.as_bytes()).into()
+}
+
+/// The incident page's live reload, served as a file: the console's script
+/// policy runs no inline script.
+pub async fn live_script() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../assets/live.js"),
+    )
+        .into_response()
+}
 
 /// A signed-in person. Pages that need one send everyone else to sign in.
 pub struct SignedIn {
@@ -60,7 +93,7 @@ impl SignedIn {
 
     /// Forms carry the session's CSRF token; another site's forms cannot.
     fn csrf_ok(&self, token: &str) -> bool {
-        token == self.session.csrf_token
+        same_token(token, &self.session.csrf_token)
     }
 }
 
@@ -81,7 +114,8 @@ impl FromRequestParts<AppState> for SignedIn {
     ) -> Result<Self, Self::Rejection> {
         let jar = CookieJar::from_headers(&parts.headers);
         let to_sign_in = || Redirect::to("/sign-in").into_response();
-        let Some(secret) = jar.get(SESSION_COOKIE).map(|c| c.value().to_owned()) else {
+        let name = cookie_name(state, SESSION_COOKIE);
+        let Some(secret) = jar.get(&name).map(|c| c.value().to_owned()) else {
             return Err(to_sign_in());
         };
         match state.staff.session(&secret).await {

@@ -8,16 +8,13 @@ use std::num::NonZeroU32;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, State};
-use axum::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, USER_AGENT,
-    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
-};
+use axum::http::header::{CONTENT_TYPE, USER_AGENT};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 
-use super::AppState;
+use super::{AppState, private};
 use crate::delivery::render::{IncidentView, when};
 use crate::domain::{
     DomainError, Incident, LinkAct, LinkToken, Prose, Task, TaskStatus, TextError,
@@ -141,21 +138,10 @@ struct Problem<'a> {
     message: &'a str,
 }
 
-/// Link pages are for one person's eyes: no referrer to leak the token, no
-/// caching, no framing, no scripts.
+/// Link pages are for one person's eyes, and run no script.
 fn page(status: StatusCode, body: String) -> Response {
     let mut response = (status, Html(body)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(
-        CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-        ),
-    );
+    private::protect(response.headers_mut(), private::LINK_PAGE_POLICY);
     response
 }
 

@@ -532,6 +532,42 @@ pub async fn press(client: &reqwest::Client, link: &str, action: &str) -> (Statu
     (status, response.text().await.expect("the link page"))
 }
 
+/// Opens a sign-in link and presses its button, as a browser does: the
+/// cookie the page set goes back with the form. The answer, unfollowed.
+pub async fn press_sign_in(link: &str) -> reqwest::Response {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client");
+    let page = client.get(link).send().await.expect("the sign-in page");
+    assert_eq!(page.status(), StatusCode::OK, "a usable sign-in link");
+    let cookie = page
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.contains("tocsin_sign_in="))
+        .and_then(|value| value.split(';').next())
+        .expect("the page marks this browser")
+        .to_owned();
+    let html = page.text().await.expect("the page");
+    let browser = form_field(&html, "browser").expect("the form's browser field");
+    client
+        .post(link)
+        .header(reqwest::header::COOKIE, cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("browser={browser}"))
+        .send()
+        .await
+        .expect("press sign in")
+}
+
+/// A hidden field's value in a page's form.
+pub fn form_field(html: &str, name: &str) -> Option<String> {
+    let value = html.split(&format!("name=\"{name}\" value=\"")).nth(1)?;
+    Some(value.split('"').next()?.to_owned())
+}
+
 pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
     let text = response.text().await.expect("body");

@@ -10,11 +10,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::flash::Flash;
 use super::{SignedIn, console_page, csrf_refused, internal, not_found, refused};
 use crate::auth::Permission;
 use crate::delivery::render::when;
@@ -135,17 +137,11 @@ fn department_page(
     }
 }
 
-#[derive(Deserialize)]
-pub struct IncidentQuery {
-    message: Option<String>,
-    failed: Option<bool>,
-}
-
 pub async fn incident(
     State(state): State<AppState>,
     signed_in: SignedIn,
     Path(id): Path<Uuid>,
-    Query(query): Query<IncidentQuery>,
+    jar: CookieJar,
 ) -> Response {
     let now = state.engine.now();
     let incident = match state.engine.incident(id).await {
@@ -177,12 +173,20 @@ pub async fn incident(
         opened: when(incident.opened_at),
         legal_hold: incident.legal_hold,
     };
-    console_page(
+    let (jar, flash) = Flash::take(&state, jar, id);
+    let page = console_page(
         &state,
         &signed_in,
         "console/incident.html",
-        serde_json::json!({ "incident": view, "open": incident.resolved_at.is_none(), "head_seq": head.seq, "message": query.message, "failed": query.failed.unwrap_or(false) }),
-    )
+        serde_json::json!({
+            "incident": view,
+            "open": incident.resolved_at.is_none(),
+            "head_seq": head.seq,
+            "message": flash.as_ref().map(|flash| &flash.message),
+            "failed": flash.as_ref().is_some_and(|flash| flash.failed),
+        }),
+    );
+    (jar, page).into_response()
 }
 
 #[derive(Deserialize)]
@@ -262,11 +266,12 @@ impl Action {
 }
 
 /// Every action on the incident page; answers by going back to the page
-/// (post, redirect, get) with what happened.
+/// (post, redirect, get), which then says what happened.
 pub async fn act(
     State(state): State<AppState>,
     signed_in: SignedIn,
     Path(id): Path<Uuid>,
+    jar: CookieJar,
     Form(form): Form<ActForm>,
 ) -> Response {
     if !signed_in.csrf_ok(&form.csrf) {
@@ -291,16 +296,15 @@ pub async fn act(
         },
         Err(problem) => Err(problem),
     };
-    let (message, failed) = match outcome {
-        Ok(done) => (done.to_owned(), false),
-        Err(problem) => (problem, true),
+    let flash = match outcome {
+        Ok(done) => Flash::new(id, done.to_owned(), false),
+        Err(problem) => Flash::new(id, problem, true),
     };
-    let query = serde_urlencoded::to_string([
-        ("message", message.as_str()),
-        ("failed", if failed { "true" } else { "false" }),
-    ])
-    .unwrap_or_default();
-    Redirect::to(&format!("/incidents/{id}?{query}")).into_response()
+    (
+        flash.keep(&state, jar),
+        Redirect::to(&format!("/incidents/{id}")),
+    )
+        .into_response()
 }
 
 /// Does what the action asks; says so in a few words.

@@ -3,13 +3,14 @@
 
 use axum::Form;
 use axum::extract::State;
+use axum::extract::rejection::FormRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use serde::Deserialize;
 
-use super::{SESSION_COOKIE, SignedIn, csrf_refused, internal, page};
+use super::{SESSION_COOKIE, SignedIn, cookie_name, csrf_refused, internal, page, same_token};
 use crate::http::AppState;
 use crate::http::extract::Path;
 
@@ -42,38 +43,91 @@ pub async fn request_sign_in(
     )
 }
 
-pub async fn confirm_sign_in(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+/// The cookie that binds the sign-in button to the browser showing it.
+const BROWSER_COOKIE: &str = "tocsin_sign_in";
+
+/// Shows the button that signs in, and marks this browser as the one that
+/// may press it. Signs nobody in.
+pub async fn confirm_sign_in(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(token): Path<String>,
+) -> Response {
     let usable = state
         .staff
         .sign_in_link_usable(&token)
         .await
         .unwrap_or(false);
+    if !usable {
+        let response = page(
+            &state,
+            "console/sign_in_confirm.html",
+            serde_json::json!({ "usable": false }),
+        );
+        return (StatusCode::GONE, response).into_response();
+    }
+    let browser = match crate::secret::random_secret() {
+        Ok(browser) => browser,
+        Err(error) => return internal(&error),
+    };
+    // Strict: a form on another site that posts here does not carry it.
+    let cookie = Cookie::build((cookie_name(&state, BROWSER_COOKIE), browser.clone()))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(state.https)
+        .path("/")
+        .max_age(time::Duration::minutes(15))
+        .build();
     let response = page(
         &state,
         "console/sign_in_confirm.html",
-        serde_json::json!({ "usable": usable, "action": format!("/sign-in/{token}") }),
+        serde_json::json!({
+            "usable": true,
+            "action": format!("/sign-in/{token}"),
+            "browser": browser,
+        }),
     );
-    if usable {
-        response
-    } else {
-        (StatusCode::GONE, response).into_response()
-    }
+    (jar.add(cookie), response).into_response()
 }
 
+#[derive(Deserialize)]
+pub struct ConfirmForm {
+    browser: String,
+}
+
+/// Signs in, from the browser that was shown the button: a sign-in link
+/// pressed from another site (login CSRF, which would sign the victim
+/// into the attacker's account) is refused, and the link stays usable.
 pub async fn complete_sign_in(
     State(state): State<AppState>,
     jar: CookieJar,
     Path(token): Path<String>,
+    form: Result<Form<ConfirmForm>, FormRejection>,
 ) -> Response {
+    let browser_name = cookie_name(&state, BROWSER_COOKIE);
+    let shown_here = match (&form, jar.get(&browser_name)) {
+        (Ok(Form(form)), Some(cookie)) => same_token(&form.browser, cookie.value()),
+        _ => false,
+    };
+    if !shown_here {
+        return (
+            StatusCode::FORBIDDEN,
+            "Open the sign-in link from your email again, and press its button there.",
+        )
+            .into_response();
+    }
     match state.staff.sign_in(&token).await {
         Ok(Some((secret, _))) => {
-            let cookie = Cookie::build((SESSION_COOKIE, secret))
+            let cookie = Cookie::build((cookie_name(&state, SESSION_COOKIE), secret))
                 .http_only(true)
                 .same_site(SameSite::Lax)
                 .secure(state.https)
                 .path("/")
                 .build();
-            (jar.add(cookie), Redirect::to("/")).into_response()
+            let jar = jar
+                .remove(Cookie::build(browser_name).path("/"))
+                .add(cookie);
+            (jar, Redirect::to("/")).into_response()
         }
         Ok(None) => {
             let response = page(
@@ -105,7 +159,7 @@ pub async fn sign_out(
         return internal(&error);
     }
     (
-        jar.remove(Cookie::build(SESSION_COOKIE).path("/")),
+        jar.remove(Cookie::build(cookie_name(&state, SESSION_COOKIE)).path("/")),
         Redirect::to("/sign-in"),
     )
         .into_response()
