@@ -426,6 +426,60 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     }
 }
 
+/// Whether a failure is the database out of reach or overloaded (gone,
+/// restarting, out of connections, busy past the timeout, out of disk):
+/// worth trying again shortly, and no fault of the request or the code.
+/// Looks through the error's causes for the database's own error.
+pub fn unavailable(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |error| error.source()).any(|error| {
+        error
+            .downcast_ref::<sqlx::Error>()
+            .is_some_and(database_unavailable)
+    })
+}
+
+/// Logs a failure: a warning while the database is out of reach (the
+/// outage is the database's, and passes), an error otherwise. Returns
+/// whether it was an outage.
+pub fn log_failure(error: &(dyn std::error::Error + 'static), context: &str) -> bool {
+    let outage = unavailable(error);
+    if outage {
+        tracing::warn!(%error, "{context}: the database is unavailable");
+    } else {
+        tracing::error!(%error, "{context}");
+    }
+    outage
+}
+
+fn database_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(error) => {
+            let Some(code) = error.code() else {
+                return false;
+            };
+            if error
+                .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+                .is_some()
+            {
+                // SQLITE_BUSY, _LOCKED, _IOERR, _FULL, _CANTOPEN, with
+                // their extended codes (the primary code in the low byte).
+                code.parse::<i32>()
+                    .is_ok_and(|code| matches!(code & 0xff, 5 | 6 | 10 | 13 | 14))
+            } else {
+                // PostgreSQL: connection exceptions, the server shutting
+                // down or not yet up, too many connections.
+                code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+            }
+        }
+        _ => false,
+    }
+}
+
 /// The file behind a SQLite URL; None for PostgreSQL or an in-memory database.
 pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
     if !url.starts_with("sqlite:") {

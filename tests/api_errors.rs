@@ -161,3 +161,96 @@ on_each_backend! {
         assert_eq!(app.changes(id).await.len(), 1, "the refused requests recorded nothing");
     }
 }
+
+with_each_backend!(a_database_out_of_reach_answers_503_with_retry_after);
+
+/// The database out of reach is not the request's fault nor a bug: 503
+/// with `Retry-After`, and the same request succeeds once it is back.
+/// SQLite: another process holds the write lock past the busy timeout.
+/// PostgreSQL: a table locked by another session, every pooled connection
+/// waiting on it, and the next request finds none free.
+async fn a_database_out_of_reach_answers_503_with_retry_after(backend: support::Backend) {
+    use sqlx::Connection;
+    let app = support::TestApp::spawn(backend).await;
+    let url = app.database.url.clone();
+    let mut sqlite = None;
+    let mut postgres = None;
+    let mut waiting = Vec::new();
+    if url.starts_with("sqlite:") {
+        let mut holder = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql("BEGIN IMMEDIATE")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        sqlite = Some(holder);
+    } else {
+        let mut holder = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql("BEGIN; LOCK TABLE incidents IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        // Every connection of the server's pool (16) waits on the lock.
+        waiting = (0..16)
+            .map(|_| {
+                let request = app
+                    .client
+                    .get(app.url("/api/v1/incidents"))
+                    .bearer_auth(&app.legal);
+                tokio::spawn(async move { request.send().await.map(|r| r.status()) })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        postgres = Some(holder);
+    }
+
+    let response = app
+        .client
+        .post(app.url("/api/v1/incidents"))
+        .bearer_auth(&app.responder)
+        .json(&trigger_body())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let (_, body) = support::read(response).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(retry_after.as_deref(), Some("5"));
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    assert!(
+        !body.to_string().contains("sqlx"),
+        "no internals leak: {body}"
+    );
+
+    if let Some(mut holder) = sqlite {
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+    }
+    if let Some(mut holder) = postgres {
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+    }
+    for request in waiting {
+        assert_eq!(
+            request.await.unwrap().unwrap(),
+            StatusCode::OK,
+            "a waiting read is answered"
+        );
+    }
+    let (status, body) = app
+        .post("/api/v1/incidents", &app.responder, trigger_body())
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "back once the database is: {body}"
+    );
+    app.stop().await;
+}

@@ -562,7 +562,7 @@ impl Delivery {
             let busy = match self.step().await {
                 Ok(step) => step.claimed > 0,
                 Err(error) => {
-                    tracing::error!(%error, "delivery pass failed");
+                    crate::store::log_failure(&error, "delivery pass failed");
                     false
                 }
             };

@@ -47,7 +47,7 @@ impl Engine {
             let busy = match self.chase(64).await {
                 Ok(handled) => handled > 0,
                 Err(error) => {
-                    tracing::error!(%error, "chasing failed");
+                    crate::store::log_failure(&error, "chasing failed");
                     false
                 }
             };

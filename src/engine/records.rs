@@ -176,7 +176,9 @@ impl Engine {
                     );
                 }
                 Ok(_) => {}
-                Err(error) => tracing::error!(%error, "retention purge failed"),
+                Err(error) => {
+                    crate::store::log_failure(&error, "retention purge failed");
+                }
             }
             tokio::select! {
                 () = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}

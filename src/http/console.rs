@@ -25,6 +25,7 @@ pub use timeline::{export, timeline};
 pub use trigger::{new_incident, trigger};
 
 use super::AppState;
+use super::error::Failure;
 use crate::auth::{Permission, Session};
 use crate::domain::{Actor, TextError};
 
@@ -135,13 +136,15 @@ struct Base {
     can_hold: bool,
 }
 
-fn internal(error: &dyn std::fmt::Display) -> Response {
-    tracing::error!(%error, "console page failed");
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong on our side. Please try again.",
-    )
-        .into_response()
+fn internal(error: &(dyn std::error::Error + 'static)) -> Response {
+    let failure = Failure::of(error, "console page failed");
+    let message = match failure {
+        Failure::Unavailable => {
+            "tocsin cannot reach its database just now. Try again in a few seconds."
+        }
+        Failure::Internal => "Something went wrong on our side. Please try again.",
+    };
+    (failure.status(), failure.retry_after(), message).into_response()
 }
 
 fn not_found() -> Response {

@@ -3,7 +3,8 @@
 //! detail is logged, never sent.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -16,6 +17,43 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     field: Option<String>,
+    /// Seconds after which trying again may succeed (`Retry-After`).
+    retry_after: Option<u32>,
+}
+
+/// Seconds a client is asked to wait while the database is out of reach.
+pub const RETRY_AFTER_SECS: u32 = 5;
+
+/// What a failure on the server's side is to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The database is out of reach or overloaded: 503, try again shortly.
+    Unavailable,
+    /// A fault: 500.
+    Internal,
+}
+
+impl Failure {
+    /// Classifies and logs a failure.
+    pub fn of(cause: &(dyn std::error::Error + 'static), context: &'static str) -> Failure {
+        if crate::store::log_failure(cause, context) {
+            Failure::Unavailable
+        } else {
+            Failure::Internal
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            Failure::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Failure::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The answer's `Retry-After`, for an outage.
+    pub fn retry_after(self) -> Option<[(HeaderName, HeaderValue); 1]> {
+        (self == Failure::Unavailable).then(|| [(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS))])
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -26,7 +64,8 @@ pub struct ErrorBody {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable, machine-readable: `invalid`, `unauthorized`, `forbidden`,
-    /// `not_found`, `conflict`, `payload_too_large`, `unsupported_media_type`, `internal`.
+    /// `not_found`, `conflict`, `payload_too_large`, `unsupported_media_type`,
+    /// `internal`, `unavailable` (with `Retry-After`).
     code: &'static str,
     /// For people.
     message: String,
@@ -42,6 +81,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -77,14 +117,24 @@ impl ApiError {
         ApiError::new(StatusCode::CONFLICT, "conflict", message)
     }
 
-    /// Logs the cause; the client learns only that it was not its fault.
-    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "request failed");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error; the server log has the details",
-        )
+    /// Logs the cause; the client learns only that it was not its fault,
+    /// and whether trying again shortly may help.
+    pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
+        match Failure::of(cause, "request failed") {
+            Failure::Unavailable => ApiError {
+                retry_after: Some(RETRY_AFTER_SECS),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    format!("the database is unavailable; try again in {RETRY_AFTER_SECS} seconds"),
+                )
+            },
+            Failure::Internal => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error; the server log has the details",
+            ),
+        }
     }
 
     /// Names the request field at fault.
@@ -109,7 +159,13 @@ impl IntoResponse for ApiError {
                 field: self.field,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

@@ -14,6 +14,7 @@ use axum::response::{Html, IntoResponse, Response};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 
+use super::error::Failure;
 use super::{AppState, private};
 use crate::delivery::render::{IncidentView, when};
 use crate::domain::{
@@ -164,13 +165,22 @@ fn unknown_action(state: &AppState) -> Response {
     )
 }
 
-fn internal(error: &dyn std::fmt::Display) -> Response {
-    tracing::error!(%error, "link page failed");
-    page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "<!doctype html><title>Error</title><p>Something went wrong on our side. Please try again.</p>"
-            .to_owned(),
-    )
+fn internal(error: &(dyn std::error::Error + 'static)) -> Response {
+    let failure = Failure::of(error, "link page failed");
+    let message = match failure {
+        Failure::Unavailable => {
+            "tocsin cannot reach its database just now. Try again in a few seconds."
+        }
+        Failure::Internal => "Something went wrong on our side. Please try again.",
+    };
+    let mut response = page(
+        failure.status(),
+        format!("<!doctype html><title>Error</title><p>{message}</p>"),
+    );
+    if let Some([(name, value)]) = failure.retry_after() {
+        response.headers_mut().insert(name, value);
+    }
+    response
 }
 
 /// A usable link and its incident, or the page that says why not.
