@@ -20,7 +20,7 @@ use crate::delivery::webhook;
 use crate::delivery::worker::{Delivery, RetryPolicy};
 use crate::domain::Route;
 use crate::engine::{self, Engine};
-use crate::http::{AppState, LinkGuard, router};
+use crate::http::{AppState, LinkGuard, TrustedProxies, router};
 use crate::metrics::Metrics;
 use crate::playbook::{Catalog, Diagnostics};
 use crate::redact::redact_url;
@@ -284,6 +284,7 @@ impl App {
             staff,
             renderer,
             link_guard: Arc::new(LinkGuard::new(BAD_LINKS_PER_MINUTE)),
+            trusted_proxies: Arc::new(TrustedProxies::new(settings.trusted_proxies.clone())),
             https: public_url.scheme() == "https",
             shutdown: stopped,
         };

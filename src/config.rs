@@ -6,6 +6,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 
+use ipnet::IpNet;
 use lettre::message::Mailbox;
 use reqwest::Url;
 use serde::Deserialize;
@@ -139,6 +140,15 @@ pub struct SettingsArgs {
     /// Delivery workers in this process; 0 leaves delivery to other replicas [default: 1].
     #[arg(long, env = "TOCSIN_DELIVERY_WORKERS", global = true, value_name = "N")]
     pub delivery_workers: Option<usize>,
+    /// Proxies whose Forwarded / X-Forwarded-For headers are believed: addresses or CIDR
+    /// ranges, comma-separated [default: none].
+    #[arg(
+        long,
+        env = "TOCSIN_TRUSTED_PROXIES",
+        global = true,
+        value_name = "ADDRESSES"
+    )]
+    pub trusted_proxies: Option<String>,
 }
 
 /// The optional file: the same settings, under the same names.
@@ -160,6 +170,7 @@ struct SettingsFile {
     signing_key: Option<String>,
     #[serde(default, with = "humantime_serde_option")]
     retention: Option<std::time::Duration>,
+    trusted_proxies: Option<Vec<String>>,
     #[serde(default)]
     webhooks: Vec<WebhookFile>,
 }
@@ -205,6 +216,8 @@ pub struct Settings {
     pub link_grace: chrono::Duration,
     pub signing_key: Option<String>,
     pub retention: Option<std::time::Duration>,
+    /// Peers whose forwarding headers name the client.
+    pub trusted_proxies: Vec<IpNet>,
     pub webhooks: Vec<WebhookSettings>,
 }
 
@@ -233,6 +246,7 @@ impl fmt::Debug for Settings {
                 &self.signing_key.as_ref().map(|_| "<redacted>"),
             )
             .field("retention", &self.retention)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("webhooks", &self.webhooks)
             .finish()
     }
@@ -311,6 +325,12 @@ impl Settings {
                 .or(file.retention)
                 .map(|retention| RETENTION.check(retention))
                 .transpose()?,
+            trusted_proxies: match args.trusted_proxies.as_deref() {
+                Some(list) => {
+                    parse_proxies(list.split(',').filter(|item| !item.trim().is_empty()))?
+                }
+                None => parse_proxies(file.trusted_proxies.iter().flatten().map(String::as_str))?,
+            },
             webhooks: file
                 .webhooks
                 .into_iter()
@@ -318,6 +338,21 @@ impl Settings {
                 .collect::<Result<_, _>>()?,
         })
     }
+}
+
+/// Addresses (`192.0.2.1`, `2001:db8::1`) or ranges (`10.0.0.0/8`).
+fn parse_proxies<'a>(items: impl Iterator<Item = &'a str>) -> Result<Vec<IpNet>, ConfigError> {
+    items
+        .map(|item| {
+            let item = item.trim();
+            item.parse::<IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| ConfigError::Invalid {
+                    setting: "trusted_proxies",
+                    message: format!("{item:?} is neither an IP address nor a CIDR range"),
+                })
+        })
+        .collect()
 }
 
 fn parse_mailbox(value: &str) -> Result<Mailbox, ConfigError> {
@@ -432,6 +467,50 @@ mod tests {
         let settings = Settings::resolve(&args).unwrap();
         assert_eq!(settings.listen.to_string(), "0.0.0.0:9000");
         assert_eq!(settings.database_url, "sqlite://flag.db");
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges_from_a_flag_or_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tocsin.toml");
+        std::fs::write(&path, "trusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n").unwrap();
+        let from_file = SettingsArgs {
+            config: Some(path),
+            ..SettingsArgs::default()
+        };
+        let settings = Settings::resolve(&from_file).unwrap();
+        let shown: Vec<String> = settings
+            .trusted_proxies
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(shown, ["10.0.0.0/8", "::1/128"]);
+        let flag = SettingsArgs {
+            trusted_proxies: Some("192.0.2.1, 198.51.100.0/24".into()),
+            ..from_file
+        };
+        let shown: Vec<String> = Settings::resolve(&flag)
+            .unwrap()
+            .trusted_proxies
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(shown, ["192.0.2.1/32", "198.51.100.0/24"], "the flag wins");
+        assert!(
+            Settings::resolve(&SettingsArgs::default())
+                .unwrap()
+                .trusted_proxies
+                .is_empty()
+        );
+        let wrong = SettingsArgs {
+            trusted_proxies: Some("10.0.0.0/8,proxy.internal".into()),
+            ..SettingsArgs::default()
+        };
+        let error = Settings::resolve(&wrong).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "trusted_proxies: \"proxy.internal\" is neither an IP address nor a CIDR range"
+        );
     }
 
     #[test]

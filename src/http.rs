@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`, with health and OpenAPI endpoints.
 
 mod catalog;
+mod client;
 mod console;
 mod error;
 mod extract;
@@ -23,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tracing::Instrument;
 
+pub use client::TrustedProxies;
 pub use error::ApiError;
 pub use links::LinkGuard;
 #[cfg(feature = "fuzzing")]
@@ -45,6 +47,8 @@ pub struct AppState {
     pub staff: Arc<Staff>,
     pub renderer: Arc<Renderer>,
     pub link_guard: Arc<LinkGuard>,
+    /// Whose forwarding headers name the client.
+    pub trusted_proxies: Arc<TrustedProxies>,
     /// Served behind HTTPS: the console's cookie is then `Secure`.
     pub https: bool,
     /// Turns true when the server starts shutting down: responses that

@@ -574,3 +574,73 @@ async fn a_stalled_outbox_is_reported(backend: Backend) {
     );
     app.stop().await;
 }
+
+/// Behind a proxy the operator trusts, the timeline records the client's
+/// address and guessing is throttled per client; from any other peer, a
+/// forwarding header is only a claim, and ignored.
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_client_address_is_the_forwarded_one() {
+    for trusted in [None, Some("127.0.0.0/8")] {
+        let options = Options {
+            adjust: Box::new(move |settings| {
+                settings.trusted_proxies = trusted
+                    .map(|net| vec![net.parse().unwrap()])
+                    .unwrap_or_default();
+            }),
+            ..Options::default()
+        };
+        let app = TestApp::spawn_with(TestDatabase::create(&Backend::Sqlite).await, options).await;
+        let incident = app.trigger("account-hijack", "high").await;
+        let id = incident["id"].as_str().unwrap();
+        let mails = app.smtp.wait_for(heads(&incident).len(), WAIT).await;
+        let link = mail_to(&mails, "legal-head@example.com")[0].links()[0].clone();
+
+        // The client wrote a hop of its own first; the proxy appended the real one.
+        let response = browser()
+            .post(&link)
+            .header("x-forwarded-for", "198.51.100.1, 203.0.113.7")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("action=acknowledge")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let ack = app
+            .changes(id)
+            .await
+            .into_iter()
+            .find(|e| e["kind"] == "task_acknowledged")
+            .expect("acknowledged");
+        let expected = if trusted.is_some() {
+            "203.0.113.7"
+        } else {
+            "127.0.0.1"
+        };
+        assert_eq!(ack["data"]["via"]["ip"], expected, "trusting {trusted:?}");
+
+        // Bad tokens: one client is throttled; behind the proxy, another is not.
+        let bad = app.url(&format!("/links/{}", "b".repeat(64)));
+        let from =
+            |client: &'static str| browser().get(&bad).header("x-forwarded-for", client).send();
+        let mut throttled = false;
+        for _ in 0..30 {
+            throttled |=
+                from("203.0.113.50").await.unwrap().status() == StatusCode::TOO_MANY_REQUESTS;
+        }
+        assert!(throttled, "guessing is throttled");
+        let other = from("203.0.113.51").await.unwrap().status();
+        match trusted {
+            Some(_) => assert_eq!(
+                other,
+                StatusCode::NOT_FOUND,
+                "another client has its own allowance"
+            ),
+            None => assert_eq!(
+                other,
+                StatusCode::TOO_MANY_REQUESTS,
+                "a header does not buy a new allowance"
+            ),
+        }
+        app.stop().await;
+    }
+}

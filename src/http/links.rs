@@ -2,18 +2,19 @@
 //! delivery, so GET (and HEAD) only show a page; only a POST from the page's
 //! form acts. Acting twice is harmless: the page says who acted, and when.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, State};
 use axum::http::header::{CONTENT_TYPE, USER_AGENT};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 
+use super::client::ClientIp;
 use super::error::Failure;
 use super::{AppState, private};
 use crate::delivery::render::{IncidentView, when};
@@ -369,13 +370,9 @@ fn render(
 }
 
 /// Shows what the link is for and its buttons. Changes nothing.
-pub async fn show(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    uri: Uri,
-) -> Response {
+pub async fn show(State(state): State<AppState>, ClientIp(client): ClientIp, uri: Uri) -> Response {
     let secret = link_secret(raw_token(&uri));
-    match resolve(&state, secret.as_deref(), peer.ip()).await {
+    match resolve(&state, secret.as_deref(), client).await {
         Ok((link, incident)) => {
             let token = secret.unwrap_or_default();
             render(&state, &token, &link, &incident, None, StatusCode::OK)
@@ -387,7 +384,7 @@ pub async fn show(
 /// Acts, as the person the link was sent to, from wherever the click came.
 pub async fn act(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
     uri: Uri,
     body: Result<Bytes, BytesRejection>,
@@ -404,7 +401,7 @@ pub async fn act(
     };
     let link = match found {
         Ok(Some(link)) => link,
-        Ok(None) => return unknown_link(&state, peer.ip()),
+        Ok(None) => return unknown_link(&state, client),
         Err(error) => return internal(&error),
     };
     let token = secret.unwrap_or_default();
@@ -447,7 +444,7 @@ pub async fn act(
         .map(|ua| ua.chars().take(300).collect());
     let engine = &state.engine;
     match engine
-        .act_by_link(&link, act, peer.ip().to_string(), user_agent)
+        .act_by_link(&link, act, client.to_string(), user_agent)
         .await
     {
         Ok(incident) => render(
@@ -479,7 +476,7 @@ pub async fn act(
             "Not possible right now",
             &refused.to_string(),
         ),
-        Err(EngineError::NotFound(_)) => unknown_link(&state, peer.ip()),
+        Err(EngineError::NotFound(_)) => unknown_link(&state, client),
         Err(EngineError::Invalid { message, .. }) => problem(
             &state,
             StatusCode::UNPROCESSABLE_ENTITY,
