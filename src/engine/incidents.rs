@@ -221,8 +221,11 @@ impl Engine {
 
     /// Who was chased about what, and what happens next, as of `incident`.
     pub async fn chase_board(&self, incident: &Incident) -> Result<ChaseBoard, EngineError> {
-        let steps = self.store.events_of_kind(incident.id, "chased").await?;
-        let timers = self.store.timers(incident.id).await?;
+        // Two reads, on two connections at once: a page waits for one.
+        let (steps, timers) = tokio::try_join!(
+            self.store.events_of_kind(incident.id, "chased"),
+            self.store.timers(incident.id),
+        )?;
         Ok(ChaseBoard::new(incident, &steps, &timers))
     }
 }

@@ -711,8 +711,11 @@ pub(super) type Updated = Result<axum::Json<IncidentView>, ApiError>;
 
 /// The incident with its messages and chasing, as every answer about one shows it.
 pub(super) async fn view(state: &AppState, incident: Incident) -> Result<IncidentView, ApiError> {
-    let messages = state.engine.messages(incident.id).await?;
-    let chasing = state.engine.chase_board(&incident).await?;
+    // Independent reads, at once.
+    let (messages, chasing) = tokio::try_join!(
+        state.engine.messages(incident.id),
+        state.engine.chase_board(&incident),
+    )?;
     Ok(IncidentView::new(incident, messages, &chasing))
 }
 

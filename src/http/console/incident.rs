@@ -149,9 +149,9 @@ pub async fn incident(
         Err(EngineError::NotFound(_)) => return not_found(),
         Err(error) => return internal(&error),
     };
-    let (board, head) = match (
-        state.engine.chase_board(&incident).await,
-        state.engine.chain_head(id).await,
+    let (board, head) = match tokio::join!(
+        state.engine.chase_board(&incident),
+        state.engine.chain_head(id),
     ) {
         (Ok(board), Ok(head)) => (board, head),
         (Err(error), _) | (_, Err(error)) => return internal(&error),
