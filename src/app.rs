@@ -285,6 +285,7 @@ impl App {
             renderer,
             link_guard: Arc::new(LinkGuard::new(BAD_LINKS_PER_MINUTE)),
             trusted_proxies: Arc::new(TrustedProxies::new(settings.trusted_proxies.clone())),
+            metrics_token: settings.metrics_token.as_deref().map(Arc::from),
             https: public_url.scheme() == "https",
             shutdown: stopped,
         };

@@ -140,6 +140,15 @@ pub struct SettingsArgs {
     /// Delivery workers in this process; 0 leaves delivery to other replicas [default: 1].
     #[arg(long, env = "TOCSIN_DELIVERY_WORKERS", global = true, value_name = "N")]
     pub delivery_workers: Option<usize>,
+    /// A bearer token that GET /metrics then requires [default: none: metrics are open].
+    #[arg(
+        long,
+        env = "TOCSIN_METRICS_TOKEN",
+        global = true,
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
     /// Proxies whose Forwarded / X-Forwarded-For headers are believed: addresses or CIDR
     /// ranges, comma-separated [default: none].
     #[arg(
@@ -171,6 +180,7 @@ struct SettingsFile {
     #[serde(default, with = "humantime_serde_option")]
     retention: Option<std::time::Duration>,
     trusted_proxies: Option<Vec<String>>,
+    metrics_token: Option<String>,
     #[serde(default)]
     webhooks: Vec<WebhookFile>,
 }
@@ -218,6 +228,8 @@ pub struct Settings {
     pub retention: Option<std::time::Duration>,
     /// Peers whose forwarding headers name the client.
     pub trusted_proxies: Vec<IpNet>,
+    /// What `/metrics` requires as a bearer token, if anything.
+    pub metrics_token: Option<String>,
     pub webhooks: Vec<WebhookSettings>,
 }
 
@@ -247,6 +259,10 @@ impl fmt::Debug for Settings {
             )
             .field("retention", &self.retention)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("webhooks", &self.webhooks)
             .finish()
     }
@@ -331,6 +347,21 @@ impl Settings {
                 }
                 None => parse_proxies(file.trusted_proxies.iter().flatten().map(String::as_str))?,
             },
+            metrics_token: args
+                .metrics_token
+                .clone()
+                .or(file.metrics_token)
+                .map(|token| {
+                    if token.len() >= 16 && token.bytes().all(|b| b.is_ascii_graphic()) {
+                        Ok(token)
+                    } else {
+                        Err(ConfigError::Invalid {
+                            setting: "metrics_token",
+                            message: "must be at least 16 visible ASCII characters".into(),
+                        })
+                    }
+                })
+                .transpose()?,
             webhooks: file
                 .webhooks
                 .into_iter()
@@ -511,6 +542,26 @@ mod tests {
             error,
             "trusted_proxies: \"proxy.internal\" is neither an IP address nor a CIDR range"
         );
+    }
+
+    #[test]
+    fn a_metrics_token_is_long_enough_to_guard_and_never_shown() {
+        let short = SettingsArgs {
+            metrics_token: Some("secret".into()),
+            ..SettingsArgs::default()
+        };
+        let error = Settings::resolve(&short).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "metrics_token: must be at least 16 visible ASCII characters"
+        );
+        assert!(!error.contains("secret"));
+        let good = SettingsArgs {
+            metrics_token: Some("a-long-scrape-token-0123".into()),
+            ..SettingsArgs::default()
+        };
+        let settings = Settings::resolve(&good).unwrap();
+        assert!(!format!("{settings:?}").contains("a-long-scrape-token-0123"));
     }
 
     #[test]

@@ -26,6 +26,7 @@ use tracing::Instrument;
 
 pub use client::TrustedProxies;
 pub use error::ApiError;
+use error::ErrorBody;
 pub use links::LinkGuard;
 #[cfg(feature = "fuzzing")]
 pub(crate) use links::{LinkAction, link_action, link_secret};
@@ -49,6 +50,8 @@ pub struct AppState {
     pub link_guard: Arc<LinkGuard>,
     /// Whose forwarding headers name the client.
     pub trusted_proxies: Arc<TrustedProxies>,
+    /// The bearer token `/metrics` requires, if any.
+    pub metrics_token: Option<Arc<str>>,
     /// Served behind HTTPS: the console's cookie is then `Secure`.
     pub https: bool,
     /// Turns true when the server starts shutting down: responses that
@@ -195,10 +198,30 @@ pub struct ReadinessChecks {
     outbox_flowing: bool,
 }
 
-/// Prometheus metrics, in the OpenMetrics text format.
+/// Prometheus metrics, in the OpenMetrics text format; with the bearer
+/// token `TOCSIN_METRICS_TOKEN` names, when it is set.
 #[utoipa::path(get, path = "/metrics", tag = "health",
-    responses((status = 200, description = "Metrics", content_type = "application/openmetrics-text", body = String)))]
-pub async fn metrics(State(state): State<AppState>) -> Response {
+    responses(
+        (status = 200, description = "Metrics", content_type = "application/openmetrics-text", body = String),
+        (status = 401, description = "A metrics token is set, and the request does not carry it", body = ErrorBody),
+    ))]
+pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(expected) = &state.metrics_token {
+        let given = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !crate::secret::same_secret(given, expected) {
+            let mut response =
+                ApiError::unauthorized("metrics need the metrics bearer token").into_response();
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer"),
+            );
+            return response;
+        }
+    }
     match state.engine.scrape_metrics().await {
         Ok(text) => (
             [(

@@ -17,6 +17,13 @@ pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// Whether a submitted secret is the expected one, in time that does not
+/// depend on where they differ.
+pub fn same_secret(submitted: &str, expected: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    submitted.as_bytes().ct_eq(expected.as_bytes()).into()
+}
+
 /// A well-formed secret (64 lowercase hex digits), read before any database
 /// look-up: anything else is refused without touching the store.
 pub fn parse_secret(candidate: &str) -> Option<&str> {

@@ -98,3 +98,50 @@ on_each_backend! {
         }
     }
 }
+
+/// With a metrics token set, `/metrics` answers only the scraper that
+/// carries it: open incidents by severity are not for whoever reaches the
+/// proxy.
+#[tokio::test]
+async fn a_metrics_token_keeps_metrics_to_the_scraper() {
+    let token = "scrape-me-0123456789abcdef";
+    let options = support::Options {
+        adjust: Box::new(move |settings| settings.metrics_token = Some(token.to_owned())),
+        ..support::Options::default()
+    };
+    let app = support::TestApp::spawn_with(
+        support::TestDatabase::create(&support::Backend::Sqlite).await,
+        options,
+    )
+    .await;
+    app.trigger("account-hijack", "critical").await;
+    let scrape = |bearer: Option<&str>| {
+        let mut request = app.client.get(app.url("/metrics"));
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        request.send()
+    };
+    for wrong in [
+        None,
+        Some("scrape-me-0123456789abcdeX"),
+        Some(app.admin.as_str()),
+    ] {
+        let response = scrape(wrong).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{wrong:?}");
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+        let body = response.text().await.unwrap();
+        assert!(!body.contains("tocsin_incidents_open"), "{body}");
+    }
+    let response = scrape(Some(token)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.text().await.unwrap();
+    assert!(
+        body.contains("tocsin_incidents_open{severity=\"critical\"} 1"),
+        "{body}"
+    );
+    // Health stays open: the load balancer carries no token.
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    app.stop().await;
+}

@@ -28,6 +28,7 @@ use super::AppState;
 use super::error::Failure;
 use crate::auth::{Permission, Session};
 use crate::domain::{Actor, TextError};
+use crate::secret::same_secret;
 
 const SESSION_COOKIE: &str = "tocsin_session";
 
@@ -40,13 +41,6 @@ fn cookie_name(state: &AppState, name: &str) -> String {
     } else {
         name.to_owned()
     }
-}
-
-/// Whether a submitted token is the expected one, in time that does not
-/// depend on where they differ.
-fn same_token(submitted: &str, expected: &str) -> bool {
-    use subtle::ConstantTimeEq;
-    submitted.as_bytes().ct_eq(expected.as_bytes()).into()
 }
 
 /// The incident page's live reload, served as a file: the console's script
@@ -94,7 +88,7 @@ impl SignedIn {
 
     /// Forms carry the session's CSRF token; another site's forms cannot.
     fn csrf_ok(&self, token: &str) -> bool {
-        same_token(token, &self.session.csrf_token)
+        same_secret(token, &self.session.csrf_token)
     }
 }
 

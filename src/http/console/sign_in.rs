@@ -10,9 +10,10 @@ use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use serde::Deserialize;
 
-use super::{SESSION_COOKIE, SignedIn, cookie_name, csrf_refused, internal, page, same_token};
+use super::{SESSION_COOKIE, SignedIn, cookie_name, csrf_refused, internal, page};
 use crate::http::AppState;
 use crate::http::extract::Path;
+use crate::secret::same_secret;
 
 #[derive(Deserialize)]
 pub struct SignInForm {
@@ -106,7 +107,7 @@ pub async fn complete_sign_in(
 ) -> Response {
     let browser_name = cookie_name(&state, BROWSER_COOKIE);
     let shown_here = match (&form, jar.get(&browser_name)) {
-        (Ok(Form(form)), Some(cookie)) => same_token(&form.browser, cookie.value()),
+        (Ok(Form(form)), Some(cookie)) => same_secret(&form.browser, cookie.value()),
         _ => false,
     };
     if !shown_here {
