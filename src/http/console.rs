@@ -132,12 +132,7 @@ struct Base {
 
 fn internal(error: &(dyn std::error::Error + 'static)) -> Response {
     let failure = Failure::of(error, "console page failed");
-    let message = match failure {
-        Failure::Unavailable => {
-            "tocsin cannot reach its database just now. Try again in a few seconds."
-        }
-        Failure::Internal => "Something went wrong on our side. Please try again.",
-    };
+    let message = failure.for_people();
     (failure.status(), failure.retry_after(), message).into_response()
 }
 

@@ -50,6 +50,16 @@ impl Failure {
         }
     }
 
+    /// What a page tells the person.
+    pub fn for_people(self) -> &'static str {
+        match self {
+            Failure::Unavailable => {
+                "tocsin cannot reach its database just now. Try again in a few seconds."
+            }
+            Failure::Internal => "Something went wrong on our side. Please try again.",
+        }
+    }
+
     /// The answer's `Retry-After`, for an outage.
     pub fn retry_after(self) -> Option<[(HeaderName, HeaderValue); 1]> {
         (self == Failure::Unavailable).then(|| [(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS))])

@@ -168,12 +168,7 @@ fn unknown_action(state: &AppState) -> Response {
 
 fn internal(error: &(dyn std::error::Error + 'static)) -> Response {
     let failure = Failure::of(error, "link page failed");
-    let message = match failure {
-        Failure::Unavailable => {
-            "tocsin cannot reach its database just now. Try again in a few seconds."
-        }
-        Failure::Internal => "Something went wrong on our side. Please try again.",
-    };
+    let message = failure.for_people();
     let mut response = page(
         failure.status(),
         format!("<!doctype html><title>Error</title><p>{message}</p>"),
