@@ -121,8 +121,8 @@ impl Templates {
         order.iter().map(|id| renamed[id]).collect()
     }
 
-    /// A new id for every row id, each incident's (and what it owns)
-    /// UUIDv7 at its copy's opening time.
+    /// A new id for every row id: each incident's a UUIDv7 at its copy's
+    /// opening time, the rows it owns one at the copy's start.
     fn new_ids(&self, shift: chrono::Duration) -> HashMap<Uuid, Uuid> {
         let at = |time: DateTime<Utc>| {
             let time = time + shift;
