@@ -3,8 +3,9 @@
 //! process, is measured over it at 1,000 and at 100,000 incidents.
 //!
 //! Seeding works the first 1,000 incidents as people would, in waves of
-//! 200 a simulated day or so apart, on a manual clock, with the real delivery worker sending
-//! every email (with its links) to an SMTP server that discards them. Each
+//! 200 a simulated day or so apart, on a manual clock, with the real
+//! delivery worker sending every email (with its links) to an SMTP server
+//! that discards them. Each
 //! incident is opened (scenarios and severities in turn), its opening
 //! emails go out, most departments acknowledge within minutes while one in
 //! three incidents leaves a department to be chased (reminders, deputies,
@@ -155,14 +156,15 @@ impl History {
             self.work_until(total.min(SMALL)).await;
         }
         while self.ids.len() < total {
-            let templates: &[Uuid] = &self.ids[..SMALL];
+            let worked = &self.ids[..SMALL];
             if self.templates.is_none() {
-                self.templates = Some(copies::Templates::read(&self.url, templates).await);
+                self.templates = Some(copies::Templates::read(&self.url, worked).await);
             }
+            // Each copy starts where the worked span (or the copy before) ends.
             let copy = i32::try_from(self.ids.len() / SMALL).expect("copies");
             let span = self.spacing * i32::try_from(SMALL / WAVE).expect("waves");
             let templates = self.templates.as_ref().expect("read above");
-            let copied = templates.copy(span * copy, &self.ids[..SMALL]).await;
+            let copied = templates.copy(span * copy, worked).await;
             self.ids.extend(copied);
         }
         match &self.wal {
