@@ -7,7 +7,8 @@
 //! - [`chasing`]: firing due timers, and the chase board people read.
 //! - [`records`]: the timeline for legal, corrections, statements, holds,
 //!   retention.
-//! - [`access`]: API tokens, email links, and what operators probe.
+//! - [`access`]: API tokens and the access audit log, email links, and what
+//!   operators probe.
 
 mod access;
 mod chasing;
@@ -29,7 +30,9 @@ use crate::playbook::Catalog;
 use crate::store::{Change, Effects, Store, StoreError, UpdateError};
 use crate::timeline::SigningKey;
 
-pub use access::{LinkLookup, Readiness, STALLED_AFTER, issue_token};
+pub use access::{
+    AUDIT_LOG_MAX, LinkLookup, Readiness, STALLED_AFTER, TokenGrant, TokenRefused, issue_token,
+};
 pub use incidents::{Opened, Page, Trigger};
 pub use records::purge;
 

@@ -10,9 +10,11 @@ use lettre::message::Mailbox;
 use reqwest::Url;
 use uuid::Uuid;
 
+use crate::auth::audit::AuditEntry;
 use crate::auth::{Role, Session, User};
 use crate::clock::Clock;
 use crate::delivery::email::Mailer;
+use crate::domain::Actor;
 use crate::secret::{hash_secret, random_secret};
 use crate::store::{Store, StoreError};
 
@@ -27,6 +29,8 @@ pub enum StaffError {
     BadEmail(String),
     #[error("{0} already has an account")]
     Exists(String),
+    #[error("no such user")]
+    NoSuchUser,
     #[error("the system's random number generator failed: {0}")]
     Random(getrandom::Error),
     #[error(transparent)]
@@ -75,7 +79,13 @@ impl Staff {
         self.clock.now()
     }
 
-    pub async fn add_user(&self, email: &str, role: Role) -> Result<User, StaffError> {
+    /// Gives someone console access, recorded on the audit log.
+    pub async fn add_user(
+        &self,
+        email: &str,
+        role: Role,
+        actor: &Actor,
+    ) -> Result<User, StaffError> {
         let email = normalise_email(email)?;
         if self.store.user_by_email(&email).await?.is_some() {
             return Err(StaffError::Exists(email));
@@ -86,8 +96,43 @@ impl Staff {
             role,
             created_at: self.now(),
         };
-        self.store.insert_user(&user).await?;
+        self.store
+            .insert_user(&user, &AuditEntry::user_added(actor, &user))
+            .await?;
         Ok(user)
+    }
+
+    pub async fn users(&self) -> Result<Vec<User>, StaffError> {
+        Ok(self.store.users().await?)
+    }
+
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<User>, StaffError> {
+        let email = normalise_email(email)?;
+        Ok(self.store.user_by_email(&email).await?)
+    }
+
+    /// Gives a user another role. One that takes anything away ends their
+    /// sessions and live streams at once; they sign in again to see what is
+    /// left. The user as they were before.
+    pub async fn change_role(
+        &self,
+        id: Uuid,
+        role: Role,
+        actor: &Actor,
+    ) -> Result<User, StaffError> {
+        self.store
+            .change_role(id, role, actor, self.now())
+            .await?
+            .ok_or(StaffError::NoSuchUser)
+    }
+
+    /// Takes someone's console access away, ending their sessions and live
+    /// streams at once. The timeline keeps what they did, by address.
+    pub async fn remove_user(&self, id: Uuid, actor: &Actor) -> Result<User, StaffError> {
+        self.store
+            .remove_user(id, actor, self.now())
+            .await?
+            .ok_or(StaffError::NoSuchUser)
     }
 
     /// A fresh one-time sign-in link for `user`; only its secret's hash is

@@ -23,6 +23,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::auth::audit::AuditEntry;
 use crate::auth::{ApiToken, Role, Session, User};
 use crate::domain::chase::{DueTimer, NewTimer};
 use crate::domain::{
@@ -310,7 +311,33 @@ pub trait TimerStore: Send + Sync {
 /// People: API tokens, console users, sign-in links and sessions.
 #[async_trait]
 pub trait StaffStore: Send + Sync {
-    async fn insert_user(&self, user: &User) -> Result<(), StoreError>;
+    /// Adds a console user, and `audit` with it.
+    async fn insert_user(&self, user: &User, audit: &AuditEntry) -> Result<(), StoreError>;
+
+    /// Every console user, by email address.
+    async fn users(&self) -> Result<Vec<User>, StoreError>;
+
+    async fn user(&self, id: Uuid) -> Result<Option<User>, StoreError>;
+
+    /// Gives a user `role`, recorded as done by `actor`; a role that loses
+    /// anything ends the user's sessions in the same transaction. The user
+    /// as they were before, or None if there is no such user.
+    async fn change_role(
+        &self,
+        id: Uuid,
+        role: Role,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError>;
+
+    /// Removes a user, their sessions and sign-in links, recorded as done by
+    /// `actor`. The user removed, or None if there was none.
+    async fn remove_user(
+        &self,
+        id: Uuid,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError>;
 
     async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
 
@@ -353,15 +380,40 @@ pub trait StaffStore: Send + Sync {
 
     async fn end_session(&self, secret_hash: &str) -> Result<(), StoreError>;
 
-    async fn insert_token(&self, token: &ApiToken) -> Result<(), StoreError>;
+    /// Stores a token, and `audit` with it.
+    async fn insert_token(&self, token: &ApiToken, audit: &AuditEntry) -> Result<(), StoreError>;
 
-    /// The live (unrevoked) token whose secret hashes to `secret_hash`.
+    /// The token whose secret hashes to `secret_hash`, revoked or expired
+    /// ones too: [`ApiToken::valid_at`] decides.
     async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<ApiToken>, StoreError>;
+
+    /// Every token, oldest first, revoked ones too.
+    async fn tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
+
+    /// Records that a token was used at `now`.
+    async fn touch_token(&self, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Revokes a token, recorded as done by `actor` (once: revoking again
+    /// changes and records nothing). The token as it is now, or None if
+    /// there is no such token.
+    async fn revoke_token(
+        &self,
+        id: Uuid,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ApiToken>, StoreError>;
 
     /// Stores `token` as the installation's first admin token, unless the
     /// installation was already set up (by another replica starting at the
     /// same moment, say) or holds tokens made otherwise. True if stored.
-    async fn insert_first_admin(&self, token: &ApiToken) -> Result<bool, StoreError>;
+    async fn insert_first_admin(
+        &self,
+        token: &ApiToken,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError>;
+
+    /// The newest `limit` entries of the access audit log, newest first.
+    async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
 /// The retention purge and its log.

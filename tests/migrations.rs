@@ -475,7 +475,11 @@ async fn drive_a_release_day(app: &TestApp) {
     for email in ["comms-oncall@example.com", "legal-counsel@example.com"] {
         let user = app
             .staff
-            .add_user(email, tocsin::auth::Role::Responder)
+            .add_user(
+                email,
+                tocsin::auth::Role::Responder,
+                &tocsin::domain::Actor::operator("test"),
+            )
             .await
             .expect("user");
         let link = app.staff.sign_in_link(&user).await.expect("sign-in link");

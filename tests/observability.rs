@@ -66,7 +66,7 @@ on_each_backend! {
                 .body("action=acknowledge").send().await.unwrap();
         }
         client.get(app.url(&format!("/links/{}", "f".repeat(64)))).send().await.unwrap();
-        app.staff.add_user("ops@example.com", tocsin::auth::Role::Admin).await.unwrap();
+        app.staff.add_user("ops@example.com", tocsin::auth::Role::Admin, &tocsin::domain::Actor::operator("test")).await.unwrap();
         client.post(app.url("/sign-in")).header("content-type", "application/x-www-form-urlencoded")
             .body("email=ops%40example.com").send().await.unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(20);

@@ -188,7 +188,11 @@ async fn use_it_as_people_do(app: &TestApp, clock: &ManualClock) {
     // The console and the probes.
     let user = app
         .staff
-        .add_user("ops@example.com", tocsin::auth::Role::Admin)
+        .add_user(
+            "ops@example.com",
+            tocsin::auth::Role::Admin,
+            &tocsin::domain::Actor::operator("test"),
+        )
         .await
         .unwrap();
     let sign_in = app.staff.sign_in_link(&user).await.unwrap();

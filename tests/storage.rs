@@ -6,6 +6,8 @@ mod support;
 use support::database::raw;
 use support::{Backend, TestApp, TestDatabase};
 use tocsin::auth::Role;
+use tocsin::auth::audit::AuditEntry;
+use tocsin::domain::Actor;
 
 with_each_backend!(
     writers_to_one_incident_queue_and_make_one_chain,
@@ -274,8 +276,13 @@ async fn fresh_store(database: &TestDatabase) -> std::sync::Arc<dyn tocsin::stor
 
 fn admin_token() -> tocsin::auth::ApiToken {
     let (token, _secret) =
-        tocsin::auth::ApiToken::generate("first-admin", Role::Admin, chrono::Utc::now()).unwrap();
+        tocsin::auth::ApiToken::generate("first-admin", Role::Admin, chrono::Utc::now(), None)
+            .unwrap();
     token
+}
+
+fn first_admin_audit(token: &tocsin::auth::ApiToken) -> AuditEntry {
+    AuditEntry::token_created(&Actor::system("first-start"), token)
 }
 
 async fn replicas_starting_together_mint_one_first_admin_token(backend: Backend) {
@@ -283,9 +290,10 @@ async fn replicas_starting_together_mint_one_first_admin_token(backend: Backend)
     // Two replicas: two stores with pools of their own, racing.
     let (one, two) = (fresh_store(&database).await, fresh_store(&database).await);
     let (token_one, token_two) = (admin_token(), admin_token());
+    let (audit_one, audit_two) = (first_admin_audit(&token_one), first_admin_audit(&token_two));
     let (first, second) = tokio::join!(
-        one.insert_first_admin(&token_one),
-        two.insert_first_admin(&token_two),
+        one.insert_first_admin(&token_one, &audit_one),
+        two.insert_first_admin(&token_two, &audit_two),
     );
     let minted = [first.unwrap(), second.unwrap()];
     assert_eq!(
@@ -294,7 +302,12 @@ async fn replicas_starting_together_mint_one_first_admin_token(backend: Backend)
         "{minted:?}"
     );
     // A restart later mints none either.
-    assert!(!one.insert_first_admin(&admin_token()).await.unwrap());
+    let late = admin_token();
+    assert!(
+        !one.insert_first_admin(&late, &first_admin_audit(&late))
+            .await
+            .unwrap()
+    );
     let count = count_tokens(&database.url).await;
     assert_eq!(count, 1);
 }
@@ -302,10 +315,26 @@ async fn replicas_starting_together_mint_one_first_admin_token(backend: Backend)
 async fn tokens_made_before_the_first_start_mean_no_first_admin_token(backend: Backend) {
     let database = TestDatabase::create(&backend).await;
     let store = fresh_store(&database).await;
-    tocsin::engine::issue_token(store.as_ref(), "counsel", Role::Legal, chrono::Utc::now())
-        .await
-        .unwrap();
-    assert!(!store.insert_first_admin(&admin_token()).await.unwrap());
+    let grant = tocsin::engine::TokenGrant {
+        name: "counsel".to_owned(),
+        role: Role::Legal,
+        expires_at: None,
+    };
+    tocsin::engine::issue_token(
+        store.as_ref(),
+        &grant,
+        &Actor::operator("ops"),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let late = admin_token();
+    assert!(
+        !store
+            .insert_first_admin(&late, &first_admin_audit(&late))
+            .await
+            .unwrap()
+    );
     let count = count_tokens(&database.url).await;
     assert_eq!(count, 1, "only the token made by hand");
 }

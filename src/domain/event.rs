@@ -46,6 +46,15 @@ impl Actor {
         }
     }
 
+    /// Someone at the server's command line, by their login name.
+    pub fn operator(login: &str) -> Actor {
+        Actor {
+            kind: "cli",
+            name: login.to_owned(),
+            via: None,
+        }
+    }
+
     /// tocsin itself: delivery, timers.
     pub fn system(name: &str) -> Actor {
         Actor {

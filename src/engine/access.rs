@@ -1,10 +1,12 @@
-//! Who may act, and how the service is doing: API tokens, the links in
-//! emails, and what operators probe (readiness, metrics).
+//! Who may act, and how the service is doing: API tokens and their audit
+//! log, the links in emails, and what operators probe (readiness, metrics).
 
 use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 use super::{Engine, EngineError};
-use crate::auth::{ApiToken, Role};
+use crate::auth::audit::AuditEntry;
+use crate::auth::{ApiToken, Role, TokenState};
 use crate::domain::{Actor, Incident, LinkAct, LinkToken, LinkUse};
 use crate::metrics::SeverityLabel;
 use crate::secret::{Secret, hash_secret};
@@ -48,25 +50,89 @@ fn stalled(oldest_unclaimed_due: Option<DateTime<Utc>>, now: DateTime<Utc>) -> b
     oldest_unclaimed_due.is_some_and(|due| now - due > STALLED_AFTER)
 }
 
+/// What a new API token is for.
+#[derive(Debug, Clone)]
+pub struct TokenGrant {
+    /// Who or what holds it; the timeline's actor for what it does.
+    pub name: String,
+    pub role: Role,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Why a presented API token opens nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRefused {
+    Unknown,
+    Revoked,
+    Expired(DateTime<Utc>),
+}
+
+/// The most audit entries one read returns: access changes are rare, so
+/// this covers years of them.
+pub const AUDIT_LOG_MAX: u32 = 1000;
+
 impl Engine {
-    pub async fn create_token(&self, name: &str, role: Role) -> Result<Secret, EngineError> {
-        issue_token(self.store.as_ref(), name, role, self.now()).await
+    pub async fn grant_token(
+        &self,
+        grant: &TokenGrant,
+        actor: &Actor,
+    ) -> Result<(ApiToken, Secret), EngineError> {
+        issue_token(self.store.as_ref(), grant, actor, self.now()).await
+    }
+
+    /// Every token, revoked and expired ones too; never their secrets.
+    pub async fn tokens(&self) -> Result<Vec<ApiToken>, EngineError> {
+        Ok(self.store.tokens().await?)
+    }
+
+    /// Revokes a token at once, on every replica: each request reads its
+    /// token from the database.
+    pub async fn revoke_token(&self, id: Uuid, actor: &Actor) -> Result<ApiToken, EngineError> {
+        self.store
+            .revoke_token(id, actor, self.now())
+            .await?
+            .ok_or(EngineError::NotFound("token"))
+    }
+
+    pub async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, EngineError> {
+        Ok(self.store.audit_log(limit.min(AUDIT_LOG_MAX)).await?)
     }
 
     /// On the first start of an installation with no token at all, creates
     /// an admin token so a newcomer can act at once; never a second one.
     pub async fn first_admin_token(&self) -> Result<Option<Secret>, EngineError> {
-        let (token, secret) = ApiToken::generate("first-admin", Role::Admin, self.now())
+        let (token, secret) = ApiToken::generate("first-admin", Role::Admin, self.now(), None)
             .map_err(EngineError::Random)?;
+        let audit = AuditEntry::token_created(&Actor::system("first-start"), &token);
         Ok(self
             .store
-            .insert_first_admin(&token)
+            .insert_first_admin(&token, &audit)
             .await?
             .then_some(secret))
     }
 
-    pub async fn authenticate(&self, secret: &str) -> Result<Option<ApiToken>, EngineError> {
-        Ok(self.store.token_by_hash(&hash_secret(secret)).await?)
+    /// The token a secret names, if it opens the API now. Its last use is
+    /// written down, at most once a minute.
+    pub async fn authenticate(
+        &self,
+        secret: &str,
+    ) -> Result<Result<ApiToken, TokenRefused>, EngineError> {
+        let Some(token) = self.store.token_by_hash(&hash_secret(secret)).await? else {
+            return Ok(Err(TokenRefused::Unknown));
+        };
+        let now = self.now();
+        match (token.state_at(now), token.expires_at) {
+            (TokenState::Revoked, _) => return Ok(Err(TokenRefused::Revoked)),
+            (TokenState::Expired, Some(expiry)) => return Ok(Err(TokenRefused::Expired(expiry))),
+            _ => {}
+        }
+        if token.last_use_stale(now)
+            && let Err(error) = self.store.touch_token(token.id, now).await
+        {
+            // The request goes on: a missed "last used" harms nobody.
+            tracing::warn!(%error, token = %token.name, "cannot record the token's last use");
+        }
+        Ok(Ok(token))
     }
 
     /// The link a secret from an email names, without its incident.
@@ -164,15 +230,25 @@ impl Engine {
     }
 }
 
-/// Mints a token; its secret is returned once and never stored. Needs only
-/// the store, so `tocsin token create` works without loading playbooks.
+/// Mints a token, recorded on the audit log as granted by `actor`; its
+/// secret is returned once and never stored. Needs only the store, so
+/// `tocsin token create` works without loading playbooks.
 pub async fn issue_token(
     store: &dyn Store,
-    name: &str,
-    role: Role,
+    grant: &TokenGrant,
+    actor: &Actor,
     now: DateTime<Utc>,
-) -> Result<Secret, EngineError> {
-    let (token, secret) = ApiToken::generate(name, role, now).map_err(EngineError::Random)?;
-    store.insert_token(&token).await?;
-    Ok(secret)
+) -> Result<(ApiToken, Secret), EngineError> {
+    if grant.expires_at.is_some_and(|expiry| expiry <= now) {
+        return Err(EngineError::Invalid {
+            field: "expires_at",
+            message: "a token's expiry must be in the future".to_owned(),
+        });
+    }
+    let (token, secret) = ApiToken::generate(&grant.name, grant.role, now, grant.expires_at)
+        .map_err(EngineError::Random)?;
+    store
+        .insert_token(&token, &AuditEntry::token_created(actor, &token))
+        .await?;
+    Ok((token, secret))
 }

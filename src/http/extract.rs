@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use super::{ApiError, AppState};
 use crate::auth::{ApiToken, Permission};
 use crate::domain::Actor;
+use crate::engine::TokenRefused;
 
 /// A JSON body. Malformed JSON is a 400; well-formed JSON of the wrong
 /// shape is a 422 naming the field; a body over the limit is a 413.
@@ -181,14 +182,16 @@ impl Caller {
         if self.token.role.allows(permission) {
             Ok(())
         } else {
+            let role = self.token.role;
             Err(ApiError::forbidden(match permission {
-                Permission::Hold => {
-                    format!("the {} role may not place legal holds", self.token.role)
+                Permission::Hold => format!("the {role} role may not place legal holds"),
+                Permission::Administer => {
+                    format!("the {role} role may not grant or take back access")
                 }
-                _ => format!(
-                    "the {} role may read but not change incidents",
-                    self.token.role
-                ),
+                Permission::Audit => format!("the {role} role may not read the audit log"),
+                Permission::Read | Permission::Act => {
+                    format!("the {role} role may read but not change incidents")
+                }
             }))
         }
     }
@@ -211,8 +214,15 @@ impl FromRequestParts<AppState> for Caller {
                 ApiError::unauthorized("send an API token: Authorization: Bearer <token>")
             })?;
         match state.engine.authenticate(secret).await? {
-            Some(token) => Ok(Caller { token }),
-            None => Err(ApiError::unauthorized("unknown or revoked API token")),
+            Ok(token) => Ok(Caller { token }),
+            Err(TokenRefused::Unknown) => Err(ApiError::unauthorized("unknown API token")),
+            Err(TokenRefused::Revoked) => {
+                Err(ApiError::unauthorized("this API token has been revoked"))
+            }
+            Err(TokenRefused::Expired(at)) => Err(ApiError::unauthorized(format!(
+                "this API token expired at {}",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ))),
         }
     }
 }

@@ -367,12 +367,16 @@ impl TestApp {
         let token = |role: Role| {
             let engine = Arc::clone(&engine);
             async move {
-                engine
-                    .create_token(&format!("test-{role}"), role)
+                let grant = tocsin::engine::TokenGrant {
+                    name: format!("test-{role}"),
+                    role,
+                    expires_at: None,
+                };
+                let (_, secret) = engine
+                    .grant_token(&grant, &tocsin::domain::Actor::system("test"))
                     .await
-                    .expect("token")
-                    .expose()
-                    .to_owned()
+                    .expect("token");
+                secret.expose().to_owned()
             }
         };
         let (responder, legal, admin) = (

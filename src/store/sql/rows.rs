@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use crate::auth::audit::{AuditAction, AuditEntry, Subject, SubjectKind};
 use crate::auth::{ApiToken, User};
 use crate::domain::chase::{DueTimer, Purpose};
 use crate::domain::{
@@ -130,6 +131,13 @@ pub(super) struct UserRow {
     pub created_at: DateTime<Utc>,
 }
 
+#[derive(sqlx::FromRow)]
+pub(super) struct SessionRow {
+    pub csrf_token: String,
+    #[sqlx(flatten)]
+    pub user: UserRow,
+}
+
 impl TryFrom<UserRow> for User {
     type Error = StoreError;
 
@@ -150,6 +158,54 @@ pub(super) struct TokenRow {
     pub role: String,
     pub secret_hash: String,
     pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// The columns of [`TokenRow`], for `concat!` (queries stay literals).
+macro_rules! token_columns {
+    () => {
+        "id, name, role, secret_hash, created_at, expires_at, last_used_at, revoked_at"
+    };
+}
+pub(super) use token_columns;
+
+#[derive(sqlx::FromRow)]
+pub(super) struct AuditRow {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub subject_kind: String,
+    pub subject_id: Uuid,
+    pub subject_name: String,
+    pub role: Option<String>,
+    pub previous_role: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<AuditRow> for AuditEntry {
+    type Error = StoreError;
+
+    fn try_from(row: AuditRow) -> Result<Self, Self::Error> {
+        let corrupt =
+            |what: &str, value: &str| StoreError::Corrupt(format!("unknown {what} {value:?}"));
+        Ok(AuditEntry {
+            at: row.at,
+            actor: row.actor,
+            action: AuditAction::parse(&row.action)
+                .ok_or_else(|| corrupt("audit action", &row.action))?,
+            subject: Subject {
+                kind: SubjectKind::parse(&row.subject_kind)
+                    .ok_or_else(|| corrupt("audit subject", &row.subject_kind))?,
+                id: row.subject_id,
+                name: row.subject_name,
+            },
+            role: row.role.as_deref().map(parse_role).transpose()?,
+            previous_role: row.previous_role.as_deref().map(parse_role).transpose()?,
+            expires_at: row.expires_at,
+        })
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -475,6 +531,9 @@ impl TryFrom<TokenRow> for ApiToken {
             role: parse_role(&row.role)?,
             secret_hash: row.secret_hash,
             created_at: row.created_at,
+            expires_at: row.expires_at,
+            last_used_at: row.last_used_at,
+            revoked_at: row.revoked_at,
         })
     }
 }
