@@ -7,11 +7,13 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 
 use crate::app::{self, App, StartError};
-use crate::auth::Role;
+use crate::auth::{ApiToken, Role, User};
 use crate::config::{ConfigError, Settings, SettingsArgs};
-use crate::domain::Severity;
-use crate::engine::issue_token;
+use crate::delivery::render::when;
+use crate::domain::{Actor, Severity};
+use crate::engine::{EngineError, TokenGrant, issue_token};
 use crate::playbook::Catalog;
+use crate::staff::{Staff, StaffError};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -61,6 +63,16 @@ pub enum UserCommand {
         #[arg(long)]
         print_link: bool,
     },
+    /// List the console's users and their roles.
+    List,
+    /// Give a user another role; one that takes anything away signs them out.
+    Role {
+        email: String,
+        #[arg(long)]
+        role: Role,
+    },
+    /// Take someone's console access away and sign them out everywhere.
+    Remove { email: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,6 +107,16 @@ pub enum TokenCommand {
         /// Who or what holds it; appears on the timeline as the actor.
         #[arg(long)]
         name: String,
+        /// Stop working after this long (for example 90d); default: until revoked.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        expires_in: Option<std::time::Duration>,
+    },
+    /// List tokens: name, role, created, last used, expiry; never their secrets.
+    List,
+    /// Revoke a token at once, on every replica.
+    Revoke {
+        /// The token's id, or its name when only one live token has it.
+        token: String,
     },
 }
 
@@ -178,9 +200,13 @@ async fn dispatch(command: Command, settings: Settings) -> Result<ExitCode, CliE
         Command::Playbooks(PlaybooksCommand::Check { dir }) => {
             Ok(check_playbooks(&dir.unwrap_or(settings.playbooks)))
         }
-        Command::Token(TokenCommand::Create { role, name }) => {
-            create_token(&settings, &name, role).await
-        }
+        Command::Token(TokenCommand::Create {
+            role,
+            name,
+            expires_in,
+        }) => create_token(&settings, &name, role, expires_in).await,
+        Command::Token(TokenCommand::List) => list_tokens(&settings).await,
+        Command::Token(TokenCommand::Revoke { token }) => revoke_token(&settings, &token).await,
         Command::Trigger(args) => trigger(&settings, args).await,
         Command::Timeline(TimelineCommand::Verify { file, public_key }) => {
             verify_timeline(&file, public_key.as_deref())
@@ -191,6 +217,11 @@ async fn dispatch(command: Command, settings: Settings) -> Result<ExitCode, CliE
             role,
             print_link,
         }) => add_user(&settings, &email, role, print_link).await,
+        Command::User(UserCommand::List) => list_users(&settings).await,
+        Command::User(UserCommand::Role { email, role }) => {
+            change_role(&settings, &email, role).await
+        }
+        Command::User(UserCommand::Remove { email }) => remove_user(&settings, &email).await,
     }
 }
 
@@ -252,6 +283,23 @@ fn verify_timeline(file: &std::path::Path, public_key: Option<&str>) -> Result<E
     })
 }
 
+/// Whoever runs the command, for the audit log: the login name the shell
+/// gives, as `who` would show it.
+fn operator() -> Actor {
+    let login = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned());
+    Actor::operator(&login)
+}
+
+fn staff_failed(error: StaffError) -> CliError {
+    CliError::Failed(error.to_string())
+}
+
+fn engine_failed(error: EngineError) -> CliError {
+    CliError::Failed(error.to_string())
+}
+
 async fn add_user(
     settings: &Settings,
     email: &str,
@@ -259,12 +307,69 @@ async fn add_user(
     print_link: bool,
 ) -> Result<ExitCode, CliError> {
     let staff = app::staff(settings, app::open_store(settings).await?)?;
-    let failed = |error: crate::staff::StaffError| CliError::Failed(error.to_string());
-    let user = staff.add_user(email, role).await.map_err(failed)?;
+    let user = staff
+        .add_user(email, role, &operator())
+        .await
+        .map_err(staff_failed)?;
     eprintln!("added {} as {}", user.email, user.role);
     if print_link {
-        println!("{}", staff.sign_in_link(&user).await.map_err(failed)?);
+        println!("{}", staff.sign_in_link(&user).await.map_err(staff_failed)?);
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn list_users(settings: &Settings) -> Result<ExitCode, CliError> {
+    let staff = app::staff(settings, app::open_store(settings).await?)?;
+    let users = staff.users().await.map_err(staff_failed)?;
+    let mut table = Table::new(["EMAIL", "ROLE", "ADDED"]);
+    for user in &users {
+        table.row([
+            user.email.clone(),
+            user.role.to_string(),
+            when(user.created_at),
+        ]);
+    }
+    print!("{table}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The user with this address, or a message naming it.
+async fn existing_user(staff: &Staff, email: &str) -> Result<User, CliError> {
+    staff
+        .user_by_email(email)
+        .await
+        .map_err(staff_failed)?
+        .ok_or_else(|| CliError::Failed(format!("no console user has the address {email:?}")))
+}
+
+async fn change_role(settings: &Settings, email: &str, role: Role) -> Result<ExitCode, CliError> {
+    let staff = app::staff(settings, app::open_store(settings).await?)?;
+    let user = existing_user(&staff, email).await?;
+    let before = staff
+        .change_role(user.id, role, &operator())
+        .await
+        .map_err(staff_failed)?;
+    if before.role == role {
+        eprintln!("{} already is {role}", before.email);
+    } else if before.role.loses_by_becoming(role) {
+        eprintln!(
+            "{} is now {role} (was {}): signed out everywhere",
+            before.email, before.role
+        );
+    } else {
+        eprintln!("{} is now {role} (was {})", before.email, before.role);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn remove_user(settings: &Settings, email: &str) -> Result<ExitCode, CliError> {
+    let staff = app::staff(settings, app::open_store(settings).await?)?;
+    let user = existing_user(&staff, email).await?;
+    let removed = staff
+        .remove_user(user.id, &operator())
+        .await
+        .map_err(staff_failed)?;
+    eprintln!("removed {}: signed out everywhere", removed.email);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -288,17 +393,156 @@ async fn purge(settings: &Settings) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn create_token(settings: &Settings, name: &str, role: Role) -> Result<ExitCode, CliError> {
+async fn create_token(
+    settings: &Settings,
+    name: &str,
+    role: Role,
+    expires_in: Option<std::time::Duration>,
+) -> Result<ExitCode, CliError> {
     let name = name.trim();
     if name.is_empty() {
         return Err(CliError::Failed("--name must not be empty".into()));
     }
+    let now = chrono::Utc::now();
+    let expires_at = expires_in
+        .map(|after| {
+            chrono::Duration::from_std(after)
+                .ok()
+                .and_then(|after| now.checked_add_signed(after))
+                .ok_or_else(|| CliError::Failed("--expires-in is too far in the future".into()))
+        })
+        .transpose()?;
     let store = app::open_store(settings).await?;
-    let secret = issue_token(store.as_ref(), name, role, chrono::Utc::now())
+    let grant = TokenGrant {
+        name: name.to_owned(),
+        role,
+        expires_at,
+    };
+    let (_, secret) = issue_token(store.as_ref(), &grant, &operator(), now)
         .await
-        .map_err(|error| CliError::Failed(error.to_string()))?;
+        .map_err(engine_failed)?;
     println!("{}", secret.expose());
     Ok(ExitCode::SUCCESS)
+}
+
+async fn list_tokens(settings: &Settings) -> Result<ExitCode, CliError> {
+    let store = app::open_store(settings).await?;
+    let tokens = store
+        .tokens()
+        .await
+        .map_err(|error| CliError::Failed(error.to_string()))?;
+    let now = chrono::Utc::now();
+    let mut table = Table::new([
+        "ID",
+        "NAME",
+        "ROLE",
+        "CREATED",
+        "LAST USED",
+        "EXPIRES",
+        "STATE",
+    ]);
+    for token in &tokens {
+        table.row([
+            token.id.to_string(),
+            token.name.clone(),
+            token.role.to_string(),
+            when(token.created_at),
+            token.last_used_at.map_or_else(|| "never".to_owned(), when),
+            token.expires_at.map_or_else(|| "never".to_owned(), when),
+            token.state_at(now).as_str().to_owned(),
+        ]);
+    }
+    print!("{table}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The one token `given` names: its id, or the name of exactly one live token.
+fn pick_token<'a>(tokens: &'a [ApiToken], given: &str) -> Result<&'a ApiToken, CliError> {
+    if let Ok(id) = given.parse::<uuid::Uuid>() {
+        return tokens
+            .iter()
+            .find(|token| token.id == id)
+            .ok_or_else(|| CliError::Failed(format!("no token has the id {id}")));
+    }
+    let now = chrono::Utc::now();
+    let named: Vec<&ApiToken> = tokens
+        .iter()
+        .filter(|token| token.name == given && token.valid_at(now))
+        .collect();
+    match named.as_slice() {
+        [one] => Ok(one),
+        [] => Err(CliError::Failed(format!(
+            "no live token is named {given:?} (see `tocsin token list`)"
+        ))),
+        several => Err(CliError::Failed(format!(
+            "{} live tokens are named {given:?}: give the id of one ({})",
+            several.len(),
+            several
+                .iter()
+                .map(|token| token.id.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+async fn revoke_token(settings: &Settings, given: &str) -> Result<ExitCode, CliError> {
+    let store = app::open_store(settings).await?;
+    let tokens = store
+        .tokens()
+        .await
+        .map_err(|error| CliError::Failed(error.to_string()))?;
+    let token = pick_token(&tokens, given)?;
+    if token.revoked_at.is_some() {
+        eprintln!("{} ({}) was already revoked", token.name, token.id);
+        return Ok(ExitCode::SUCCESS);
+    }
+    store
+        .revoke_token(token.id, &operator(), chrono::Utc::now())
+        .await
+        .map_err(|error| CliError::Failed(error.to_string()))?;
+    eprintln!(
+        "revoked {} ({}): refused from now on, on every replica",
+        token.name, token.id
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Columns padded to their widest cell, for a terminal.
+struct Table<const N: usize> {
+    rows: Vec<[String; N]>,
+}
+
+impl<const N: usize> Table<N> {
+    fn new(header: [&str; N]) -> Self {
+        Table {
+            rows: vec![header.map(str::to_owned)],
+        }
+    }
+
+    fn row(&mut self, cells: [String; N]) {
+        self.rows.push(cells);
+    }
+}
+
+impl<const N: usize> std::fmt::Display for Table<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut widths = [0; N];
+        for row in &self.rows {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        for row in &self.rows {
+            let line: Vec<String> = row
+                .iter()
+                .zip(widths)
+                .map(|(cell, width)| format!("{cell:width$}"))
+                .collect();
+            writeln!(f, "{}", line.join("  ").trim_end())?;
+        }
+        Ok(())
+    }
 }
 
 async fn trigger(settings: &Settings, args: TriggerArgs) -> Result<ExitCode, CliError> {

@@ -285,3 +285,101 @@ fn migrate_and_usage_errors() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("unsupported database URL"));
 }
+
+/// An operator on the server's machine lists tokens and takes one back
+/// while the server runs: the server refuses it on its next request. Users
+/// are listed, changed and removed the same way.
+#[test]
+fn tokens_and_users_are_listed_revoked_changed_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let run = |args: &[&str]| {
+        let out = tocsin(dir.path(), args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        (text(&out.stdout), text(&out.stderr))
+    };
+    let (secret, _) = run(&[
+        "token",
+        "create",
+        "--role",
+        "responder",
+        "--name",
+        "status-page",
+        "--expires-in",
+        "30d",
+    ]);
+    let secret = secret.trim().to_owned();
+    let trigger = |token: &str| {
+        Command::new(BIN)
+            .args(["trigger", "--title", "t", "--scenario", "account-hijack"])
+            .args(["--severity", "low", "--summary", "s"])
+            .env("TOCSIN_SERVER", format!("http://{}", server.addr))
+            .env("TOCSIN_TOKEN", token)
+            .output()
+            .unwrap()
+    };
+    assert!(trigger(&secret).status.success());
+
+    let (list, _) = run(&["token", "list"]);
+    let header = list.lines().next().unwrap();
+    assert!(
+        header.starts_with("ID") && header.contains("LAST USED") && header.ends_with("STATE"),
+        "{list}"
+    );
+    let row = list
+        .lines()
+        .find(|line| line.contains("status-page"))
+        .unwrap_or_else(|| panic!("{list}"));
+    assert!(row.contains("responder") && row.ends_with("live"), "{row}");
+    assert!(!row.contains("never"), "used, and expiring: {row}");
+    assert!(list.contains("first-admin"), "{list}");
+    assert!(!list.contains("tocsin_"), "no secret listed: {list}");
+
+    let (_, said) = run(&["token", "revoke", "status-page"]);
+    assert!(said.contains("revoked status-page"), "{said}");
+    let refused = trigger(&secret);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused.stderr).contains("401"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let (list, _) = run(&["token", "list"]);
+    assert!(
+        list.lines()
+            .any(|line| line.contains("status-page") && line.ends_with("revoked")),
+        "{list}"
+    );
+    let out = tocsin(dir.path(), &["token", "revoke", "status-page"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no live token is named"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    run(&["user", "add", "ana@example.org", "--role", "admin"]);
+    let (list, _) = run(&["user", "list"]);
+    assert!(
+        list.lines()
+            .any(|line| line.starts_with("ana@example.org") && line.contains("admin")),
+        "{list}"
+    );
+    let (_, said) = run(&["user", "role", "ana@example.org", "--role", "legal"]);
+    assert!(
+        said.contains("is now legal (was admin): signed out everywhere"),
+        "{said}"
+    );
+    let (_, said) = run(&["user", "remove", "ana@example.org"]);
+    assert!(said.contains("removed ana@example.org"), "{said}");
+    let (list, _) = run(&["user", "list"]);
+    assert!(!list.contains("ana@example.org"), "{list}");
+    let out = tocsin(dir.path(), &["user", "remove", "ana@example.org"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no console user has the address"),
+        "{}",
+        text(&out.stderr)
+    );
+    server.terminate();
+}
