@@ -8,4 +8,9 @@
   source.onmessage = function (event) {
     if (event.data !== seen) { location.reload(); }
   };
+  // Access taken back: the server ended the session.
+  source.addEventListener("signed-out", function () {
+    source.close();
+    location.assign("/sign-in");
+  });
 })();

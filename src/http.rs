@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`, with health and OpenAPI endpoints.
 
+mod access;
 mod catalog;
 mod client;
 mod console;
@@ -21,7 +22,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tracing::Instrument;
 
 pub use client::TrustedProxies;
@@ -90,6 +91,15 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/timeline/public-key", get(timeline::public_key))
         .route("/api/v1/purge-log", get(timeline::purge_log))
+        .route(
+            "/api/v1/tokens",
+            get(access::tokens).post(access::grant_token),
+        )
+        .route("/api/v1/tokens/{id}/revoke", post(access::revoke_token))
+        .route("/api/v1/users", get(access::users).post(access::add_user))
+        .route("/api/v1/users/{id}/role", post(access::change_role))
+        .route("/api/v1/users/{id}", delete(access::remove_user))
+        .route("/api/v1/audit", get(access::audit_log))
         .route(&format!("{incident}/notes"), post(incidents::add_note))
         .route(
             &format!("{incident}/severity"),
@@ -138,6 +148,7 @@ fn console_routes() -> Router<AppState> {
         .route("/incidents/{id}/live", get(console::live))
         .route("/incidents/{id}/timeline", get(console::timeline))
         .route("/incidents/{id}/export", get(console::export))
+        .route("/access", get(console::access).post(console::change_access))
         .route_layer(axum::middleware::map_response(private::console))
 }
 

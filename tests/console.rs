@@ -101,7 +101,10 @@ async fn act_and_see(app: &TestApp, id: &str, cookie: &str, fields: &[(&str, &st
 /// Adds a person, signs them in through the emailed link, and returns their
 /// session cookie and the CSRF token their pages carry.
 async fn signed_in(app: &TestApp, email: &str, role: Role) -> (String, String) {
-    app.staff.add_user(email, role).await.unwrap();
+    app.staff
+        .add_user(email, role, &tocsin::domain::Actor::operator("test"))
+        .await
+        .unwrap();
     let response = post_form(app, "/sign-in", None, &[("email", email)]).await;
     assert_eq!(response.status(), StatusCode::OK);
     // Incident mail may arrive meanwhile: wait for the one to this person.
@@ -143,7 +146,7 @@ async fn signed_in(app: &TestApp, email: &str, role: Role) -> (String, String) {
 
 on_each_backend! {
     async fn signing_in_takes_an_emailed_link_and_a_button_press(app) {
-        app.staff.add_user("ann@example.com", Role::Responder).await.unwrap();
+        app.staff.add_user("ann@example.com", Role::Responder, &tocsin::domain::Actor::operator("test")).await.unwrap();
         let (status, page, location) = get(&app, "/", None).await;
         assert_eq!((status, location.as_deref()), (StatusCode::SEE_OTHER, Some("/sign-in")), "{page}");
 
@@ -203,7 +206,7 @@ on_each_backend! {
 
     async fn the_sign_in_form_cannot_flood_an_inbox(app) {
         for email in ["ann@example.com", "bob@example.com"] {
-            app.staff.add_user(email, Role::Responder).await.unwrap();
+            app.staff.add_user(email, Role::Responder, &tocsin::domain::Actor::operator("test")).await.unwrap();
         }
         for _ in 0..6 {
             let response = post_form(&app, "/sign-in", None, &[("email", "ann@example.com")]).await;
@@ -272,6 +275,7 @@ on_each_backend! {
         let id = incident["id"].as_str().unwrap().to_owned();
         for (path, cookie) in [("/".to_owned(), Some(&cookie)), (format!("/incidents/{id}"), Some(&cookie)),
                                (format!("/incidents/{id}/timeline"), Some(&cookie)),
+                               ("/access".to_owned(), Some(&cookie)),
                                ("/sign-in".to_owned(), None), ("/".to_owned(), None)] {
             let mut request = client().get(app.url(&path));
             if let Some(cookie) = cookie {
@@ -306,7 +310,7 @@ on_each_backend! {
         let id = incident["id"].as_str().unwrap().to_owned();
         app.settle().await;
         let before = app.timeline(&id).await;
-        for path in ["/".to_owned(), "/incidents/new".to_owned(), format!("/incidents/{id}"),
+        for path in ["/".to_owned(), "/incidents/new".to_owned(), "/access".to_owned(), format!("/incidents/{id}"),
                      format!("/incidents/{id}/timeline?kind=note_added&department=pr"),
                      format!("/incidents/{id}/export?format=csv"), format!("/incidents/{id}/export?format=html")] {
             for _ in 0..2 {
@@ -327,7 +331,11 @@ on_each_backend! {
 async fn a_communications_officer_runs_an_incident_in_the_browser() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     app.staff
-        .add_user("officer@example.com", Role::Responder)
+        .add_user(
+            "officer@example.com",
+            Role::Responder,
+            &tocsin::domain::Actor::operator("test"),
+        )
         .await
         .unwrap();
     let browser = Browser::start().await;
@@ -643,7 +651,11 @@ async fn behind_https_the_cookies_are_bound_to_the_host() {
     )
     .await;
     app.staff
-        .add_user("ops@example.com", Role::Responder)
+        .add_user(
+            "ops@example.com",
+            Role::Responder,
+            &tocsin::domain::Actor::operator("test"),
+        )
         .await
         .unwrap();
     post_form(&app, "/sign-in", None, &[("email", "ops@example.com")]).await;
@@ -681,4 +693,160 @@ async fn behind_https_the_cookies_are_bound_to_the_host() {
     let (status, page, _) = get(&app, "/", Some(&format!("__Host-tocsin_session={value}"))).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     app.stop().await;
+}
+
+/// Posts the access page's form and follows its redirect with the flash it
+/// set; returns the page shown next.
+async fn change_access(app: &TestApp, cookie: &str, fields: &[(&str, &str)]) -> String {
+    let response = post_form(app, "/access", Some(cookie), fields).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "{fields:?}");
+    assert_eq!(response.headers()[LOCATION], "/access");
+    let flash = set_cookie(&response, "tocsin_flash").expect("what happened, for the next page");
+    let (status, page, _) = get(app, "/access", Some(&format!("{cookie}; {flash}"))).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    page
+}
+
+/// The id of the form on `page` whose box names `name`.
+fn id_near(page: &str, name: &str) -> String {
+    let from = page.find(&format!("<strong>{name}</strong>")).expect(name);
+    support::form_field(&page[from..], "id").expect("its form")
+}
+
+/// Opens an incident's live stream and returns it, past its first event.
+async fn live_stream(app: &TestApp, cookie: &str, id: &str) -> reqwest::Response {
+    let mut response = client()
+        .get(app.url(&format!("/incidents/{id}/live?after=0")))
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    tokio::time::timeout(WAIT, response.chunk())
+        .await
+        .expect("the head arrives")
+        .unwrap()
+        .expect("an event");
+    response
+}
+
+/// The stream's remaining text, up to its end; fails if it does not end.
+async fn rest_of(mut stream: reqwest::Response) -> String {
+    let mut text = String::new();
+    tokio::time::timeout(WAIT, async {
+        while let Some(chunk) = stream.chunk().await.unwrap() {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the stream did not end: {text:?}"));
+    text
+}
+
+on_each_backend! {
+    /// An admin grants a token (its secret shown once), revokes it, adds a
+    /// user, changes a role and removes a user, and the page's audit log
+    /// says who did each.
+    async fn admins_manage_access_from_the_console(app) {
+        let (cookie, csrf) = signed_in(&app, "ops@example.com", Role::Admin).await;
+        let (status, page, _) = get(&app, "/", Some(&cookie)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("href=\"/access\""), "the nav links to it: {page}");
+
+        let response = post_form(&app, "/access", Some(&cookie), &[("csrf", &csrf), ("action", "grant"),
+            ("name", "status-page"), ("role", "responder"), ("lifetime", "30 days")]).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let page = response.text().await.unwrap();
+        let secret = page.split("<code class=\"secret\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+        let (status, _) = app.get("/api/v1/incidents", &secret).await;
+        assert_eq!(status, StatusCode::OK, "the secret shown works");
+        let (_, page, _) = get(&app, "/access", Some(&cookie)).await;
+        assert!(!page.contains(&secret), "the secret is shown once");
+        assert!(page.contains("granted token status-page (responder, expires"), "{page}");
+
+        let token = id_near(&page, "status-page");
+        let page = change_access(&app, &cookie, &[("csrf", &csrf), ("action", "revoke"), ("id", &token)]).await;
+        assert!(page.contains("Token status-page revoked"), "{page}");
+        let (status, _) = app.get("/api/v1/incidents", &secret).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+        let page = change_access(&app, &cookie, &[("csrf", &csrf), ("action", "add-user"),
+            ("email", "ana@example.org"), ("role", "legal")]).await;
+        assert!(page.contains("ana@example.org added as legal"), "{page}");
+        let ana = id_near(&page, "ana@example.org");
+        let page = change_access(&app, &cookie, &[("csrf", &csrf), ("action", "change-role"),
+            ("id", &ana), ("role", "responder")]).await;
+        assert!(page.contains("ana@example.org is now responder"), "{page}");
+        let page = change_access(&app, &cookie, &[("csrf", &csrf), ("action", "add-user"),
+            ("email", "ana@example.org"), ("role", "legal")]).await;
+        assert!(page.contains("already has an account"), "{page}");
+        let page = change_access(&app, &cookie, &[("csrf", &csrf), ("action", "remove-user"), ("id", &ana)]).await;
+        assert!(page.contains("ana@example.org removed"), "{page}");
+        // An admin cannot lock themselves out.
+        let me = app.staff.user_by_email("ops@example.com").await.unwrap().unwrap().id.to_string();
+        let page = change_access(&app, &cookie, &[("csrf", &csrf), ("action", "remove-user"), ("id", &me)]).await;
+        assert!(page.contains("changed by another admin"), "{page}");
+
+        for line in ["revoked token status-page", "added user ana@example.org (legal)",
+                     "changed user ana@example.org from legal to responder", "removed user ana@example.org"] {
+            assert!(page.contains(line), "{line}: {page}");
+        }
+        assert!(page.contains("user:ops@example.com"), "the actor: {page}");
+
+        // Without the session's CSRF token, nothing changes.
+        let response = post_form(&app, "/access", Some(&cookie), &[("csrf", "forged"), ("action", "grant"),
+            ("name", "evil"), ("role", "admin"), ("lifetime", "1 year")]).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let (_, tokens) = app.get("/api/v1/tokens", &app.admin).await;
+        assert!(!tokens.to_string().contains("evil"));
+    }
+
+    /// Legal reads the audit log and nothing else there; a responder sees
+    /// neither.
+    async fn legal_reads_the_audit_log_and_responders_see_no_access_page(app) {
+        let (cookie, csrf) = signed_in(&app, "counsel@example.com", Role::Legal).await;
+        let (status, page, _) = get(&app, "/access", Some(&cookie)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("Audit log") && page.contains("added user counsel@example.com (legal)"), "{page}");
+        assert!(!page.contains("API tokens") && !page.contains("test-admin</strong>"), "{page}");
+        let response = post_form(&app, "/access", Some(&cookie), &[("csrf", &csrf), ("action", "grant"),
+            ("name", "mine"), ("role", "admin"), ("lifetime", "1 year")]).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+        let (cookie, _) = signed_in(&app, "ann@example.com", Role::Responder).await;
+        let (status, _, _) = get(&app, "/access", Some(&cookie)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (_, page, _) = get(&app, "/", Some(&cookie)).await;
+        assert!(!page.contains("href=\"/access\""), "{page}");
+    }
+
+    /// Taking access away takes effect at once: the person's next page is
+    /// the sign-in form, and their open live stream ends.
+    async fn lowering_a_role_or_removing_a_user_ends_their_sessions_and_streams(app) {
+        let incident = app.trigger("account-hijack", "high").await;
+        let id = incident["id"].as_str().unwrap().to_owned();
+        app.settle().await;
+        let actor = tocsin::domain::Actor::operator("test");
+        for (email, take_away) in [("bo@example.org", "lower"), ("cy@example.org", "remove")] {
+            let (cookie, _) = signed_in(&app, email, Role::Responder).await;
+            let stream = live_stream(&app, &cookie, &id).await;
+            let user = app.staff.user_by_email(email).await.unwrap().unwrap();
+            if take_away == "lower" {
+                app.staff.change_role(user.id, Role::Legal, &actor).await.unwrap();
+            } else {
+                app.staff.remove_user(user.id, &actor).await.unwrap();
+            }
+            let rest = rest_of(stream).await;
+            assert!(rest.contains("event: signed-out"), "{email}: {rest:?}");
+            let (status, _, location) = get(&app, &format!("/incidents/{id}"), Some(&cookie)).await;
+            assert_eq!((status, location.as_deref()), (StatusCode::SEE_OTHER, Some("/sign-in")), "{email}");
+        }
+        // Raising a role takes nothing away: the session goes on.
+        let (cookie, _) = signed_in(&app, "di@example.org", Role::Legal).await;
+        let user = app.staff.user_by_email("di@example.org").await.unwrap().unwrap();
+        app.staff.change_role(user.id, Role::Admin, &actor).await.unwrap();
+        let (status, page, _) = get(&app, "/", Some(&cookie)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("di@example.org (admin)"), "{page}");
+    }
 }

@@ -83,7 +83,12 @@ on_each_backend! {
         let task = first["id"].as_str().unwrap().to_owned();
         let blocked = support::task(&incident, "pr/publish-statement")["id"].as_str().unwrap().to_owned();
         let dept = incident["departments"][0]["department"].as_str().unwrap().to_owned();
-        let (r, l) = (app.responder.clone(), app.legal.clone());
+        let (r, l, a) = (app.responder.clone(), app.legal.clone(), app.admin.clone());
+        let (_, granted) = app.post("/api/v1/tokens", &a, json!({"name": "doomed", "role": "legal"})).await;
+        let token_id = granted["token"]["id"].as_str().unwrap().to_owned();
+        let (_, user) = app.post("/api/v1/users", &a, json!({"email": "bo@example.org", "role": "legal"})).await;
+        let user_id = user["id"].as_str().unwrap().to_owned();
+        let nobody = uuid::Uuid::new_v4();
         let call = |method: Method, template: &'static str, path: String, token: &str,
                     body: Option<Value>, expect: StatusCode| Call {
             method, template, path, token: token.to_owned(), body, expect,
@@ -151,6 +156,28 @@ on_each_backend! {
             call(Method::GET, "/api/v1/purge-log", "/api/v1/purge-log".into(), &l, None, StatusCode::OK),
             call(Method::POST, "/api/v1/incidents/{id}/resolve", format!("/api/v1/incidents/{id}/resolve"), &r,
                 Some(json!({"force": true, "reason": "test over"})), StatusCode::OK),
+            call(Method::GET, "/api/v1/tokens", "/api/v1/tokens".into(), &a, None, StatusCode::OK),
+            call(Method::GET, "/api/v1/tokens", "/api/v1/tokens".into(), &l, None, StatusCode::FORBIDDEN),
+            call(Method::POST, "/api/v1/tokens", "/api/v1/tokens".into(), &a,
+                Some(json!({"name": "bot", "role": "responder", "expires_at": "2999-01-01T00:00:00Z"})), StatusCode::CREATED),
+            call(Method::POST, "/api/v1/tokens", "/api/v1/tokens".into(), &a,
+                Some(json!({"name": "bot", "role": "root"})), StatusCode::UNPROCESSABLE_ENTITY),
+            call(Method::POST, "/api/v1/tokens/{id}/revoke", format!("/api/v1/tokens/{token_id}/revoke"), &a, None, StatusCode::OK),
+            call(Method::POST, "/api/v1/tokens/{id}/revoke", format!("/api/v1/tokens/{nobody}/revoke"), &a, None, StatusCode::NOT_FOUND),
+            call(Method::GET, "/api/v1/users", "/api/v1/users".into(), &a, None, StatusCode::OK),
+            call(Method::POST, "/api/v1/users", "/api/v1/users".into(), &a,
+                Some(json!({"email": "cy@example.org", "role": "responder"})), StatusCode::CREATED),
+            call(Method::POST, "/api/v1/users", "/api/v1/users".into(), &a,
+                Some(json!({"email": "cy@example.org", "role": "responder"})), StatusCode::CONFLICT),
+            call(Method::POST, "/api/v1/users/{id}/role", format!("/api/v1/users/{user_id}/role"), &a,
+                Some(json!({"role": "admin"})), StatusCode::OK),
+            call(Method::POST, "/api/v1/users/{id}/role", format!("/api/v1/users/{nobody}/role"), &a,
+                Some(json!({"role": "admin"})), StatusCode::NOT_FOUND),
+            call(Method::DELETE, "/api/v1/users/{id}", format!("/api/v1/users/{user_id}"), &a, None, StatusCode::OK),
+            call(Method::DELETE, "/api/v1/users/{id}", format!("/api/v1/users/{user_id}"), &a, None, StatusCode::NOT_FOUND),
+            call(Method::GET, "/api/v1/audit", "/api/v1/audit".into(), &l, None, StatusCode::OK),
+            call(Method::GET, "/api/v1/audit", "/api/v1/audit?limit=0".into(), &l, None, StatusCode::BAD_REQUEST),
+            call(Method::GET, "/api/v1/audit", "/api/v1/audit".into(), &r, None, StatusCode::FORBIDDEN),
         ];
 
         let mut exercised = BTreeSet::new();

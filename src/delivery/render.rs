@@ -174,6 +174,7 @@ impl Renderer {
             "console/new_incident.html",
             "console/incident.html",
             "console/timeline.html",
+            "console/access.html",
         ] {
             env.add_template(name, source)?;
         }

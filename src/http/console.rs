@@ -3,6 +3,7 @@
 //! every form, and live updates by server-sent events. One file per page;
 //! this one holds what they share.
 
+mod access;
 mod dashboard;
 mod flash;
 mod incident;
@@ -18,6 +19,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use serde::Serialize;
 
+pub use access::{access, change as change_access};
 pub use dashboard::dashboard;
 pub use incident::{act, incident, live};
 pub use sign_in::{complete_sign_in, confirm_sign_in, request_sign_in, sign_in_form, sign_out};
@@ -83,6 +85,7 @@ impl SignedIn {
             csrf: self.session.csrf_token.clone(),
             can_act: self.can(Permission::Act),
             can_hold: self.can(Permission::Hold),
+            can_audit: self.can(Permission::Audit),
         }
     }
 
@@ -128,6 +131,7 @@ struct Base {
     csrf: String,
     can_act: bool,
     can_hold: bool,
+    can_audit: bool,
 }
 
 fn internal(error: &(dyn std::error::Error + 'static)) -> Response {

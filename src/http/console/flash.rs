@@ -7,7 +7,6 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::cookie_name;
 use crate::http::AppState;
@@ -22,14 +21,14 @@ const MESSAGE_MAX: usize = 1_000;
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Flash {
-    /// The incident whose page shows it.
-    incident: Uuid,
+    /// The path of the page that shows it.
+    page: String,
     pub message: String,
     pub failed: bool,
 }
 
 impl Flash {
-    pub fn new(incident: Uuid, message: String, failed: bool) -> Flash {
+    pub fn new(page: String, message: String, failed: bool) -> Flash {
         let mut message = message;
         if message.len() > MESSAGE_MAX {
             let mut end = MESSAGE_MAX;
@@ -39,7 +38,7 @@ impl Flash {
             message.truncate(end);
         }
         Flash {
-            incident,
+            page,
             message,
             failed,
         }
@@ -60,14 +59,14 @@ impl Flash {
         )
     }
 
-    /// The flash for this incident's page, if one waits; the jar forgets it.
-    pub fn take(state: &AppState, jar: CookieJar, incident: Uuid) -> (CookieJar, Option<Flash>) {
+    /// The flash for the page at `page`, if one waits; the jar forgets it.
+    pub fn take(state: &AppState, jar: CookieJar, page: &str) -> (CookieJar, Option<Flash>) {
         let name = cookie_name(state, FLASH_COOKIE);
         let flash = jar
             .get(&name)
             .and_then(|cookie| URL_SAFE_NO_PAD.decode(cookie.value()).ok())
             .and_then(|json| serde_json::from_slice::<Flash>(&json).ok())
-            .filter(|flash| flash.incident == incident);
+            .filter(|flash| flash.page == page);
         match flash {
             Some(flash) => (jar.remove(Cookie::build(name).path("/")), Some(flash)),
             None => (jar, None),

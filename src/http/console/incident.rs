@@ -3,6 +3,7 @@
 //! allows; live updates.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Form;
@@ -173,7 +174,7 @@ pub async fn incident(
         opened: when(incident.opened_at),
         legal_hold: incident.legal_hold,
     };
-    let (jar, flash) = Flash::take(&state, jar, id);
+    let (jar, flash) = Flash::take(&state, jar, &format!("/incidents/{id}"));
     let page = console_page(
         &state,
         &signed_in,
@@ -296,15 +297,12 @@ pub async fn act(
         },
         Err(problem) => Err(problem),
     };
+    let page = format!("/incidents/{id}");
     let flash = match outcome {
-        Ok(done) => Flash::new(id, done.to_owned(), false),
-        Err(problem) => Flash::new(id, problem, true),
+        Ok(done) => Flash::new(page.clone(), done.to_owned(), false),
+        Err(problem) => Flash::new(page.clone(), problem, true),
     };
-    (
-        flash.keep(&state, jar),
-        Redirect::to(&format!("/incidents/{id}")),
-    )
-        .into_response()
+    (flash.keep(&state, jar), Redirect::to(&page)).into_response()
 }
 
 /// Does what the action asks; says so in a few words.
@@ -354,29 +352,40 @@ pub struct LiveQuery {
 }
 
 /// Server-sent events: the timeline's head whenever it moves past `after`,
-/// until the server shuts down (the browser reconnects by itself).
+/// until the server shuts down (the browser reconnects by itself) or the
+/// session ends: it is read again on every tick, so a removed user or a
+/// lowered role stops seeing the incident at once. The stream's last event
+/// is then `signed-out`.
 pub async fn live(
     State(state): State<AppState>,
-    _signed_in: SignedIn,
+    signed_in: SignedIn,
     Path(id): Path<Uuid>,
     Query(query): Query<LiveQuery>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let engine = state.engine.clone();
-    let start = query.after.unwrap_or(0);
+    let (engine, staff) = (state.engine.clone(), state.staff.clone());
+    let session = Arc::<str>::from(signed_in.secret);
+    let start = Some(query.after.unwrap_or(0));
     let stream =
         futures_util::stream::unfold((start, state.shutdown), move |(seen, mut shutdown)| {
-            let engine = engine.clone();
+            let (engine, staff, session) = (engine.clone(), staff.clone(), session.clone());
             async move {
+                // None: the session ended and `signed-out` has been sent.
+                let seen = seen?;
                 loop {
                     tokio::select! {
                         () = tokio::time::sleep(Duration::from_millis(500)) => {}
                         _ = shutdown.wait_for(|stopping| *stopping) => return None,
                     }
+                    // A failed read is not a sign-out: the next tick asks again.
+                    if let Ok(None) = staff.session(&session).await {
+                        let event = SseEvent::default().event("signed-out").data("");
+                        return Some((Ok(event), (None, shutdown)));
+                    }
                     if let Ok(head) = engine.chain_head(id).await
                         && head.seq != seen
                     {
                         let event = SseEvent::default().data(head.seq.to_string());
-                        return Some((Ok(event), (head.seq, shutdown)));
+                        return Some((Ok(event), (Some(head.seq), shutdown)));
                     }
                 }
             }
