@@ -99,8 +99,11 @@ pub async fn tokens(State(state): State<AppState>, caller: Caller) -> Answer<Tok
     request_body = GrantBody,
     responses(
         (status = 201, description = "Granted; the secret is in this answer only", body = GrantedToken),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Only admins manage access", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 422, description = "A field is invalid (an expiry in the past, say)", body = ErrorBody),
     ))]
 pub async fn grant_token(
@@ -130,6 +133,7 @@ pub async fn grant_token(
     params(("id" = Uuid, Path, description = "The token's id")),
     responses(
         (status = 200, description = "Revoked (or already was): refused from now on, on every replica", body = TokenView),
+        (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Only admins manage access", body = ErrorBody),
         (status = 404, description = "No such token", body = ErrorBody),
@@ -213,9 +217,12 @@ pub async fn users(State(state): State<AppState>, caller: Caller) -> Answer<User
     request_body = AddUserBody,
     responses(
         (status = 201, description = "Added; they sign in with an emailed link", body = UserView),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Only admins manage access", body = ErrorBody),
         (status = 409, description = "That address already has an account", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 422, description = "Not an email address", body = ErrorBody),
     ))]
 pub async fn add_user(
@@ -238,9 +245,13 @@ pub async fn add_user(
     request_body = RoleBody,
     responses(
         (status = 200, description = "Changed; a role that loses anything ends the user's sessions", body = UserView),
+        (status = 400, description = "Malformed id or JSON", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Only admins manage access", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 422, description = "Not a role", body = ErrorBody),
     ))]
 pub async fn change_role(
     State(state): State<AppState>,
@@ -264,6 +275,7 @@ pub async fn change_role(
     params(("id" = Uuid, Path, description = "The user's id")),
     responses(
         (status = 200, description = "Removed, their sessions ended; the user as they were", body = UserView),
+        (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Only admins manage access", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
