@@ -3,6 +3,7 @@
 //! Every grant, revocation and removal goes on the [`audit`] log.
 
 pub mod audit;
+pub mod role_map;
 
 use std::fmt;
 use std::str::FromStr;

@@ -11,6 +11,7 @@ use lettre::message::Mailbox;
 use reqwest::Url;
 use serde::Deserialize;
 
+use crate::auth::role_map::RoleMap;
 use crate::endpoint::{Endpoint, WebhookKind, WebhookSecret};
 use crate::redact::redact_url;
 
@@ -158,6 +159,38 @@ pub struct SettingsArgs {
         value_name = "ADDRESSES"
     )]
     pub trusted_proxies: Option<String>,
+    /// Issuer URL of the organisation's OpenID provider: the console then
+    /// offers to sign in through it [default: none: emailed links only].
+    #[arg(long, env = "TOCSIN_OIDC_ISSUER", global = true, value_name = "URL")]
+    pub oidc_issuer: Option<String>,
+    /// The client id tocsin is registered with at the provider.
+    #[arg(long, env = "TOCSIN_OIDC_CLIENT_ID", global = true, value_name = "ID")]
+    pub oidc_client_id: Option<String>,
+    /// The client secret that goes with it.
+    #[arg(
+        long,
+        env = "TOCSIN_OIDC_CLIENT_SECRET",
+        global = true,
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub oidc_client_secret: Option<String>,
+    /// The ID token claim that decides a person's role [default: groups].
+    #[arg(
+        long,
+        env = "TOCSIN_OIDC_ROLE_CLAIM",
+        global = true,
+        value_name = "CLAIM"
+    )]
+    pub oidc_role_claim: Option<String>,
+    /// VALUE=ROLE rules, comma-separated; the first whose value the claim
+    /// holds gives the role, and nobody else is let in.
+    #[arg(long, env = "TOCSIN_OIDC_ROLES", global = true, value_name = "RULES")]
+    pub oidc_roles: Option<String>,
+    /// Scopes asked for besides openid, comma-separated: those that put the
+    /// email address and the role claim in the ID token [default: email].
+    #[arg(long, env = "TOCSIN_OIDC_SCOPES", global = true, value_name = "SCOPES")]
+    pub oidc_scopes: Option<String>,
 }
 
 /// The optional file: the same settings, under the same names.
@@ -181,6 +214,12 @@ struct SettingsFile {
     retention: Option<std::time::Duration>,
     trusted_proxies: Option<Vec<String>>,
     metrics_token: Option<String>,
+    oidc_issuer: Option<String>,
+    oidc_client_id: Option<String>,
+    oidc_client_secret: Option<String>,
+    oidc_role_claim: Option<String>,
+    oidc_roles: Option<Vec<String>>,
+    oidc_scopes: Option<Vec<String>>,
     #[serde(default)]
     webhooks: Vec<WebhookFile>,
 }
@@ -230,8 +269,37 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     /// What `/metrics` requires as a bearer token, if anything.
     pub metrics_token: Option<String>,
+    /// Sign-in through the organisation's OpenID provider, if set up.
+    pub oidc: Option<OidcSettings>,
     pub webhooks: Vec<WebhookSettings>,
 }
+
+#[derive(Clone)]
+pub struct OidcSettings {
+    pub issuer: Url,
+    pub client_id: String,
+    pub client_secret: String,
+    pub role_claim: String,
+    pub roles: RoleMap,
+    /// Asked for besides `openid`.
+    pub scopes: Vec<String>,
+}
+
+impl fmt::Debug for OidcSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OidcSettings")
+            .field("issuer", &self.issuer.as_str())
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("role_claim", &self.role_claim)
+            .field("roles", &self.roles.to_string())
+            .field("scopes", &self.scopes)
+            .finish()
+    }
+}
+
+/// The claim most providers put a person's groups in.
+pub const DEFAULT_OIDC_ROLE_CLAIM: &str = "groups";
 
 #[derive(Clone, Debug)]
 pub struct WebhookSettings {
@@ -263,6 +331,7 @@ impl fmt::Debug for Settings {
                 "metrics_token",
                 &self.metrics_token.as_ref().map(|_| "<redacted>"),
             )
+            .field("oidc", &self.oidc)
             .field("webhooks", &self.webhooks)
             .finish()
     }
@@ -290,6 +359,7 @@ impl Settings {
             Some(path) => read_file(path)?,
             None => SettingsFile::default(),
         };
+        let oidc = OidcSettings::resolve(args, &file)?;
         let listen = args.listen.or(file.listen).unwrap_or(DEFAULT_LISTEN);
         let public_url = args
             .public_url
@@ -362,12 +432,84 @@ impl Settings {
                     }
                 })
                 .transpose()?,
+            oidc,
             webhooks: file
                 .webhooks
                 .into_iter()
                 .map(WebhookSettings::parse)
                 .collect::<Result<_, _>>()?,
         })
+    }
+}
+
+impl OidcSettings {
+    /// None unless an issuer is set; then every other setting it needs must
+    /// be there too, or tocsin does not start.
+    fn resolve(
+        args: &SettingsArgs,
+        file: &SettingsFile,
+    ) -> Result<Option<OidcSettings>, ConfigError> {
+        let pick =
+            |arg: &Option<String>, file: &Option<String>| arg.clone().or_else(|| file.clone());
+        let Some(issuer) = pick(&args.oidc_issuer, &file.oidc_issuer) else {
+            return Ok(None);
+        };
+        let required = |setting: &'static str, value: Option<String>| {
+            value
+                .filter(|value| !value.trim().is_empty())
+                .ok_or_else(|| ConfigError::Invalid {
+                    setting,
+                    message: "required when oidc_issuer is set".into(),
+                })
+        };
+        // Plain HTTP only to this machine: anywhere else the provider's
+        // keys and tokens could be swapped on the way.
+        let issuer = Url::parse(&issuer)
+            .ok()
+            .filter(|url| {
+                url.query().is_none()
+                    && (url.scheme() == "https"
+                        || url.scheme() == "http"
+                            && matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")))
+            })
+            .ok_or_else(|| ConfigError::Invalid {
+                setting: "oidc_issuer",
+                message: format!(
+                    "{issuer:?}: expected the provider's https issuer URL (http only for localhost)"
+                ),
+            })?;
+        let roles = match (&args.oidc_roles, &file.oidc_roles) {
+            (Some(rules), _) => RoleMap::parse(rules.split(',')),
+            (None, Some(rules)) => RoleMap::parse(rules.iter().map(String::as_str)),
+            (None, None) => Err("required when oidc_issuer is set: VALUE=ROLE rules".to_owned()),
+        }
+        .map_err(|message| ConfigError::Invalid {
+            setting: "oidc_roles",
+            message,
+        })?;
+        Ok(Some(OidcSettings {
+            issuer,
+            client_id: required(
+                "oidc_client_id",
+                pick(&args.oidc_client_id, &file.oidc_client_id),
+            )?,
+            client_secret: required(
+                "oidc_client_secret",
+                pick(&args.oidc_client_secret, &file.oidc_client_secret),
+            )?,
+            role_claim: pick(&args.oidc_role_claim, &file.oidc_role_claim)
+                .unwrap_or_else(|| DEFAULT_OIDC_ROLE_CLAIM.to_owned()),
+            roles,
+            scopes: match (&args.oidc_scopes, &file.oidc_scopes) {
+                (Some(scopes), _) => scopes.split(',').map(str::to_owned).collect(),
+                (None, Some(scopes)) => scopes.clone(),
+                (None, None) => vec!["email".to_owned()],
+            }
+            .into_iter()
+            .map(|scope| scope.trim().to_owned())
+            .filter(|scope| !scope.is_empty() && scope != "openid")
+            .collect(),
+        }))
     }
 }
 
@@ -629,5 +771,113 @@ mod tests {
             ..SettingsArgs::default()
         };
         assert!(Settings::resolve(&args).is_err());
+    }
+
+    fn oidc_args() -> SettingsArgs {
+        SettingsArgs {
+            oidc_issuer: Some("https://id.example.org/realms/staff".into()),
+            oidc_client_id: Some("tocsin".into()),
+            oidc_client_secret: Some("s3cret-from-the-provider".into()),
+            oidc_roles: Some("crisis-comms=responder, legal=legal".into()),
+            ..SettingsArgs::default()
+        }
+    }
+
+    #[test]
+    fn single_sign_on_is_off_unless_an_issuer_is_set() {
+        let settings = Settings::resolve(&SettingsArgs::default()).unwrap();
+        assert!(settings.oidc.is_none());
+        let oidc = Settings::resolve(&oidc_args()).unwrap().oidc.unwrap();
+        assert_eq!(oidc.role_claim, DEFAULT_OIDC_ROLE_CLAIM);
+        assert_eq!(oidc.scopes, ["email"]);
+        assert_eq!(
+            oidc.roles.role_for(Some(&serde_json::json!(["legal"]))),
+            Some(crate::auth::Role::Legal)
+        );
+        let shown = format!("{:?}", Settings::resolve(&oidc_args()).unwrap());
+        assert!(
+            !shown.contains("s3cret"),
+            "the secret is never shown: {shown}"
+        );
+    }
+
+    #[test]
+    fn single_sign_on_names_each_missing_or_bad_setting() {
+        let cases = [
+            (
+                SettingsArgs {
+                    oidc_client_id: None,
+                    ..oidc_args()
+                },
+                "oidc_client_id",
+            ),
+            (
+                SettingsArgs {
+                    oidc_client_secret: Some(" ".into()),
+                    ..oidc_args()
+                },
+                "oidc_client_secret",
+            ),
+            (
+                SettingsArgs {
+                    oidc_roles: None,
+                    ..oidc_args()
+                },
+                "oidc_roles",
+            ),
+            (
+                SettingsArgs {
+                    oidc_roles: Some("crisis-comms=owner".into()),
+                    ..oidc_args()
+                },
+                "oidc_roles",
+            ),
+            // Tokens from a provider reached in the clear could be swapped.
+            (
+                SettingsArgs {
+                    oidc_issuer: Some("http://id.example.org".into()),
+                    ..oidc_args()
+                },
+                "oidc_issuer",
+            ),
+        ];
+        for (args, setting) in cases {
+            let message = Settings::resolve(&args).unwrap_err().to_string();
+            assert!(message.starts_with(&format!("{setting}: ")), "{message}");
+        }
+        let local = SettingsArgs {
+            oidc_issuer: Some("http://127.0.0.1:9000".into()),
+            ..oidc_args()
+        };
+        assert!(Settings::resolve(&local).unwrap().oidc.is_some());
+    }
+
+    #[test]
+    fn single_sign_on_reads_lists_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tocsin.toml");
+        std::fs::write(
+            &path,
+            "oidc_issuer = \"https://id.example.org\"\noidc_client_id = \"tocsin\"\n\
+             oidc_client_secret = \"x\"\noidc_role_claim = \"roles\"\n\
+             oidc_roles = [\"tocsin-admin=admin\"]\noidc_scopes = [\"openid\", \"email\", \"roles\"]\n",
+        )
+        .unwrap();
+        let args = SettingsArgs {
+            config: Some(path),
+            ..SettingsArgs::default()
+        };
+        let oidc = Settings::resolve(&args).unwrap().oidc.unwrap();
+        assert_eq!(oidc.role_claim, "roles");
+        assert_eq!(
+            oidc.scopes,
+            ["email", "roles"],
+            "openid is always asked for"
+        );
+        assert_eq!(
+            oidc.roles
+                .role_for(Some(&serde_json::json!("tocsin-admin"))),
+            Some(crate::auth::Role::Admin)
+        );
     }
 }
