@@ -24,6 +24,7 @@ use crate::http::{AppState, LinkGuard, TrustedProxies, router};
 use crate::metrics::Metrics;
 use crate::playbook::{Catalog, Diagnostics};
 use crate::redact::redact_url;
+use crate::staff::sso::{SingleSignOn, SsoError};
 use crate::staff::{SignInMail, Staff};
 use crate::store::{self, StoreError};
 use crate::timeline::SigningKey;
@@ -60,6 +61,8 @@ pub enum StartError {
     },
     #[error("the timeline signing key: {0}")]
     SigningKey(String),
+    #[error("single sign-on: {0}")]
+    SingleSignOn(#[from] SsoError),
     #[error("a built-in template is broken: {0}")]
     Templates(#[from] minijinja::Error),
 }
@@ -277,6 +280,11 @@ impl App {
             },
             metrics,
         });
+        let sso = settings
+            .oidc
+            .clone()
+            .map(|oidc| SingleSignOn::new(oidc, &public_url).map(Arc::new))
+            .transpose()?;
         let timer_poll = tuning.timer_poll;
         let (stop, stopped) = watch::channel(false);
         let state = AppState {
@@ -286,6 +294,7 @@ impl App {
             link_guard: Arc::new(LinkGuard::new(BAD_LINKS_PER_MINUTE)),
             trusted_proxies: Arc::new(TrustedProxies::new(settings.trusted_proxies.clone())),
             metrics_token: settings.metrics_token.as_deref().map(Arc::from),
+            sso,
             https: public_url.scheme() == "https",
             shutdown: stopped,
         };

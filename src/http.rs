@@ -36,6 +36,7 @@ pub use openapi::ApiDoc;
 use crate::delivery::render::Renderer;
 use crate::engine::Engine;
 use crate::staff::Staff;
+use crate::staff::sso::{CALLBACK_PATH, SingleSignOn};
 
 /// Above the largest body the document allows: two texts of 10,000
 /// characters (resolve's summary and reason), each character possibly sent
@@ -53,6 +54,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<TrustedProxies>,
     /// The bearer token `/metrics` requires, if any.
     pub metrics_token: Option<Arc<str>>,
+    /// Sign-in through the organisation's OpenID provider, if set up.
+    pub sso: Option<Arc<SingleSignOn>>,
     /// Served behind HTTPS: the console's cookie is then `Secure`.
     pub https: bool,
     /// Turns true when the server starts shutting down: responses that
@@ -134,6 +137,8 @@ fn console_routes() -> Router<AppState> {
             "/sign-in",
             get(console::sign_in_form).post(console::request_sign_in),
         )
+        .route("/sign-in/sso", get(console::sso_start))
+        .route(CALLBACK_PATH, get(console::sso_callback))
         .route(
             "/sign-in/{token}",
             get(console::confirm_sign_in).post(console::complete_sign_in),

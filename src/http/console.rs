@@ -8,6 +8,7 @@ mod dashboard;
 mod flash;
 mod incident;
 mod sign_in;
+mod sso;
 mod timeline;
 mod trigger;
 
@@ -23,6 +24,7 @@ pub use access::{access, change as change_access};
 pub use dashboard::dashboard;
 pub use incident::{act, incident, live};
 pub use sign_in::{complete_sign_in, confirm_sign_in, request_sign_in, sign_in_form, sign_out};
+pub use sso::{callback as sso_callback, start as sso_start};
 pub use timeline::{export, timeline};
 pub use trigger::{new_incident, trigger};
 

@@ -21,10 +21,20 @@ pub struct SignInForm {
 }
 
 pub async fn sign_in_form(State(state): State<AppState>) -> Response {
+    sign_in_page(&state, None, None)
+}
+
+/// The sign-in page: after a link was asked for (`sent`), or after single
+/// sign-on failed (`sso_error`), or neither.
+pub(super) fn sign_in_page(
+    state: &AppState,
+    sent: Option<&str>,
+    sso_error: Option<&str>,
+) -> Response {
     page(
-        &state,
+        state,
         "console/sign_in.html",
-        serde_json::json!({ "sent": null }),
+        serde_json::json!({ "sent": sent, "sso": state.sso.is_some(), "sso_error": sso_error }),
     )
 }
 
@@ -37,11 +47,7 @@ pub async fn request_sign_in(
     if let Err(error) = state.staff.request_sign_in(&form.email).await {
         return internal(&error);
     }
-    page(
-        &state,
-        "console/sign_in.html",
-        serde_json::json!({ "sent": form.email.trim() }),
-    )
+    sign_in_page(&state, Some(form.email.trim()), None)
 }
 
 /// The cookie that binds the sign-in button to the browser showing it.
@@ -119,15 +125,9 @@ pub async fn complete_sign_in(
     }
     match state.staff.sign_in(&token).await {
         Ok(Some((secret, _))) => {
-            let cookie = Cookie::build((cookie_name(&state, SESSION_COOKIE), secret))
-                .http_only(true)
-                .same_site(SameSite::Lax)
-                .secure(state.https)
-                .path("/")
-                .build();
             let jar = jar
                 .remove(Cookie::build(browser_name).path("/"))
-                .add(cookie);
+                .add(session_cookie(&state, secret));
             (jar, Redirect::to("/")).into_response()
         }
         Ok(None) => {
@@ -140,6 +140,17 @@ pub async fn complete_sign_in(
         }
         Err(error) => internal(&error),
     }
+}
+
+/// The console's session. Lax, not Strict: a person following a link to an
+/// incident from their mail or chat arrives signed in.
+pub(super) fn session_cookie(state: &AppState, secret: String) -> Cookie<'static> {
+    Cookie::build((cookie_name(state, SESSION_COOKIE), secret))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.https)
+        .path("/")
+        .build()
 }
 
 #[derive(Deserialize)]
