@@ -6,6 +6,7 @@
 pub mod browser;
 pub mod database;
 pub mod drill;
+pub mod oidc;
 pub mod process;
 pub mod receiver;
 pub mod smtp;
