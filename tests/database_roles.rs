@@ -255,7 +255,7 @@ async fn the_runtime_role_serves_but_cannot_alter_the_record() {
             .iter()
             .map(|record| record.incident_id.to_string())
             .collect::<Vec<_>>(),
-        [purged.clone()],
+        [purged.as_str()],
         "only the resolved incident without a hold goes"
     );
     assert!(
