@@ -38,6 +38,16 @@ pub enum StartError {
     },
     #[error("database {url}: {source}")]
     Store { url: String, source: StoreError },
+    #[error(
+        "database {url}: the schema is older than this release, and this role may not \
+         migrate it: run `tocsin migrate` as the database's owner first"
+    )]
+    SchemaBehind { url: String },
+    #[error(
+        "database {url}: this role does not own the schema and may not migrate it: run \
+         `tocsin migrate` with the owner's database URL"
+    )]
+    NotOwner { url: String },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -74,17 +84,36 @@ pub fn load_playbooks(settings: &Settings) -> Result<Catalog, StartError> {
     })
 }
 
-/// Connects and applies migrations: the one place the schema moves.
+/// Connects, and applies migrations when the connection's role owns the
+/// schema: the one place the schema moves. A role that may not (PostgreSQL's
+/// runtime role) only checks that the schema is current, and stops if the
+/// owner has not migrated it yet.
 pub async fn open_store(settings: &Settings) -> Result<Arc<dyn store::Store>, StartError> {
-    let error = |source| StartError::Store {
-        url: redact_url(&settings.database_url),
-        source,
-    };
+    let url = || redact_url(&settings.database_url);
+    let error = |source| StartError::Store { url: url(), source };
     let store = store::connect(&settings.database_url)
         .await
         .map_err(error)?;
-    store.migrate().await.map_err(error)?;
+    if store.may_migrate().await.map_err(error)? {
+        store.migrate().await.map_err(error)?;
+    } else if !store.migrations_applied().await.map_err(error)? {
+        return Err(StartError::SchemaBehind { url: url() });
+    }
     Ok(store)
+}
+
+/// `tocsin migrate`: applies migrations, and says so plainly when the
+/// connection's role may not (it is the runtime role, not the owner).
+pub async fn migrate(settings: &Settings) -> Result<(), StartError> {
+    let url = || redact_url(&settings.database_url);
+    let error = |source| StartError::Store { url: url(), source };
+    let store = store::connect(&settings.database_url)
+        .await
+        .map_err(error)?;
+    if !store.may_migrate().await.map_err(error)? {
+        return Err(StartError::NotOwner { url: url() });
+    }
+    store.migrate().await.map_err(error)
 }
 
 /// SQLite serves one process: a second `tocsin serve` on the same file is

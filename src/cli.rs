@@ -30,7 +30,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server (migrates the database first).
+    /// Run the server (migrates the database first, unless its role may not:
+    /// then it checks that the schema is current).
     Serve,
     /// Apply database migrations and exit.
     Migrate,
@@ -193,7 +194,7 @@ async fn dispatch(command: Command, settings: Settings) -> Result<ExitCode, CliE
     match command {
         Command::Serve => serve(settings).await,
         Command::Migrate => {
-            app::open_store(&settings).await?;
+            app::migrate(&settings).await?;
             eprintln!("migrations applied");
             Ok(ExitCode::SUCCESS)
         }

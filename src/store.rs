@@ -439,6 +439,10 @@ pub trait AdminStore: Send + Sync {
     /// Applies pending migrations. Run explicitly at start and by `tocsin migrate`.
     async fn migrate(&self) -> Result<(), StoreError>;
 
+    /// Whether this connection's role may change the schema: false for
+    /// PostgreSQL's runtime role, which reads and writes rows only.
+    async fn may_migrate(&self) -> Result<bool, StoreError>;
+
     /// Checks the database answers (for readiness probes).
     async fn ping(&self) -> Result<(), StoreError>;
 

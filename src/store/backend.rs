@@ -3,8 +3,11 @@
 //! backend for each of these; every difference has a test on its engine
 //! (`tests/storage.rs`).
 
+use chrono::{DateTime, Utc};
 use sqlx::{Database, Pool, QueryBuilder, Transaction};
 use uuid::Uuid;
+
+use crate::domain::PurgeRecord;
 
 pub(super) trait Backend {
     type Db: Database;
@@ -44,17 +47,20 @@ pub(super) trait Backend {
     /// `$2`, passing over rows another worker is claiming; returns them.
     const CLAIM_MESSAGES: &'static str;
 
-    /// Lets the retention purge delete one incident's timeline (`$1`), past
-    /// the triggers that refuse every other deletion, for the rest of the
-    /// transaction only.
-    async fn grant_purge(
-        conn: &mut <Self::Db as Database>::Connection,
-        incident_id: Uuid,
-    ) -> Result<(), sqlx::Error>;
+    /// Whether this connection may change the schema. On PostgreSQL the
+    /// runtime role may not: it only checks that the schema is current.
+    async fn may_migrate(pool: &Pool<Self::Db>) -> Result<bool, sqlx::Error>;
 
-    /// Ends [`Backend::grant_purge`] before the transaction does.
-    async fn end_purge(
+    /// Whether the table of applied migrations exists yet.
+    async fn migrations_table_exists(pool: &Pool<Self::Db>) -> Result<bool, sqlx::Error>;
+
+    /// Purges one incident the caller has locked and found resolved before
+    /// `cutoff` and not under legal hold: logs `record` in the purge log and
+    /// deletes the incident's rows and timeline, past the triggers that
+    /// refuse every other deletion. Returns what the purge log holds.
+    async fn purge_incident(
         conn: &mut <Self::Db as Database>::Connection,
-        incident_id: Uuid,
-    ) -> Result<(), sqlx::Error>;
+        record: &PurgeRecord,
+        cutoff: DateTime<Utc>,
+    ) -> Result<PurgeRecord, sqlx::Error>;
 }

@@ -3,11 +3,13 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder, Transaction};
 use uuid::Uuid;
 
 use super::backend::Backend;
+use crate::domain::PurgeRecord;
 
 type Conn = PgConnection;
 type Db = Postgres;
@@ -84,22 +86,69 @@ impl Backend for SqlStore {
         ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
         RETURNING id, incident_id, channel, recipient, department, notice, attempts";
 
-    /// A transaction-local setting the delete trigger reads: it ends with
-    /// the transaction, whatever happens.
-    async fn grant_purge(conn: &mut PgConnection, _incident_id: Uuid) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT set_config('tocsin.purge', 'on', true)")
-            .execute(conn)
-            .await?;
-        Ok(())
+    /// Whoever owns the migrations table (or is a member of its owner)
+    /// owns the schema; on an empty database, whoever may create tables in
+    /// it. The runtime role is neither (deploy/postgres-roles.sql).
+    async fn may_migrate(pool: &PgPool) -> Result<bool, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT COALESCE(CASE WHEN to_regclass('_sqlx_migrations') IS NULL \
+             THEN has_schema_privilege(current_schema(), 'CREATE') \
+             ELSE pg_has_role((SELECT relowner FROM pg_class \
+             WHERE oid = to_regclass('_sqlx_migrations')), 'USAGE') END, FALSE)",
+        )
+        .fetch_one(pool)
+        .await
     }
 
-    async fn end_purge(conn: &mut PgConnection, _incident_id: Uuid) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT set_config('tocsin.purge', 'off', true)")
-            .execute(conn)
-            .await?;
-        Ok(())
+    async fn migrations_table_exists(pool: &PgPool) -> Result<bool, sqlx::Error> {
+        sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+            .fetch_one(pool)
+            .await
+    }
+
+    /// The runtime role holds no DELETE on the record: the purge is the
+    /// `purge_incident` function (migration 0009), which runs as the schema's
+    /// owner, checks the incident again, and logs what it removed itself.
+    async fn purge_incident(
+        conn: &mut PgConnection,
+        record: &PurgeRecord,
+        cutoff: DateTime<Utc>,
+    ) -> Result<PurgeRecord, sqlx::Error> {
+        let logged: PurgedRow = sqlx::query_as(
+            "SELECT incident_id, reference, title, resolved_at, head_seq, head_hash, events, \
+             purged_at FROM purge_incident($1, $2, $3)",
+        )
+        .bind(record.incident_id)
+        .bind(cutoff)
+        .bind(record.purged_at)
+        .fetch_one(conn)
+        .await?;
+        let (incident_id, reference, title, resolved_at, head_seq, head_hash, events, purged_at) =
+            logged;
+        Ok(PurgeRecord {
+            incident_id,
+            reference,
+            title,
+            resolved_at,
+            head_seq,
+            head_hash,
+            events,
+            purged_at,
+        })
     }
 }
+
+/// A purge log row, as `purge_incident` returns it.
+type PurgedRow = (
+    Uuid,
+    String,
+    String,
+    DateTime<Utc>,
+    i64,
+    String,
+    i64,
+    DateTime<Utc>,
+);
 
 // The one implementation (`sql.rs` and `sql/`), compiled here for PostgreSQL:
 // the same source is compiled for the other backend too, so that each binds

@@ -5,6 +5,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
@@ -13,6 +14,7 @@ use sqlx::{QueryBuilder, Sqlite, Transaction};
 use uuid::Uuid;
 
 use super::backend::Backend;
+use crate::domain::PurgeRecord;
 
 type Conn = SqliteConnection;
 type Db = Sqlite;
@@ -100,25 +102,65 @@ impl Backend for SqlStore {
         ORDER BY next_attempt_at LIMIT $4) \
         RETURNING id, incident_id, channel, recipient, department, notice, attempts";
 
-    /// A row in `purge_grants` is what the delete trigger looks for; it goes
-    /// in and out within the purge's transaction.
-    async fn grant_purge(
-        conn: &mut SqliteConnection,
-        incident_id: Uuid,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query("INSERT INTO purge_grants (incident_id) VALUES ($1)")
-            .bind(incident_id)
-            .execute(conn)
-            .await?;
-        Ok(())
+    /// SQLite has no roles: whoever opens the file may change it.
+    async fn may_migrate(_: &SqlitePool) -> Result<bool, sqlx::Error> {
+        Ok(true)
     }
 
-    async fn end_purge(conn: &mut SqliteConnection, incident_id: Uuid) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM purge_grants WHERE incident_id = $1")
-            .bind(incident_id)
-            .execute(conn)
+    async fn migrations_table_exists(pool: &SqlitePool) -> Result<bool, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master \
+             WHERE type = 'table' AND name = '_sqlx_migrations')",
+        )
+        .fetch_one(pool)
+        .await
+    }
+
+    /// A row in `purge_grants` is what the delete trigger looks for; it goes
+    /// in and out within the purge's transaction. (SQLite has no roles:
+    /// whoever opens the file may do anything to it.)
+    async fn purge_incident(
+        conn: &mut SqliteConnection,
+        record: &PurgeRecord,
+        _cutoff: DateTime<Utc>,
+    ) -> Result<PurgeRecord, sqlx::Error> {
+        let id = record.incident_id;
+        sqlx::query(
+            "INSERT INTO purge_log (incident_id, reference, title, resolved_at, \
+             head_seq, head_hash, events, purged_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(id)
+        .bind(&record.reference)
+        .bind(&record.title)
+        .bind(record.resolved_at)
+        .bind(record.head_seq)
+        .bind(&record.head_hash)
+        .bind(record.events)
+        .bind(record.purged_at)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("INSERT INTO purge_grants (incident_id) VALUES ($1)")
+            .bind(id)
+            .execute(&mut *conn)
             .await?;
-        Ok(())
+        for statement in [
+            "DELETE FROM link_tokens WHERE incident_id = $1",
+            "DELETE FROM outbox WHERE incident_id = $1",
+            "DELETE FROM timers WHERE incident_id = $1",
+            "DELETE FROM tasks WHERE incident_id = $1",
+            "DELETE FROM incident_departments WHERE incident_id = $1",
+            "DELETE FROM idempotency_keys WHERE incident_id = $1",
+            "DELETE FROM events WHERE incident_id = $1",
+            "DELETE FROM incidents WHERE id = $1",
+        ] {
+            sqlx::query(statement).bind(id).execute(&mut *conn).await?;
+        }
+        sqlx::query("DELETE FROM purge_grants WHERE incident_id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        Ok(record.clone())
     }
 }
 

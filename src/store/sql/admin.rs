@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::SqlStore;
+use crate::store::backend::Backend;
 use crate::store::{AdminStore, Gauges, OutboxStore, StoreError};
 
 #[async_trait]
@@ -14,12 +15,19 @@ impl AdminStore for SqlStore {
         Ok(())
     }
 
+    async fn may_migrate(&self) -> Result<bool, StoreError> {
+        Ok(<Self as Backend>::may_migrate(&self.pool).await?)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 
     async fn migrations_applied(&self) -> Result<bool, StoreError> {
+        if !Self::migrations_table_exists(&self.pool).await? {
+            return Ok(false);
+        }
         let applied: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = $1")
                 .bind(true)

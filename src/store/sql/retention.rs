@@ -1,6 +1,6 @@
 //! Retention: resolved incidents past the period, not under legal hold, are
-//! deleted whole through the one path the timeline's triggers accept, and
-//! logged.
+//! deleted whole through the one path the timeline's triggers accept (on
+//! PostgreSQL, a function the runtime role may call), and logged.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -49,37 +49,9 @@ impl RetentionStore for SqlStore {
                 events: head.seq,
                 purged_at: now,
             };
-            sqlx::query(
-                "INSERT INTO purge_log (incident_id, reference, title, resolved_at, \
-                 head_seq, head_hash, events, purged_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(record.incident_id)
-            .bind(&record.reference)
-            .bind(&record.title)
-            .bind(record.resolved_at)
-            .bind(record.head_seq)
-            .bind(&record.head_hash)
-            .bind(record.events)
-            .bind(record.purged_at)
-            .execute(&mut *tx)
-            .await?;
-            Self::grant_purge(&mut tx, id).await?;
-            for statement in [
-                "DELETE FROM link_tokens WHERE incident_id = $1",
-                "DELETE FROM outbox WHERE incident_id = $1",
-                "DELETE FROM timers WHERE incident_id = $1",
-                "DELETE FROM tasks WHERE incident_id = $1",
-                "DELETE FROM incident_departments WHERE incident_id = $1",
-                "DELETE FROM idempotency_keys WHERE incident_id = $1",
-                "DELETE FROM events WHERE incident_id = $1",
-                "DELETE FROM incidents WHERE id = $1",
-            ] {
-                sqlx::query(statement).bind(id).execute(&mut *tx).await?;
-            }
-            Self::end_purge(&mut tx, id).await?;
+            let logged = Self::purge_incident(&mut tx, &record, cutoff).await?;
             tx.commit().await?;
-            purged.push(record);
+            purged.push(logged);
         }
         Ok(purged)
     }
