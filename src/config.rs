@@ -678,24 +678,37 @@ mod tests {
     fn a_dead_workers_messages_wait_seconds_and_a_live_send_renews_thrice_a_lease() {
         let settings = Settings::resolve(&SettingsArgs::default()).unwrap();
         assert_eq!(settings.delivery_lease, std::time::Duration::from_secs(15));
-        assert_eq!(settings.delivery_heartbeat, std::time::Duration::from_secs(5));
+        assert_eq!(
+            settings.delivery_heartbeat,
+            std::time::Duration::from_secs(5)
+        );
         // The heartbeat follows a lease that was set alone.
         let longer = Settings::resolve(&SettingsArgs {
             delivery_lease: Some(std::time::Duration::from_secs(60)),
             ..SettingsArgs::default()
         })
         .unwrap();
-        assert_eq!(longer.delivery_heartbeat, std::time::Duration::from_secs(20));
+        assert_eq!(
+            longer.delivery_heartbeat,
+            std::time::Duration::from_secs(20)
+        );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tocsin.toml");
-        std::fs::write(&path, "delivery_lease = \"30s\"\ndelivery_heartbeat = \"2s\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "delivery_lease = \"30s\"\ndelivery_heartbeat = \"2s\"\n",
+        )
+        .unwrap();
         let from_file = Settings::resolve(&SettingsArgs {
             config: Some(path),
             ..SettingsArgs::default()
         })
         .unwrap();
         assert_eq!(from_file.delivery_lease, std::time::Duration::from_secs(30));
-        assert_eq!(from_file.delivery_heartbeat, std::time::Duration::from_secs(2));
+        assert_eq!(
+            from_file.delivery_heartbeat,
+            std::time::Duration::from_secs(2)
+        );
     }
 
     #[test]
@@ -706,8 +719,14 @@ mod tests {
             ..SettingsArgs::default()
         };
         let message = Settings::resolve(&slow(15, 6000)).unwrap_err().to_string();
-        assert!(message.starts_with("delivery_heartbeat: 6s is too slow"), "{message}");
-        assert!(message.contains("at most a third of the lease (5s)"), "{message}");
+        assert!(
+            message.starts_with("delivery_heartbeat: 6s is too slow"),
+            "{message}"
+        );
+        assert!(
+            message.contains("at most a third of the lease (5s)"),
+            "{message}"
+        );
         // A lease set shorter than a few default heartbeats is refused too.
         let short_lease = SettingsArgs {
             delivery_lease: Some(std::time::Duration::from_secs(4)),
@@ -718,7 +737,10 @@ mod tests {
         assert!(message.starts_with("delivery_heartbeat: "), "{message}");
         // Exactly a third is enough.
         let settings = Settings::resolve(&slow(15, 5000)).unwrap();
-        assert_eq!(settings.delivery_heartbeat, std::time::Duration::from_secs(5));
+        assert_eq!(
+            settings.delivery_heartbeat,
+            std::time::Duration::from_secs(5)
+        );
     }
 
     #[test]

@@ -249,7 +249,11 @@ impl Delivery {
                 _ = beat.tick() => {}
             }
             let asked = tokio::time::Instant::now();
-            match self.store.renew_claim(claim, self.now() + self.lease()).await {
+            match self
+                .store
+                .renew_claim(claim, self.now() + self.lease())
+                .await
+            {
                 Ok(held) => {
                     held_until = asked + self.policy.lease;
                     lease.send_modify(|lease| lease.held = Some(held.into_iter().collect()));
