@@ -32,6 +32,8 @@ pub struct Received {
     pub data: Vec<u8>,
     /// The N in the `250 2.0.0 Ok: queued as N` reply (1, 2, 3, ...).
     pub queue_id: u64,
+    /// When the server took it (or refused it), before it replied.
+    pub arrived: std::time::Instant,
 }
 
 impl Received {
@@ -449,6 +451,7 @@ fn accept(
         rcpt_to: envelope.rcpt_to,
         data,
         queue_id: 0,
+        arrived: std::time::Instant::now(),
     };
     if let Some(failure) = scripted {
         lock(&shared.refused).push(received);
