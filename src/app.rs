@@ -305,6 +305,7 @@ impl App {
             public_url: public_url.clone(),
             policy: RetryPolicy {
                 lease: settings.delivery_lease,
+                heartbeat: settings.delivery_heartbeat,
                 ..tuning.retry
             },
             metrics,

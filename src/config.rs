@@ -20,7 +20,9 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://tocsin.db";
 pub const DEFAULT_PLAYBOOKS: &str = "playbooks";
 pub const DEFAULT_MAIL_FROM: &str = "tocsin <tocsin@localhost>";
 pub const DEFAULT_MAIL_DIR: &str = "mail";
-pub const DEFAULT_DELIVERY_LEASE: std::time::Duration = std::time::Duration::from_secs(120);
+/// Short, because a replica killed mid-send holds its messages this long:
+/// a live send keeps its lease by heartbeat, however slow it is.
+pub const DEFAULT_DELIVERY_LEASE: std::time::Duration = std::time::Duration::from_secs(15);
 pub const DEFAULT_LINK_GRACE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 const HOUR: u64 = 3600;
@@ -35,15 +37,27 @@ struct Range {
     why: &'static str,
 }
 
-/// A lease shorter than a send can take lets a second worker send the same
-/// message (keep the default unless testing a crash); longer than a day, a
-/// crashed worker's messages wait a day.
+/// Renewed while a send is alive, a lease only bounds how long a dead
+/// worker's messages wait; longer than a day, they wait a day.
 const DELIVERY_LEASE: Range = Range {
     setting: "delivery_lease",
     min: std::time::Duration::from_secs(1),
     max: std::time::Duration::from_secs(DAY),
     why: "a claimed message waits this long if its worker dies",
 };
+
+/// Faster than a tenth of a second only loads the database; a lease longer
+/// than a day needs no renewal more often than a third of it.
+const DELIVERY_HEARTBEAT: Range = Range {
+    setting: "delivery_heartbeat",
+    min: std::time::Duration::from_millis(100),
+    max: std::time::Duration::from_secs(8 * HOUR),
+    why: "how often a live send renews the lease on its messages",
+};
+
+/// Heartbeats per lease, at least: a lease survives two renewals lost in a
+/// row (a slow database, a busy process) before a live send loses it.
+const HEARTBEATS_PER_LEASE: u32 = 3;
 
 /// Links are for the incident and its aftermath, not an account.
 const LINK_GRACE: Range = Range {
@@ -135,9 +149,14 @@ pub struct SettingsArgs {
     /// Purge resolved incidents this long after resolution, unless under legal hold [default: keep forever].
     #[arg(long, env = "TOCSIN_RETENTION", global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub retention: Option<std::time::Duration>,
-    /// How long a worker may hold a claimed message before another may take it [default: 2m].
+    /// How long a claimed message stays with a worker that stops renewing it (one that died)
+    /// before another may take it [default: 15s].
     #[arg(long, env = "TOCSIN_DELIVERY_LEASE", global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub delivery_lease: Option<std::time::Duration>,
+    /// How often a worker renews the lease of the messages it is sending; at most a third of
+    /// the lease [default: a third of the lease].
+    #[arg(long, env = "TOCSIN_DELIVERY_HEARTBEAT", global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub delivery_heartbeat: Option<std::time::Duration>,
     /// Delivery workers in this process; 0 leaves delivery to other replicas [default: 1].
     #[arg(long, env = "TOCSIN_DELIVERY_WORKERS", global = true, value_name = "N")]
     pub delivery_workers: Option<usize>,
@@ -209,6 +228,8 @@ struct SettingsFile {
     link_grace: Option<std::time::Duration>,
     #[serde(default, with = "humantime_serde_option")]
     delivery_lease: Option<std::time::Duration>,
+    #[serde(default, with = "humantime_serde_option")]
+    delivery_heartbeat: Option<std::time::Duration>,
     signing_key: Option<String>,
     #[serde(default, with = "humantime_serde_option")]
     retention: Option<std::time::Duration>,
@@ -262,6 +283,8 @@ pub struct Settings {
     pub mail_dir: PathBuf,
     pub delivery_workers: usize,
     pub delivery_lease: std::time::Duration,
+    /// How often a live send renews its lease; at most a third of it.
+    pub delivery_heartbeat: std::time::Duration,
     pub link_grace: chrono::Duration,
     pub signing_key: Option<String>,
     pub retention: Option<std::time::Duration>,
@@ -320,6 +343,7 @@ impl fmt::Debug for Settings {
             .field("mail_dir", &self.mail_dir)
             .field("delivery_workers", &self.delivery_workers)
             .field("delivery_lease", &self.delivery_lease)
+            .field("delivery_heartbeat", &self.delivery_heartbeat)
             .field("link_grace", &self.link_grace)
             .field(
                 "signing_key",
@@ -367,6 +391,10 @@ impl Settings {
             .or(file.public_url)
             .map(|url| parse_public_url(&url))
             .transpose()?;
+        let (delivery_lease, delivery_heartbeat) = delivery_timing(
+            args.delivery_lease.or(file.delivery_lease),
+            args.delivery_heartbeat.or(file.delivery_heartbeat),
+        )?;
         Ok(Settings {
             listen,
             database_url: args
@@ -393,11 +421,8 @@ impl Settings {
                 .or(file.mail_dir)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_MAIL_DIR)),
             delivery_workers: args.delivery_workers.or(file.delivery_workers).unwrap_or(1),
-            delivery_lease: DELIVERY_LEASE.check(
-                args.delivery_lease
-                    .or(file.delivery_lease)
-                    .unwrap_or(DEFAULT_DELIVERY_LEASE),
-            )?,
+            delivery_lease,
+            delivery_heartbeat,
             link_grace: LINK_GRACE
                 .check(
                     args.link_grace
@@ -511,6 +536,33 @@ impl OidcSettings {
             .collect(),
         }))
     }
+}
+
+/// The lease and its heartbeat, checked together: a heartbeat slower than a
+/// third of the lease would let a live send lose its messages to another
+/// worker, which would send them again.
+fn delivery_timing(
+    lease: Option<std::time::Duration>,
+    heartbeat: Option<std::time::Duration>,
+) -> Result<(std::time::Duration, std::time::Duration), ConfigError> {
+    let lease = DELIVERY_LEASE.check(lease.unwrap_or(DEFAULT_DELIVERY_LEASE))?;
+    let most = lease / HEARTBEATS_PER_LEASE;
+    let heartbeat = DELIVERY_HEARTBEAT.check(heartbeat.unwrap_or(most))?;
+    if heartbeat > most {
+        let shown = |d: std::time::Duration| humantime::format_duration(d).to_string();
+        return Err(ConfigError::Invalid {
+            setting: "delivery_heartbeat",
+            message: format!(
+                "{} is too slow for a delivery_lease of {}: it must be at most a third of \
+                 the lease ({}), or a live send could lose its messages to another worker \
+                 and be sent twice",
+                shown(heartbeat),
+                shown(lease),
+                shown(most)
+            ),
+        });
+    }
+    Ok((lease, heartbeat))
 }
 
 /// Addresses (`192.0.2.1`, `2001:db8::1`) or ranges (`10.0.0.0/8`).
@@ -762,6 +814,101 @@ mod tests {
         })
         .unwrap();
         assert!(kept.retention.is_some());
+    }
+
+    #[test]
+    fn a_dead_workers_messages_wait_seconds_and_a_live_send_renews_thrice_a_lease() {
+        let settings = Settings::resolve(&SettingsArgs::default()).unwrap();
+        assert_eq!(settings.delivery_lease, std::time::Duration::from_secs(15));
+        assert_eq!(
+            settings.delivery_heartbeat,
+            std::time::Duration::from_secs(5)
+        );
+        // The heartbeat follows a lease that was set alone.
+        let longer = Settings::resolve(&SettingsArgs {
+            delivery_lease: Some(std::time::Duration::from_secs(60)),
+            ..SettingsArgs::default()
+        })
+        .unwrap();
+        assert_eq!(
+            longer.delivery_heartbeat,
+            std::time::Duration::from_secs(20)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tocsin.toml");
+        std::fs::write(
+            &path,
+            "delivery_lease = \"30s\"\ndelivery_heartbeat = \"2s\"\n",
+        )
+        .unwrap();
+        let from_file = Settings::resolve(&SettingsArgs {
+            config: Some(path),
+            ..SettingsArgs::default()
+        })
+        .unwrap();
+        assert_eq!(from_file.delivery_lease, std::time::Duration::from_secs(30));
+        assert_eq!(
+            from_file.delivery_heartbeat,
+            std::time::Duration::from_secs(2)
+        );
+    }
+
+    #[test]
+    fn a_heartbeat_a_live_send_could_outlast_is_refused_at_start() {
+        let slow = |lease: u64, heartbeat_ms: u64| SettingsArgs {
+            delivery_lease: Some(std::time::Duration::from_secs(lease)),
+            delivery_heartbeat: Some(std::time::Duration::from_millis(heartbeat_ms)),
+            ..SettingsArgs::default()
+        };
+        let message = Settings::resolve(&slow(15, 6000)).unwrap_err().to_string();
+        assert!(
+            message.starts_with("delivery_heartbeat: 6s is too slow"),
+            "{message}"
+        );
+        assert!(
+            message.contains("at most a third of the lease (5s)"),
+            "{message}"
+        );
+        // A lease set shorter than a few default heartbeats is refused too.
+        let short_lease = SettingsArgs {
+            delivery_lease: Some(std::time::Duration::from_secs(4)),
+            delivery_heartbeat: Some(std::time::Duration::from_secs(5)),
+            ..SettingsArgs::default()
+        };
+        let message = Settings::resolve(&short_lease).unwrap_err().to_string();
+        assert!(message.starts_with("delivery_heartbeat: "), "{message}");
+        // Exactly a third is enough.
+        let settings = Settings::resolve(&slow(15, 5000)).unwrap();
+        assert_eq!(
+            settings.delivery_heartbeat,
+            std::time::Duration::from_secs(5)
+        );
+    }
+
+    #[test]
+    fn a_heartbeat_out_of_range_is_refused_by_name() {
+        for heartbeat in [
+            std::time::Duration::from_millis(10),
+            std::time::Duration::from_secs(9 * HOUR),
+        ] {
+            let args = SettingsArgs {
+                delivery_lease: Some(std::time::Duration::from_secs(DAY)),
+                delivery_heartbeat: Some(heartbeat),
+                ..SettingsArgs::default()
+            };
+            let message = Settings::resolve(&args).unwrap_err().to_string();
+            assert!(message.starts_with("delivery_heartbeat: "), "{message}");
+            assert!(message.contains("out of range"), "{message}");
+        }
+        let fastest = Settings::resolve(&SettingsArgs {
+            delivery_heartbeat: Some(std::time::Duration::from_millis(100)),
+            ..SettingsArgs::default()
+        })
+        .unwrap();
+        assert_eq!(
+            fastest.delivery_heartbeat,
+            std::time::Duration::from_millis(100)
+        );
     }
 
     #[test]

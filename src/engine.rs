@@ -72,7 +72,10 @@ pub struct Parts {
     pub clock: Arc<dyn Clock>,
     /// Webhook endpoints, for deciding who hears of what.
     pub routes: Arc<[Route]>,
-    /// Poked after a commit that queued messages, so delivery starts at once.
+    /// Poked after a commit that queued messages, so delivery starts at
+    /// once: with `notify_one`, which keeps the wake-up for a worker busy
+    /// claiming (`notify_waiters` would drop it, and the messages would
+    /// wait for the next poll).
     pub wake: Arc<Notify>,
     /// Signs chain heads in exports.
     pub signer: Arc<SigningKey>,
@@ -142,7 +145,7 @@ impl Engine {
             .update_incident(incident_id, actor.clone(), now, change)
             .await?;
         if updated.queued_messages {
-            self.wake.notify_waiters();
+            self.wake.notify_one();
         }
         self.observe_answers(&updated.incident, &updated.events, now);
         Ok(updated.incident)

@@ -268,6 +268,16 @@ pub trait OutboxStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<Result<ClaimedMessage, Unreadable>>, StoreError>;
 
+    /// Extends to `lease_until` the lease of every message `claim` still
+    /// holds (claimed and not yet recorded); returns their ids. A message
+    /// missing from them was recorded, or taken by another worker after the
+    /// lease ran out.
+    async fn renew_claim(
+        &self,
+        claim: Uuid,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, StoreError>;
+
     /// Records an attempt and its timeline event, if `attempt.claim` still
     /// holds the message; false (and nothing written) if it no longer does.
     async fn record_attempt(&self, attempt: &Attempt) -> Result<bool, StoreError>;
@@ -285,7 +295,17 @@ pub trait OutboxStore: Send + Sync {
     /// Outbox rows of an incident, oldest first.
     async fn messages(&self, incident_id: Uuid) -> Result<Vec<MessageRecord>, StoreError>;
 
-    async fn insert_links(&self, links: &[LinkToken]) -> Result<(), StoreError>;
+    /// Stores the links minted for an attempt to send `message_id`, and
+    /// revokes those of its earlier attempts recorded as failed, in one
+    /// transaction, if `claim` still holds the message; false (and nothing
+    /// written) if it no longer does. Links of an attempt nobody recorded
+    /// (its worker died) are kept: that email may well have arrived.
+    async fn replace_links(
+        &self,
+        claim: Uuid,
+        message_id: Uuid,
+        links: &[LinkToken],
+    ) -> Result<bool, StoreError>;
 
     async fn link(&self, secret_hash: &str) -> Result<Option<LinkToken>, StoreError>;
 }

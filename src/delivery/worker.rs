@@ -4,9 +4,12 @@
 //!
 //! Any number of workers, in any number of processes, may run against one
 //! database: a claim is a lease, so each message goes to one worker at a
-//! time, and a worker that dies loses its claims when the lease ends.
+//! time. The lease is short and renewed by a heartbeat while its send is
+//! alive: a worker that dies loses its claims within one lease, and a slow
+//! but live send keeps them however long it takes. A worker that finds its
+//! lease lost stops sending and records nothing: the message is another's.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +17,8 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use lettre::message::Mailbox;
 use reqwest::Url;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot, watch};
+use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use super::email::{self, Envelope, Mailer};
@@ -35,9 +39,12 @@ pub struct RetryPolicy {
     pub max_retry: Duration,
     /// Attempts in all, after which the message is marked failed.
     pub max_attempts: i64,
-    /// How long a claim holds; longer than any one send can take (the
-    /// `delivery_lease` setting).
+    /// How long a claim holds unless renewed: how long a dead worker's
+    /// messages wait (the `delivery_lease` setting).
     pub lease: Duration,
+    /// How often a live send renews its lease; at most a third of it (the
+    /// `delivery_heartbeat` setting).
+    pub heartbeat: Duration,
     pub batch: u32,
     pub concurrency: usize,
     /// How often to look for due messages when nobody says there are some.
@@ -50,7 +57,8 @@ impl Default for RetryPolicy {
             first_retry: Duration::from_secs(5),
             max_retry: Duration::from_secs(15 * 60),
             max_attempts: 8,
-            lease: Duration::from_secs(120),
+            lease: Duration::from_secs(15),
+            heartbeat: Duration::from_secs(5),
             batch: 64,
             concurrency: 16,
             poll: Duration::from_millis(500),
@@ -66,6 +74,24 @@ impl RetryPolicy {
         self.first_retry
             .saturating_mul(2u32.saturating_pow(exponent))
             .min(self.max_retry)
+    }
+}
+
+/// What the heartbeat last learned of one claim's lease.
+#[derive(Debug, Default)]
+struct Lease {
+    /// The messages the claim still held at the last renewal; None before.
+    held: Option<HashSet<Uuid>>,
+    /// Renewals failed until the lease could run out: nothing is held.
+    expired: bool,
+}
+
+impl Lease {
+    /// Whether `id`, still being sent, may now be another worker's: its row
+    /// holds the claim until its attempt is recorded, so missing from a
+    /// renewal means it was taken.
+    fn lost(&self, id: Uuid) -> bool {
+        self.expired || self.held.as_ref().is_some_and(|held| !held.contains(&id))
     }
 }
 
@@ -130,29 +156,68 @@ impl Delivery {
         self.clock.now()
     }
 
+    fn lease(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.policy.lease).unwrap_or(chrono::Duration::MAX)
+    }
+
     /// One pass: claim what is due, deliver it concurrently, record it.
     pub async fn step(&self) -> Result<Step, StoreError> {
+        let (claim, batch) = self.claim(self.policy.batch).await?;
+        Ok(self.deliver_batch(claim, batch, Vec::new()).await)
+    }
+
+    async fn claim(
+        &self,
+        limit: u32,
+    ) -> Result<(Uuid, Vec<Result<ClaimedMessage, Unreadable>>), StoreError> {
         let claim = Uuid::now_v7();
         let now = self.now();
-        let lease = chrono::Duration::from_std(self.policy.lease).unwrap_or(chrono::Duration::MAX);
         let batch = self
             .store
-            .claim_messages(claim, now, now + lease, self.policy.batch)
+            .claim_messages(claim, now, now + self.lease(), limit)
             .await?;
+        Ok((claim, batch))
+    }
+
+    /// Delivers a claimed batch concurrently and records each attempt,
+    /// renewing the claim's lease every heartbeat until the last is done.
+    /// Each message gives back one of `slots` (if any) as soon as it is done.
+    async fn deliver_batch(
+        &self,
+        claim: Uuid,
+        batch: Vec<Result<ClaimedMessage, Unreadable>>,
+        mut slots: Vec<OwnedSemaphorePermit>,
+    ) -> Step {
         let mut step = Step {
             claimed: batch.len(),
             ..Step::default()
         };
-        let outcomes: Vec<Option<AttemptOutcome>> = futures_util::stream::iter(batch)
-            .map(|message| async move {
-                match message {
-                    Ok(message) => self.deliver(claim, message).await,
-                    Err(unreadable) => self.quarantine(claim, unreadable).await,
-                }
-            })
-            .buffer_unordered(self.policy.concurrency.max(1))
-            .collect()
-            .await;
+        if batch.is_empty() {
+            return step;
+        }
+        let (lease, watched) = watch::channel(Lease::default());
+        let (done, finished) = oneshot::channel::<()>();
+        let batch: Vec<_> = batch
+            .into_iter()
+            .map(|message| (message, slots.pop(), watched.clone()))
+            .collect();
+        let sending = async {
+            let outcomes: Vec<Option<AttemptOutcome>> = futures_util::stream::iter(batch)
+                .map(|(message, slot, lease)| async move {
+                    let outcome = match message {
+                        Ok(message) => self.deliver(claim, message, lease).await,
+                        Err(unreadable) => self.quarantine(claim, unreadable).await,
+                    };
+                    drop(slot);
+                    outcome
+                })
+                .buffer_unordered(self.policy.concurrency.max(1))
+                .collect()
+                .await;
+            let _ = done.send(());
+            outcomes
+        };
+        let (outcomes, ()) = tokio::join!(sending, self.heartbeat(claim, &lease, finished));
         for outcome in outcomes.into_iter().flatten() {
             match outcome {
                 AttemptOutcome::Sent { .. } => step.sent += 1,
@@ -161,7 +226,48 @@ impl Delivery {
                 AttemptOutcome::Cancelled { .. } => step.cancelled += 1,
             }
         }
-        Ok(step)
+        step
+    }
+
+    /// Renews the claim's lease every heartbeat until `finished`, telling
+    /// the sends through `lease` which messages it no longer holds.
+    async fn heartbeat(
+        &self,
+        claim: Uuid,
+        lease: &watch::Sender<Lease>,
+        mut finished: oneshot::Receiver<()>,
+    ) {
+        let every = self.policy.heartbeat.max(Duration::from_millis(1));
+        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Measured from before the claim's last write: never later than the
+        // lease the database holds.
+        let mut held_until = tokio::time::Instant::now() + self.policy.lease;
+        loop {
+            tokio::select! {
+                _ = &mut finished => return,
+                _ = beat.tick() => {}
+            }
+            let asked = tokio::time::Instant::now();
+            match self
+                .store
+                .renew_claim(claim, self.now() + self.lease())
+                .await
+            {
+                Ok(held) => {
+                    held_until = asked + self.policy.lease;
+                    lease.send_modify(|lease| lease.held = Some(held.into_iter().collect()));
+                }
+                Err(error) => {
+                    crate::store::log_failure(&error, "cannot renew a delivery lease");
+                    // The next renewal could land after the lease ran out
+                    // and another worker took the messages.
+                    if tokio::time::Instant::now() + every >= held_until {
+                        lease.send_modify(|lease| lease.expired = true);
+                    }
+                }
+            }
+        }
     }
 
     /// A stored message this release cannot read is given up on at once,
@@ -194,15 +300,32 @@ impl Delivery {
     }
 
     /// Delivers one message and records the attempt; None if the record
-    /// could not be written (the lease ends and the message is retried).
-    async fn deliver(&self, claim: Uuid, message: ClaimedMessage) -> Option<AttemptOutcome> {
-        let result = match self.still_wanted(&message).await {
-            Err(reason) => Err(Skip::Cancelled(reason)),
-            Ok(()) => match message.channel {
-                Channel::Email => self.send_email(&message).await,
-                Channel::Webhook => self.send_webhook(&message).await,
+    /// could not be written (the lease ends and the message is retried), or
+    /// if the lease was lost mid-send (the send stops: another worker holds
+    /// the message, and it is theirs to send and record).
+    async fn deliver(
+        &self,
+        claim: Uuid,
+        message: ClaimedMessage,
+        mut lease: watch::Receiver<Lease>,
+    ) -> Option<AttemptOutcome> {
+        let sending = async {
+            match self.still_wanted(&message).await {
+                Err(reason) => Err(Skip::Cancelled(reason)),
+                Ok(()) => match message.channel {
+                    Channel::Email => self.send_email(claim, &message).await,
+                    Channel::Webhook => self.send_webhook(&message).await,
+                }
+                .map_err(Skip::Failed),
             }
-            .map_err(Skip::Failed),
+        };
+        let result = tokio::select! {
+            result = sending => result,
+            _ = lease.wait_for(|lease| lease.lost(message.id)) => {
+                tracing::warn!(message = %message.id, channel = %message.channel,
+                    "lease lost mid-send: stopped, left to the worker that holds it now");
+                return None;
+            }
         };
         let at = self.now();
         let (outcome, event) = match result {
@@ -325,13 +448,13 @@ impl Delivery {
         }
     }
 
-    async fn send_email(&self, message: &ClaimedMessage) -> Result<String, Failure> {
+    async fn send_email(&self, claim: Uuid, message: &ClaimedMessage) -> Result<String, Failure> {
         let incident = self.incident(message.incident_id).await?;
         let department = message
             .department
             .as_deref()
             .and_then(|id| incident.departments.iter().find(|dept| dept.id == id));
-        let (department_link, task_links) = self.issue_links(&incident, message).await?;
+        let (department_link, task_links) = self.issue_links(claim, &incident, message).await?;
         let scenario = self
             .catalog
             .scenario(&incident.scenario)
@@ -372,9 +495,11 @@ impl Delivery {
     }
 
     /// Fresh links for this sending: secrets go into the email only; the
-    /// store keeps their hashes.
+    /// store keeps their hashes, and revokes those of an earlier attempt
+    /// that failed (an email that never arrived must not leave live links).
     async fn issue_links(
         &self,
+        claim: Uuid,
         incident: &Incident,
         message: &ClaimedMessage,
     ) -> Result<(Option<String>, HashMap<Uuid, String>), Failure> {
@@ -430,10 +555,15 @@ impl Delivery {
             task_links.insert(task_id, issue(Some(task_id))?);
         }
         if !tokens.is_empty() {
-            self.store
-                .insert_links(&tokens)
+            let stored = self
+                .store
+                .replace_links(claim, message.id, &tokens)
                 .await
                 .map_err(|error| Failure::transient(format!("cannot store links: {error}")))?;
+            if !stored {
+                // Not recorded either: the claim that would record it is gone.
+                return Err(Failure::transient("the lease on the message was lost"));
+            }
         }
         Ok((department_link, task_links))
     }
@@ -553,28 +683,61 @@ impl Delivery {
     }
 
     /// Delivers until `stop` turns true, waking early when `wake` is
-    /// notified (a change just committed messages).
+    /// notified (a change just committed messages). Batches are sent in
+    /// tasks of their own, so a slow send never keeps the worker from
+    /// claiming what was committed meanwhile; at most `concurrency` messages
+    /// are in flight. On stop, sends in flight finish and are recorded.
     pub async fn run(self: Arc<Self>, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+        let slots = Arc::new(Semaphore::new(self.policy.concurrency.max(1)));
+        let mut sending = JoinSet::new();
         loop {
             if *stop.borrow() {
-                return;
+                break;
             }
-            let busy = match self.step().await {
-                Ok(step) => step.claimed > 0,
-                Err(error) => {
-                    crate::store::log_failure(&error, "delivery pass failed");
-                    false
-                }
-            };
-            if busy {
+            let limit = u32::try_from(slots.available_permits())
+                .unwrap_or(u32::MAX)
+                .min(self.policy.batch);
+            let full = limit > 0
+                && match self.claim(limit).await {
+                    Ok((claim, batch)) => {
+                        let claimed = batch.len();
+                        // Only this loop takes slots: as many are free as it saw.
+                        let taken: Vec<_> = (0..claimed)
+                            .filter_map(|_| Arc::clone(&slots).try_acquire_owned().ok())
+                            .collect();
+                        if claimed > 0 {
+                            let delivery = Arc::clone(&self);
+                            sending.spawn(async move {
+                                delivery.deliver_batch(claim, batch, taken).await;
+                            });
+                        }
+                        // A full batch may have left more behind.
+                        u32::try_from(claimed).is_ok_and(|claimed| claimed == limit)
+                    }
+                    Err(error) => {
+                        crate::store::log_failure(&error, "delivery pass failed");
+                        false
+                    }
+                };
+            if full {
                 continue;
             }
             tokio::select! {
                 () = wake.notified() => {}
                 () = tokio::time::sleep(self.policy.poll) => {}
                 _ = stop.changed() => {}
+                Some(done) = sending.join_next(), if !sending.is_empty() => report(done),
             }
         }
+        while let Some(done) = sending.join_next().await {
+            report(done);
+        }
+    }
+}
+
+fn report(done: Result<(), tokio::task::JoinError>) {
+    if let Err(error) = done {
+        tracing::error!(%error, "a delivery batch panicked");
     }
 }
 

@@ -29,7 +29,7 @@ impl Engine {
             }
         }
         if handled > 0 {
-            self.wake.notify_waiters();
+            self.wake.notify_one();
         }
         Ok(handled)
     }

@@ -71,7 +71,7 @@ impl Engine {
             .await?
         {
             Inserted::Created => {
-                self.wake.notify_waiters();
+                self.wake.notify_one();
                 Ok(Opened {
                     incident,
                     created: true,

@@ -2,7 +2,7 @@
 //! RFC 5321 for lettre (pooled, pipelined), records every accepted message,
 //! and can be told to fail or stall so tests can see how tocsin copes.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +32,8 @@ pub struct Received {
     pub data: Vec<u8>,
     /// The N in the `250 2.0.0 Ok: queued as N` reply (1, 2, 3, ...).
     pub queue_id: u64,
+    /// When the server took it (or refused it), before it replied.
+    pub arrived: std::time::Instant,
 }
 
 impl Received {
@@ -140,7 +142,13 @@ struct Shared {
     messages: Mutex<Vec<Received>>,
     /// Pending scripted replies, one per upcoming DATA termination.
     failures: Mutex<VecDeque<String>>,
+    /// The same, for messages to one recipient only.
+    failures_for: Mutex<HashMap<String, VecDeque<String>>>,
+    /// Messages answered with a scripted failure, as they came.
+    refused: Mutex<Vec<Received>>,
     delay: Mutex<Duration>,
+    /// Extra wait before replying to a message for one recipient.
+    delays_for: Mutex<HashMap<String, Duration>>,
     next_queue_id: AtomicU64,
 }
 
@@ -202,9 +210,33 @@ impl SmtpServer {
         failures.extend(std::iter::repeat_n(reply.to_owned(), n));
     }
 
+    /// The next `n` messages to `recipient` are answered `reply` instead of
+    /// accepted; messages to others are not affected.
+    pub fn fail_next_for(&self, recipient: &str, n: usize, reply: &str) {
+        let mut failures = lock(&self.shared.failures_for);
+        failures
+            .entry(recipient.to_owned())
+            .or_default()
+            .extend(std::iter::repeat_n(reply.to_owned(), n));
+    }
+
+    /// Every message answered with a scripted failure so far, as it came:
+    /// what the sender tried, links and all.
+    pub fn refused(&self) -> Vec<Received> {
+        lock(&self.shared.refused).clone()
+    }
+
     /// Waits `delay` before each reply to a completed DATA (a slow server).
+    /// A client that hangs up meanwhile loses its message, as with a real
+    /// server: it was never acknowledged.
     pub fn set_delay(&self, delay: Duration) {
         *lock(&self.shared.delay) = delay;
+    }
+
+    /// Waits `delay` before replying to a message for `recipient` only (a
+    /// slow mailbox behind a fast server), like [`SmtpServer::set_delay`].
+    pub fn set_delay_for(&self, recipient: &str, delay: Duration) {
+        lock(&self.shared.delays_for).insert(recipient.to_owned(), delay);
     }
 
     /// Every message accepted so far, in order of acceptance.
@@ -359,9 +391,13 @@ async fn serve(stream: TcpStream, shared: &Shared, count: &watch::Sender<usize>)
                     return Ok(()); // client went away mid-message
                 };
                 let envelope = std::mem::take(&mut tx);
-                let delay = *lock(&shared.delay);
-                if !delay.is_zero() {
-                    tokio::time::sleep(delay).await;
+                let delay = envelope
+                    .rcpt_to
+                    .iter()
+                    .filter_map(|to| lock(&shared.delays_for).get(to).copied())
+                    .fold(*lock(&shared.delay), Duration::max);
+                if !delay.is_zero() && hung_up_within(&mut reader, delay).await {
+                    return Ok(()); // never acknowledged: not delivered
                 }
                 let response = match data {
                     DataOutcome::TooBig => "552 5.3.4 message exceeds fixed maximum size".into(),
@@ -383,6 +419,21 @@ async fn serve(stream: TcpStream, shared: &Shared, count: &watch::Sender<usize>)
     }
 }
 
+/// Waits `delay`, or less if the client hangs up first: true then. A
+/// client waiting for the reply sends nothing, so anything it does send is
+/// left for the next command.
+async fn hung_up_within<R: AsyncBufReadExt + Unpin>(reader: &mut R, delay: Duration) -> bool {
+    let until = tokio::time::Instant::now() + delay;
+    let gone = tokio::select! {
+        () = tokio::time::sleep_until(until) => return false,
+        read = reader.fill_buf() => !matches!(read, Ok(buf) if !buf.is_empty()),
+    };
+    if !gone {
+        tokio::time::sleep_until(until).await;
+    }
+    gone
+}
+
 /// Records the message, or answers with the next scripted failure.
 fn accept(
     shared: &Shared,
@@ -390,17 +441,28 @@ fn accept(
     envelope: Transaction,
     data: Vec<u8>,
 ) -> String {
-    if let Some(failure) = lock(&shared.failures).pop_front() {
+    let scripted = envelope
+        .rcpt_to
+        .iter()
+        .find_map(|to| lock(&shared.failures_for).get_mut(to)?.pop_front())
+        .or_else(|| lock(&shared.failures).pop_front());
+    let received = Received {
+        mail_from: envelope.mail_from.unwrap_or_default(),
+        rcpt_to: envelope.rcpt_to,
+        data,
+        queue_id: 0,
+        arrived: std::time::Instant::now(),
+    };
+    if let Some(failure) = scripted {
+        lock(&shared.refused).push(received);
         return failure;
     }
     let mut messages = lock(&shared.messages);
     // Assigned under the messages lock so ids follow the recorded order.
     let queue_id = shared.next_queue_id.fetch_add(1, Ordering::SeqCst) + 1;
     messages.push(Received {
-        mail_from: envelope.mail_from.unwrap_or_default(),
-        rcpt_to: envelope.rcpt_to,
-        data,
         queue_id,
+        ..received
     });
     count.send_replace(messages.len());
     format!("250 2.0.0 Ok: queued as {queue_id}")

@@ -39,9 +39,9 @@ use super::SendFailure;
 const MAX_CONNECTIONS: usize = 8;
 /// TCP connect, TLS, greeting, EHLO, STARTTLS and AUTH together.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// One message, from `MAIL FROM` to the reply to its final `.`; well under
-/// the default delivery lease (2 minutes), so a stalled server cannot make a
-/// message go out twice.
+/// One message, from `MAIL FROM` to the reply to its final `.`. A live send
+/// keeps its lease by heartbeat however long it takes: this bounds how long
+/// a stalled server holds a message and one of the worker's slots.
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// A connection idle at least this long is checked with `NOOP` first; one
 /// used more recently than that just answered, and is reused as it is.

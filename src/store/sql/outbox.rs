@@ -35,6 +35,26 @@ impl OutboxStore for SqlStore {
         Ok(rows.into_iter().map(ClaimRow::read).collect())
     }
 
+    async fn renew_claim(
+        &self,
+        claim: Uuid,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let mut tx = Self::begin_write(&self.pool).await?;
+        // Recording an attempt clears its claim: what still holds it is
+        // what the worker is still sending.
+        let held = sqlx::query_scalar(
+            "UPDATE outbox SET claimed_until = $2 \
+             WHERE status = 'pending' AND claim_id = $1 RETURNING id",
+        )
+        .bind(claim)
+        .bind(lease_until)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(held)
+    }
+
     async fn record_attempt(&self, attempt: &Attempt) -> Result<bool, StoreError> {
         let mut tx = Self::begin_write(&self.pool).await?;
         // The event needs the incident's next sequence number.
@@ -115,8 +135,35 @@ impl OutboxStore for SqlStore {
         Ok(rows.into_iter().map(MessageRecord::from).collect())
     }
 
-    async fn insert_links(&self, links: &[LinkToken]) -> Result<(), StoreError> {
+    async fn replace_links(
+        &self,
+        claim: Uuid,
+        message_id: Uuid,
+        links: &[LinkToken],
+    ) -> Result<bool, StoreError> {
         let mut tx = Self::begin_write(&self.pool).await?;
+        // Locks the message's row (on PostgreSQL; SQLite's write
+        // transaction holds the whole database) so that the claim cannot
+        // move before the links are in.
+        let retry_due: Option<DateTime<Utc>> = sqlx::query_scalar(
+            "UPDATE outbox SET claimed_until = claimed_until \
+             WHERE id = $1 AND claim_id = $2 AND status = 'pending' RETURNING next_attempt_at",
+        )
+        .bind(message_id)
+        .bind(claim)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(retry_due) = retry_due else {
+            return Ok(false);
+        };
+        // A failure recorded moves the message's due time past the links
+        // its attempt minted; an attempt nobody recorded leaves it, and so
+        // keeps its links.
+        sqlx::query("DELETE FROM link_tokens WHERE message_id = $1 AND created_at < $2")
+            .bind(message_id)
+            .bind(retry_due)
+            .execute(&mut *tx)
+            .await?;
         for link in links {
             sqlx::query(
                 "INSERT INTO link_tokens (secret_hash, incident_id, department, task_id, \
@@ -133,7 +180,7 @@ impl OutboxStore for SqlStore {
             .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     async fn link(&self, secret_hash: &str) -> Result<Option<LinkToken>, StoreError> {
