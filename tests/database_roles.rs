@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
-use support::database::raw;
+use support::database::{cleanup_from_drop, raw};
 use support::process::BIN;
 use support::{Backend, Options, PLAYBOOKS, TestApp, TestDatabase};
 use tocsin::app::{App, StartError};
@@ -72,19 +72,11 @@ impl Drop for Roles {
             format!("DROP ROLE IF EXISTS {}", self.app),
             format!("DROP ROLE IF EXISTS {}", self.owner),
         ];
-        // Drop runs outside async; a thread of its own may block on its own runtime.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                for statement in &statements {
-                    let _ = raw(&server_url, &[statement]).await;
-                }
-            });
-        })
-        .join();
+        cleanup_from_drop(async move {
+            for statement in &statements {
+                let _ = raw(&server_url, &[statement]).await;
+            }
+        });
     }
 }
 

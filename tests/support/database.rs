@@ -81,23 +81,28 @@ impl Drop for TestDatabase {
         let Some((server_url, name)) = self.postgres.take() else {
             return;
         };
-        // Drop runs outside async; a thread of its own may block on its own runtime.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                if let Ok(pool) = sqlx::PgPool::connect(&server_url).await {
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                    )))
-                    .execute(&pool)
-                    .await;
-                    pool.close().await;
-                }
-            });
-        })
-        .join();
+        cleanup_from_drop(async move {
+            if let Ok(pool) = sqlx::PgPool::connect(&server_url).await {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&pool)
+                .await;
+                pool.close().await;
+            }
+        });
     }
+}
+
+/// Runs a cleanup to its end from a `Drop`: drop runs outside async, so a
+/// thread of its own blocks on a runtime of its own.
+pub fn cleanup_from_drop(cleanup: impl std::future::Future<Output = ()> + Send + 'static) {
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(cleanup);
+    })
+    .join();
 }
