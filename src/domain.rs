@@ -5,12 +5,14 @@
 //! transaction, so state and timeline never disagree.
 
 pub mod audience;
+pub mod calendar;
 pub mod chase;
 pub mod event;
 pub mod incident;
 pub mod link;
 pub mod notice;
 pub mod plan;
+pub mod regulatory;
 pub mod retention;
 pub mod severity;
 pub mod task;
@@ -61,4 +63,18 @@ pub enum DomainError {
     RequiredNotSkippable(String),
     #[error("completing or skipping needs an item; this link is for the department")]
     NoTaskOnLink,
+    /// A request that must say more, given the incident's state.
+    #[error("{message}")]
+    NeedsField {
+        field: &'static str,
+        message: String,
+    },
+    #[error("the regime {0} is already decided that way for this incident")]
+    RegimeUnchanged(String),
+    #[error("the regime {0} is not armed for this incident")]
+    RegimeNotArmed(String),
+    #[error("no step {0}")]
+    NoSuchStep(String),
+    #[error("the clock of {step} has not started: it runs from {start}, not yet recorded")]
+    ClockNotStarted { step: String, start: String },
 }

@@ -87,6 +87,51 @@ struct EmailContext<'a> {
     scorecard: Vec<String>,
     department_link: Option<&'a str>,
     recipient: &'a str,
+    /// For a regulatory deadline's chase: what is due, to whom, by when.
+    deadline: Option<DeadlineView>,
+}
+
+#[derive(Serialize)]
+struct DeadlineView {
+    regime: String,
+    citation: String,
+    authority: String,
+    step: String,
+    step_citation: String,
+    due: String,
+    /// "in 23 h 59 min", or how late it is.
+    remaining: String,
+    missed: bool,
+}
+
+impl DeadlineView {
+    fn of(
+        incident: &Incident,
+        regime: &str,
+        step: &str,
+        deadline: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Option<DeadlineView> {
+        let (state, rule, _) = incident.armed_step(regime, step)?;
+        let missed = deadline <= now;
+        let span = humantime::format_duration(std::time::Duration::from_secs(
+            (deadline - now).num_seconds().unsigned_abs() / 60 * 60,
+        ));
+        Some(DeadlineView {
+            regime: state.rule.title.clone(),
+            citation: state.rule.citation.clone(),
+            authority: state.rule.authority.clone(),
+            step: rule.title.clone(),
+            step_citation: rule.citation.clone(),
+            due: when(deadline),
+            remaining: if missed {
+                format!("{span} late")
+            } else {
+                format!("in {span}")
+            },
+            missed,
+        })
+    }
 }
 
 /// One email: who it is for, about what, with which links.
@@ -98,6 +143,8 @@ pub struct EmailInput<'a> {
     pub recipient: &'a str,
     pub department_link: Option<&'a str>,
     pub task_links: &'a HashMap<Uuid, String>,
+    /// When the mail is written: deadlines say how far off they are.
+    pub now: DateTime<Utc>,
 }
 
 pub fn when(at: DateTime<Utc>) -> String {
@@ -224,6 +271,15 @@ impl Renderer {
             }),
             _ => None,
         };
+        let deadline = match input.notice {
+            Notice::Deadline {
+                regime,
+                step,
+                deadline,
+                ..
+            } => DeadlineView::of(incident, regime, step, *deadline, input.now),
+            _ => None,
+        };
         let view = IncidentView::new(incident, input.scenario_title);
         let sev = incident.severity.as_str().to_uppercase();
         let subject = match (input.notice, &focus) {
@@ -265,6 +321,17 @@ impl Renderer {
             (Notice::ReadyToResolve, _) => {
                 format!("[{}] Ready to resolve: {}", view.reference, view.title)
             }
+            (Notice::Deadline { .. }, _) => match &deadline {
+                Some(due) if due.missed => format!(
+                    "[{}] Deadline missed: {} ({})",
+                    view.reference, due.step, due.regime
+                ),
+                Some(due) => format!(
+                    "[{}] Due {}: {} ({})",
+                    view.reference, due.remaining, due.step, due.regime
+                ),
+                None => format!("[{}] A regulatory deadline", view.reference),
+            },
         };
         let context = Value::from(Serde(EmailContext {
             subject: &subject,
@@ -283,6 +350,7 @@ impl Renderer {
             },
             department_link: input.department_link,
             recipient: input.recipient,
+            deadline,
         }));
         Ok(RenderedEmail {
             text: self

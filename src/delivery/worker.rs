@@ -22,10 +22,10 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use super::email::{self, Envelope, Mailer};
-use super::render::{EmailInput, Renderer};
+use super::render::{self, EmailInput, Renderer};
 use super::webhook;
 use crate::clock::Clock;
-use crate::domain::chase::{self, Purpose, Rung};
+use crate::domain::chase::{self, ClockRef, Purpose, Rung};
 use crate::domain::{Channel, EventData, Incident, LinkToken, Notice};
 use crate::endpoint::Endpoint;
 use crate::playbook::Catalog;
@@ -418,11 +418,24 @@ impl Delivery {
     /// A chase is checked again at the moment of sending: once the answer
     /// has come, no reminder goes out, even one already queued.
     async fn still_wanted(&self, message: &ClaimedMessage) -> Result<(), String> {
-        let Notice::Chase {
-            purpose, task_id, ..
-        } = &message.notice
-        else {
-            return Ok(());
+        let (purpose, task_id, clock) = match &message.notice {
+            Notice::Chase {
+                purpose, task_id, ..
+            } => (*purpose, *task_id, None),
+            Notice::Deadline {
+                regime,
+                step,
+                deadline,
+                ..
+            } => {
+                let clock = ClockRef {
+                    regime: regime.clone(),
+                    step: step.clone(),
+                    deadline: *deadline,
+                };
+                (Purpose::Report, None, Some(clock))
+            }
+            _ => return Ok(()),
         };
         let Some(department) = message.department.as_deref() else {
             return Ok(());
@@ -431,7 +444,7 @@ impl Delivery {
         let Ok(incident) = self.incident(message.incident_id).await else {
             return Ok(());
         };
-        if chase::answered(&incident, department, *task_id, *purpose) {
+        if chase::answered(&incident, department, task_id, purpose, clock.as_ref()) {
             Err("answered before the reminder was sent".to_owned())
         } else {
             Ok(())
@@ -469,6 +482,7 @@ impl Delivery {
                 recipient: &message.recipient,
                 department_link: department_link.as_deref(),
                 task_links: &task_links,
+                now: self.now(),
             })
             .map_err(|error| Failure::permanent(format!("cannot render the email: {error}")))?;
         let domain = self.public_url.host_str().unwrap_or("localhost");
@@ -659,6 +673,22 @@ impl Delivery {
                 format!("{reference} can be resolved: every required item is done"),
                 vec![incident.title.clone()],
             ),
+            Notice::Deadline {
+                regime,
+                step,
+                deadline,
+                stage,
+            } => {
+                let title = incident.armed_step(regime, step).map_or_else(
+                    || format!("{regime}/{step}"),
+                    |(state, rule, _)| format!("{}: {}", state.rule.title, rule.title),
+                );
+                let state = if *stage >= 2 { "missed" } else { "due" };
+                (
+                    format!("{reference}: {title} {state} {}", render::when(*deadline)),
+                    vec![incident.title.clone()],
+                )
+            }
         };
         webhook::Notice {
             id: webhook::message_id(message.id),

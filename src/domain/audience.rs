@@ -117,12 +117,19 @@ pub fn messages_for(
                 purpose,
                 stage,
                 recipients,
+                clock,
                 ..
             } => {
-                let notice = Notice::Chase {
-                    purpose: *purpose,
-                    task_id: *task_id,
-                    stage: *stage,
+                let notice = match clock {
+                    Some(clock) => match deadline_notice(incident, clock, *stage) {
+                        Some(notice) => notice,
+                        None => continue,
+                    },
+                    None => Notice::Chase {
+                        purpose: *purpose,
+                        task_id: *task_id,
+                        stage: *stage,
+                    },
                 };
                 for recipient in recipients {
                     messages.push(NewMessage::new(
@@ -156,4 +163,17 @@ pub fn messages_for(
         }
     }
     messages
+}
+
+/// The notice chasing the regulatory step `clock` (`regime/step`), with its
+/// deadline as it stands; None if the step is no longer armed.
+fn deadline_notice(incident: &Incident, clock: &str, stage: i64) -> Option<Notice> {
+    let (regime, step) = clock.split_once('/')?;
+    let (_, _, state) = incident.armed_step(regime, step)?;
+    Some(Notice::Deadline {
+        regime: regime.to_owned(),
+        step: step.to_owned(),
+        deadline: state.due_at?,
+        stage,
+    })
 }

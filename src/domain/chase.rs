@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::regulatory::schedule;
 use super::{Event, EventData, Incident};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,6 +20,8 @@ pub enum Purpose {
     Acknowledge,
     /// The task is not done.
     Complete,
+    /// A regulatory report is not filed.
+    Report,
 }
 
 impl Purpose {
@@ -26,11 +29,12 @@ impl Purpose {
         match self {
             Purpose::Acknowledge => "acknowledge",
             Purpose::Complete => "complete",
+            Purpose::Report => "report",
         }
     }
 
     pub fn parse(value: &str) -> Option<Purpose> {
-        [Purpose::Acknowledge, Purpose::Complete]
+        [Purpose::Acknowledge, Purpose::Complete, Purpose::Report]
             .into_iter()
             .find(|purpose| purpose.as_str() == value)
     }
@@ -92,6 +96,34 @@ pub struct NewTimer {
     pub task_id: Option<Uuid>,
     pub purpose: Purpose,
     pub due_at: DateTime<Utc>,
+    pub clock: Option<ClockRef>,
+}
+
+/// The regulatory deadline a timer chases: `regime/step`, and the deadline
+/// as it was when the timer was set (a later claim that moves it stops this
+/// timer and sets another).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClockRef {
+    pub regime: String,
+    pub step: String,
+    pub deadline: DateTime<Utc>,
+}
+
+impl ClockRef {
+    /// `regime/step`, as stored and shown.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.regime, self.step)
+    }
+
+    /// From its stored key and deadline.
+    pub fn parse(key: &str, deadline: DateTime<Utc>) -> Option<ClockRef> {
+        let (regime, step) = key.split_once('/')?;
+        Some(ClockRef {
+            regime: regime.to_owned(),
+            step: step.to_owned(),
+            deadline,
+        })
+    }
 }
 
 /// A timer that fell due, as the store hands it over.
@@ -105,6 +137,7 @@ pub struct DueTimer {
     pub stage: i64,
     pub due_at: DateTime<Utc>,
     pub version: i64,
+    pub clock: Option<ClockRef>,
 }
 
 /// What to do with a timer that fell due.
@@ -112,9 +145,10 @@ pub struct DueTimer {
 pub enum Decision {
     /// The answer came (or the incident closed): stop chasing.
     Cancel,
-    /// Chase now; climb to the next rung at `next_at`, if any.
+    /// Record `events` (a chase, and a missed deadline with the last one);
+    /// climb to the next step at `next_at`, if any.
     Chase {
-        event: EventData,
+        events: Vec<EventData>,
         next_at: Option<DateTime<Utc>>,
     },
 }
@@ -131,6 +165,7 @@ fn timer(
         task_id,
         purpose,
         due_at,
+        clock: None,
     }
 }
 
@@ -144,6 +179,12 @@ pub fn timers_for(incident: &Incident, events: &[EventData]) -> Vec<NewTimer> {
                 let ids: Vec<Uuid> = tasks.iter().map(|task| task.task_id).collect();
                 timers.extend(joined(incident, &ids));
             }
+            EventData::ClockStarted {
+                regime,
+                step,
+                due_at,
+                ..
+            } => timers.extend(clock_timer(incident, regime, step, *due_at)),
             EventData::TaskUnblocked {
                 task_id, due_at, ..
             } => {
@@ -180,13 +221,50 @@ fn joined(incident: &Incident, task_ids: &[Uuid]) -> Vec<NewTimer> {
     timers
 }
 
-/// Whether what `timer` chases has been answered.
+/// The timer chasing a regulatory step whose deadline is now `due_at`:
+/// from the step's first chase, which may already be past (it then fires at
+/// once, as one catch-up message).
+fn clock_timer(
+    incident: &Incident,
+    regime: &str,
+    step: &str,
+    due_at: DateTime<Utc>,
+) -> Option<NewTimer> {
+    let (state, rule, step_state) = incident.armed_step(regime, step)?;
+    if !step_state.is_pending() {
+        return None;
+    }
+    let (first, _) = *schedule(rule, due_at).first()?;
+    Some(NewTimer {
+        id: Uuid::now_v7(),
+        department: state.rule.department.clone(),
+        task_id: None,
+        purpose: Purpose::Report,
+        due_at: first,
+        clock: Some(ClockRef {
+            regime: regime.to_owned(),
+            step: step.to_owned(),
+            deadline: due_at,
+        }),
+    })
+}
+
+/// Whether what a timer chases has been answered. A regulatory step is
+/// answered once filed, when its regime is no longer armed, or when its
+/// deadline moved (another timer chases the new one); resolving the
+/// incident does not answer it: the law's clock does not stop there.
 pub fn answered(
     incident: &Incident,
     department: &str,
     task_id: Option<Uuid>,
     purpose: Purpose,
+    clock: Option<&ClockRef>,
 ) -> bool {
+    if let Some(clock) = clock {
+        return incident
+            .armed_step(&clock.regime, &clock.step)
+            .is_none_or(|(_, _, step)| !step.is_pending() || step.due_at != Some(clock.deadline));
+    }
     if incident.resolved_at.is_some() {
         return true;
     }
@@ -240,15 +318,24 @@ fn interval(incident: &Incident, timer: &DueTimer) -> Duration {
 /// late (and says by how much), and the next rung waits a full interval
 /// from now: people are not sent a burst of catch-up escalations.
 pub fn decide(incident: &Incident, timer: &DueTimer, now: DateTime<Utc>) -> Decision {
-    if answered(incident, &timer.department, timer.task_id, timer.purpose) {
+    if answered(
+        incident,
+        &timer.department,
+        timer.task_id,
+        timer.purpose,
+        timer.clock.as_ref(),
+    ) {
         return Decision::Cancel;
+    }
+    if let Some(clock) = &timer.clock {
+        return decide_clock(incident, timer, clock, now);
     }
     // A rung beyond the calendar is never reached.
     let next_at = (timer.stage < LAST_STAGE)
         .then(|| now.checked_add_signed(interval(incident, timer)))
         .flatten();
     Decision::Chase {
-        event: EventData::Chased {
+        events: vec![EventData::Chased {
             department: timer.department.clone(),
             task_id: timer.task_id,
             task: timer
@@ -261,9 +348,64 @@ pub fn decide(incident: &Incident, timer: &DueTimer, now: DateTime<Utc>) -> Deci
             due_at: timer.due_at,
             late_by_ms: (now - timer.due_at).num_milliseconds().max(0),
             next_at,
-        },
+            clock: None,
+        }],
         next_at,
     }
+}
+
+/// A regulatory step's chase: the latest point of its schedule that is due
+/// (after downtime, the points missed meanwhile are not each sent), and at
+/// the deadline, the commander and a missed deadline on the chain.
+fn decide_clock(
+    incident: &Incident,
+    timer: &DueTimer,
+    clock: &ClockRef,
+    now: DateTime<Utc>,
+) -> Decision {
+    let Some((state, rule, _)) = incident.armed_step(&clock.regime, &clock.step) else {
+        return Decision::Cancel;
+    };
+    let points = schedule(rule, clock.deadline);
+    let from = usize::try_from(timer.stage).unwrap_or(0);
+    let Some(index) = (from..points.len())
+        .take_while(|index| index == &from || points[*index].0 <= now)
+        .last()
+    else {
+        return Decision::Cancel;
+    };
+    let (due_at, rung) = points[index];
+    let contacts = &state.contacts;
+    let mut recipients: Vec<String> = match rung {
+        Rung::Head => std::iter::once(&contacts.head)
+            .chain(contacts.dpo.as_ref())
+            .map(|person| person.email.clone())
+            .collect(),
+        Rung::Deputies => contacts.deputies.iter().map(|p| p.email.clone()).collect(),
+        Rung::Commander => vec![incident.commander.email.clone()],
+    };
+    recipients.dedup();
+    let next_at = points.get(index + 1).map(|(at, _)| *at);
+    let mut events = vec![EventData::Chased {
+        department: state.rule.department.clone(),
+        task_id: None,
+        task: None,
+        purpose: Purpose::Report,
+        stage: rung as i64,
+        recipients,
+        due_at,
+        late_by_ms: (now - due_at).num_milliseconds().max(0),
+        next_at,
+        clock: Some(clock.key()),
+    }];
+    if rung == Rung::Commander {
+        events.push(EventData::DeadlineMissed {
+            regime: clock.regime.clone(),
+            step: clock.step.clone(),
+            due_at: clock.deadline,
+        });
+    }
+    Decision::Chase { events, next_at }
 }
 
 /// One rung reached, as a `chased` event recorded it.
@@ -277,6 +419,9 @@ pub struct ChaseStep {
     pub recipients: Vec<String>,
     /// How long after its due time the step went out.
     pub late_by_ms: i64,
+    /// `regime/step` for a regulatory deadline's chase.
+    #[serde(default)]
+    pub clock: Option<String>,
 }
 
 impl ChaseStep {
@@ -333,11 +478,23 @@ impl ChaseBoard {
     /// From the incident's `chased` events and its pending timers.
     pub fn new(incident: &Incident, events: &[Event], timers: &[DueTimer]) -> ChaseBoard {
         ChaseBoard {
-            steps: events.iter().filter_map(ChaseStep::from_event).collect(),
+            // Regulatory deadlines have their own board.
+            steps: events
+                .iter()
+                .filter_map(ChaseStep::from_event)
+                .filter(|step| step.clock.is_none())
+                .collect(),
             next: timers
                 .iter()
+                .filter(|timer| timer.clock.is_none())
                 .filter(|timer| {
-                    !answered(incident, &timer.department, timer.task_id, timer.purpose)
+                    !answered(
+                        incident,
+                        &timer.department,
+                        timer.task_id,
+                        timer.purpose,
+                        None,
+                    )
                 })
                 .map(|timer| {
                     let next = NextStep {

@@ -168,6 +168,53 @@ pub enum EventData {
         approved_by: String,
         channels: Vec<String>,
     },
+    /// Legal decided that a regulatory regime applies: its clocks run.
+    RegimeArmed {
+        regime: String,
+        title: String,
+        citation: String,
+        steps: Vec<String>,
+    },
+    /// Legal decided that a regime does not apply, and why.
+    RegimeNotNotifiable {
+        regime: String,
+        title: String,
+        reason: String,
+    },
+    /// Legal claims a fact happened at `claimed_at` (the event's own time is
+    /// when it was recorded); `previous_claimed_at` is the claim it replaces.
+    FactClaimed {
+        fact: super::regulatory::Fact,
+        claimed_at: DateTime<Utc>,
+        previous_claimed_at: Option<DateTime<Utc>>,
+    },
+    /// A regulatory step's clock started, or moved with a new claim.
+    ClockStarted {
+        regime: String,
+        step: String,
+        title: String,
+        started_at: DateTime<Utc>,
+        due_at: DateTime<Utc>,
+        previous_due_at: Option<DateTime<Utc>>,
+    },
+    /// A regulatory deadline passed with nothing filed.
+    DeadlineMissed {
+        regime: String,
+        step: String,
+        due_at: DateTime<Utc>,
+    },
+    /// A report was filed with the authority.
+    ReportSubmitted {
+        regime: String,
+        step: String,
+        title: String,
+        due_at: DateTime<Utc>,
+        submitted_at: DateTime<Utc>,
+        reference: Option<String>,
+        document_sha256: Option<String>,
+        late: bool,
+        delay_reasons: Option<String>,
+    },
     /// Every required task is done or skipped: the commander may resolve.
     ReadyToResolve,
     /// Someone was chased: a reminder to the head (stage 0), or an
@@ -183,6 +230,9 @@ pub enum EventData {
         due_at: DateTime<Utc>,
         late_by_ms: i64,
         next_at: Option<DateTime<Utc>>,
+        /// `regime/step` when a regulatory deadline is chased.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        clock: Option<String>,
     },
     /// A queued message was not sent: what it chased was answered first.
     MessageCancelled {

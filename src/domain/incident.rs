@@ -132,6 +132,8 @@ pub struct Incident {
     /// Held for legal reasons: never purged by retention while held.
     pub legal_hold: bool,
     pub departments: Vec<Department>,
+    /// Statutory deadlines legal armed, and the facts they run from.
+    pub regulatory: super::regulatory::Regulatory,
 }
 
 /// Which incidents a list shows: newest first, `limit` of them opened
@@ -255,6 +257,7 @@ impl Incident {
             updated_at: now,
             resolved_at: None,
             legal_hold: false,
+            regulatory: Default::default(),
             departments: Vec::new(),
         };
         let tasks = incident.add_planned_tasks(plan, now);

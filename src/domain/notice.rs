@@ -69,6 +69,15 @@ pub enum Notice {
     },
     /// To the commander: every required item is done or skipped.
     ReadyToResolve,
+    /// Chasing a regulatory filing due at `deadline`: a reminder to the
+    /// department's head and the DPO (stage 0), the deputies (1), and at
+    /// the deadline, missed, the commander (2).
+    Deadline {
+        regime: String,
+        step: String,
+        deadline: DateTime<Utc>,
+        stage: i64,
+    },
 }
 
 impl Notice {
@@ -82,6 +91,9 @@ impl Notice {
             Notice::Chase { stage: 0, .. } => "chase.reminder",
             Notice::Chase { .. } => "chase.escalation",
             Notice::ReadyToResolve => "incident.ready_to_resolve",
+            Notice::Deadline { stage: 0, .. } => "deadline.reminder",
+            Notice::Deadline { stage: 1, .. } => "deadline.escalation",
+            Notice::Deadline { .. } => "deadline.missed",
         }
     }
 }

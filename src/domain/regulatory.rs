@@ -17,13 +17,23 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::Person;
 use super::calendar;
+use super::{Actor, DomainError, EventData, Incident, Line, Person, Prose};
 
 /// A fact a clock can start from, recorded by legal with the time it is
 /// claimed to have happened.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Fact {
@@ -342,5 +352,459 @@ mod durations {
             .iter()
             .map(|text| humantime::parse_duration(text).map_err(serde::de::Error::custom))
             .collect()
+    }
+}
+
+/// An incident's regulatory record: the facts claimed and the regimes
+/// decided, with each armed step's clock and submissions. Every change to it
+/// is also an event on the chain; this is what the chain adds up to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Regulatory {
+    /// Every claim, in the order recorded; a fact's latest claim counts.
+    #[serde(default)]
+    pub claims: Vec<Claim>,
+    #[serde(default)]
+    pub regimes: Vec<RegimeState>,
+}
+
+/// Legal's claim that a fact happened at `claimed_at`, recorded at
+/// `recorded_at`: both are kept, so a start time moved later shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    pub fact: Fact,
+    pub claimed_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+    pub recorded_by: String,
+}
+
+/// A regime as legal decided it for this incident, with its rules as the
+/// playbooks said when it was decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegimeState {
+    pub rule: Regime,
+    pub contacts: ChaseContacts,
+    pub decision: Decision,
+    pub decided_at: DateTime<Utc>,
+    pub decided_by: String,
+    pub steps: Vec<StepState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Decision {
+    /// The regime applies: its clocks run and are chased.
+    Armed,
+    /// It does not apply, and why (GDPR Art. 33(5): every breach is
+    /// documented, notified or not).
+    NotNotifiable { reason: String },
+}
+
+/// One step's clock: when it started, when it is due, what was filed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepState {
+    pub id: String,
+    pub started_at: Option<DateTime<Utc>>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub submissions: Vec<Submission>,
+}
+
+/// A report filed with the authority.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submission {
+    /// When it was filed, as claimed.
+    pub submitted_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+    pub recorded_by: String,
+    /// The authority's reference for the filing.
+    pub reference: Option<String>,
+    /// The SHA-256 of the filed document, hex.
+    pub document_sha256: Option<String>,
+    pub late: bool,
+    pub delay_reasons: Option<String>,
+}
+
+/// What a step's clock says at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockStatus {
+    /// Its start has not been recorded.
+    NotStarted,
+    Running,
+    /// Past its deadline, nothing filed.
+    Overdue,
+    Submitted,
+    SubmittedLate,
+}
+
+impl ClockStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClockStatus::NotStarted => "not_started",
+            ClockStatus::Running => "running",
+            ClockStatus::Overdue => "overdue",
+            ClockStatus::Submitted => "submitted",
+            ClockStatus::SubmittedLate => "submitted_late",
+        }
+    }
+}
+
+impl StepState {
+    pub fn status(&self, now: DateTime<Utc>) -> ClockStatus {
+        match (self.submissions.first(), self.due_at) {
+            (Some(first), _) if first.late => ClockStatus::SubmittedLate,
+            (Some(_), _) => ClockStatus::Submitted,
+            (None, None) => ClockStatus::NotStarted,
+            (None, Some(due)) if due <= now => ClockStatus::Overdue,
+            (None, Some(_)) => ClockStatus::Running,
+        }
+    }
+
+    /// Chased while its clock runs and nothing is filed.
+    pub fn is_pending(&self) -> bool {
+        self.due_at.is_some() && self.submissions.is_empty()
+    }
+}
+
+impl RegimeState {
+    pub fn is_armed(&self) -> bool {
+        self.decision == Decision::Armed
+    }
+
+    pub fn step(&self, id: &str) -> Option<(&StepRule, &StepState)> {
+        let rule = self.rule.steps.iter().find(|step| step.id == id)?;
+        let state = self.steps.iter().find(|step| step.id == id)?;
+        Some((rule, state))
+    }
+
+    /// The step's clock from what is recorded: its start and deadline.
+    fn clock(&self, rule: &StepRule, claims: &[Claim]) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        let start = self.start(&rule.deadline.after, claims)?;
+        let mut due = rule.deadline.within.after(start)?;
+        if let Some(limit) = &rule.no_later_than
+            && let Some(limit_start) = self.start(&limit.after, claims)
+            && let Some(cap) = limit.within.after(limit_start)
+            && cap >= start
+        {
+            due = due.min(cap);
+        }
+        Some((start, due))
+    }
+
+    fn start(&self, start: &Start, claims: &[Claim]) -> Option<DateTime<Utc>> {
+        match start {
+            Start::Fact(fact) => claimed(claims, *fact),
+            Start::Submitted(step) => self
+                .steps
+                .iter()
+                .find(|state| &state.id == step)?
+                .submissions
+                .iter()
+                .map(|submission| submission.submitted_at)
+                .max(),
+        }
+    }
+}
+
+/// A fact's latest claimed time.
+pub fn claimed(claims: &[Claim], fact: Fact) -> Option<DateTime<Utc>> {
+    claims
+        .iter()
+        .rev()
+        .find(|claim| claim.fact == fact)
+        .map(|claim| claim.claimed_at)
+}
+
+/// When a step's chase reaches whom: the head (and DPO) at each reminder,
+/// the deputies, then the commander at the deadline. In time order.
+pub fn schedule(rule: &StepRule, due: DateTime<Utc>) -> Vec<(DateTime<Utc>, super::chase::Rung)> {
+    use super::chase::Rung;
+    let before = |offset: Duration| {
+        chrono::Duration::from_std(offset)
+            .ok()
+            .and_then(|offset| due.checked_sub_signed(offset))
+    };
+    let mut points: Vec<(DateTime<Utc>, Rung)> = rule
+        .reminders
+        .iter()
+        .filter_map(|offset| Some((before(*offset)?, Rung::Head)))
+        .collect();
+    points.extend(before(rule.deputies_before).map(|at| (at, Rung::Deputies)));
+    points.push((due, Rung::Commander));
+    points.sort_by_key(|(at, _)| *at);
+    points
+}
+
+/// A report to record, as legal gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// When it was filed; now when not said.
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub reference: Option<Line>,
+    pub document_sha256: Option<String>,
+    pub delay_reasons: Option<Prose>,
+}
+
+impl Incident {
+    /// Legal decides that `regime` applies: its clocks start from the
+    /// facts already recorded, and from those recorded later.
+    pub fn arm_regime(
+        &mut self,
+        regime: &Regime,
+        contacts: ChaseContacts,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventData>, DomainError> {
+        self.decide_regime(regime, contacts, Decision::Armed, actor, now)
+    }
+
+    /// Legal decides that `regime` does not apply, and says why.
+    pub fn regime_not_notifiable(
+        &mut self,
+        regime: &Regime,
+        contacts: ChaseContacts,
+        reason: Prose,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventData>, DomainError> {
+        let decision = Decision::NotNotifiable {
+            reason: reason.into_string(),
+        };
+        self.decide_regime(regime, contacts, decision, actor, now)
+    }
+
+    fn decide_regime(
+        &mut self,
+        regime: &Regime,
+        contacts: ChaseContacts,
+        decision: Decision,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventData>, DomainError> {
+        let existing = self
+            .regulatory
+            .regimes
+            .iter()
+            .position(|state| state.rule.id == regime.id);
+        if let Some(index) = existing {
+            let state = &self.regulatory.regimes[index];
+            if state.decision == decision || (state.is_armed() && decision == Decision::Armed) {
+                return Err(DomainError::RegimeUnchanged(regime.id.clone()));
+            }
+        }
+        let event = match &decision {
+            Decision::Armed => EventData::RegimeArmed {
+                regime: regime.id.clone(),
+                title: regime.title.clone(),
+                citation: regime.citation.clone(),
+                steps: regime.steps.iter().map(|step| step.id.clone()).collect(),
+            },
+            Decision::NotNotifiable { reason } => EventData::RegimeNotNotifiable {
+                regime: regime.id.clone(),
+                title: regime.title.clone(),
+                reason: reason.clone(),
+            },
+        };
+        let state = RegimeState {
+            rule: regime.clone(),
+            contacts,
+            decision,
+            decided_at: now,
+            decided_by: actor.to_string(),
+            steps: regime
+                .steps
+                .iter()
+                .map(|step| StepState {
+                    id: step.id.clone(),
+                    started_at: None,
+                    due_at: None,
+                    submissions: Vec::new(),
+                })
+                .collect(),
+        };
+        let armed = state.is_armed();
+        // A regime decided again keeps what was filed under it before.
+        match existing {
+            Some(index) => {
+                let previous = std::mem::replace(&mut self.regulatory.regimes[index], state);
+                for step in &mut self.regulatory.regimes[index].steps {
+                    if let Some(old) = previous.steps.iter().find(|old| old.id == step.id) {
+                        step.submissions = old.submissions.clone();
+                    }
+                }
+            }
+            None => self.regulatory.regimes.push(state),
+        }
+        self.updated_at = now;
+        let mut events = vec![event];
+        if armed {
+            events.extend(self.restart_clocks());
+        }
+        Ok(events)
+    }
+
+    /// Legal records when a fact happened; an earlier claim of the same
+    /// fact stays on the chain, and every clock it starts moves with it.
+    pub fn claim_fact(
+        &mut self,
+        fact: Fact,
+        claimed_at: DateTime<Utc>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventData>, DomainError> {
+        if claimed_at > now {
+            return Err(DomainError::NeedsField {
+                field: "claimed_at",
+                message: format!(
+                    "{} cannot be claimed for a time still to come ({claimed_at})",
+                    fact.label()
+                ),
+            });
+        }
+        let previous = claimed(&self.regulatory.claims, fact);
+        self.regulatory.claims.push(Claim {
+            fact,
+            claimed_at,
+            recorded_at: now,
+            recorded_by: actor.to_string(),
+        });
+        self.updated_at = now;
+        let mut events = vec![EventData::FactClaimed {
+            fact,
+            claimed_at,
+            previous_claimed_at: previous,
+        }];
+        events.extend(self.restart_clocks());
+        Ok(events)
+    }
+
+    /// Legal records a report filed under an armed regime. Filing after the
+    /// deadline needs the reasons for the delay, where the regime says so.
+    pub fn submit_report(
+        &mut self,
+        regime: &str,
+        step: &str,
+        report: Report,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventData>, DomainError> {
+        let state = self
+            .regulatory
+            .regimes
+            .iter_mut()
+            .find(|state| state.rule.id == regime)
+            .filter(|state| state.is_armed())
+            .ok_or_else(|| DomainError::RegimeNotArmed(regime.to_owned()))?;
+        let rule = state
+            .rule
+            .steps
+            .iter()
+            .find(|rule| rule.id == step)
+            .cloned()
+            .ok_or_else(|| DomainError::NoSuchStep(format!("{regime}/{step}")))?;
+        let submitted_at = report.submitted_at.unwrap_or(now);
+        if submitted_at > now {
+            return Err(DomainError::NeedsField {
+                field: "submitted_at",
+                message: format!("a report cannot be filed in the future ({submitted_at})"),
+            });
+        }
+        let step_state = state
+            .steps
+            .iter_mut()
+            .find(|state| state.id == step)
+            .ok_or_else(|| DomainError::NoSuchStep(format!("{regime}/{step}")))?;
+        let Some(due_at) = step_state.due_at else {
+            return Err(DomainError::ClockNotStarted {
+                step: format!("{regime}/{step}"),
+                start: rule.deadline.after.to_string(),
+            });
+        };
+        let late = submitted_at > due_at;
+        let delay_reasons = report.delay_reasons.map(Prose::into_string);
+        if late && rule.late_needs_reasons && delay_reasons.is_none() {
+            return Err(DomainError::NeedsField {
+                field: "delay_reasons",
+                message: format!(
+                    "this report is late (due {due_at}, filed {submitted_at}): give the reasons \
+                     for the delay ({})",
+                    rule.citation
+                ),
+            });
+        }
+        let reference = report.reference.map(Line::into_string);
+        step_state.submissions.push(Submission {
+            submitted_at,
+            recorded_at: now,
+            recorded_by: actor.to_string(),
+            reference: reference.clone(),
+            document_sha256: report.document_sha256.clone(),
+            late,
+            delay_reasons: delay_reasons.clone(),
+        });
+        self.updated_at = now;
+        let mut events = vec![EventData::ReportSubmitted {
+            regime: regime.to_owned(),
+            step: step.to_owned(),
+            title: rule.title.clone(),
+            due_at,
+            submitted_at,
+            reference,
+            document_sha256: report.document_sha256,
+            late,
+            delay_reasons,
+        }];
+        events.extend(self.restart_clocks());
+        Ok(events)
+    }
+
+    /// Sets every armed step's clock from what is recorded now; a clock
+    /// that starts or moves is an event (and gets its chase).
+    fn restart_clocks(&mut self) -> Vec<EventData> {
+        let claims = &self.regulatory.claims;
+        let mut events = Vec::new();
+        for state in self.regulatory.regimes.iter_mut().filter(|s| s.is_armed()) {
+            for index in 0..state.steps.len() {
+                let Some(rule) = state
+                    .rule
+                    .steps
+                    .iter()
+                    .find(|r| r.id == state.steps[index].id)
+                else {
+                    continue;
+                };
+                let Some((started_at, due_at)) = state.clock(rule, claims) else {
+                    continue;
+                };
+                let step = &mut state.steps[index];
+                if step.due_at == Some(due_at) && step.started_at == Some(started_at) {
+                    continue;
+                }
+                events.push(EventData::ClockStarted {
+                    regime: state.rule.id.clone(),
+                    step: step.id.clone(),
+                    title: rule.title.clone(),
+                    started_at,
+                    due_at,
+                    previous_due_at: step.due_at,
+                });
+                step.started_at = Some(started_at);
+                step.due_at = Some(due_at);
+            }
+        }
+        events
+    }
+
+    /// The armed regime `regime`, with its step `step`.
+    pub fn armed_step(
+        &self,
+        regime: &str,
+        step: &str,
+    ) -> Option<(&RegimeState, &StepRule, &StepState)> {
+        let state = self
+            .regulatory
+            .regimes
+            .iter()
+            .find(|state| state.rule.id == regime && state.is_armed())?;
+        let (rule, step) = state.step(step)?;
+        Some((state, rule, step))
     }
 }

@@ -18,8 +18,8 @@ impl Engine {
             let rule =
                 |incident: &Incident, timer: &DueTimer| match chase::decide(incident, timer, now) {
                     Decision::Cancel => TimerOutcome::Cancel,
-                    Decision::Chase { event, next_at } => TimerOutcome::Fire {
-                        effects: effects_of(incident, vec![event], routes),
+                    Decision::Chase { events, next_at } => TimerOutcome::Fire {
+                        effects: effects_of(incident, events, routes),
                         next_at,
                     },
                 };

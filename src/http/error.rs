@@ -190,6 +190,12 @@ impl From<EngineError> for ApiError {
             EngineError::Refused(DomainError::DepartmentNotFound(_)) => {
                 ApiError::not_found(error.to_string())
             }
+            EngineError::Refused(DomainError::NoSuchStep(_)) => {
+                ApiError::not_found(error.to_string())
+            }
+            EngineError::Refused(DomainError::NeedsField { field, message }) => {
+                ApiError::invalid(field, message.clone())
+            }
             EngineError::Refused(refused) => ApiError::conflict(refused.to_string()),
             EngineError::IdempotencyKeyReused => ApiError {
                 field: Some("Idempotency-Key".into()),

@@ -8,7 +8,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{Conn, Db, ROWS_PER_STATEMENT};
-use crate::domain::chase::NewTimer;
+use crate::domain::chase::{ClockRef, NewTimer};
 use crate::domain::{Actor, NewMessage};
 use crate::store::Effects;
 use crate::timeline::{ChainHead, ChainedEvent};
@@ -78,7 +78,7 @@ impl Appended {
         for chunk in self.timers.chunks(ROWS_PER_STATEMENT) {
             let mut query = QueryBuilder::<Db>::new(
                 "INSERT INTO timers (id, incident_id, department, task_id, purpose, stage, \
-                 due_at, status, version, created_at, updated_at) ",
+                 due_at, status, version, created_at, updated_at, clock, deadline_at) ",
             );
             query.push_values(chunk, |mut row, (incident, at, timer)| {
                 row.push_bind(timer.id)
@@ -91,7 +91,9 @@ impl Appended {
                     .push_bind("pending")
                     .push_bind(0_i64)
                     .push_bind(*at)
-                    .push_bind(*at);
+                    .push_bind(*at)
+                    .push_bind(timer.clock.as_ref().map(ClockRef::key))
+                    .push_bind(timer.clock.as_ref().map(|clock| clock.deadline));
             });
             query.build().persistent(false).execute(&mut *conn).await?;
         }

@@ -18,7 +18,7 @@ use crate::store::{Change, Effects, IncidentStore, Inserted, StoreError, UpdateE
 /// The columns of an incident, its departments and its tasks, as the rows
 /// in `rows.rs` read them.
 const INCIDENT_COLUMNS: &str = "id, reference, title, scenario, severity, summary, status, \
-    commander_name, commander_email, opened_at, updated_at, resolved_at, legal_hold";
+    commander_name, commander_email, opened_at, updated_at, resolved_at, legal_hold, regulatory";
 const DEPARTMENT_COLUMNS: &str = "incident_id, department, name, head_name, head_email, \
     deputies, joined_at, acknowledged_at, acknowledged_by";
 const TASK_COLUMNS: &str = "incident_id, id, department, key, title, description, required, \
@@ -204,7 +204,8 @@ pub(super) async fn write_incidents(
     for chunk in incidents.chunks(ROWS_PER_STATEMENT) {
         let mut query = QueryBuilder::<Db>::new(
             "INSERT INTO incidents (id, reference, title, scenario, severity, summary, status, \
-             commander_name, commander_email, opened_at, updated_at, resolved_at, legal_hold) ",
+             commander_name, commander_email, opened_at, updated_at, resolved_at, legal_hold, \
+             regulatory) ",
         );
         query.push_values(chunk, |mut row, incident| {
             row.push_bind(incident.id)
@@ -219,12 +220,14 @@ pub(super) async fn write_incidents(
                 .push_bind(incident.opened_at)
                 .push_bind(incident.updated_at)
                 .push_bind(incident.resolved_at)
-                .push_bind(incident.legal_hold);
+                .push_bind(incident.legal_hold)
+                .push_bind(Json(&incident.regulatory));
         });
         query.push(
             " ON CONFLICT (id) DO UPDATE SET severity = excluded.severity, \
              status = excluded.status, updated_at = excluded.updated_at, \
-             resolved_at = excluded.resolved_at, legal_hold = excluded.legal_hold",
+             resolved_at = excluded.resolved_at, legal_hold = excluded.legal_hold, \
+             regulatory = excluded.regulatory",
         );
         query.build().persistent(false).execute(&mut *conn).await?;
     }

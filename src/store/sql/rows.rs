@@ -8,7 +8,8 @@ use uuid::Uuid;
 
 use crate::auth::audit::{AuditAction, AuditEntry, Subject, SubjectKind};
 use crate::auth::{ApiToken, User};
-use crate::domain::chase::{DueTimer, Purpose};
+use crate::domain::chase::{ClockRef, DueTimer, Purpose};
+use crate::domain::regulatory::Regulatory;
 use crate::domain::{
     Channel, Department, DepartmentSummary, Event, Incident, IncidentStatus, IncidentSummary,
     LinkToken, MessageRecord, Notice, Person, PurgeRecord, Severity, Task, TaskClock, TaskStatus,
@@ -31,6 +32,7 @@ pub(super) struct IncidentRow {
     pub updated_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub legal_hold: bool,
+    pub regulatory: Json<Regulatory>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -231,6 +233,8 @@ pub(super) struct TimerRow {
     pub stage: i64,
     pub due_at: DateTime<Utc>,
     pub version: i64,
+    pub clock: Option<String>,
+    pub deadline_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<TimerRow> for DueTimer {
@@ -247,6 +251,12 @@ impl TryFrom<TimerRow> for DueTimer {
             stage: row.stage,
             due_at: row.due_at,
             version: row.version,
+            clock: match (row.clock, row.deadline_at) {
+                (Some(key), Some(deadline)) => {
+                    Some(ClockRef::parse(&key, deadline).ok_or_else(|| corrupt("clock", &key))?)
+                }
+                _ => None,
+            },
         })
     }
 }
@@ -435,6 +445,7 @@ pub(super) fn assemble(
         updated_at: incident.updated_at,
         resolved_at: incident.resolved_at,
         legal_hold: incident.legal_hold,
+        regulatory: incident.regulatory.0,
         departments,
     })
 }

@@ -12,6 +12,13 @@ use crate::domain::chase::DueTimer;
 use crate::store::backend::Backend;
 use crate::store::{Fired, StoreError, TimerOutcome, TimerRule, TimerStore};
 
+/// What the store reads of a timer; a macro so that queries stay literals.
+macro_rules! timer_columns {
+    () => {
+        "id, incident_id, department, task_id, purpose, stage, due_at, version, clock, deadline_at"
+    };
+}
+
 /// Due timers looked at per firing: when workers fire at once, the one that
 /// waited for another's incident moves on to the next.
 const CANDIDATES: i64 = 16;
@@ -26,10 +33,12 @@ impl TimerStore for SqlStore {
         // Candidates are read without a lock; each is then taken in the order
         // every writer takes: its incident first, then the timer, read again
         // under that lock (a worker that fired it first has moved it on).
-        let candidates = sqlx::query_as::<_, TimerRow>(
-            "SELECT id, incident_id, department, task_id, purpose, stage, due_at, version \
-             FROM timers WHERE status = 'pending' AND due_at <= $1 ORDER BY due_at LIMIT $2",
-        )
+        let candidates = sqlx::query_as::<_, TimerRow>(concat!(
+            "SELECT ",
+            timer_columns!(),
+            " \
+             FROM timers WHERE status = 'pending' AND due_at <= $1 ORDER BY due_at LIMIT $2"
+        ))
         .bind(now)
         .bind(CANDIDATES)
         .fetch_all(&self.pool)
@@ -38,10 +47,12 @@ impl TimerStore for SqlStore {
             let candidate = DueTimer::try_from(candidate)?;
             let mut tx = Self::begin_write(&self.pool).await?;
             Self::lock_incidents(&mut tx, &[candidate.incident_id]).await?;
-            let Some(current) = sqlx::query_as::<_, TimerRow>(
-                "SELECT id, incident_id, department, task_id, purpose, stage, due_at, version \
-                 FROM timers WHERE id = $1 AND version = $2 AND status = 'pending'",
-            )
+            let Some(current) = sqlx::query_as::<_, TimerRow>(concat!(
+                "SELECT ",
+                timer_columns!(),
+                " \
+                 FROM timers WHERE id = $1 AND version = $2 AND status = 'pending'"
+            ))
             .bind(candidate.id)
             .bind(candidate.version)
             .fetch_optional(&mut *tx)
@@ -85,10 +96,12 @@ impl TimerStore for SqlStore {
     }
 
     async fn timers(&self, incident_id: Uuid) -> Result<Vec<DueTimer>, StoreError> {
-        let rows = sqlx::query_as::<_, TimerRow>(
-            "SELECT id, incident_id, department, task_id, purpose, stage, due_at, version \
-             FROM timers WHERE incident_id = $1 AND status = 'pending' ORDER BY due_at",
-        )
+        let rows = sqlx::query_as::<_, TimerRow>(concat!(
+            "SELECT ",
+            timer_columns!(),
+            " \
+             FROM timers WHERE incident_id = $1 AND status = 'pending' ORDER BY due_at"
+        ))
         .bind(incident_id)
         .fetch_all(&self.pool)
         .await?;
