@@ -22,7 +22,8 @@ const SECRET_PREFIX: &str = "tocsin_";
 pub enum Role {
     /// Communications staff and department heads: trigger and act.
     Responder,
-    /// Reads everything, changes nothing.
+    /// Reads everything; places legal holds and keeps the regulatory
+    /// clocks, and changes nothing else.
     Legal,
     /// Everything.
     Admin,
@@ -33,8 +34,11 @@ pub enum Role {
 pub enum Permission {
     Read,
     Act,
-    /// Place or lift a legal hold: legal's one change.
+    /// Place or lift a legal hold.
     Hold,
+    /// Arm regulatory regimes, claim the facts their clocks run from,
+    /// record filings: legal's work on statutory deadlines.
+    Regulate,
     /// Grant and take back access: tokens and console users.
     Administer,
     /// Read who was given and who lost access.
@@ -42,10 +46,11 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 5] = [
+    pub const ALL: [Permission; 6] = [
         Permission::Read,
         Permission::Act,
         Permission::Hold,
+        Permission::Regulate,
         Permission::Administer,
         Permission::Audit,
     ];
@@ -66,7 +71,9 @@ impl Role {
         match permission {
             Permission::Read => true,
             Permission::Act => matches!(self, Role::Responder | Role::Admin),
-            Permission::Hold | Permission::Audit => matches!(self, Role::Legal | Role::Admin),
+            Permission::Hold | Permission::Regulate | Permission::Audit => {
+                matches!(self, Role::Legal | Role::Admin)
+            }
             Permission::Administer => self == Role::Admin,
         }
     }

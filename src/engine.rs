@@ -7,6 +7,7 @@
 //! - [`chasing`]: firing due timers, and the chase board people read.
 //! - [`records`]: the timeline for legal, corrections, statements, holds,
 //!   retention.
+//! - [`regulatory`]: statutory deadlines legal arms, claims and files.
 //! - [`access`]: API tokens and the access audit log, email links, and what
 //!   operators probe.
 
@@ -14,6 +15,7 @@ mod access;
 mod chasing;
 mod incidents;
 mod records;
+mod regulatory;
 
 use std::sync::Arc;
 

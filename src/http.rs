@@ -10,6 +10,7 @@ mod incidents;
 mod links;
 mod openapi;
 mod private;
+mod regulatory;
 mod text;
 mod timeline;
 
@@ -91,6 +92,22 @@ pub fn router(state: AppState) -> Router {
         .route(
             &format!("{incident}/legal-hold"),
             post(timeline::legal_hold),
+        )
+        .route(
+            &format!("{incident}/regulatory/claims"),
+            post(regulatory::claim_fact),
+        )
+        .route(
+            &format!("{incident}/regulatory/{{regime}}/arm"),
+            post(regulatory::arm),
+        )
+        .route(
+            &format!("{incident}/regulatory/{{regime}}/not-notifiable"),
+            post(regulatory::not_notifiable),
+        )
+        .route(
+            &format!("{incident}/regulatory/{{regime}}/steps/{{step}}/submissions"),
+            post(regulatory::submit),
         )
         .route("/api/v1/timeline/public-key", get(timeline::public_key))
         .route("/api/v1/purge-log", get(timeline::purge_log))

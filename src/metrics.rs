@@ -36,6 +36,15 @@ pub struct HttpLabels {
     pub status: u16,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClockLabels {
+    /// The incident's reference (`INC-7F3A2C`): few incidents have running
+    /// clocks at once, and each is what someone must act on.
+    pub incident: String,
+    pub regime: String,
+    pub step: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub incidents_open: Family<SeverityLabel, Gauge>,
@@ -43,6 +52,7 @@ pub struct Metrics {
     pub outbox_depth: Gauge,
     pub outbox_oldest_age_seconds: Gauge<f64, AtomicU64>,
     pub outbox_stalled: Gauge,
+    pub regulatory_remaining: Family<ClockLabels, Gauge>,
     pub deliveries: Family<DeliveryLabels, Counter>,
     pub time_to_acknowledge: Family<DepartmentLabel, Histogram>,
     pub http_requests: Family<HttpLabels, Histogram>,
@@ -87,6 +97,12 @@ impl Metrics {
             "1 when a due message has waited two minutes for a worker: nobody is delivering",
             outbox_stalled.clone(),
         );
+        let regulatory_remaining = Family::<ClockLabels, Gauge>::default();
+        registry.register(
+            "regulatory_deadline_remaining_seconds",
+            "Seconds to each regulatory deadline with nothing filed yet (negative once missed)",
+            regulatory_remaining.clone(),
+        );
         let deliveries = Family::<DeliveryLabels, Counter>::default();
         registry.register(
             "deliveries",
@@ -119,6 +135,7 @@ impl Metrics {
             outbox_depth,
             outbox_oldest_age_seconds,
             outbox_stalled,
+            regulatory_remaining,
             deliveries,
             time_to_acknowledge,
             http_requests,

@@ -26,6 +26,7 @@ use uuid::Uuid;
 use crate::auth::audit::AuditEntry;
 use crate::auth::{ApiToken, Role, Session, User};
 use crate::domain::chase::{DueTimer, NewTimer};
+use crate::domain::regulatory::IncidentClock;
 use crate::domain::{
     Actor, Channel, DomainError, Event, EventData, IdempotencyClaim, Incident, IncidentFilter,
     IncidentSummary, LinkToken, MessageRecord, NewMessage, Notice, PurgeRecord,
@@ -216,6 +217,11 @@ pub trait IncidentStore: Send + Sync {
 
     /// Newest first, as lists show them.
     async fn incidents(&self, filter: IncidentFilter) -> Result<Vec<IncidentSummary>, StoreError>;
+
+    /// Every regulatory clock still to be answered, soonest first, open
+    /// incident or resolved (the law's deadlines outlive the crisis); at
+    /// most `limit` incidents' worth.
+    async fn running_clocks(&self, limit: u32) -> Result<Vec<IncidentClock>, StoreError>;
 }
 
 /// The hash-chained timeline and the key that signs its heads.

@@ -17,8 +17,8 @@ pub mod verify;
 
 pub use chain::{ChainHead, ChainedEvent, canonical_bytes, event_hash, genesis_hash};
 pub use export::{
-    DepartmentSummary, ExportHeader, IncidentSummary, TaskSummary, UnknownTimeZone, parse_tz,
-    write_csv, write_html, write_json,
+    DepartmentSummary, Dossier, DossierField, DossierStep, ExportHeader, IncidentSummary,
+    TaskSummary, UnknownTimeZone, parse_tz, write_csv, write_html, write_json,
 };
 pub use sign::{KeyError, SignatureError, SigningKey, verify_head};
 pub use verify::{

@@ -15,3 +15,10 @@ ALTER TABLE timers ADD CONSTRAINT timers_purpose_check
     CHECK (purpose IN ('acknowledge', 'complete', 'report'));
 ALTER TABLE timers ADD CONSTRAINT timers_clock_check
     CHECK ((purpose = 'report') = (clock IS NOT NULL AND deadline_at IS NOT NULL));
+
+-- The soonest regulatory deadline still to be answered, kept with every
+-- write: the dashboard and the metrics find running clocks through it
+-- without reading every incident. A deadline may outlive the incident's
+-- resolution, so it is not tied to the open ones.
+ALTER TABLE incidents ADD COLUMN next_deadline_at TIMESTAMPTZ;
+CREATE INDEX incidents_with_clocks ON incidents (next_deadline_at) WHERE next_deadline_at IS NOT NULL;

@@ -39,3 +39,10 @@ ALTER TABLE timers_with_clocks RENAME TO timers;
 CREATE INDEX timers_due ON timers (status, due_at);
 CREATE INDEX timers_by_incident ON timers (incident_id);
 CREATE INDEX timers_pending_by_incident ON timers (incident_id, due_at) WHERE status = 'pending';
+
+-- The soonest regulatory deadline still to be answered, kept with every
+-- write: the dashboard and the metrics find running clocks through it
+-- without reading every incident. A deadline may outlive the incident's
+-- resolution, so it is not tied to the open ones.
+ALTER TABLE incidents ADD COLUMN next_deadline_at TEXT;
+CREATE INDEX incidents_with_clocks ON incidents (next_deadline_at) WHERE next_deadline_at IS NOT NULL;

@@ -114,9 +114,6 @@ impl DeadlineView {
     ) -> Option<DeadlineView> {
         let (state, rule, _) = incident.armed_step(regime, step)?;
         let missed = deadline <= now;
-        let span = humantime::format_duration(std::time::Duration::from_secs(
-            (deadline - now).num_seconds().unsigned_abs() / 60 * 60,
-        ));
         Some(DeadlineView {
             regime: state.rule.title.clone(),
             citation: state.rule.citation.clone(),
@@ -124,11 +121,7 @@ impl DeadlineView {
             step: rule.title.clone(),
             step_citation: rule.citation.clone(),
             due: when(deadline),
-            remaining: if missed {
-                format!("{span} late")
-            } else {
-                format!("in {span}")
-            },
+            remaining: relative(deadline, now),
             missed,
         })
     }
@@ -149,6 +142,19 @@ pub struct EmailInput<'a> {
 
 pub fn when(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// How far `at` is from `now`, to the minute: "in 2h 5m", or "2h 5m late"
+/// once past.
+pub fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let minutes = (at - now).num_minutes();
+    let span =
+        humantime::format_duration(std::time::Duration::from_secs(minutes.unsigned_abs() * 60));
+    if at > now {
+        format!("in {span}")
+    } else {
+        format!("{span} late")
+    }
 }
 
 fn line<'a>(

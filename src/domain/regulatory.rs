@@ -808,3 +808,145 @@ impl Incident {
         Some((state, rule, step))
     }
 }
+
+/// An armed step whose clock runs with nothing filed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingClock {
+    pub regime: String,
+    pub regime_title: String,
+    pub step: String,
+    pub step_title: String,
+    pub due_at: DateTime<Utc>,
+}
+
+impl Regulatory {
+    /// Every clock still to be answered, soonest deadline first.
+    pub fn pending(&self) -> Vec<PendingClock> {
+        let mut pending: Vec<PendingClock> = self
+            .regimes
+            .iter()
+            .filter(|state| state.is_armed())
+            .flat_map(|state| {
+                state.rule.steps.iter().filter_map(move |rule| {
+                    let (_, step) = state.step(&rule.id)?;
+                    Some(PendingClock {
+                        regime: state.rule.id.clone(),
+                        regime_title: state.rule.title.clone(),
+                        step: rule.id.clone(),
+                        step_title: rule.title.clone(),
+                        due_at: step.due_at.filter(|_| step.is_pending())?,
+                    })
+                })
+            })
+            .collect();
+        pending.sort_by_key(|clock| clock.due_at);
+        pending
+    }
+
+    /// The soonest deadline still to be answered: stored beside the
+    /// incident, so that clocks can be found without reading every one.
+    pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
+        self.pending().first().map(|clock| clock.due_at)
+    }
+}
+
+/// A running clock, with the incident it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentClock {
+    pub incident_id: uuid::Uuid,
+    pub reference: String,
+    pub title: String,
+    pub clock: PendingClock,
+}
+
+/// A published statement, as a dossier quotes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub at: DateTime<Utc>,
+    pub text: String,
+    pub channels: Vec<String>,
+}
+
+impl Prefill {
+    /// A first draft of a dossier field from what the incident recorded,
+    /// for legal to complete; empty where tocsin knows nothing useful.
+    pub fn draft(
+        self,
+        incident: &Incident,
+        regime: &RegimeState,
+        statements: &[Published],
+    ) -> String {
+        let at = |at: DateTime<Utc>| at.format("%Y-%m-%d %H:%M UTC").to_string();
+        match self {
+            Prefill::Nothing => String::new(),
+            Prefill::Summary => format!("{}: {}", incident.title, incident.summary),
+            Prefill::Classification => format!(
+                "Scenario {}, severity {}",
+                incident.scenario, incident.severity
+            ),
+            Prefill::Contact => {
+                let mut contact = format!(
+                    "{} <{}>, incident commander",
+                    incident.commander.name, incident.commander.email
+                );
+                if let Some(dpo) = &regime.contacts.dpo {
+                    contact.push_str(&format!(
+                        "; data protection officer: {} <{}>",
+                        dpo.name, dpo.email
+                    ));
+                }
+                contact
+            }
+            Prefill::Facts => Fact::ALL
+                .into_iter()
+                .filter_map(|fact| {
+                    let claim = incident
+                        .regulatory
+                        .claims
+                        .iter()
+                        .rev()
+                        .find(|c| c.fact == fact)?;
+                    Some(format!(
+                        "{}: {} (recorded {} by {})",
+                        fact.label(),
+                        at(claim.claimed_at),
+                        at(claim.recorded_at),
+                        claim.recorded_by
+                    ))
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            Prefill::OpenedAt => format!("Incident opened in tocsin at {}", at(incident.opened_at)),
+            Prefill::Measures => incident
+                .departments
+                .iter()
+                .map(|dept| {
+                    let done: Vec<&str> = dept
+                        .tasks
+                        .iter()
+                        .filter(|task| task.status == super::TaskStatus::Done)
+                        .map(|task| task.title.as_str())
+                        .collect();
+                    if done.is_empty() {
+                        format!("{}: nothing done yet", dept.name)
+                    } else {
+                        format!("{}: {}", dept.name, done.join(", "))
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            Prefill::Statements => statements
+                .iter()
+                .map(|statement| {
+                    format!(
+                        "{} ({}): {}",
+                        at(statement.at),
+                        statement.channels.join(", "),
+                        statement.text
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+}

@@ -8,10 +8,12 @@ use super::{Engine, EngineError};
 use crate::auth::audit::AuditEntry;
 use crate::auth::{ApiToken, Role, TokenState};
 use crate::domain::{Actor, Incident, LinkAct, LinkToken, LinkUse};
-use crate::metrics::SeverityLabel;
+use crate::metrics::{ClockLabels, SeverityLabel};
 use crate::secret::{Secret, hash_secret};
 use crate::store::Store;
 
+/// Incidents whose running regulatory clocks a scrape reports, at most.
+const CLOCKS_SCRAPED: u32 = 1000;
 /// What a link's secret opens.
 #[derive(Debug)]
 pub enum LinkLookup {
@@ -225,6 +227,23 @@ impl Engine {
             }
             // The process's own figures are still worth a scrape.
             Err(error) => tracing::warn!(%error, "metrics: cannot read the database gauges"),
+        }
+        match self.store.running_clocks(CLOCKS_SCRAPED).await {
+            Ok(clocks) => {
+                let family = &self.metrics.regulatory_remaining;
+                family.clear();
+                for running in clocks {
+                    let labels = ClockLabels {
+                        incident: running.reference,
+                        regime: running.clock.regime,
+                        step: running.clock.step,
+                    };
+                    family
+                        .get_or_create(&labels)
+                        .set((running.clock.due_at - now).num_seconds());
+                }
+            }
+            Err(error) => tracing::warn!(%error, "metrics: cannot read the regulatory clocks"),
         }
         self.metrics.encode()
     }

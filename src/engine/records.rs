@@ -33,7 +33,9 @@ impl Engine {
     pub async fn export_header(&self, incident_id: Uuid) -> Result<ExportHeader, EngineError> {
         let incident = self.incident(incident_id).await?;
         let head = self.store.chain_head(incident_id).await?;
+        let dossiers = self.dossiers(&incident).await?;
         Ok(ExportHeader {
+            dossiers,
             incident: IncidentSummary {
                 id: incident.id,
                 reference: incident.reference.clone(),

@@ -7,6 +7,7 @@ mod access;
 mod dashboard;
 mod flash;
 mod incident;
+mod regulatory;
 mod sign_in;
 mod sso;
 mod timeline;
@@ -87,6 +88,7 @@ impl SignedIn {
             csrf: self.session.csrf_token.clone(),
             can_act: self.can(Permission::Act),
             can_hold: self.can(Permission::Hold),
+            can_regulate: self.can(Permission::Regulate),
             can_audit: self.can(Permission::Audit),
         }
     }
@@ -133,6 +135,7 @@ struct Base {
     csrf: String,
     can_act: bool,
     can_hold: bool,
+    can_regulate: bool,
     can_audit: bool,
 }
 

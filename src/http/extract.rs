@@ -185,6 +185,9 @@ impl Caller {
             let role = self.token.role;
             Err(ApiError::forbidden(match permission {
                 Permission::Hold => format!("the {role} role may not place legal holds"),
+                Permission::Regulate => {
+                    format!("the {role} role may not keep regulatory clocks: legal's role does")
+                }
                 Permission::Administer => {
                     format!("the {role} role may not grant or take back access")
                 }

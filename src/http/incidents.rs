@@ -1,5 +1,6 @@
 //! Incidents: trigger, read, act on tasks, note, change severity, resolve.
 
+use super::regulatory::RegulatoryView;
 use std::str::FromStr;
 
 use axum::extract::State;
@@ -51,6 +52,8 @@ pub struct IncidentView {
     departments: Vec<DepartmentView>,
     /// Every email and webhook message about the incident, with its delivery status.
     messages: Vec<MessageRecord>,
+    /// Statutory deadlines: what legal armed and claimed, and each clock.
+    regulatory: RegulatoryView,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -128,9 +131,15 @@ pub struct TaskView {
 }
 
 impl IncidentView {
-    fn new(incident: Incident, messages: Vec<MessageRecord>, chasing: &ChaseBoard) -> Self {
+    fn new(
+        incident: Incident,
+        messages: Vec<MessageRecord>,
+        chasing: &ChaseBoard,
+        now: DateTime<Utc>,
+    ) -> Self {
         IncidentView {
             messages,
+            regulatory: RegulatoryView::new(&incident.regulatory, now),
             open_required: incident.open_required_tasks(),
             id: incident.id,
             reference: incident.reference,
@@ -716,7 +725,12 @@ pub(super) async fn view(state: &AppState, incident: Incident) -> Result<Inciden
         state.engine.messages(incident.id),
         state.engine.chase_board(&incident),
     )?;
-    Ok(IncidentView::new(incident, messages, &chasing))
+    Ok(IncidentView::new(
+        incident,
+        messages,
+        &chasing,
+        state.engine.now(),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/departments/{department}/acknowledge",

@@ -19,8 +19,8 @@ use super::{ApiError, AppState};
 use crate::auth::Permission;
 use crate::domain::PurgeRecord;
 use crate::timeline::{
-    ChainHead, ChainedEvent, DepartmentSummary, IncidentSummary, parse_tz, write_csv, write_html,
-    write_json,
+    ChainHead, ChainedEvent, DepartmentSummary, Dossier, IncidentSummary, parse_tz, write_csv,
+    write_html, write_json,
 };
 
 #[derive(Deserialize, IntoParams)]
@@ -65,6 +65,8 @@ pub struct TimelineDocument {
     format: String,
     incident: IncidentSummary,
     departments: Vec<DepartmentSummary>,
+    /// One dossier per regulatory regime legal decided for the incident.
+    regulatory: Vec<Dossier>,
     events: Vec<ChainedEvent>,
     head: ChainHead,
     /// Base64 Ed25519 signature of the head.

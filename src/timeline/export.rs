@@ -24,6 +24,8 @@ pub const FORMAT: &str = "tocsin-timeline/1";
 pub struct ExportHeader {
     pub incident: IncidentSummary,
     pub departments: Vec<DepartmentSummary>,
+    /// Per regulatory regime decided for the incident, what to file.
+    pub dossiers: Vec<Dossier>,
     pub head: ChainHead,
     /// [`super::sign::SigningKey::sign_head`] of `head`.
     pub signature: String,
@@ -68,6 +70,48 @@ pub struct TaskSummary {
     pub note: Option<String>,
 }
 
+/// A regulatory regime's dossier: what legal decided, each step's clock
+/// and filings, and the facts the authority asks for, drafted from the
+/// incident for legal to complete and file. Like the other summaries it is
+/// a view: the events it is drawn from are the evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Dossier {
+    pub regime: String,
+    pub title: String,
+    pub citation: String,
+    pub authority: String,
+    /// Where the legal text is.
+    pub source: String,
+    /// `armed` or `not_notifiable`.
+    pub decision: String,
+    pub reason: Option<String>,
+    pub decided_at: DateTime<Utc>,
+    pub decided_by: String,
+    pub steps: Vec<DossierStep>,
+    pub fields: Vec<DossierField>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DossierStep {
+    pub id: String,
+    pub title: String,
+    pub citation: String,
+    pub rule: String,
+    pub status: String,
+    pub started_at: Option<DateTime<Utc>>,
+    pub due_at: Option<DateTime<Utc>>,
+    /// One line per filing: when, the reference or hash, late and why.
+    pub filings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DossierField {
+    pub label: String,
+    pub citation: String,
+    /// tocsin's first draft; empty where legal writes it all.
+    pub draft: String,
+}
+
 /// A time zone name that is not in the IANA database.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown time zone {0:?}: use an IANA name such as Europe/Paris")]
@@ -81,8 +125,8 @@ pub fn parse_tz(name: &str) -> Result<Tz, UnknownTimeZone> {
 }
 
 /// The JSON export: one object with the keys `format`, `incident`,
-/// `departments`, `events` (one event per line), `head`, `signature`,
-/// `public_key`, `exported_at`, in that order.
+/// `departments`, `regulatory` (the dossiers), `events` (one event per
+/// line), `head`, `signature`, `public_key`, `exported_at`, in that order.
 pub fn write_json<W: Write>(
     out: W,
     header: &ExportHeader,
@@ -95,6 +139,8 @@ pub fn write_json<W: Write>(
     serde_json::to_writer(&mut out, &header.incident)?;
     out.write_all(b",\n\"departments\":")?;
     serde_json::to_writer(&mut out, &header.departments)?;
+    out.write_all(b",\n\"regulatory\":")?;
+    serde_json::to_writer(&mut out, &header.dossiers)?;
     out.write_all(b",\n\"events\":[")?;
     for (i, event) in events.enumerate() {
         out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
@@ -155,6 +201,77 @@ pub fn write_csv<W: Write>(
         csv.flush()?;
     }
     out.flush()
+}
+
+/// The printable report's regulatory section: per regime, the decision,
+/// the clocks and the drafted facts.
+fn write_dossiers<W: Write>(out: &mut W, dossiers: &[Dossier], tz: Option<Tz>) -> io::Result<()> {
+    if dossiers.is_empty() {
+        return Ok(());
+    }
+    out.write_all(b"<section>\n<h2>Regulatory dossiers</h2>\n")?;
+    for dossier in dossiers {
+        write!(
+            out,
+            "<div class=\"dept\">\n<h3>{}</h3>\n<p>{}; to: {}; source: <span class=\"mono\">{}</span></p>\n\
+             <p>Decision: {}{} ({}, {})</p>\n",
+            esc(&dossier.title),
+            esc(&dossier.citation),
+            esc(&dossier.authority),
+            esc(&dossier.source),
+            esc(&dossier.decision.replace('_', " ")),
+            dossier
+                .reason
+                .as_deref()
+                .map(|reason| format!(": {}", esc(reason)))
+                .unwrap_or_default(),
+            esc(&dossier.decided_by),
+            when(Some(dossier.decided_at), tz),
+        )?;
+        if !dossier.steps.is_empty() {
+            out.write_all(
+                b"<table class=\"tasks\">\n<thead><tr><th>Step</th><th>Rule</th><th>Status</th>\
+                  <th>Due</th><th>Filed</th></tr></thead>\n<tbody>\n",
+            )?;
+            for step in &dossier.steps {
+                writeln!(
+                    out,
+                    "<tr><td>{}<br><span class=\"muted\">{}</span></td><td>{}</td><td>{}</td>\
+                     <td>{}</td><td>{}</td></tr>",
+                    esc(&step.title),
+                    esc(&step.citation),
+                    esc(&step.rule),
+                    esc(&step.status.replace('_', " ")),
+                    when(step.due_at, tz),
+                    step.filings
+                        .iter()
+                        .map(|line| esc(line).into_owned())
+                        .collect::<Vec<_>>()
+                        .join("<br>"),
+                )?;
+            }
+            out.write_all(b"</tbody>\n</table>\n")?;
+        }
+        if !dossier.fields.is_empty() {
+            out.write_all(b"<table class=\"meta\">\n")?;
+            for field in &dossier.fields {
+                writeln!(
+                    out,
+                    "<tr><th>{} <span class=\"muted\">({})</span></th><td class=\"summary\">{}</td></tr>",
+                    esc(&field.label),
+                    esc(&field.citation),
+                    if field.draft.is_empty() {
+                        "<em>to complete</em>".to_owned()
+                    } else {
+                        esc(&field.draft).into_owned()
+                    },
+                )?;
+            }
+            out.write_all(b"</table>\n")?;
+        }
+        out.write_all(b"</div>\n")?;
+    }
+    out.write_all(b"</section>\n")
 }
 
 /// OWASP CSV-injection guard: a cell a spreadsheet would evaluate (leading
@@ -269,6 +386,7 @@ pub fn write_html<W: Write>(
         out.write_all(b"</tbody>\n</table>\n</div>\n")?;
     }
     out.write_all(b"</section>\n")?;
+    write_dossiers(&mut out, &header.dossiers, tz)?;
 
     out.write_all(b"<section>\n<h2>Timeline</h2>\n<table class=\"timeline\">\n<thead><tr><th>Seq</th><th>Time (UTC)</th>")?;
     if let Some(tz) = tz {
@@ -523,15 +641,70 @@ fn known_summary(kind: &str, data: &Value) -> Option<String> {
                 .and_then(Value::as_array)
                 .map(|a| a.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
-            let target = match text(data, "task") {
-                Some(task) => task.to_owned(),
-                None => text(data, "department")?.to_owned(),
+            let target = match (text(data, "clock"), text(data, "task")) {
+                (Some(clock), _) => format!("deadline {clock}"),
+                (None, Some(task)) => task.to_owned(),
+                (None, None) => text(data, "department")?.to_owned(),
             };
             format!(
                 "chased: {target} to {}, stage {} ({})",
                 recipients.join(", "),
                 data.get("stage").and_then(Value::as_i64).unwrap_or(0),
                 text(data, "purpose").unwrap_or("?")
+            )
+        }
+        "regime_armed" => format!(
+            "regime_armed: {} ({})",
+            text(data, "title")?,
+            text(data, "citation").unwrap_or("?")
+        ),
+        "regime_not_notifiable" => format!(
+            "regime_not_notifiable: {} (reason: {})",
+            text(data, "title")?,
+            text(data, "reason").unwrap_or("")
+        ),
+        "fact_claimed" => {
+            let previous = match text(data, "previous_claimed_at") {
+                Some(previous) => format!(", replacing the claim of {previous}"),
+                None => String::new(),
+            };
+            format!(
+                "fact_claimed: {} at {}{previous}",
+                text(data, "fact")?,
+                text(data, "claimed_at")?
+            )
+        }
+        "clock_started" => format!(
+            "clock_started: {}/{} ({}), due {}",
+            text(data, "regime")?,
+            text(data, "step")?,
+            text(data, "title").unwrap_or("?"),
+            text(data, "due_at").unwrap_or("?")
+        ),
+        "deadline_missed" => format!(
+            "deadline_missed: {}/{}, due {}",
+            text(data, "regime")?,
+            text(data, "step")?,
+            text(data, "due_at").unwrap_or("?")
+        ),
+        "report_submitted" => {
+            let what = text(data, "reference")
+                .map(|reference| format!("reference {reference}"))
+                .or_else(|| text(data, "document_sha256").map(|hash| format!("sha256 {hash}")))
+                .unwrap_or_default();
+            let late = match (
+                data.get("late").and_then(Value::as_bool),
+                text(data, "delay_reasons"),
+            ) {
+                (Some(true), Some(reasons)) => format!(", late: {reasons}"),
+                (Some(true), None) => ", late".to_owned(),
+                _ => String::new(),
+            };
+            format!(
+                "report_submitted: {}/{} at {} ({what}{late})",
+                text(data, "regime")?,
+                text(data, "step")?,
+                text(data, "submitted_at").unwrap_or("?")
             )
         }
         "message_cancelled" => format!(

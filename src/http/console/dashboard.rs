@@ -8,7 +8,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::{SignedIn, console_page, internal};
-use crate::delivery::render::when;
+use crate::delivery::render::{relative, when};
 use crate::domain::{IncidentFilter, IncidentStatus, IncidentSummary, Severity};
 use crate::http::AppState;
 
@@ -16,6 +16,19 @@ use crate::http::AppState;
 const OPEN_SHOWN: u32 = 200;
 /// The latest resolved ones.
 const RESOLVED_SHOWN: u32 = 50;
+/// Incidents whose running regulatory clocks are listed.
+const CLOCKS_SHOWN: u32 = 100;
+
+#[derive(Serialize)]
+struct DeadlineLine {
+    incident_id: Uuid,
+    reference: String,
+    title: String,
+    what: String,
+    due: String,
+    countdown: String,
+    missed: bool,
+}
 
 #[derive(Serialize)]
 struct DashboardIncident {
@@ -78,19 +91,33 @@ pub async fn dashboard(State(state): State<AppState>, signed_in: SignedIn) -> Re
         limit,
         ..IncidentFilter::default()
     };
-    let (mut open, resolved) = match (
+    let (mut open, resolved, clocks) = match tokio::join!(
         state
             .engine
-            .incidents(listing(IncidentStatus::Open, OPEN_SHOWN))
-            .await,
+            .incidents(listing(IncidentStatus::Open, OPEN_SHOWN)),
         state
             .engine
-            .incidents(listing(IncidentStatus::Resolved, RESOLVED_SHOWN))
-            .await,
+            .incidents(listing(IncidentStatus::Resolved, RESOLVED_SHOWN)),
+        state.engine.running_clocks(CLOCKS_SHOWN),
     ) {
-        (Ok(open), Ok(resolved)) => (open.incidents, resolved.incidents),
-        (Err(error), _) | (_, Err(error)) => return internal(&error),
+        (Ok(open), Ok(resolved), Ok(clocks)) => (open.incidents, resolved.incidents, clocks),
+        (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => return internal(&error),
     };
+    let deadlines: Vec<DeadlineLine> = clocks
+        .into_iter()
+        .map(|running| DeadlineLine {
+            incident_id: running.incident_id,
+            reference: running.reference,
+            title: running.title,
+            what: format!(
+                "{}: {}",
+                running.clock.regime_title, running.clock.step_title
+            ),
+            due: when(running.clock.due_at),
+            countdown: relative(running.clock.due_at, now),
+            missed: running.clock.due_at <= now,
+        })
+        .collect();
     // Most urgent first: severity, then the longest open.
     open.sort_by(|a, b| {
         b.severity
@@ -104,6 +131,10 @@ pub async fn dashboard(State(state): State<AppState>, signed_in: SignedIn) -> Re
         &state,
         &signed_in,
         "console/dashboard.html",
-        serde_json::json!({ "open": rows(open), "resolved": rows(resolved) }),
+        serde_json::json!({
+            "open": rows(open),
+            "resolved": rows(resolved),
+            "deadlines": deadlines,
+        }),
     )
 }

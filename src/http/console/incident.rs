@@ -18,11 +18,13 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::flash::Flash;
+use super::regulatory::{RegulatoryPage, read_time};
 use super::{SignedIn, console_page, csrf_refused, internal, not_found, refused};
 use crate::auth::Permission;
 use crate::delivery::render::when;
 use crate::domain::chase::{Chase, ChaseBoard};
-use crate::domain::{Department, Incident, Prose, Severity, Task, TaskStatus};
+use crate::domain::regulatory::{Fact, Report};
+use crate::domain::{Department, Incident, Line, Prose, Severity, Task, TaskStatus};
 use crate::engine::EngineError;
 use crate::http::AppState;
 use crate::http::extract::{Path, Query};
@@ -174,6 +176,18 @@ pub async fn incident(
         opened: when(incident.opened_at),
         legal_hold: incident.legal_hold,
     };
+    let candidates = state
+        .engine
+        .catalog()
+        .scenario(&incident.scenario)
+        .map(|scenario| scenario.regimes.clone())
+        .unwrap_or_default();
+    let regulatory = RegulatoryPage::new(
+        &incident.regulatory,
+        &candidates,
+        state.engine.catalog(),
+        now,
+    );
     let (jar, flash) = Flash::take(&state, jar, &format!("/incidents/{id}"));
     let page = console_page(
         &state,
@@ -181,6 +195,7 @@ pub async fn incident(
         "console/incident.html",
         serde_json::json!({
             "incident": view,
+            "regulatory": regulatory,
             "open": incident.resolved_at.is_none(),
             "head_seq": head.seq,
             "message": flash.as_ref().map(|flash| &flash.message),
@@ -201,6 +216,14 @@ pub struct ActForm {
     severity: Option<String>,
     /// The resolve form's "although required items are open" box.
     force: Option<String>,
+    fact: Option<String>,
+    /// When a claimed fact happened, or a report was filed.
+    at: Option<String>,
+    regime: Option<String>,
+    /// `regime/step`.
+    clock: Option<String>,
+    reference: Option<String>,
+    document_sha256: Option<String>,
 }
 
 /// An optional field: left blank, it is absent; filled, it must be good text.
@@ -211,6 +234,13 @@ fn optional(label: &str, value: Option<String>) -> Result<Option<Prose>, String>
             .map_err(|error| refused(label, error)),
         _ => Ok(None),
     }
+}
+
+/// A time typed in a form, which must not be left blank.
+fn time(label: &str, value: Option<&str>) -> Result<DateTime<Utc>, String> {
+    value
+        .and_then(read_time)
+        .ok_or_else(|| format!("{label}: give a date and time, such as 2027-01-04T07:10 (UTC)."))
 }
 
 /// A field the action needs.
@@ -230,6 +260,14 @@ enum Action {
         force: Option<Prose>,
     },
     Hold(bool, Prose),
+    Claim(Fact, DateTime<Utc>),
+    Arm(String),
+    NotNotifiable(String, Prose),
+    File {
+        regime: String,
+        step: String,
+        report: Report,
+    },
 }
 
 impl Action {
@@ -261,6 +299,57 @@ impl Action {
             },
             ("hold", _) => Action::Hold(true, required("A reason", form.reason)?),
             ("release_hold", _) => Action::Hold(false, required("A reason", form.reason)?),
+            ("claim", _) => Action::Claim(
+                form.fact
+                    .as_deref()
+                    .and_then(Fact::parse)
+                    .ok_or("Choose what happened.")?,
+                time("When it happened", form.at.as_deref())?,
+            ),
+            ("arm", _) => Action::Arm(form.regime.ok_or("Choose a regime.")?),
+            ("not_notifiable", _) => Action::NotNotifiable(
+                form.regime.ok_or("Choose a regime.")?,
+                required("The reason it does not apply", form.reason)?,
+            ),
+            ("file", _) => {
+                let clock = form.clock.ok_or("Choose the report that was filed.")?;
+                let (regime, step) = clock
+                    .split_once('/')
+                    .ok_or("Choose the report that was filed.")?;
+                let reference = match form.reference.as_deref().map(str::trim) {
+                    Some(reference) if !reference.is_empty() => Some(
+                        Line::parse(reference).map_err(|error| refused("The reference", error))?,
+                    ),
+                    _ => None,
+                };
+                let document_sha256 = match form.document_sha256.as_deref().map(str::trim) {
+                    Some(hash) if !hash.is_empty() => Some(
+                        crate::http::regulatory::sha256_hex(hash)
+                            .map_err(|_| "The SHA-256 must be 64 hexadecimal digits.".to_owned())?,
+                    ),
+                    _ => None,
+                };
+                if reference.is_none() && document_sha256.is_none() {
+                    return Err(
+                        "Give the authority's reference or the filed document's SHA-256."
+                            .to_owned(),
+                    );
+                }
+                let submitted_at = match form.at.as_deref().map(str::trim) {
+                    Some(at) if !at.is_empty() => Some(time("When it was filed", Some(at))?),
+                    _ => None,
+                };
+                Action::File {
+                    regime: regime.to_owned(),
+                    step: step.to_owned(),
+                    report: Report {
+                        submitted_at,
+                        reference,
+                        document_sha256,
+                        delay_reasons: optional("The reasons for the delay", form.reason)?,
+                    },
+                }
+            }
             _ => return Err("A known action is needed.".to_owned()),
         })
     }
@@ -278,11 +367,11 @@ pub async fn act(
     if !signed_in.csrf_ok(&form.csrf) {
         return csrf_refused();
     }
-    // Holds are legal's; everything else is acting.
-    let needed = if matches!(form.action.as_str(), "hold" | "release_hold") {
-        Permission::Hold
-    } else {
-        Permission::Act
+    // Holds and regulatory clocks are legal's; everything else is acting.
+    let needed = match form.action.as_str() {
+        "hold" | "release_hold" => Permission::Hold,
+        "claim" | "arm" | "not_notifiable" | "file" => Permission::Regulate,
+        _ => Permission::Act,
     };
     if !signed_in.can(needed) {
         return (StatusCode::FORBIDDEN, "Your role may not do that.").into_response();
@@ -342,6 +431,30 @@ async fn perform(
         Action::Hold(hold, reason) => {
             engine.set_legal_hold(id, hold, reason, &actor).await?;
             "Legal hold updated."
+        }
+        Action::Claim(fact, at) => {
+            engine.claim_fact(id, fact, at, &actor).await?;
+            "Recorded; the clocks it starts are set."
+        }
+        Action::Arm(regime) => {
+            engine.arm_regime(id, &regime, &actor).await?;
+            "Regime armed."
+        }
+        Action::NotNotifiable(regime, reason) => {
+            engine
+                .regime_not_notifiable(id, &regime, reason, &actor)
+                .await?;
+            "Recorded as not notifiable."
+        }
+        Action::File {
+            regime,
+            step,
+            report,
+        } => {
+            engine
+                .submit_report(id, &regime, &step, report, &actor)
+                .await?;
+            "Filing recorded."
         }
     })
 }

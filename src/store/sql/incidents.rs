@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::rows::{self, DepartmentRow, DepartmentSummaryRow, IncidentRow, TaskClockRow, TaskRow};
 use super::{Conn, Db, ROWS_PER_STATEMENT, SqlStore};
+use crate::domain::regulatory::{IncidentClock, Regulatory};
 use crate::domain::{Actor, IdempotencyClaim, Incident, IncidentFilter, IncidentSummary};
 use crate::store::backend::Backend;
 use crate::store::{Change, Effects, IncidentStore, Inserted, StoreError, UpdateError, Updated};
@@ -205,7 +206,7 @@ pub(super) async fn write_incidents(
         let mut query = QueryBuilder::<Db>::new(
             "INSERT INTO incidents (id, reference, title, scenario, severity, summary, status, \
              commander_name, commander_email, opened_at, updated_at, resolved_at, legal_hold, \
-             regulatory) ",
+             regulatory, next_deadline_at) ",
         );
         query.push_values(chunk, |mut row, incident| {
             row.push_bind(incident.id)
@@ -221,13 +222,14 @@ pub(super) async fn write_incidents(
                 .push_bind(incident.updated_at)
                 .push_bind(incident.resolved_at)
                 .push_bind(incident.legal_hold)
-                .push_bind(Json(&incident.regulatory));
+                .push_bind(Json(&incident.regulatory))
+                .push_bind(incident.regulatory.next_deadline());
         });
         query.push(
             " ON CONFLICT (id) DO UPDATE SET severity = excluded.severity, \
              status = excluded.status, updated_at = excluded.updated_at, \
              resolved_at = excluded.resolved_at, legal_hold = excluded.legal_hold, \
-             regulatory = excluded.regulatory",
+             regulatory = excluded.regulatory, next_deadline_at = excluded.next_deadline_at",
         );
         query.build().persistent(false).execute(&mut *conn).await?;
     }
@@ -392,5 +394,32 @@ impl IncidentStore for SqlStore {
         let incidents = load_summaries(&mut tx, &ids).await?;
         tx.commit().await?;
         Ok(incidents)
+    }
+
+    async fn running_clocks(&self, limit: u32) -> Result<Vec<IncidentClock>, StoreError> {
+        let rows: Vec<(Uuid, String, String, Json<Regulatory>)> = sqlx::query_as(
+            "SELECT id, reference, title, regulatory FROM incidents \
+             WHERE next_deadline_at IS NOT NULL ORDER BY next_deadline_at LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut clocks: Vec<IncidentClock> = rows
+            .into_iter()
+            .flat_map(|(incident_id, reference, title, regulatory)| {
+                regulatory
+                    .0
+                    .pending()
+                    .into_iter()
+                    .map(move |clock| IncidentClock {
+                        incident_id,
+                        reference: reference.clone(),
+                        title: title.clone(),
+                        clock,
+                    })
+            })
+            .collect();
+        clocks.sort_by_key(|clock| clock.clock.due_at);
+        Ok(clocks)
     }
 }
