@@ -5,12 +5,14 @@
 //! transaction, so state and timeline never disagree.
 
 pub mod audience;
+pub mod calendar;
 pub mod chase;
 pub mod event;
 pub mod incident;
 pub mod link;
 pub mod notice;
 pub mod plan;
+pub mod regulatory;
 pub mod retention;
 pub mod severity;
 pub mod task;

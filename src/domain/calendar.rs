@@ -56,16 +56,16 @@ fn holidays(year: i32) -> Vec<NaiveDate> {
         .rev()
         .find_map(|n| NaiveDate::from_weekday_of_month_opt(year, 5, Weekday::Mon, n));
     let mut days = vec![
-        fixed(1, 1),                  // New Year's Day
-        nth(1, Weekday::Mon, 3),      // Birthday of Martin Luther King, Jr.
-        nth(2, Weekday::Mon, 3),      // Washington's Birthday
-        last_monday_of_may,           // Memorial Day
-        fixed(7, 4),                  // Independence Day
-        nth(9, Weekday::Mon, 1),      // Labor Day
-        nth(10, Weekday::Mon, 2),     // Columbus Day
-        fixed(11, 11),                // Veterans Day
-        nth(11, Weekday::Thu, 4),     // Thanksgiving Day
-        fixed(12, 25),                // Christmas Day
+        fixed(1, 1),              // New Year's Day
+        nth(1, Weekday::Mon, 3),  // Birthday of Martin Luther King, Jr.
+        nth(2, Weekday::Mon, 3),  // Washington's Birthday
+        last_monday_of_may,       // Memorial Day
+        fixed(7, 4),              // Independence Day
+        nth(9, Weekday::Mon, 1),  // Labor Day
+        nth(10, Weekday::Mon, 2), // Columbus Day
+        fixed(11, 11),            // Veterans Day
+        nth(11, Weekday::Thu, 4), // Thanksgiving Day
+        fixed(12, 25),            // Christmas Day
     ];
     if year >= 2021 {
         days.push(fixed(6, 19)); // Juneteenth National Independence Day

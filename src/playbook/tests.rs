@@ -783,10 +783,19 @@ fn files_in_memory_load_like_the_directory() {
             in_memory(&path, &fs::read(dir.join(&path)).unwrap())
         })
         .collect();
-    let in_memory = Catalog::from_files(organisation, departments).unwrap();
+    let regimes = fs::read_dir(dir.join("regimes"))
+        .unwrap()
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let name = format!("regimes/{}", path.file_name().unwrap().to_string_lossy());
+            in_memory(&name, &fs::read(&path).unwrap())
+        })
+        .collect();
+    let in_memory = Catalog::from_files(organisation, departments, regimes).unwrap();
     assert_eq!(in_memory.organisation(), from_disk.organisation());
     assert_eq!(in_memory.scenarios(), from_disk.scenarios());
     assert_eq!(in_memory.departments(), from_disk.departments());
+    assert_eq!(in_memory.regimes(), from_disk.regimes());
 }
 
 #[test]
@@ -799,6 +808,7 @@ fn files_in_memory_report_what_a_directory_cannot_hold() {
             in_memory("elsewhere/pr.toml", PR.as_bytes()),
             in_memory("departments/hr.toml", b"name = \"HR\xff\"\n"),
         ],
+        vec![],
     )
     .unwrap_err();
     let found: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
@@ -812,6 +822,7 @@ fn files_in_memory_report_what_a_directory_cannot_hold() {
 
     let none = Catalog::from_files(
         in_memory("organisation.toml", ORGANISATION.as_bytes()),
+        vec![],
         vec![],
     )
     .unwrap_err();
