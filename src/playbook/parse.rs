@@ -323,18 +323,22 @@ pub(super) fn regime(source: &SourceFile, diagnostics: &mut Vec<Diagnostic>) -> 
         .collect();
     let mut steps: Vec<StepRule> = Vec::new();
     for (index, table) in tables.iter().enumerate() {
+        let earlier = ids.get(..index).unwrap_or_default();
         let later = ids.get(index + 1..).unwrap_or_default();
-        let Some((step, id_span)) = reader.step(table, &steps, later) else {
-            continue;
-        };
-        if steps.iter().any(|seen| seen.id == step.id) {
+        let duplicate = ids
+            .get(index)
+            .and_then(Option::as_ref)
+            .filter(|id| earlier.iter().flatten().any(|seen| seen == *id));
+        if let (Some(id), Some(value)) = (duplicate, table.entries.get("id")) {
             reader.error(
-                &id_span,
-                format!("duplicate step id `{}` in this regime", step.id),
+                &value.span(),
+                format!("duplicate step id `{id}` in this regime"),
             );
-            continue;
         }
-        steps.push(step);
+        let step = reader.step(table, earlier, later);
+        if let Some(step) = step.filter(|_| duplicate.is_none()) {
+            steps.push(step);
+        }
     }
 
     let dossier = reader
@@ -812,14 +816,16 @@ impl<'s> Reader<'s> {
         kept
     }
 
-    /// One `[[step]]`, with the span of its id; `earlier` are the steps
-    /// already read, `later` the ids written after this one.
+    /// One `[[step]]`; `earlier` and `later` are
+    /// the ids written before and after it (whether or not those steps are
+    /// valid, so that one bad step does not make the next one's
+    /// `submitted:` look dangling).
     fn step(
         &mut self,
         table: &Table<'_, '_>,
-        earlier: &[StepRule],
+        earlier: &[Option<String>],
         later: &[Option<String>],
-    ) -> Option<(StepRule, Span)> {
+    ) -> Option<StepRule> {
         self.check_keys(table, STEP_KEYS);
         let id = self.string(table, "id", true);
         let title = self.string(table, "title", true);
@@ -855,8 +861,7 @@ impl<'s> Reader<'s> {
             return None;
         }
         let (reminders, deputies_before) = chase?;
-        let span = id.span();
-        let step = StepRule {
+        Some(StepRule {
             id: id.into_inner(),
             title: title?.into_inner(),
             citation: citation?.into_inner(),
@@ -865,8 +870,7 @@ impl<'s> Reader<'s> {
             reminders,
             deputies_before,
             late_needs_reasons: late_needs_reasons.unwrap_or(false),
-        };
-        Some((step, span))
+        })
     }
 
     /// `after` and `within`, as a step or its `no_later_than` writes them.
@@ -874,7 +878,7 @@ impl<'s> Reader<'s> {
         &mut self,
         table: &Table<'_, '_>,
         own: Option<&str>,
-        earlier: &[StepRule],
+        earlier: &[Option<String>],
         later: &[Option<String>],
     ) -> Option<SpannedTerm> {
         let after = self.start(table, own, earlier, later);
@@ -889,7 +893,7 @@ impl<'s> Reader<'s> {
         &mut self,
         table: &Table<'_, '_>,
         own: Option<&str>,
-        earlier: &[StepRule],
+        earlier: &[Option<String>],
         later: &[Option<String>],
     ) -> Option<Spanned<Start>> {
         let text = self.string(table, "after", true)?;
@@ -910,7 +914,7 @@ impl<'s> Reader<'s> {
                     "`after = \"submitted:{step}\"` names this step itself: a step's clock runs \
                      from a fact or from an earlier step's submission"
                 ))
-            } else if earlier.iter().any(|rule| rule.id == *step) {
+            } else if earlier.iter().flatten().any(|id| id == step) {
                 None
             } else if later.iter().flatten().any(|id| id == step) {
                 Some(format!(
@@ -940,6 +944,23 @@ impl<'s> Reader<'s> {
                 return None;
             }
         };
+        // humantime reads "1M" and "1y" as 30.44 and 365.25 days of clock
+        // time; a calendar month is written "1 month".
+        let calendar_unit = text
+            .get_ref()
+            .split(|c: char| !c.is_alphabetic())
+            .any(|unit| ["M", "y", "year", "years"].contains(&unit));
+        if matches!(period, Period::Clock(_)) && calendar_unit {
+            self.error(
+                &text.span(),
+                format!(
+                    "invalid `within`: {:?} mixes clock time and calendar units: write calendar \
+                     months as \"1 month\", and clock time in hours or days (\"72h\", \"30d\")",
+                    text.get_ref()
+                ),
+            );
+            return None;
+        }
         let (zero, too_long) = match period {
             Period::Clock(duration) => (duration.is_zero(), duration > LONGEST),
             Period::UsBusinessDays(days) => (days == 0, days > 261),
@@ -973,6 +994,14 @@ impl<'s> Reader<'s> {
         within: &Spanned<Period>,
     ) -> Option<(Vec<Duration>, Duration)> {
         let longest = shortest(period);
+        // As written, for messages: "72h" rather than "3days".
+        let period_text = self
+            .source
+            .text
+            .get(within.span())
+            .unwrap_or_default()
+            .trim_matches(|c| c == '"' || c == '\'')
+            .to_owned();
         let mut ok = true;
         let reminders: Vec<Spanned<Duration>> = match self.strings(table, "reminders", false) {
             Some(list) => {
@@ -1000,9 +1029,8 @@ impl<'s> Reader<'s> {
                             &reminder.span(),
                             format!(
                                 "a reminder {} before the deadline is not shorter than the step's \
-                                 period ({}): it would fall before the clock starts",
-                                show(*reminder.get_ref()),
-                                within.get_ref()
+                                 period ({period_text}): it would fall before the clock starts",
+                                text.get_ref()
                             ),
                         );
                         ok = false;
@@ -1046,10 +1074,9 @@ impl<'s> Reader<'s> {
             self.error(
                 &deputies_before.span(),
                 format!(
-                    "{named} ({}) is not shorter than the step's period ({}): write a shorter \
-                     deputies_before",
+                    "{named} ({}) is not shorter than the step's period ({period_text}): write \
+                     a shorter deputies_before",
                     show(*deputies_before.get_ref()),
-                    within.get_ref()
                 ),
             );
             ok = false;
