@@ -961,6 +961,21 @@ impl<'s> Reader<'s> {
             );
             return None;
         }
+        // An incident keeps its rules as text (`Period`'s Display): a clock
+        // period that would read back as something else ("730h 33m 36s" is
+        // displayed "1month") is refused rather than silently changed.
+        if period.to_string().parse::<Period>().ok() != Some(period) {
+            self.error(
+                &text.span(),
+                format!(
+                    "invalid `within`: {:?} would be stored as {:?}, which reads back \
+                     differently: write it in whole hours or days",
+                    text.get_ref(),
+                    period.to_string()
+                ),
+            );
+            return None;
+        }
         let (zero, too_long) = match period {
             Period::Clock(duration) => (duration.is_zero(), duration > LONGEST),
             Period::UsBusinessDays(days) => (days == 0, days > 261),

@@ -1261,6 +1261,12 @@ fn regime_problems_are_reported_where_they_are() {
         )],
     );
 
+    let ambiguous = REGIME.replacen("\"72h\"", "\"730h 33m 36s\"", 1);
+    assert_problems(
+        with_regime(&ambiguous).path(),
+        &[("regimes/test.toml:11:10", "reads back differently")],
+    );
+
     let later = REGIME.replacen("after = \"awareness\"", "after = \"submitted:second\"", 1);
     assert_problems(
         with_regime(&later).path(),
