@@ -36,7 +36,8 @@ struct LoadedRegime {
 }
 
 /// One playbook file as read, before any checking: its path (which names the
-/// file in diagnostics and, for a department, gives its id) and its bytes.
+/// file in diagnostics and, for a department or a regime, gives its id) and
+/// its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlaybookFile {
     pub path: PathBuf,

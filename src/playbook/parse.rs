@@ -367,8 +367,9 @@ fn shortest(period: Period) -> Duration {
     match period {
         Period::Clock(duration) => duration,
         Period::UsBusinessDays(0) | Period::Months(0) => Duration::ZERO,
-        // From a start just before midnight to 17:30 on the next business
-        // day, less an hour should clocks go forward in between.
+        // From a start just before midnight to 17:30 on the last business
+        // day, with no weekend in between, less an hour should clocks go
+        // forward.
         Period::UsBusinessDays(days) => {
             Duration::from_secs(u64::from(days - 1) * DAY + 16 * HOUR + 30 * 60)
         }
@@ -816,10 +817,9 @@ impl<'s> Reader<'s> {
         kept
     }
 
-    /// One `[[step]]`; `earlier` and `later` are
-    /// the ids written before and after it (whether or not those steps are
-    /// valid, so that one bad step does not make the next one's
-    /// `submitted:` look dangling).
+    /// One `[[step]]`; `earlier` and `later` are the ids written before and
+    /// after it, whether or not those steps are valid, so that one bad step
+    /// does not make the next one's `submitted:` look dangling.
     fn step(
         &mut self,
         table: &Table<'_, '_>,
