@@ -254,10 +254,11 @@ fn check_playbooks(dir: &std::path::Path) -> ExitCode {
     match Catalog::load(dir) {
         Ok(catalog) => {
             println!(
-                "{}: ok ({} departments, {} scenarios)",
+                "{}: ok ({} departments, {} scenarios, {} regimes)",
                 dir.display(),
                 catalog.departments().len(),
-                catalog.scenarios().len()
+                catalog.scenarios().len(),
+                catalog.regimes().len()
             );
             ExitCode::SUCCESS
         }

@@ -109,7 +109,7 @@ pub fn check_playbook_loader(data: &[u8]) -> Result<Outcome, Violation> {
     let files: Vec<PlaybookFile> = std::iter::once(organisation.clone())
         .chain(departments.iter().cloned())
         .collect();
-    match Catalog::from_files(organisation, departments) {
+    match Catalog::from_files(organisation, departments, Vec::new()) {
         Err(diagnostics) => {
             check_diagnostics(&diagnostics, &files)?;
             Ok(Outcome::Refused)

@@ -1,8 +1,10 @@
 //! Crisis playbooks: what each department does, by scenario and severity.
 //!
 //! A playbook directory holds `organisation.toml` (the organisation, its
-//! default incident commander and its scenarios) and one
-//! `departments/<id>.toml` per department (head, deputies, checklist items).
+//! default incident commander, its data protection officer and its
+//! scenarios), one `departments/<id>.toml` per department (head, deputies,
+//! checklist items) and, optionally, one `regimes/<id>.toml` per regulatory
+//! regime (the statutory deadlines legal may arm on an incident).
 //! [`Catalog::load`] reads and validates all of it at once ([`Catalog::from_files`]
 //! does the same for files held in memory), reporting every
 //! problem with its file, line and column; [`Catalog::plan`] then says which

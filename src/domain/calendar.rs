@@ -129,6 +129,21 @@ mod tests {
     }
 
     #[test]
+    fn a_weekend_determination_counts_from_the_next_business_day() {
+        // Form 8-K General Instruction B.1: an event on a Saturday, Sunday or
+        // holiday starts the period on, and includes, the first business day
+        // after it. Saturday 9 January 2027: Monday 11 to Thursday 14.
+        let start = Utc.with_ymd_and_hms(2027, 1, 9, 15, 0, 0).unwrap();
+        let due = after_us_business_days(start, 4).unwrap();
+        assert_eq!(due.to_rfc3339(), "2027-01-14T22:30:00+00:00");
+        // Late on a Friday evening in New York, already Saturday in UTC:
+        // New York's date counts, so Monday is the first day.
+        let friday_night = Utc.with_ymd_and_hms(2027, 1, 9, 3, 0, 0).unwrap();
+        let due = after_us_business_days(friday_night, 1).unwrap();
+        assert_eq!(due.to_rfc3339(), "2027-01-11T22:30:00+00:00");
+    }
+
+    #[test]
     fn the_cut_off_follows_daylight_saving_time() {
         // Thursday 11 March 2027; clocks go forward on Sunday 14 March.
         let start = Utc.with_ymd_and_hms(2027, 3, 11, 14, 0, 0).unwrap();

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
+use crate::domain::regulatory::{ChaseContacts, Regime};
 use crate::domain::{Person, Plan, PlannedDepartment, PlannedTask, Severity};
 
 /// Every playbook of the organisation, validated as a whole: each reference
@@ -14,6 +15,8 @@ pub struct Catalog {
     pub(super) organisation: Organisation,
     pub(super) scenarios: Vec<Scenario>,
     pub(super) departments: Vec<Department>,
+    /// Sorted by id.
+    pub(super) regimes: Vec<Regime>,
 }
 
 /// A person to notify.
@@ -30,6 +33,8 @@ pub struct Organisation {
     pub name: String,
     /// The default incident commander, who owns the social media strategy.
     pub commander: Contact,
+    /// Reminded of the regulatory clocks of regimes that copy them.
+    pub data_protection_officer: Option<Contact>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -43,6 +48,9 @@ pub struct Scenario {
     pub departments: Vec<String>,
     /// True when written as `["*"]`.
     pub all_departments: bool,
+    /// Candidate regime ids (`regimes/<id>.toml`): legal arms those that
+    /// apply to an incident, or records why one does not.
+    pub regimes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -163,6 +171,34 @@ impl Catalog {
             .binary_search_by(|department| department.id.as_str().cmp(id))
             .ok()
             .and_then(|index| self.departments.get(index))
+    }
+
+    /// Sorted by id.
+    pub fn regimes(&self) -> &[Regime] {
+        &self.regimes
+    }
+
+    pub fn regime(&self, id: &str) -> Option<&Regime> {
+        self.regimes
+            .binary_search_by(|regime| regime.id.as_str().cmp(id))
+            .ok()
+            .and_then(|index| self.regimes.get(index))
+    }
+
+    /// Who `regime`'s clocks chase: its department's head, then deputies,
+    /// and the data protection officer when the regime copies them. None
+    /// if the department is not in these playbooks.
+    pub fn regime_contacts(&self, regime: &Regime) -> Option<ChaseContacts> {
+        let department = self.department(&regime.department)?;
+        Some(ChaseContacts {
+            head: department.head.person(),
+            deputies: department.deputies.iter().map(Contact::person).collect(),
+            dpo: regime
+                .copy_dpo
+                .then_some(self.organisation.data_protection_officer.as_ref())
+                .flatten()
+                .map(Contact::person),
+        })
     }
 
     /// The tasks `scenario` calls for at `severity`; None if the scenario is

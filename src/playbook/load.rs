@@ -12,10 +12,12 @@ use toml::Spanned;
 use super::address;
 use super::catalog::{Catalog, Contact, Department, Item, Organisation, Scenario};
 use super::diagnostics::{Diagnostic, Diagnostics, SourceFile};
-use super::parse::{self, RawDepartment, RawOrganisation, SLUG_RULE, is_slug};
+use super::parse::{self, RawDepartment, RawOrganisation, RawRegime, SLUG_RULE, is_slug};
+use crate::domain::regulatory::Regime;
 
 const ORGANISATION_FILE: &str = "organisation.toml";
 const DEPARTMENTS_DIR: &str = "departments";
+const REGIMES_DIR: &str = "regimes";
 
 struct LoadedDepartment {
     id: String,
@@ -25,8 +27,17 @@ struct LoadedDepartment {
     raw: Option<RawDepartment>,
 }
 
+struct LoadedRegime {
+    id: String,
+    source: SourceFile,
+    /// None when the file could not be parsed: scenarios naming it are
+    /// still satisfied, rather than reported as dangling.
+    raw: Option<RawRegime>,
+}
+
 /// One playbook file as read, before any checking: its path (which names the
-/// file in diagnostics and, for a department, gives its id) and its bytes.
+/// file in diagnostics and, for a department or a regime, gives its id) and
+/// its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlaybookFile {
     pub path: PathBuf,
@@ -39,17 +50,19 @@ impl Catalog {
     pub fn load(dir: &Path) -> Result<Catalog, Diagnostics> {
         let mut diagnostics = Vec::new();
         let organisation = read(&dir.join(ORGANISATION_FILE), &mut diagnostics);
-        let departments = read_departments(&dir.join(DEPARTMENTS_DIR), &mut diagnostics);
-        check_files(dir, organisation, departments, diagnostics)
+        let departments = read_toml_files(&dir.join(DEPARTMENTS_DIR), true, &mut diagnostics);
+        let regimes = read_toml_files(&dir.join(REGIMES_DIR), false, &mut diagnostics);
+        check_files(dir, organisation, departments, regimes, diagnostics)
     }
 
     /// Validates playbook files held in memory, exactly as [`Catalog::load`]
     /// does once it has read them: `organisation` is `organisation.toml` and
-    /// each department's id is its file stem. Paths only name files in
-    /// diagnostics; nothing is read from disk.
+    /// each department's and regime's id is its file stem. Paths only name
+    /// files in diagnostics; nothing is read from disk.
     pub fn from_files(
         organisation: PlaybookFile,
         departments: Vec<PlaybookFile>,
+        regimes: Vec<PlaybookFile>,
     ) -> Result<Catalog, Diagnostics> {
         let dir = organisation
             .path
@@ -63,7 +76,7 @@ impl Catalog {
                 "no department files: add one file departments/<id>.toml per department",
             ));
         }
-        check_files(&dir, Some(organisation), departments, diagnostics)
+        check_files(&dir, Some(organisation), departments, regimes, diagnostics)
     }
 }
 
@@ -73,6 +86,7 @@ fn check_files(
     dir: &Path,
     organisation: Option<PlaybookFile>,
     departments: Vec<PlaybookFile>,
+    regimes: Vec<PlaybookFile>,
     mut diagnostics: Vec<Diagnostic>,
 ) -> Result<Catalog, Diagnostics> {
     let organisation_path = dir.join(ORGANISATION_FILE);
@@ -83,6 +97,7 @@ fn check_files(
             (source, raw)
         });
     let departments = parse_departments(departments, &mut diagnostics);
+    let regimes = parse_regimes(regimes, &mut diagnostics);
 
     let organisation = organisation
         .as_ref()
@@ -91,6 +106,7 @@ fn check_files(
         dir,
         organisation,
         departments: &departments,
+        regimes: &regimes,
     };
     checker.check(&mut diagnostics);
 
@@ -142,16 +158,27 @@ fn decode(file: PlaybookFile, diagnostics: &mut Vec<Diagnostic>) -> Option<Sourc
     }
 }
 
-/// Reads every `*.toml` file of the departments directory, sorted by path.
-fn read_departments(dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<PlaybookFile> {
+/// Reads every `*.toml` file of a directory (`departments/` or `regimes/`),
+/// sorted by path. Only the departments directory is required: a playbook
+/// without regimes simply has none.
+fn read_toml_files(
+    dir: &Path,
+    required: bool,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<PlaybookFile> {
+    let what = dir
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
+        Err(error) if error.kind() == io::ErrorKind::NotFound && !required => return Vec::new(),
         Err(error) => {
             let message = if error.kind() == io::ErrorKind::NotFound {
                 "missing departments directory: add one file departments/<id>.toml per department"
                     .to_owned()
             } else {
-                format!("cannot read the departments directory: {error}")
+                format!("cannot read the {what} directory: {error}")
             };
             diagnostics.push(Diagnostic::at_start(dir, message));
             return Vec::new();
@@ -163,7 +190,7 @@ fn read_departments(dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<Playbo
             Ok(entry) => paths.push(entry.path()),
             Err(error) => diagnostics.push(Diagnostic::at_start(
                 dir,
-                format!("cannot read the departments directory: {error}"),
+                format!("cannot read the {what} directory: {error}"),
             )),
         }
     }
@@ -178,7 +205,7 @@ fn read_departments(dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<Playbo
             && path.is_file()
     });
     paths.sort();
-    if paths.is_empty() {
+    if paths.is_empty() && required {
         diagnostics.push(Diagnostic::at_start(
             dir,
             "no department files: add one file departments/<id>.toml per department",
@@ -198,25 +225,9 @@ fn parse_departments(
     let mut departments = Vec::new();
     let mut seen = HashSet::new();
     for file in files {
-        let id = file
-            .path
-            .file_stem()
-            .map(|stem| stem.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if !is_slug(&id) {
-            diagnostics.push(Diagnostic::at_start(
-                &file.path,
-                format!("invalid department id {id:?} (the file name): {SLUG_RULE}"),
-            ));
-        }
-        // One directory cannot hold two, but files given in memory can.
-        if !seen.insert(id.clone()) {
-            diagnostics.push(Diagnostic::at_start(
-                &file.path,
-                format!("duplicate department id `{id}`: another file has the same name"),
-            ));
+        let Some(id) = file_id(&file, "department", &mut seen, diagnostics) else {
             continue;
-        }
+        };
         let Some(source) = decode(file, diagnostics) else {
             continue;
         };
@@ -227,6 +238,53 @@ fn parse_departments(
     departments
 }
 
+/// The file stem as an id, reported when it is not a slug or is taken.
+fn file_id(
+    file: &PlaybookFile,
+    what: &str,
+    seen: &mut HashSet<String>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    let id = file
+        .path
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if !is_slug(&id) {
+        diagnostics.push(Diagnostic::at_start(
+            &file.path,
+            format!("invalid {what} id {id:?} (the file name): {SLUG_RULE}"),
+        ));
+    }
+    // One directory cannot hold two, but files given in memory can.
+    if !seen.insert(id.clone()) {
+        diagnostics.push(Diagnostic::at_start(
+            &file.path,
+            format!("duplicate {what} id `{id}`: another file has the same name"),
+        ));
+        return None;
+    }
+    Some(id)
+}
+
+/// Parses each regime file on its own; sorted by id.
+fn parse_regimes(files: Vec<PlaybookFile>, diagnostics: &mut Vec<Diagnostic>) -> Vec<LoadedRegime> {
+    let mut regimes = Vec::new();
+    let mut seen = HashSet::new();
+    for file in files {
+        let Some(id) = file_id(&file, "regime", &mut seen, diagnostics) else {
+            continue;
+        };
+        let Some(source) = decode(file, diagnostics) else {
+            continue;
+        };
+        let raw = parse::regime(&source, diagnostics);
+        regimes.push(LoadedRegime { id, source, raw });
+    }
+    regimes.sort_by(|a, b| a.id.cmp(&b.id));
+    regimes
+}
+
 struct Checker<'a> {
     /// The playbook directory, which messages name other files relative to.
     dir: &'a Path,
@@ -234,6 +292,8 @@ struct Checker<'a> {
     organisation: Option<(&'a SourceFile, &'a RawOrganisation)>,
     /// Sorted by id.
     departments: &'a [LoadedDepartment],
+    /// Sorted by id.
+    regimes: &'a [LoadedRegime],
 }
 
 /// An item, by department index and item index.
@@ -252,6 +312,7 @@ impl<'a> Checker<'a> {
 
     fn check(&self, diagnostics: &mut Vec<Diagnostic>) {
         self.check_scenarios(diagnostics);
+        self.check_regimes(diagnostics);
         self.check_items(diagnostics);
         self.check_cycles(diagnostics);
         self.check_look_alikes(diagnostics);
@@ -293,7 +354,11 @@ impl<'a> Checker<'a> {
     fn contacts(&self) -> Vec<(&'a SourceFile, &'a Spanned<Contact>)> {
         let mut contacts = Vec::new();
         if let Some((source, organisation)) = self.organisation {
-            contacts.extend(organisation.commander.iter().map(|c| (source, c)));
+            let people = organisation
+                .commander
+                .iter()
+                .chain(&organisation.data_protection_officer);
+            contacts.extend(people.map(|c| (source, c)));
         }
         for department in self.departments {
             let Some(raw) = &department.raw else { continue };
@@ -334,6 +399,54 @@ impl<'a> Checker<'a> {
                         ),
                     ));
                 }
+            }
+            for regime in &scenario.regimes {
+                let id = regime.get_ref();
+                if !self.regimes.iter().any(|loaded| loaded.id == *id) {
+                    diagnostics.push(source.diagnostic(
+                        &regime.span(),
+                        format!(
+                            "scenario `{}` names unknown regime `{id}`: there is no \
+                             {REGIMES_DIR}/{id}.toml",
+                            scenario.id.get_ref()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Each regime's department exists, and a regime that copies the data
+    /// protection officer has one to copy.
+    fn check_regimes(&self, diagnostics: &mut Vec<Diagnostic>) {
+        for regime in self.regimes {
+            let Some(raw) = &regime.raw else { continue };
+            if let Some(department) = &raw.department
+                && self.department(department.get_ref()).is_none()
+            {
+                diagnostics.push(regime.source.diagnostic(
+                    &department.span(),
+                    format!(
+                        "regime `{}` names unknown department `{id}`: there is no \
+                         {DEPARTMENTS_DIR}/{id}.toml",
+                        regime.id,
+                        id = department.get_ref()
+                    ),
+                ));
+            }
+            if let (Some(copy_dpo), Some((_, organisation))) = (&raw.copy_dpo, self.organisation)
+                && *copy_dpo.get_ref()
+                && organisation.data_protection_officer.is_none()
+            {
+                diagnostics.push(regime.source.diagnostic(
+                    &copy_dpo.span(),
+                    format!(
+                        "regime `{}` copies the data protection officer, but {ORGANISATION_FILE} \
+                         names none: add a [data_protection_officer] with name and email there, \
+                         or set copy_dpo = false",
+                        regime.id
+                    ),
+                ));
             }
         }
     }
@@ -540,6 +653,11 @@ impl<'a> Checker<'a> {
                     description: scenario.description.clone(),
                     departments: self.engaged(scenario.id.get_ref(), all),
                     all_departments: all,
+                    regimes: scenario
+                        .regimes
+                        .iter()
+                        .map(|r| r.get_ref().clone())
+                        .collect(),
                 }
             })
             .collect();
@@ -580,13 +698,36 @@ impl<'a> Checker<'a> {
                 })
             })
             .collect::<Option<Vec<_>>>()?;
+        let regimes = self
+            .regimes
+            .iter()
+            .map(|regime| {
+                let raw = regime.raw.as_ref()?;
+                Some(Regime {
+                    id: regime.id.clone(),
+                    title: raw.title.clone(),
+                    authority: raw.authority.clone(),
+                    citation: raw.citation.clone(),
+                    source: raw.source.clone(),
+                    department: raw.department.as_ref()?.get_ref().clone(),
+                    copy_dpo: raw.copy_dpo.as_ref().is_some_and(|flag| *flag.get_ref()),
+                    steps: raw.steps.clone(),
+                    dossier: raw.dossier.clone(),
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
         Some(Catalog {
             organisation: Organisation {
                 name: organisation.name.clone(),
                 commander: organisation.commander.as_ref()?.get_ref().clone(),
+                data_protection_officer: organisation
+                    .data_protection_officer
+                    .as_ref()
+                    .map(|dpo| dpo.get_ref().clone()),
             },
             scenarios,
             departments,
+            regimes,
         })
     }
 }

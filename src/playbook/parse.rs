@@ -16,6 +16,7 @@ use super::address;
 use super::catalog::{Contact, Timing, effective};
 use super::diagnostics::{Diagnostic, SourceFile};
 use crate::domain::Severity;
+use crate::domain::regulatory::{DossierField, Period, Prefill, Start, StepRule, Term};
 
 type Span = Range<usize>;
 
@@ -23,6 +24,8 @@ pub(super) struct RawOrganisation {
     pub name: String,
     /// Spanned, as every contact here, at its email address.
     pub commander: Option<Spanned<Contact>>,
+    /// Optional: reminded of the regimes that set `copy_dpo`.
+    pub data_protection_officer: Option<Spanned<Contact>>,
     pub scenarios: Vec<RawScenario>,
 }
 
@@ -32,6 +35,8 @@ pub(super) struct RawScenario {
     pub description: String,
     /// As written; `*` (alone) means every department.
     pub departments: Vec<Spanned<String>>,
+    /// Candidate regime ids, as written (slugs, no duplicates).
+    pub regimes: Vec<Spanned<String>>,
 }
 
 pub(super) struct RawDepartment {
@@ -58,9 +63,55 @@ pub(super) struct RawItem {
     pub by_severity: BTreeMap<Severity, Timing>,
 }
 
-const ORGANISATION_KEYS: &[&str] = &["name", "commander", "scenario"];
+/// A regime file, checked within itself; its department (and the DPO it
+/// copies) are checked against the other files by the loader.
+pub(super) struct RawRegime {
+    pub title: String,
+    pub authority: String,
+    pub citation: String,
+    pub source: String,
+    pub department: Option<Spanned<String>>,
+    /// Spanned at the value, where a missing DPO is reported.
+    pub copy_dpo: Option<Spanned<bool>>,
+    pub steps: Vec<StepRule>,
+    pub dossier: Vec<DossierField>,
+}
+
+const ORGANISATION_KEYS: &[&str] = &["name", "commander", "data_protection_officer", "scenario"];
 const CONTACT_KEYS: &[&str] = &["name", "email"];
-const SCENARIO_KEYS: &[&str] = &["id", "title", "description", "departments"];
+const SCENARIO_KEYS: &[&str] = &["id", "title", "description", "departments", "regimes"];
+const REGIME_KEYS: &[&str] = &[
+    "title",
+    "authority",
+    "citation",
+    "source",
+    "department",
+    "copy_dpo",
+    "step",
+    "dossier",
+];
+const STEP_KEYS: &[&str] = &[
+    "id",
+    "title",
+    "citation",
+    "after",
+    "within",
+    "no_later_than",
+    "reminders",
+    "deputies_before",
+    "late_needs_reasons",
+];
+const TERM_KEYS: &[&str] = &["after", "within"];
+const DOSSIER_KEYS: &[&str] = &["label", "citation", "prefill"];
+
+/// A step's reminders when it names none: those of these that are shorter
+/// than the step's period (a 4-hour step is not reminded a day ahead).
+const DEFAULT_REMINDERS: [Duration; 2] = [
+    Duration::from_secs(24 * 60 * 60),
+    Duration::from_secs(4 * 60 * 60),
+];
+/// When the deputies are chased when a step does not say.
+const DEFAULT_DEPUTIES_BEFORE: Duration = Duration::from_secs(60 * 60);
 const DEPARTMENT_KEYS: &[&str] = &["name", "crisis_question", "head", "deputies", "item"];
 const ITEM_KEYS: &[&str] = &[
     "id",
@@ -102,6 +153,14 @@ pub(super) fn organisation(
     let commander = reader
         .table(&root, "commander", true, "[commander]")
         .and_then(|table| reader.contact(&table));
+    let data_protection_officer = reader
+        .table(
+            &root,
+            "data_protection_officer",
+            false,
+            "[data_protection_officer]",
+        )
+        .and_then(|table| reader.contact(&table));
 
     let mut scenarios: Vec<RawScenario> = Vec::new();
     let tables = reader.tables(&root, "scenario", "[[scenario]]");
@@ -130,6 +189,7 @@ pub(super) fn organisation(
     Some(RawOrganisation {
         name: name.map(Spanned::into_inner).unwrap_or_default(),
         commander,
+        data_protection_officer,
         scenarios,
     })
 }
@@ -200,6 +260,126 @@ pub(super) fn department(
         deputies,
         items,
     })
+}
+
+/// Parses `regimes/<id>.toml`; None when its TOML does not parse.
+pub(super) fn regime(source: &SourceFile, diagnostics: &mut Vec<Diagnostic>) -> Option<RawRegime> {
+    let mut reader = Reader {
+        source,
+        diagnostics,
+    };
+    let document = reader.document()?;
+    let root = Table {
+        entries: document.get_ref(),
+        span: 0..0,
+        label: "the top level".to_owned(),
+    };
+    reader.check_keys(&root, REGIME_KEYS);
+    let title = reader.string(&root, "title", true);
+    let authority = reader.string(&root, "authority", true);
+    let citation = reader.string(&root, "citation", true);
+    let official = reader.string(&root, "source", true);
+    if let Some(official) = &official
+        && !official.get_ref().starts_with("https://")
+    {
+        reader.error(
+            &official.span(),
+            format!(
+                "`source` must be the https:// address of the official text, found {:?}",
+                official.get_ref()
+            ),
+        );
+    }
+    let department = reader
+        .string(&root, "department", true)
+        .filter(|id| reader.slug(id, "department"));
+    let copy_dpo = reader.value(&root, "copy_dpo", false).and_then(|value| {
+        let flag = value.get_ref().as_bool();
+        if flag.is_none() {
+            reader.wrong_type(value, "copy_dpo", "true or false");
+        }
+        Some(Spanned::new(value.span(), flag?))
+    });
+
+    let tables = reader.tables(&root, "step", "[[step]]");
+    let declared = root.entries.get("step");
+    if tables.is_empty() && declared.is_none_or(|value| value.get_ref().is_array()) {
+        reader.error(
+            &declared.map_or(root.span.clone(), Spanned::span),
+            "the regime has no steps: add at least one [[step]] with id, title, citation, \
+             after and within",
+        );
+    }
+    // Every step's id as written, so that `submitted:` can tell a later
+    // step from one that does not exist.
+    let ids: Vec<Option<String>> = tables
+        .iter()
+        .map(
+            |table| match table.entries.get("id").map(Spanned::get_ref) {
+                Some(DeValue::String(id)) => Some(id.to_string()),
+                _ => None,
+            },
+        )
+        .collect();
+    let mut steps: Vec<StepRule> = Vec::new();
+    for (index, table) in tables.iter().enumerate() {
+        let earlier = ids.get(..index).unwrap_or_default();
+        let later = ids.get(index + 1..).unwrap_or_default();
+        let duplicate = ids
+            .get(index)
+            .and_then(Option::as_ref)
+            .filter(|id| earlier.iter().flatten().any(|seen| seen == *id));
+        if let (Some(id), Some(value)) = (duplicate, table.entries.get("id")) {
+            reader.error(
+                &value.span(),
+                format!("duplicate step id `{id}` in this regime"),
+            );
+        }
+        let step = reader.step(table, earlier, later);
+        if let Some(step) = step.filter(|_| duplicate.is_none()) {
+            steps.push(step);
+        }
+    }
+
+    let dossier = reader
+        .tables(&root, "dossier", "[[dossier]]")
+        .iter()
+        .filter_map(|table| reader.dossier_field(table))
+        .collect();
+
+    Some(RawRegime {
+        title: title.map(Spanned::into_inner).unwrap_or_default(),
+        authority: authority.map(Spanned::into_inner).unwrap_or_default(),
+        citation: citation.map(Spanned::into_inner).unwrap_or_default(),
+        source: official.map(Spanned::into_inner).unwrap_or_default(),
+        department,
+        copy_dpo,
+        steps,
+        dossier,
+    })
+}
+
+/// The shortest time `period` can allow, wherever its clock starts: what a
+/// reminder must be shorter than to ever be sent after the clock started.
+fn shortest(period: Period) -> Duration {
+    const HOUR: u64 = 60 * 60;
+    const DAY: u64 = 24 * HOUR;
+    match period {
+        Period::Clock(duration) => duration,
+        Period::UsBusinessDays(0) | Period::Months(0) => Duration::ZERO,
+        // From a start just before midnight to 17:30 on the last business
+        // day, with no weekend in between, less an hour should clocks go
+        // forward.
+        Period::UsBusinessDays(days) => {
+            Duration::from_secs(u64::from(days - 1) * DAY + 16 * HOUR + 30 * 60)
+        }
+        // February.
+        Period::Months(months) => Duration::from_secs(u64::from(months) * 28 * DAY),
+    }
+}
+
+fn show(duration: Duration) -> String {
+    humantime::format_duration(duration).to_string()
 }
 
 /// Ids become URL segments and `dept/item` keys, so keep them plain.
@@ -403,6 +583,11 @@ impl<'s> Reader<'s> {
         required: bool,
     ) -> Option<Spanned<Duration>> {
         let text = self.string(table, key, required)?;
+        self.parse_duration(&text, key)
+    }
+
+    /// A duration written as text: longer than zero, at most a year.
+    fn parse_duration(&mut self, text: &Spanned<String>, key: &str) -> Option<Spanned<Duration>> {
         match humantime::parse_duration(text.get_ref()) {
             Ok(duration) if duration.is_zero() => {
                 self.error(&text.span(), format!("`{key}` must be longer than zero"));
@@ -541,6 +726,7 @@ impl<'s> Reader<'s> {
                 )
             })
             .unwrap_or_default();
+        let regimes = self.regime_ids(table);
         let id = id?;
         if !self.slug(&id, "scenario") {
             return None;
@@ -550,6 +736,7 @@ impl<'s> Reader<'s> {
             title: title.map(Spanned::into_inner).unwrap_or_default(),
             description: description.map(Spanned::into_inner).unwrap_or_default(),
             departments,
+            regimes,
         })
     }
 
@@ -604,6 +791,344 @@ impl<'s> Reader<'s> {
                     (severity, timing)
                 })
                 .collect(),
+        })
+    }
+
+    /// A scenario's candidate regimes: slugs, each once. Whether a file
+    /// exists for each is checked by the loader.
+    fn regime_ids(&mut self, table: &Table<'_, '_>) -> Vec<Spanned<String>> {
+        let Some(list) = self.strings(table, "regimes", false) else {
+            return Vec::new();
+        };
+        let mut kept: Vec<Spanned<String>> = Vec::new();
+        for id in list.into_inner() {
+            if !self.slug(&id, "regime") {
+                continue;
+            }
+            if kept.iter().any(|seen| seen.get_ref() == id.get_ref()) {
+                self.error(
+                    &id.span(),
+                    format!("regime `{}` is listed twice", id.get_ref()),
+                );
+                continue;
+            }
+            kept.push(id);
+        }
+        kept
+    }
+
+    /// One `[[step]]`; `earlier` and `later` are the ids written before and
+    /// after it, whether or not those steps are valid, so that one bad step
+    /// does not make the next one's `submitted:` look dangling.
+    fn step(
+        &mut self,
+        table: &Table<'_, '_>,
+        earlier: &[Option<String>],
+        later: &[Option<String>],
+    ) -> Option<StepRule> {
+        self.check_keys(table, STEP_KEYS);
+        let id = self.string(table, "id", true);
+        let title = self.string(table, "title", true);
+        let citation = self.string(table, "citation", true);
+        let own = id.as_ref().map(|id| id.get_ref().as_str());
+        let deadline = self.term(table, own, earlier, later);
+        let no_later_than = self
+            .table(table, "no_later_than", false, "`no_later_than`")
+            .and_then(|limit| {
+                self.check_keys(&limit, TERM_KEYS);
+                let term = self.term(&limit, own, earlier, later)?;
+                Some((term, limit.span))
+            });
+        if let (Some(deadline), Some((limit, span))) = (&deadline, &no_later_than)
+            && deadline.after.get_ref() == limit.after.get_ref()
+        {
+            self.error(
+                span,
+                format!(
+                    "`no_later_than` runs from `{}`, as the step itself does: a second limit \
+                     from the same start adds nothing; write the shorter period in `within`",
+                    limit.after.get_ref()
+                ),
+            );
+        }
+        let late_needs_reasons = self.boolean(table, "late_needs_reasons");
+        let chase = deadline
+            .as_ref()
+            .and_then(|deadline| self.chase(table, *deadline.within.get_ref(), &deadline.within));
+
+        let id = id?;
+        if !self.slug(&id, "step") {
+            return None;
+        }
+        let (reminders, deputies_before) = chase?;
+        Some(StepRule {
+            id: id.into_inner(),
+            title: title?.into_inner(),
+            citation: citation?.into_inner(),
+            deadline: deadline?.into_term(),
+            no_later_than: no_later_than.map(|(limit, _)| limit.into_term()),
+            reminders,
+            deputies_before,
+            late_needs_reasons: late_needs_reasons.unwrap_or(false),
+        })
+    }
+
+    /// `after` and `within`, as a step or its `no_later_than` writes them.
+    fn term(
+        &mut self,
+        table: &Table<'_, '_>,
+        own: Option<&str>,
+        earlier: &[Option<String>],
+        later: &[Option<String>],
+    ) -> Option<SpannedTerm> {
+        let after = self.start(table, own, earlier, later);
+        let within = self.period(table);
+        Some(SpannedTerm {
+            after: after?,
+            within: within?,
+        })
+    }
+
+    fn start(
+        &mut self,
+        table: &Table<'_, '_>,
+        own: Option<&str>,
+        earlier: &[Option<String>],
+        later: &[Option<String>],
+    ) -> Option<Spanned<Start>> {
+        let text = self.string(table, "after", true)?;
+        let start = match text.get_ref().parse::<Start>() {
+            Ok(start) => start,
+            Err(error) => {
+                self.error(&text.span(), format!("invalid `after`: {error}"));
+                return None;
+            }
+        };
+        if let Start::Submitted(step) = &start {
+            let problem = if !is_slug(step) {
+                Some(format!(
+                    "invalid `after`: `submitted:` must be followed by a step id ({SLUG_RULE})"
+                ))
+            } else if own == Some(step.as_str()) {
+                Some(format!(
+                    "`after = \"submitted:{step}\"` names this step itself: a step's clock runs \
+                     from a fact or from an earlier step's submission"
+                ))
+            } else if earlier.iter().flatten().any(|id| id == step) {
+                None
+            } else if later.iter().flatten().any(|id| id == step) {
+                Some(format!(
+                    "`after = \"submitted:{step}\"` names a later step: a step's clock can only \
+                     run from the submission of a step written before it"
+                ))
+            } else {
+                Some(format!(
+                    "`after = \"submitted:{step}\"` names no step of this regime"
+                ))
+            };
+            if let Some(problem) = problem {
+                self.error(&text.span(), problem);
+                return None;
+            }
+        }
+        Some(Spanned::new(text.span(), start))
+    }
+
+    /// `within`: longer than zero, at most a year.
+    fn period(&mut self, table: &Table<'_, '_>) -> Option<Spanned<Period>> {
+        let text = self.string(table, "within", true)?;
+        let period = match text.get_ref().parse::<Period>() {
+            Ok(period) => period,
+            Err(error) => {
+                self.error(&text.span(), format!("invalid `within`: {error}"));
+                return None;
+            }
+        };
+        // humantime reads "1M" and "1y" as 30.44 and 365.25 days of clock
+        // time; a calendar month is written "1 month".
+        let calendar_unit = text
+            .get_ref()
+            .split(|c: char| !c.is_alphabetic())
+            .any(|unit| ["M", "y", "year", "years"].contains(&unit));
+        if matches!(period, Period::Clock(_)) && calendar_unit {
+            self.error(
+                &text.span(),
+                format!(
+                    "invalid `within`: {:?} mixes clock time and calendar units: write calendar \
+                     months as \"1 month\", and clock time in hours or days (\"72h\", \"30d\")",
+                    text.get_ref()
+                ),
+            );
+            return None;
+        }
+        // An incident keeps its rules as text (`Period`'s Display): a clock
+        // period that would read back as something else ("730h 33m 36s" is
+        // displayed "1month") is refused rather than silently changed.
+        if period.to_string().parse::<Period>().ok() != Some(period) {
+            self.error(
+                &text.span(),
+                format!(
+                    "invalid `within`: {:?} would be stored as {:?}, which reads back \
+                     differently: write it in whole hours or days",
+                    text.get_ref(),
+                    period.to_string()
+                ),
+            );
+            return None;
+        }
+        let (zero, too_long) = match period {
+            Period::Clock(duration) => (duration.is_zero(), duration > LONGEST),
+            Period::UsBusinessDays(days) => (days == 0, days > 261),
+            Period::Months(months) => (months == 0, months > 12),
+        };
+        if zero {
+            self.error(&text.span(), "`within` must be longer than zero");
+            return None;
+        }
+        if too_long {
+            self.error(
+                &text.span(),
+                format!(
+                    "`within` is {:?}, longer than a year: write at most \"366d\", \
+                     \"261 us-business-days\" or \"12 months\"",
+                    text.get_ref()
+                ),
+            );
+            return None;
+        }
+        Some(Spanned::new(text.span(), period))
+    }
+
+    /// `reminders` and `deputies_before`, checked against the step's period
+    /// and each other: the head is reminded, earliest first, before the
+    /// deputies are chased, and every reminder falls after the clock starts.
+    fn chase(
+        &mut self,
+        table: &Table<'_, '_>,
+        period: Period,
+        within: &Spanned<Period>,
+    ) -> Option<(Vec<Duration>, Duration)> {
+        let longest = shortest(period);
+        // As written, for messages: "72h" rather than "3days".
+        let period_text = self
+            .source
+            .text
+            .get(within.span())
+            .unwrap_or_default()
+            .trim_matches(|c| c == '"' || c == '\'')
+            .to_owned();
+        let mut ok = true;
+        let reminders: Vec<Spanned<Duration>> = match self.strings(table, "reminders", false) {
+            Some(list) => {
+                let mut reminders: Vec<Spanned<Duration>> = Vec::new();
+                for text in list.get_ref() {
+                    let Some(reminder) = self.parse_duration(text, "reminders") else {
+                        ok = false;
+                        continue;
+                    };
+                    if let Some(previous) = reminders.last()
+                        && reminder.get_ref() >= previous.get_ref()
+                    {
+                        self.error(
+                            &reminder.span(),
+                            format!(
+                                "reminders must be strictly decreasing, earliest first: {} is not \
+                                 shorter than the {} before it",
+                                show(*reminder.get_ref()),
+                                show(*previous.get_ref())
+                            ),
+                        );
+                        ok = false;
+                    } else if *reminder.get_ref() >= longest {
+                        self.error(
+                            &reminder.span(),
+                            format!(
+                                "a reminder {} before the deadline is not shorter than the step's \
+                                 period ({period_text}): it would fall before the clock starts",
+                                text.get_ref()
+                            ),
+                        );
+                        ok = false;
+                    }
+                    reminders.push(reminder);
+                }
+                reminders
+            }
+            None => DEFAULT_REMINDERS
+                .into_iter()
+                .filter(|reminder| *reminder < longest)
+                .map(|reminder| Spanned::new(within.span(), reminder))
+                .collect(),
+        };
+        let explicit = self.duration(table, "deputies_before", false);
+        let deputies_before = match &explicit {
+            Some(explicit) => explicit.clone(),
+            None if table.entries.contains_key("deputies_before") => return None,
+            None => Spanned::new(within.span(), DEFAULT_DEPUTIES_BEFORE),
+        };
+        let named = if explicit.is_some() {
+            "deputies_before"
+        } else {
+            "the default deputies_before"
+        };
+        if let Some(last) = reminders
+            .last()
+            .filter(|last| deputies_before.get_ref() >= last.get_ref())
+        {
+            self.error(
+                &deputies_before.span(),
+                format!(
+                    "{named} ({}) must be shorter than every reminder, and the last is {}: the \
+                     head is reminded before the deputies are chased",
+                    show(*deputies_before.get_ref()),
+                    show(*last.get_ref())
+                ),
+            );
+            ok = false;
+        } else if *deputies_before.get_ref() >= longest {
+            self.error(
+                &deputies_before.span(),
+                format!(
+                    "{named} ({}) is not shorter than the step's period ({period_text}): write \
+                     a shorter deputies_before",
+                    show(*deputies_before.get_ref()),
+                ),
+            );
+            ok = false;
+        }
+        ok.then(|| {
+            (
+                reminders.into_iter().map(Spanned::into_inner).collect(),
+                deputies_before.into_inner(),
+            )
+        })
+    }
+
+    fn dossier_field(&mut self, table: &Table<'_, '_>) -> Option<DossierField> {
+        self.check_keys(table, DOSSIER_KEYS);
+        let label = self.string(table, "label", true);
+        let citation = self.string(table, "citation", true);
+        let prefill = match self.string(table, "prefill", false) {
+            None => Some(Prefill::Nothing),
+            Some(text) => {
+                let prefill = Prefill::parse(text.get_ref());
+                if prefill.is_none() {
+                    self.error(
+                        &text.span(),
+                        format!(
+                            "unknown prefill {:?}: expected one of {}",
+                            text.get_ref(),
+                            Prefill::ALL.map(Prefill::as_str).join(", ")
+                        ),
+                    );
+                }
+                prefill
+            }
+        };
+        Some(DossierField {
+            label: label?.into_inner(),
+            citation: citation?.into_inner(),
+            prefill: prefill?,
         })
     }
 
@@ -759,4 +1284,19 @@ type TimingField = fn(&SpannedTiming) -> Option<&Spanned<Duration>>;
 struct SpannedTiming {
     ack_within: Option<Spanned<Duration>>,
     complete_within: Option<Spanned<Duration>>,
+}
+
+/// A term as written, each half at its span.
+struct SpannedTerm {
+    after: Spanned<Start>,
+    within: Spanned<Period>,
+}
+
+impl SpannedTerm {
+    fn into_term(self) -> Term {
+        Term {
+            after: self.after.into_inner(),
+            within: self.within.into_inner(),
+        }
+    }
 }

@@ -783,10 +783,19 @@ fn files_in_memory_load_like_the_directory() {
             in_memory(&path, &fs::read(dir.join(&path)).unwrap())
         })
         .collect();
-    let in_memory = Catalog::from_files(organisation, departments).unwrap();
+    let regimes = fs::read_dir(dir.join("regimes"))
+        .unwrap()
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let name = format!("regimes/{}", path.file_name().unwrap().to_string_lossy());
+            in_memory(&name, &fs::read(&path).unwrap())
+        })
+        .collect();
+    let in_memory = Catalog::from_files(organisation, departments, regimes).unwrap();
     assert_eq!(in_memory.organisation(), from_disk.organisation());
     assert_eq!(in_memory.scenarios(), from_disk.scenarios());
     assert_eq!(in_memory.departments(), from_disk.departments());
+    assert_eq!(in_memory.regimes(), from_disk.regimes());
 }
 
 #[test]
@@ -799,6 +808,7 @@ fn files_in_memory_report_what_a_directory_cannot_hold() {
             in_memory("elsewhere/pr.toml", PR.as_bytes()),
             in_memory("departments/hr.toml", b"name = \"HR\xff\"\n"),
         ],
+        vec![],
     )
     .unwrap_err();
     let found: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
@@ -812,6 +822,7 @@ fn files_in_memory_report_what_a_directory_cannot_hold() {
 
     let none = Catalog::from_files(
         in_memory("organisation.toml", ORGANISATION.as_bytes()),
+        vec![],
         vec![],
     )
     .unwrap_err();
@@ -994,5 +1005,397 @@ fn look_alike_addresses_are_refused_across_files() {
              \"pr-head@example.com\" (departments/pr.toml:4) but is a different address: if \
              they are one person, write the address the same way in both places",
         ]
+    );
+}
+
+const REGIME: &str = r#"title = "Test regime"
+authority = "The authority"
+citation = "Art. 1"
+source = "https://example.eu/text"
+department = "legal"
+[[step]]
+id = "first"
+title = "First report"
+citation = "Art. 1(1)"
+after = "awareness"
+within = "72h"
+[[step]]
+id = "second"
+title = "Second report"
+citation = "Art. 1(2)"
+after = "submitted:first"
+within = "1 month"
+[[dossier]]
+label = "What happened"
+citation = "Art. 1(3)"
+prefill = "summary"
+"#;
+
+/// The test playbooks with one regime file, `regimes/test.toml`.
+fn with_regime(regime: &str) -> tempfile::TempDir {
+    valid(&[("regimes/test.toml", regime)])
+}
+
+fn hours(count: u64) -> Duration {
+    Duration::from_secs(count * 60 * 60)
+}
+
+fn utc(text: &str) -> chrono::DateTime<chrono::Utc> {
+    text.parse().unwrap()
+}
+
+#[test]
+fn shipped_playbooks_have_five_regimes() {
+    let catalog = Catalog::load(Path::new(SHIPPED)).unwrap();
+    let ids: Vec<&str> = catalog.regimes().iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "dora-art19",
+            "gdpr-art33",
+            "mar-art17",
+            "nis2-art23",
+            "sec-8k-item-1-05"
+        ]
+    );
+    for regime in catalog.regimes() {
+        assert!(regime.source.starts_with("https://"), "{}", regime.id);
+        assert!(!regime.steps.is_empty() && !regime.dossier.is_empty());
+        let contacts = catalog.regime_contacts(regime).unwrap();
+        assert_eq!(contacts.head.email, "legal-head@example.com");
+        assert!(!contacts.deputies.is_empty());
+        assert_eq!(contacts.dpo.is_some(), regime.copy_dpo, "{}", regime.id);
+    }
+    let gdpr = catalog.regime("gdpr-art33").unwrap();
+    assert_eq!(
+        catalog.regime_contacts(gdpr).unwrap().dpo.unwrap().email,
+        "dpo@example.com"
+    );
+    assert!(gdpr.steps[0].late_needs_reasons);
+    assert_eq!(gdpr.steps[0].reminders, [hours(24), hours(4)]);
+    assert!(catalog.regime("sec-8k-1.05").is_none());
+
+    let hijack = catalog.scenario("account-hijack").unwrap();
+    assert!(hijack.regimes.iter().any(|id| id == "gdpr-art33"));
+    for scenario in catalog.scenarios() {
+        for id in &scenario.regimes {
+            assert!(catalog.regime(id).is_some(), "{} names {id}", scenario.id);
+        }
+    }
+    assert_eq!(
+        catalog
+            .organisation()
+            .data_protection_officer
+            .as_ref()
+            .unwrap()
+            .email
+            .to_string(),
+        "dpo@example.com"
+    );
+}
+
+#[test]
+fn shipped_regimes_give_the_statutory_deadlines() {
+    use crate::domain::regulatory::{Fact, Start};
+
+    let catalog = Catalog::load(Path::new(SHIPPED)).unwrap();
+    let step = |regime: &str, step: &str| {
+        let regime = catalog.regime(regime).unwrap();
+        regime.steps.iter().find(|s| s.id == step).unwrap().clone()
+    };
+    let due = |regime: &str, id: &str, start: &str| {
+        let rule = step(regime, id);
+        rule.deadline.within.after(utc(start)).unwrap().to_rfc3339()
+    };
+
+    // GDPR: 72 clock hours from awareness, through the weekend.
+    let gdpr = step("gdpr-art33", "notify-authority");
+    assert_eq!(gdpr.deadline.after, Start::Fact(Fact::Awareness));
+    assert_eq!(
+        due("gdpr-art33", "notify-authority", "2027-01-04T07:10:00Z"),
+        "2027-01-07T07:10:00+00:00"
+    );
+
+    // NIS2: early warning and notification from awareness; the final report a
+    // month after the notification was submitted, clamped to February's end.
+    assert_eq!(
+        due("nis2-art23", "early-warning", "2027-01-04T07:10:00Z"),
+        "2027-01-05T07:10:00+00:00"
+    );
+    assert_eq!(
+        due("nis2-art23", "notification", "2027-01-04T07:10:00Z"),
+        "2027-01-07T07:10:00+00:00"
+    );
+    let final_report = step("nis2-art23", "final-report");
+    assert_eq!(
+        final_report.deadline.after,
+        Start::Submitted("notification".to_owned())
+    );
+    assert_eq!(
+        due("nis2-art23", "final-report", "2027-01-31T10:00:00Z"),
+        "2027-02-28T10:00:00+00:00"
+    );
+
+    // DORA: 4 h from classification but no later than 24 h from awareness;
+    // a limit already past when classification comes does not apply.
+    let initial = step("dora-art19", "initial");
+    assert_eq!(initial.deadline.after, Start::Fact(Fact::ClassifiedMajor));
+    let limit = initial.no_later_than.clone().unwrap();
+    assert_eq!(limit.after, Start::Fact(Fact::Awareness));
+    let effective = |aware: &str, classified: &str| {
+        let own = initial.deadline.within.after(utc(classified)).unwrap();
+        let limit = limit.within.after(utc(aware)).unwrap();
+        if limit > utc(classified) {
+            own.min(limit)
+        } else {
+            own
+        }
+        .to_rfc3339()
+    };
+    assert_eq!(
+        effective("2027-01-04T07:10:00Z", "2027-01-04T09:00:00Z"),
+        "2027-01-04T13:00:00+00:00"
+    );
+    assert_eq!(
+        effective("2027-01-04T07:10:00Z", "2027-01-05T05:10:00Z"),
+        "2027-01-05T07:10:00+00:00",
+        "classified at 22 h: the 24 h limit binds"
+    );
+    assert_eq!(
+        effective("2027-01-04T07:10:00Z", "2027-01-05T09:00:00Z"),
+        "2027-01-05T13:00:00+00:00",
+        "classified after 24 h: 4 h from classification (Art. 5(2))"
+    );
+    assert_eq!(
+        due("dora-art19", "intermediate", "2027-01-04T12:30:00Z"),
+        "2027-01-07T12:30:00+00:00"
+    );
+    assert_eq!(
+        step("dora-art19", "final").deadline.after,
+        Start::Submitted("intermediate".to_owned())
+    );
+    assert_eq!(
+        due("dora-art19", "final", "2027-01-07T11:00:00Z"),
+        "2027-02-07T11:00:00+00:00"
+    );
+
+    // SEC: four business days from the determination, to 17:30 in New York.
+    // Friday 15 January 2027 at 15:00 EST; Monday 18 is a federal holiday.
+    assert_eq!(
+        due("sec-8k-item-1-05", "file-8k", "2027-01-15T20:00:00Z"),
+        "2027-01-22T22:30:00+00:00"
+    );
+    // Form 8-K General Instruction B.1: a determination on a Saturday runs
+    // from, and includes, the next business day: Monday to Thursday.
+    assert_eq!(
+        due("sec-8k-item-1-05", "file-8k", "2027-01-09T15:00:00Z"),
+        "2027-01-14T22:30:00+00:00"
+    );
+}
+
+#[test]
+fn a_regime_file_joins_the_catalog() {
+    let dir = valid(&[
+        ("regimes/test.toml", REGIME),
+        ("regimes/README.md", "not a regime"),
+    ]);
+    let catalog = Catalog::load(dir.path()).unwrap();
+    let regime = catalog.regime("test").unwrap();
+    assert_eq!(regime.department, "legal");
+    assert!(!regime.copy_dpo);
+    let ids: Vec<&str> = regime.steps.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["first", "second"]);
+    // Defaults: 24 h and 4 h before (those shorter than the period), the
+    // deputies an hour before.
+    assert_eq!(regime.steps[0].reminders, [hours(24), hours(4)]);
+    assert_eq!(regime.steps[0].deputies_before, hours(1));
+    assert!(!regime.steps[0].late_needs_reasons);
+    assert_eq!(
+        regime.dossier[0].prefill,
+        crate::domain::regulatory::Prefill::Summary
+    );
+    let contacts = catalog.regime_contacts(regime).unwrap();
+    assert!(contacts.dpo.is_none());
+
+    // A 12-hour step is reminded 4 h before only.
+    let short = REGIME.replacen("within = \"72h\"", "within = \"12h\"", 1);
+    let catalog = Catalog::load(with_regime(&short).path()).unwrap();
+    assert_eq!(catalog.regimes()[0].steps[0].reminders, [hours(4)]);
+
+    // Without a regimes directory there are simply none.
+    assert!(
+        Catalog::load(valid(&[]).path())
+            .unwrap()
+            .regimes()
+            .is_empty()
+    );
+}
+
+#[test]
+fn regime_problems_are_reported_where_they_are() {
+    let unknown_key = REGIME.replacen(
+        "within = \"72h\"\n",
+        "within = \"72h\"\nwithn = \"1h\"\n",
+        1,
+    );
+    assert_problems(
+        with_regime(&unknown_key).path(),
+        &[("regimes/test.toml:12:1", "unknown key `withn` in [[step]]")],
+    );
+
+    let bad_period = REGIME.replacen("\"72h\"", "\"72 parsecs\"", 1);
+    assert_problems(
+        with_regime(&bad_period).path(),
+        &[(
+            "regimes/test.toml:11:10",
+            "invalid `within`: `72 parsecs` is not a period",
+        )],
+    );
+
+    let clock_month = REGIME.replacen("\"1 month\"", "\"1M\"", 1);
+    assert_problems(
+        with_regime(&clock_month).path(),
+        &[(
+            "regimes/test.toml:17:10",
+            "mixes clock time and calendar units",
+        )],
+    );
+
+    let ambiguous = REGIME.replacen("\"72h\"", "\"730h 33m 36s\"", 1);
+    assert_problems(
+        with_regime(&ambiguous).path(),
+        &[("regimes/test.toml:11:10", "reads back differently")],
+    );
+
+    let later = REGIME.replacen("after = \"awareness\"", "after = \"submitted:second\"", 1);
+    assert_problems(
+        with_regime(&later).path(),
+        &[("regimes/test.toml:10:9", "names a later step")],
+    );
+
+    let nowhere = REGIME.replacen("submitted:first", "submitted:third", 1);
+    assert_problems(
+        with_regime(&nowhere).path(),
+        &[("regimes/test.toml:16:9", "names no step of this regime")],
+    );
+
+    let bad_start = REGIME.replacen("\"awareness\"", "\"discovery\"", 1);
+    assert_problems(
+        with_regime(&bad_start).path(),
+        &[("regimes/test.toml:10:9", "unknown start `discovery`")],
+    );
+
+    let increasing = REGIME.replacen(
+        "within = \"72h\"\n",
+        "within = \"72h\"\nreminders = [\"4h\", \"24h\"]\n",
+        1,
+    );
+    assert_problems(
+        with_regime(&increasing).path(),
+        &[(
+            "regimes/test.toml:12:20",
+            "reminders must be strictly decreasing",
+        )],
+    );
+
+    let too_early = REGIME.replacen(
+        "within = \"72h\"\n",
+        "within = \"72h\"\nreminders = [\"3d\", \"4h\"]\ndeputies_before = \"4h\"\n",
+        1,
+    );
+    assert_problems(
+        with_regime(&too_early).path(),
+        &[
+            (
+                "regimes/test.toml:12:14",
+                "a reminder 3d before the deadline is not shorter than the step's period (72h)",
+            ),
+            (
+                "regimes/test.toml:13:19",
+                "must be shorter than every reminder",
+            ),
+        ],
+    );
+
+    let no_department = REGIME.replacen("\"legal\"", "\"compliance\"", 1);
+    assert_problems(
+        with_regime(&no_department).path(),
+        &[(
+            "regimes/test.toml:5:14",
+            "regime `test` names unknown department `compliance`",
+        )],
+    );
+
+    let organisation = format!("{ORGANISATION}regimes = [\"test\", \"gdpr\"]\n");
+    let dir = valid(&[
+        ("organisation.toml", &organisation),
+        ("regimes/test.toml", REGIME),
+    ]);
+    assert_problems(
+        dir.path(),
+        &[(
+            "organisation.toml:13:20",
+            "scenario `hijack` names unknown regime `gdpr`: there is no regimes/gdpr.toml",
+        )],
+    );
+}
+
+#[test]
+fn every_problem_in_a_regime_is_reported_at_once() {
+    let regime = r#"title = "Test regime"
+authority = "The authority"
+citation = "Art. 1"
+source = "http://example.eu/text"
+department = "legal"
+copy_dpo = true
+[[step]]
+id = "first"
+title = "First report"
+after = "awareness"
+within = "0h"
+[[step]]
+id = "first"
+title = "Again"
+citation = "Art. 1(2)"
+after = "submitted:first"
+within = "4h"
+no_later_than = { after = "submitted:first", within = "24h" }
+[[dossier]]
+label = "What happened"
+citation = "Art. 1(3)"
+prefill = "gossip"
+"#;
+    assert_problems(
+        with_regime(regime).path(),
+        &[
+            (
+                "regimes/test.toml:4:10",
+                "`source` must be the https:// address",
+            ),
+            (
+                "regimes/test.toml:6:12",
+                "copies the data protection officer, but organisation.toml names none",
+            ),
+            (
+                "regimes/test.toml:7:1",
+                "missing required key `citation` in [[step]]",
+            ),
+            (
+                "regimes/test.toml:11:10",
+                "`within` must be longer than zero",
+            ),
+            ("regimes/test.toml:13:6", "duplicate step id `first`"),
+            ("regimes/test.toml:16:9", "names this step itself"),
+            ("regimes/test.toml:18:27", "names this step itself"),
+            ("regimes/test.toml:22:11", "unknown prefill \"gossip\""),
+        ],
+    );
+
+    assert_problems(
+        valid(&[("regimes/Test.toml", REGIME)]).path(),
+        &[(
+            "regimes/Test.toml:1:1",
+            "invalid regime id \"Test\" (the file name)",
+        )],
     );
 }
