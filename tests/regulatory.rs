@@ -253,7 +253,7 @@ async fn gdpr_is_chased_to_its_deadline_and_a_late_filing_must_say_why(backend: 
     // A late filing without the reasons for the delay is refused.
     let (status, body) = file(&app, &id, CLOCK, json!({"reference": "CNIL-2027-0042"})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["field"], "delay_reasons", "{body}");
+    assert_eq!(body["error"]["field"], "delay_reasons", "{body}");
     let (status, body) = file(
         &app,
         &id,
@@ -361,10 +361,10 @@ async fn dora_deadlines_chain_from_the_right_events(backend: Backend) {
     // A filing needs the authority's reference or the document's hash.
     let (status, body) = file(&app, &id, FINAL, json!({})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["field"], "reference");
+    assert_eq!(body["error"]["field"], "reference");
     let (status, body) = file(&app, &id, FINAL, json!({"document_sha256": "not a hash"})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["field"], "document_sha256");
+    assert_eq!(body["error"]["field"], "document_sha256");
 }
 
 async fn nis2_final_report_runs_a_month_from_the_notification(backend: Backend) {
@@ -406,7 +406,7 @@ async fn nis2_final_report_runs_a_month_from_the_notification(backend: Backend) 
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["field"], "submitted_at");
+    assert_eq!(body["error"]["field"], "submitted_at");
     let (status, body) = act(
         &app,
         &format!("{id}/regulatory/claims"),
@@ -415,7 +415,7 @@ async fn nis2_final_report_runs_a_month_from_the_notification(backend: Backend) 
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["field"], "claimed_at");
+    assert_eq!(body["error"]["field"], "claimed_at");
 }
 
 async fn sec_business_days_skip_a_federal_holiday(backend: Backend) {
@@ -426,7 +426,7 @@ async fn sec_business_days_skip_a_federal_holiday(backend: Backend) {
     let view = claim(&app, &id, "materiality_determined", "2027-01-15T20:00:00Z").await;
     // Tuesday, Wednesday, Thursday, Friday: 17:30 in New York.
     assert_eq!(
-        due(&view, "sec-8k-item-1-05/form-8-k"),
+        due(&view, "sec-8k-item-1-05/file-8k"),
         Some(at("2027-01-22T22:30:00Z"))
     );
 }
@@ -456,7 +456,7 @@ async fn a_regime_is_decided_by_legal_and_not_notifiable_needs_a_reason(backend:
     let path = format!("{id}/regulatory/gdpr-art33/not-notifiable");
     let (status, body) = act(&app, &path, &app.legal, json!({"reason": "  "})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["field"], "reason");
+    assert_eq!(body["error"]["field"], "reason");
     let (status, body) = act(&app, &path, &app.legal, json!({})).await;
     assert!(status.is_client_error(), "{status} {body}");
     let reason = "The hijacked account held no personal data: public posts only.";

@@ -718,7 +718,9 @@ impl Incident {
                 start: rule.deadline.after.to_string(),
             });
         };
-        let late = submitted_at > due_at;
+        // A later filing of a step answered in time (DORA's updated
+        // intermediate report) is an update, not a late report.
+        let late = step_state.submissions.is_empty() && submitted_at > due_at;
         let delay_reasons = report.delay_reasons.map(Prose::into_string);
         if late && rule.late_needs_reasons && delay_reasons.is_none() {
             return Err(DomainError::NeedsField {
