@@ -11,8 +11,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use support::browser::Browser;
 use support::smtp::Received;
 use support::{Backend, ManualClock, Options, TestApp, TestDatabase};
+use tocsin::auth::Role;
+use tocsin::domain::Actor;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -216,7 +219,7 @@ async fn gdpr_is_chased_to_its_deadline_and_a_late_filing_must_say_why(backend: 
         ["dpo@example.com", "legal-head@example.com"]
     );
     let subject = reminder[0].subject().unwrap();
-    assert!(subject.contains("Due in 23h 59m"), "{subject}");
+    assert!(subject.contains("Due in 23 h 59 min"), "{subject}");
     let text = reminder[0].text().unwrap();
     assert!(text.contains("2027-01-07 07:10 UTC"), "{text}");
     assert!(
@@ -232,7 +235,7 @@ async fn gdpr_is_chased_to_its_deadline_and_a_late_filing_must_say_why(backend: 
     );
     let deputies = tick_to(&app, &clock, at("2027-01-07T06:10:01Z"), 1).await;
     assert_eq!(recipients(&deputies), ["legal-deputy@example.com"]);
-    assert!(deputies[0].subject().unwrap().contains("Due in 59m"));
+    assert!(deputies[0].subject().unwrap().contains("Due in 59 min"));
 
     // At the deadline: the commander, and the miss is on the chain.
     let missed = tick_to(&app, &clock, at("2027-01-07T07:10:01Z"), 1).await;
@@ -492,4 +495,97 @@ async fn a_regime_is_decided_by_legal_and_not_notifiable_needs_a_reason(backend:
         .filter(|kind| kind.starts_with("regime_"))
         .collect();
     assert_eq!(kinds, ["regime_not_notifiable", "regime_armed"]);
+}
+
+/// Legal in the browser: the countdowns on the incident page and the
+/// dashboard, arming a regime and recording a filing from the page, at
+/// desktop and phone width. Screenshots land in target/screenshots/.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legal_keeps_the_clocks_in_the_browser() {
+    let (app, _clock, _dir) = app_at(&Backend::Sqlite, "2027-01-04T09:00:00Z").await;
+    let id = quiet_incident(&app).await;
+    claim(&app, &id, "awareness", "2027-01-04T07:10:00Z").await;
+    arm(&app, &id, "nis2-art23").await;
+    app.staff
+        .add_user("counsel@example.com", Role::Legal, &Actor::operator("test"))
+        .await
+        .unwrap();
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/")).await;
+    browser.fill("#email", "counsel@example.com").await;
+    browser.click("button[type=submit]").await;
+    let deadline = std::time::Instant::now() + WAIT;
+    let link = loop {
+        let mail = app
+            .smtp
+            .received()
+            .into_iter()
+            .find(|m| m.rcpt_to == ["counsel@example.com"]);
+        if let Some(mail) = mail {
+            break mail
+                .links()
+                .into_iter()
+                .find(|l| l.contains("/sign-in/"))
+                .unwrap();
+        }
+        assert!(std::time::Instant::now() < deadline, "no sign-in mail");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    browser.goto(&link).await;
+    browser.click("#sign-in").await;
+    browser.wait_for_text("h1", "Incidents", WAIT).await;
+
+    // The dashboard leads with the deadlines, soonest first.
+    browser
+        .wait_for_text("#deadlines", "in 22 h 10 min", WAIT)
+        .await;
+    browser.screenshot("regulatory-dashboard").await;
+
+    // Arm GDPR from the incident page: its clock appears with its countdown.
+    browser.goto(&app.url(&format!("/incidents/{id}"))).await;
+    browser.click("#regulatory summary").await;
+    browser.select("#arm-regime", "gdpr-art33").await;
+    browser.click("#regulatory button[value=arm]").await;
+    browser.wait_for_text("main", "Regime armed.", WAIT).await;
+    let clocks = browser.text("#regulatory ul.clocks").await;
+    assert!(clocks.contains("in 2 d 22 h 10 min"), "{clocks}");
+    assert!(clocks.contains("due 2027-01-07 07:10 UTC"), "{clocks}");
+    browser.screenshot("regulatory-incident").await;
+
+    // Record the NIS2 early warning with the authority's reference.
+    browser.click("#regulatory summary").await;
+    browser
+        .select("#file-clock", "nis2-art23/early-warning")
+        .await;
+    browser.fill("#file-reference", "CSIRT-2027-0001").await;
+    browser.click("#regulatory button[value=file]").await;
+    browser
+        .wait_for_text("main", "Filing recorded.", WAIT)
+        .await;
+    let clocks = browser.text("#regulatory ul.clocks").await;
+    assert!(clocks.contains("CSIRT-2027-0001"), "{clocks}");
+
+    // On a phone nothing is cut off and nothing scrolls sideways.
+    browser.client().set_window_size(360, 800).await.unwrap();
+    browser.goto(&app.url(&format!("/incidents/{id}"))).await;
+    browser
+        .wait_for_text("#regulatory", "Regulatory deadlines", WAIT)
+        .await;
+    let overflow = browser
+        .client()
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(overflow, json!(0), "the page scrolls sideways at 360 px");
+    browser.screenshot("regulatory-incident-phone").await;
+    browser.goto(&app.url("/")).await;
+    browser
+        .wait_for_text("#deadlines", "Regulatory deadlines", WAIT)
+        .await;
+    browser.screenshot("regulatory-dashboard-phone").await;
+    browser.close().await;
+    app.stop().await;
 }

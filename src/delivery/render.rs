@@ -144,12 +144,22 @@ pub fn when(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-/// How far `at` is from `now`, to the minute: "in 2h 5m", or "2h 5m late"
-/// once past.
+/// How far `at` is from `now`, to the minute: "in 2 d 3 h 5 min", or
+/// "2 h 5 min late" once past.
 pub fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let minutes = (at - now).num_minutes();
-    let span =
-        humantime::format_duration(std::time::Duration::from_secs(minutes.unsigned_abs() * 60));
+    let minutes = (at - now).num_minutes().unsigned_abs();
+    let (days, hours, minutes) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
+    let mut parts = Vec::new();
+    if days > 0 {
+        parts.push(format!("{days} d"));
+    }
+    if hours > 0 {
+        parts.push(format!("{hours} h"));
+    }
+    if minutes > 0 || parts.is_empty() {
+        parts.push(format!("{minutes} min"));
+    }
+    let span = parts.join(" ");
     if at > now {
         format!("in {span}")
     } else {

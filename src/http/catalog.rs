@@ -6,12 +6,67 @@ use serde::Serialize;
 use super::extract::Caller;
 use super::{ApiError, AppState};
 use crate::auth::Permission;
+use crate::domain::regulatory::Regime;
 use crate::playbook::{Department, Organisation, Scenario};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct PlaybooksView {
     organisation: Organisation,
     departments: Vec<Department>,
+    /// The statutory deadline regimes legal can arm on an incident.
+    regimes: Vec<RegimeView>,
+}
+
+/// A regime of `playbooks/regimes/`, as people read it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RegimeView {
+    id: String,
+    title: String,
+    authority: String,
+    citation: String,
+    source: String,
+    /// The department whose head, then deputies, are chased.
+    department: String,
+    steps: Vec<RegimeStepView>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RegimeStepView {
+    id: String,
+    title: String,
+    citation: String,
+    /// "72h after awareness", with any second limit.
+    rule: String,
+}
+
+impl From<&Regime> for RegimeView {
+    fn from(regime: &Regime) -> Self {
+        RegimeView {
+            id: regime.id.clone(),
+            title: regime.title.clone(),
+            authority: regime.authority.clone(),
+            citation: regime.citation.clone(),
+            source: regime.source.clone(),
+            department: regime.department.clone(),
+            steps: regime
+                .steps
+                .iter()
+                .map(|step| RegimeStepView {
+                    id: step.id.clone(),
+                    title: step.title.clone(),
+                    citation: step.citation.clone(),
+                    rule: match &step.no_later_than {
+                        Some(limit) => format!(
+                            "{}, no later than {}",
+                            step.deadline.describe(),
+                            limit.describe()
+                        ),
+                        None => step.deadline.describe(),
+                    },
+                })
+                .collect(),
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/playbooks", tag = "playbooks",
@@ -29,6 +84,7 @@ pub async fn playbooks(
     Ok(Json(PlaybooksView {
         organisation: catalog.organisation().clone(),
         departments: catalog.departments().to_vec(),
+        regimes: catalog.regimes().iter().map(RegimeView::from).collect(),
     }))
 }
 

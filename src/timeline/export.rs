@@ -834,6 +834,39 @@ mod tests {
                     note: Some("<script>x</script>".into()),
                 }],
             }],
+            dossiers: vec![Dossier {
+                regime: "gdpr-art33".into(),
+                title: "GDPR Art. 33".into(),
+                citation: "Regulation (EU) 2016/679, Article 33".into(),
+                authority: "The supervisory authority".into(),
+                source: "https://eur-lex.europa.eu/eli/reg/2016/679/oj".into(),
+                decision: "armed".into(),
+                reason: None,
+                decided_at: at("2026-11-26T09:20:00Z"),
+                decided_by: "user:counsel@example.org".into(),
+                steps: vec![DossierStep {
+                    id: "notify-authority".into(),
+                    title: "Notify the supervisory authority".into(),
+                    citation: "Art. 33(1)".into(),
+                    rule: "72h after awareness".into(),
+                    status: "submitted_late".into(),
+                    started_at: Some(at("2026-11-26T07:10:00Z")),
+                    due_at: Some(at("2026-11-29T07:10:00Z")),
+                    filings: vec!["2026-11-29 09:00 UTC, reference <CNIL-1>, late".into()],
+                }],
+                fields: vec![
+                    DossierField {
+                        label: "The nature of the breach".into(),
+                        citation: "Art. 33(3)(a)".into(),
+                        draft: "Records exposed <script>x</script>".into(),
+                    },
+                    DossierField {
+                        label: "The likely consequences".into(),
+                        citation: "Art. 33(3)(c)".into(),
+                        draft: String::new(),
+                    },
+                ],
+            }],
             signature: key.sign_head(&head),
             public_key: key.public_key(),
             head,
@@ -860,13 +893,14 @@ mod tests {
             "legal/preserve-evidence"
         );
         assert_eq!(value["exported_at"], "2026-11-27T08:00:00.000000Z");
+        assert_eq!(value["regulatory"][0]["fields"][1]["citation"], "Art. 33(3)(c)");
         let keys: Vec<&str> = value
             .as_object()
             .unwrap()
             .keys()
             .map(String::as_str)
             .collect();
-        assert_eq!(keys.len(), 8);
+        assert_eq!(keys.len(), 9);
     }
 
     #[test]
@@ -1000,6 +1034,10 @@ mod tests {
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; more"));
         assert!(page.contains("Data breach &lt;b&gt;&quot;bold&quot;&lt;/b&gt;"));
         assert!(page.contains("Legal &amp; Compliance"));
+        assert!(page.contains("<h2>Regulatory dossiers</h2>"));
+        assert!(page.contains("reference &lt;CNIL-1&gt;, late"));
+        assert!(page.contains("Records exposed &lt;script&gt;"));
+        assert!(page.contains("<em>to complete</em>"));
         assert!(page.contains("@media print"));
         assert!(page.contains("break-inside:avoid"));
         for external in [

@@ -582,6 +582,7 @@ mod tests {
                 legal_hold: false,
             },
             departments: vec![],
+            dossiers: vec![],
             head: head.clone(),
             signature: key.sign_head(head),
             public_key: key.public_key(),
