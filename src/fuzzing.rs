@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
+use crate::domain::regulatory::schedule;
 use crate::domain::{Incident, Line, NewIncident, Prose, Severity};
 use crate::http::{LinkAction, link_action, link_secret};
 use crate::playbook::{Catalog, Diagnostics, PlaybookFile};
@@ -59,34 +60,54 @@ pub enum Outcome {
 /// Byte that separates files in a playbook fuzz input; TOML text never holds
 /// a raw NUL, so real files split cleanly.
 pub const FILE_SEPARATOR: u8 = 0;
-/// More department files than this are ignored: enough for every cross-file
-/// rule, few enough to keep executions fast.
-pub const MAX_DEPARTMENTS: usize = 8;
+/// More department and regime files than this are ignored: enough for the
+/// shipped playbooks and every cross-file rule, few enough to keep
+/// executions fast.
+pub const MAX_FILES: usize = 12;
 
-/// The organisation file and department files a playbook fuzz input holds:
-/// `organisation.toml`, then for each department a separator, its id, a
-/// newline and the file's content.
-pub fn split_playbooks(data: &[u8]) -> (PlaybookFile, Vec<PlaybookFile>) {
+/// The files a playbook fuzz input holds: `organisation.toml`, then for
+/// each further file a separator, its name, a newline and its content. A
+/// name `regimes/<id>` is a regime file; any other names a department.
+pub fn split_playbooks(data: &[u8]) -> PlaybookFiles {
     let mut parts = data.split(|byte| *byte == FILE_SEPARATOR);
     let organisation = PlaybookFile {
         path: PathBuf::from("organisation.toml"),
         content: parts.next().unwrap_or_default().to_vec(),
     };
-    let departments = parts
-        .take(MAX_DEPARTMENTS)
-        .map(|part| {
-            let (id, content) = match part.iter().position(|byte| *byte == b'\n') {
-                Some(at) => (&part[..at], &part[at + 1..]),
-                None => (part, &[][..]),
-            };
-            PlaybookFile {
-                path: Path::new("departments")
-                    .join(format!("{}.toml", String::from_utf8_lossy(id))),
-                content: content.to_vec(),
-            }
-        })
-        .collect();
-    (organisation, departments)
+    let mut files = PlaybookFiles {
+        organisation,
+        departments: Vec::new(),
+        regimes: Vec::new(),
+    };
+    for part in parts.take(MAX_FILES) {
+        let (name, content) = match part.iter().position(|byte| *byte == b'\n') {
+            Some(at) => (&part[..at], &part[at + 1..]),
+            None => (part, &[][..]),
+        };
+        let name = String::from_utf8_lossy(name);
+        let (folder, list) = match name.strip_prefix("regimes/") {
+            Some(id) => (
+                Path::new("regimes").join(format!("{id}.toml")),
+                &mut files.regimes,
+            ),
+            None => (
+                Path::new("departments").join(format!("{name}.toml")),
+                &mut files.departments,
+            ),
+        };
+        list.push(PlaybookFile {
+            path: folder,
+            content: content.to_vec(),
+        });
+    }
+    files
+}
+
+/// The playbook files of one fuzz input.
+pub struct PlaybookFiles {
+    pub organisation: PlaybookFile,
+    pub departments: Vec<PlaybookFile>,
+    pub regimes: Vec<PlaybookFile>,
 }
 
 /// The fuzz input for these files: the inverse of [`split_playbooks`].
@@ -105,11 +126,16 @@ pub fn join_playbooks(organisation: &[u8], departments: &[(&str, &[u8])]) -> Vec
 /// it names; a catalog it accepts can open an incident for every scenario
 /// at every severity, with every dependency inside the plan.
 pub fn check_playbook_loader(data: &[u8]) -> Result<Outcome, Violation> {
-    let (organisation, departments) = split_playbooks(data);
+    let PlaybookFiles {
+        organisation,
+        departments,
+        regimes,
+    } = split_playbooks(data);
     let files: Vec<PlaybookFile> = std::iter::once(organisation.clone())
         .chain(departments.iter().cloned())
+        .chain(regimes.iter().cloned())
         .collect();
-    match Catalog::from_files(organisation, departments, Vec::new()) {
+    match Catalog::from_files(organisation, departments, regimes) {
         Err(diagnostics) => {
             check_diagnostics(&diagnostics, &files)?;
             Ok(Outcome::Refused)
@@ -195,6 +221,7 @@ fn check_catalog(catalog: &Catalog) -> Result<(), Violation> {
             }
         }
     }
+    check_regimes(catalog)?;
     let commander = &catalog.organisation().commander;
     for scenario in catalog.scenarios() {
         for id in &scenario.departments {
@@ -232,6 +259,34 @@ fn check_catalog(catalog: &Catalog) -> Result<(), Violation> {
             ensure(incident.tasks().count() == keys.len(), || {
                 format!("an incident for `{}` lost tasks", scenario.id)
             })?;
+        }
+    }
+    Ok(())
+}
+
+/// Every regime the loader accepts has a department to chase, and each
+/// step's clock, started at the calendar's edges, has a deadline after its
+/// start and a chase schedule in time order that ends at the deadline.
+fn check_regimes(catalog: &Catalog) -> Result<(), Violation> {
+    for regime in catalog.regimes() {
+        ensure(catalog.regime_contacts(regime).is_some(), || {
+            format!("regime `{}` chases nobody", regime.id)
+        })?;
+        for step in &regime.steps {
+            for start in [far_future(), DateTime::<Utc>::UNIX_EPOCH] {
+                let Some(due) = step.deadline.within.after(start) else {
+                    continue;
+                };
+                ensure(due > start, || {
+                    format!("{}/{} is due when its clock starts", regime.id, step.id)
+                })?;
+                let points = schedule(step, due);
+                ensure(
+                    points.windows(2).all(|pair| pair[0].0 <= pair[1].0)
+                        && points.last().map(|(at, _)| *at) == Some(due),
+                    || format!("{}/{} chases out of order", regime.id, step.id),
+                )?;
+            }
         }
     }
     Ok(())

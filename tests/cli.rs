@@ -26,7 +26,7 @@ fn playbooks_check_accepts_the_shipped_playbooks() {
     let dir = tempfile::tempdir().unwrap();
     let out = tocsin(dir.path(), &["playbooks", "check", support::PLAYBOOKS]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("ok (5 departments, 5 scenarios)"));
+    assert!(text(&out.stdout).contains("ok (5 departments, 5 scenarios, 5 regimes)"));
 }
 
 /// Three problems in two files, all reported at once, each at its place.

@@ -203,10 +203,34 @@ fn write_playbook_seeds() {
         .map(|id| (*id, read(&format!("departments/{id}.toml"))))
         .collect();
     let all: Vec<(&str, &[u8])> = departments.iter().map(|(i, c)| (*i, &c[..])).collect();
+    let regimes: Vec<(String, Vec<u8>)> = std::fs::read_dir(root.join("regimes"))
+        .expect("the shipped regimes")
+        .map(|entry| {
+            let path = entry.expect("entry").path();
+            let id = path
+                .file_stem()
+                .expect("a file")
+                .to_string_lossy()
+                .into_owned();
+            (
+                format!("regimes/{id}"),
+                std::fs::read(&path).expect("read regime"),
+            )
+        })
+        .collect();
+    let with_regimes: Vec<(&str, &[u8])> = all
+        .iter()
+        .copied()
+        .chain(
+            regimes
+                .iter()
+                .map(|(name, content)| (name.as_str(), &content[..])),
+        )
+        .collect();
     write_seed(
         "playbook_loader",
         "shipped",
-        &join_playbooks(&organisation, &all),
+        &join_playbooks(&organisation, &with_regimes),
     );
     // Two departments only: the other scenarios' references dangle.
     write_seed(

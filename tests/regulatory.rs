@@ -356,8 +356,8 @@ async fn dora_deadlines_chain_from_the_right_events(backend: Backend) {
         .changes(&id)
         .await
         .into_iter()
-        .filter(|event| event["kind"] == "clock_started" && event["data"]["step"] == "final")
-        .last()
+        .rev()
+        .find(|event| event["kind"] == "clock_started" && event["data"]["step"] == "final")
         .unwrap();
     assert_eq!(moved["data"]["previous_due_at"], "2027-04-03T10:00:00Z");
 

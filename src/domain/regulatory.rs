@@ -138,7 +138,16 @@ impl Period {
 impl fmt::Display for Period {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Period::Clock(duration) => write!(f, "{}", humantime::format_duration(*duration)),
+            // Hours as hours ("72h", not humantime's "3days"): statutes count them so.
+            Period::Clock(duration) => match duration.as_secs() {
+                secs if secs % 3600 == 0 && duration.subsec_nanos() == 0 => {
+                    write!(f, "{}h", secs / 3600)
+                }
+                secs if secs % 60 == 0 && duration.subsec_nanos() == 0 => {
+                    write!(f, "{}m", secs / 60)
+                }
+                _ => write!(f, "{}", humantime::format_duration(*duration)),
+            },
             Period::UsBusinessDays(days) => write!(f, "{days} us-business-days"),
             Period::Months(1) => f.write_str("1 month"),
             Period::Months(months) => write!(f, "{months} months"),

@@ -14,12 +14,12 @@ pub struct PlaybooksView {
     organisation: Organisation,
     departments: Vec<Department>,
     /// The statutory deadline regimes legal can arm on an incident.
-    regimes: Vec<RegimeView>,
+    regimes: Vec<RegimeSummary>,
 }
 
 /// A regime of `playbooks/regimes/`, as people read it.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct RegimeView {
+pub struct RegimeSummary {
     id: String,
     title: String,
     authority: String,
@@ -27,11 +27,11 @@ pub struct RegimeView {
     source: String,
     /// The department whose head, then deputies, are chased.
     department: String,
-    steps: Vec<RegimeStepView>,
+    steps: Vec<RegimeStepSummary>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct RegimeStepView {
+pub struct RegimeStepSummary {
     id: String,
     title: String,
     citation: String,
@@ -39,9 +39,9 @@ pub struct RegimeStepView {
     rule: String,
 }
 
-impl From<&Regime> for RegimeView {
+impl From<&Regime> for RegimeSummary {
     fn from(regime: &Regime) -> Self {
-        RegimeView {
+        RegimeSummary {
             id: regime.id.clone(),
             title: regime.title.clone(),
             authority: regime.authority.clone(),
@@ -51,7 +51,7 @@ impl From<&Regime> for RegimeView {
             steps: regime
                 .steps
                 .iter()
-                .map(|step| RegimeStepView {
+                .map(|step| RegimeStepSummary {
                     id: step.id.clone(),
                     title: step.title.clone(),
                     citation: step.citation.clone(),
@@ -84,7 +84,7 @@ pub async fn playbooks(
     Ok(Json(PlaybooksView {
         organisation: catalog.organisation().clone(),
         departments: catalog.departments().to_vec(),
-        regimes: catalog.regimes().iter().map(RegimeView::from).collect(),
+        regimes: catalog.regimes().iter().map(RegimeSummary::from).collect(),
     }))
 }
 

@@ -893,7 +893,10 @@ mod tests {
             "legal/preserve-evidence"
         );
         assert_eq!(value["exported_at"], "2026-11-27T08:00:00.000000Z");
-        assert_eq!(value["regulatory"][0]["fields"][1]["citation"], "Art. 33(3)(c)");
+        assert_eq!(
+            value["regulatory"][0]["fields"][1]["citation"],
+            "Art. 33(3)(c)"
+        );
         let keys: Vec<&str> = value
             .as_object()
             .unwrap()
