@@ -76,6 +76,7 @@ pub async fn document(
     let mut doc = serde_json::to_value(served(state.engine.catalog()))
         .map_err(|error| super::ApiError::internal(&error))?;
     fix_link_names(&mut doc);
+    super::regulatory::require_proof(&mut doc);
     Ok(Json(doc))
 }
 

@@ -236,6 +236,7 @@ pub struct SubmissionBody {
     /// The authority's reference for the filing. This or `document_sha256`.
     reference: Option<LineInput>,
     /// The SHA-256 of the filed document, 64 hex digits.
+    #[schema(pattern = "^[0-9A-Fa-f]{64}$")]
     document_sha256: Option<String>,
     /// Why it is late: required after the deadline where the law asks for it.
     delay_reasons: Option<ProseInput>,
@@ -263,6 +264,32 @@ pub async fn submit(
         .submit_report(id, &regime, &step, report, &caller.actor())
         .await?;
     Ok(axum::Json(view(&state, incident).await?))
+}
+
+/// Says in the document what [`report`] requires: a filing names the
+/// authority's reference or the document's hash (JSON Schema's `anyOf`,
+/// which utoipa's derive cannot write).
+pub fn require_proof(doc: &mut serde_json::Value) {
+    if let Some(body) = doc
+        .pointer_mut("/components/schemas/SubmissionBody")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        body.insert(
+            "anyOf".to_owned(),
+            serde_json::json!([
+                {
+                    "required": ["reference"],
+                    "properties": {"reference": {"$ref": "#/components/schemas/LineInput"}},
+                },
+                {
+                    "required": ["document_sha256"],
+                    "properties": {
+                        "document_sha256": {"type": "string", "pattern": "^[0-9A-Fa-f]{64}$"},
+                    },
+                },
+            ]),
+        );
+    }
 }
 
 /// A filing as the API sends it, read: it must be traceable to what was
