@@ -211,6 +211,24 @@ async fn gdpr_is_chased_to_its_deadline_and_a_late_filing_must_say_why(backend: 
     assert_eq!(claimed["at"], "2027-01-04T09:00:00.000000Z", "{claimed}");
     assert_eq!(claimed["data"]["claimed_at"], "2027-01-04T07:10:00Z");
 
+    // Monitoring sees the same countdown.
+    let reference = view["reference"].as_str().unwrap();
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let gauge = format!(
+        "tocsin_regulatory_deadline_remaining_seconds{{incident=\"{reference}\",\
+         regime=\"gdpr-art33\",step=\"notify-authority\"}} {}",
+        70 * 3600 + 10 * 60
+    );
+    assert!(metrics.contains(&gauge), "{gauge} in {metrics}");
+
     // Nothing until 24 hours before the deadline: 48 hours after awareness.
     tick_to(&app, &clock, at("2027-01-06T07:09:00Z"), 0).await;
     let reminder = tick_to(&app, &clock, at("2027-01-06T07:10:01Z"), 2).await;

@@ -595,7 +595,7 @@ impl Incident {
             .position(|state| state.rule.id == regime.id);
         if let Some(index) = existing {
             let state = &self.regulatory.regimes[index];
-            if state.decision == decision || (state.is_armed() && decision == Decision::Armed) {
+            if state.decision == decision {
                 return Err(DomainError::RegimeUnchanged(regime.id.clone()));
             }
         }
@@ -959,5 +959,205 @@ impl Prefill {
                 .collect::<Vec<_>>()
                 .join("\n"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::chase::Rung;
+    use crate::domain::{NewIncident, Plan, Severity};
+
+    fn at(hour: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2027, 1, 4, hour, 0, 0).unwrap()
+    }
+
+    fn hours(n: u64) -> Duration {
+        Duration::from_secs(n * 3600)
+    }
+
+    fn person(email: &str) -> Person {
+        Person {
+            name: email.to_owned(),
+            email: email.to_owned(),
+        }
+    }
+
+    /// Two chained steps: a report 72 h after awareness, a follow-up 24 h
+    /// after the report's latest filing.
+    fn regime() -> Regime {
+        let step = |id: &str, after: &str, within: u64| StepRule {
+            id: id.to_owned(),
+            title: id.to_owned(),
+            citation: "Art. 1".to_owned(),
+            deadline: Term {
+                after: after.parse().unwrap(),
+                within: Period::Clock(hours(within)),
+            },
+            no_later_than: None,
+            reminders: vec![hours(24), hours(4)],
+            deputies_before: hours(1),
+            late_needs_reasons: true,
+        };
+        Regime {
+            id: "test".to_owned(),
+            title: "Test regime".to_owned(),
+            authority: "The authority".to_owned(),
+            citation: "Regulation 1".to_owned(),
+            source: "https://example.org".to_owned(),
+            department: "legal".to_owned(),
+            copy_dpo: false,
+            steps: vec![
+                step("report", "awareness", 72),
+                step("follow-up", "submitted:report", 24),
+            ],
+            dossier: Vec::new(),
+        }
+    }
+
+    fn incident() -> Incident {
+        let plan = Plan {
+            scenario: "drill".into(),
+            severity: Severity::Low,
+            departments: Vec::new(),
+        };
+        let new = NewIncident {
+            title: Line::parse("Drill").unwrap(),
+            summary: Prose::parse("Drill").unwrap(),
+            commander: person("commander@example.com"),
+        };
+        let mut incident = Incident::open(new, &plan, at(9)).0;
+        let contacts = ChaseContacts {
+            head: person("head@example.com"),
+            deputies: vec![person("deputy@example.com")],
+            dpo: None,
+        };
+        let legal = Actor::token("legal");
+        incident
+            .arm_regime(&regime(), contacts, &legal, at(9))
+            .unwrap();
+        incident
+    }
+
+    fn report(reference: &str) -> Report {
+        Report {
+            submitted_at: None,
+            reference: Some(Line::parse(reference).unwrap()),
+            document_sha256: None,
+            delay_reasons: None,
+        }
+    }
+
+    #[test]
+    fn the_ladder_reminds_then_escalates_then_reaches_the_commander_at_the_deadline() {
+        let due = at(12);
+        let points = schedule(&regime().steps[0], due);
+        let expected = [
+            (due - chrono::Duration::hours(24), Rung::Head),
+            (due - chrono::Duration::hours(4), Rung::Head),
+            (due - chrono::Duration::hours(1), Rung::Deputies),
+            (due, Rung::Commander),
+        ];
+        assert_eq!(points, expected);
+    }
+
+    #[test]
+    fn a_claim_moved_later_moves_the_deadline_and_keeps_the_first_claim() {
+        let mut incident = incident();
+        let legal = Actor::token("legal");
+        incident
+            .claim_fact(Fact::Awareness, at(7), &legal, at(9))
+            .unwrap();
+        let events = incident
+            .claim_fact(Fact::Awareness, at(8), &legal, at(10))
+            .unwrap();
+        assert!(matches!(
+            &events[..],
+            [
+                EventData::FactClaimed { previous_claimed_at: Some(previous), .. },
+                EventData::ClockStarted { previous_due_at: Some(_), .. },
+            ] if *previous == at(7)
+        ));
+        assert_eq!(incident.regulatory.claims.len(), 2);
+        let (_, _, step) = incident.armed_step("test", "report").unwrap();
+        assert_eq!(step.due_at, Some(at(8) + chrono::Duration::hours(72)));
+        let future = incident.claim_fact(Fact::Awareness, at(11), &legal, at(10));
+        assert!(matches!(
+            future,
+            Err(DomainError::NeedsField {
+                field: "claimed_at",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_chained_clock_runs_from_the_latest_filing_and_only_a_first_late_one_needs_reasons() {
+        let mut incident = incident();
+        let legal = Actor::token("legal");
+        let not_started = incident.submit_report("test", "report", report("R-1"), &legal, at(9));
+        assert!(matches!(
+            not_started,
+            Err(DomainError::ClockNotStarted { .. })
+        ));
+        incident
+            .claim_fact(Fact::Awareness, at(6), &legal, at(9))
+            .unwrap();
+        let deadline = at(6) + chrono::Duration::hours(72);
+        let late = deadline + chrono::Duration::hours(1);
+        let refused = incident.submit_report("test", "report", report("R-1"), &legal, late);
+        assert!(matches!(
+            refused,
+            Err(DomainError::NeedsField {
+                field: "delay_reasons",
+                ..
+            })
+        ));
+        let with_reasons = Report {
+            delay_reasons: Some(Prose::parse("The forensic report came late.").unwrap()),
+            ..report("R-1")
+        };
+        incident
+            .submit_report("test", "report", with_reasons, &legal, late)
+            .unwrap();
+        let (_, _, follow_up) = incident.armed_step("test", "follow-up").unwrap();
+        assert_eq!(follow_up.due_at, Some(late + chrono::Duration::hours(24)));
+
+        // An update of a filed report is not late, and moves what runs from it.
+        let update = late + chrono::Duration::hours(2);
+        incident
+            .submit_report("test", "report", report("R-2"), &legal, update)
+            .unwrap();
+        let (_, _, step) = incident.armed_step("test", "report").unwrap();
+        assert!(!step.submissions[1].late);
+        let (_, _, follow_up) = incident.armed_step("test", "follow-up").unwrap();
+        assert_eq!(follow_up.due_at, Some(update + chrono::Duration::hours(24)));
+    }
+
+    #[test]
+    fn deciding_a_regime_again_the_same_way_is_refused_and_filings_survive_a_change_of_mind() {
+        let mut incident = incident();
+        let legal = Actor::token("legal");
+        let contacts = incident.regulatory.regimes[0].contacts.clone();
+        let again = incident.arm_regime(&regime(), contacts.clone(), &legal, at(9));
+        assert!(matches!(again, Err(DomainError::RegimeUnchanged(_))));
+        incident
+            .claim_fact(Fact::Awareness, at(6), &legal, at(9))
+            .unwrap();
+        incident
+            .submit_report("test", "report", report("R-1"), &legal, at(10))
+            .unwrap();
+        let reason = Prose::parse("No personal data after all.").unwrap();
+        incident
+            .regime_not_notifiable(&regime(), contacts.clone(), reason, &legal, at(11))
+            .unwrap();
+        assert!(incident.armed_step("test", "report").is_none());
+        incident
+            .arm_regime(&regime(), contacts, &legal, at(12))
+            .unwrap();
+        let (_, _, step) = incident.armed_step("test", "report").unwrap();
+        assert_eq!(step.submissions.len(), 1, "what was filed stays filed");
     }
 }
