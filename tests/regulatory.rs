@@ -568,6 +568,10 @@ async fn legal_keeps_the_clocks_in_the_browser() {
     let clocks = browser.text("#regulatory ul.clocks").await;
     assert!(clocks.contains("in 2 d 22 h 10 min"), "{clocks}");
     assert!(clocks.contains("due 2027-01-07 07:10 UTC"), "{clocks}");
+    assert!(
+        clocks.contains("next: remind the head at 2027-01-06 07:10 UTC"),
+        "who is chased next, and when: {clocks}"
+    );
     browser.screenshot("regulatory-incident").await;
 
     // Record the NIS2 early warning with the authority's reference.

@@ -462,7 +462,16 @@ impl NextStep {
 #[derive(Debug, Clone, Default)]
 pub struct ChaseBoard {
     steps: Vec<ChaseStep>,
-    next: Vec<(String, Option<Uuid>, NextStep)>,
+    next: Vec<(Target, NextStep)>,
+}
+
+/// What a pending timer chases: a department's answer, a task, or a
+/// regulatory step (`regime/step`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    department: String,
+    task_id: Option<Uuid>,
+    clock: Option<String>,
 }
 
 /// What the board says of one department or task.
@@ -478,30 +487,43 @@ impl ChaseBoard {
     /// From the incident's `chased` events and its pending timers.
     pub fn new(incident: &Incident, events: &[Event], timers: &[DueTimer]) -> ChaseBoard {
         ChaseBoard {
-            // Regulatory deadlines have their own board.
-            steps: events
-                .iter()
-                .filter_map(ChaseStep::from_event)
-                .filter(|step| step.clock.is_none())
-                .collect(),
+            steps: events.iter().filter_map(ChaseStep::from_event).collect(),
             next: timers
                 .iter()
-                .filter(|timer| timer.clock.is_none())
-                .filter(|timer| {
-                    !answered(
+                .filter_map(|timer| {
+                    let clock = timer.clock.as_ref();
+                    if answered(
                         incident,
                         &timer.department,
                         timer.task_id,
                         timer.purpose,
-                        None,
-                    )
-                })
-                .map(|timer| {
-                    let next = NextStep {
-                        at: timer.due_at,
-                        stage: timer.stage,
+                        clock,
+                    ) {
+                        return None;
+                    }
+                    // A clock's timer counts points of its schedule; people
+                    // read the rung the next point reaches.
+                    let stage = match clock {
+                        Some(clock) => {
+                            let (_, rule, _) = incident.armed_step(&clock.regime, &clock.step)?;
+                            let points = schedule(rule, clock.deadline);
+                            let (_, rung) = points.get(usize::try_from(timer.stage).ok()?)?;
+                            *rung as i64
+                        }
+                        None => timer.stage,
                     };
-                    (timer.department.clone(), timer.task_id, next)
+                    let target = Target {
+                        department: timer.department.clone(),
+                        task_id: timer.task_id,
+                        clock: clock.map(ClockRef::key),
+                    };
+                    Some((
+                        target,
+                        NextStep {
+                            at: timer.due_at,
+                            stage,
+                        },
+                    ))
                 })
                 .collect(),
         }
@@ -509,17 +531,28 @@ impl ChaseBoard {
 
     /// The chasing of `department`'s answer (`task_id` None) or of a task.
     pub fn of(&self, department: &str, task_id: Option<Uuid>) -> Chase<'_> {
+        self.matching(|dept, task, clock| dept == department && task == task_id && clock.is_none())
+    }
+
+    /// The chasing of the regulatory step `clock` (`regime/step`).
+    pub fn of_clock(&self, clock: &str) -> Chase<'_> {
+        self.matching(|_, _, chased| chased == Some(clock))
+    }
+
+    fn matching(&self, wanted: impl Fn(&str, Option<Uuid>, Option<&str>) -> bool) -> Chase<'_> {
         Chase {
             history: self
                 .steps
                 .iter()
-                .filter(|step| step.department == department && step.task_id == task_id)
+                .filter(|step| wanted(&step.department, step.task_id, step.clock.as_deref()))
                 .collect(),
             next: self
                 .next
                 .iter()
-                .filter(|(dept, task, _)| dept == department && *task == task_id)
-                .map(|(_, _, next)| *next)
+                .filter(|(target, _)| {
+                    wanted(&target.department, target.task_id, target.clock.as_deref())
+                })
+                .map(|(_, next)| *next)
                 .min_by_key(|next| next.at),
         }
     }

@@ -186,6 +186,7 @@ pub async fn incident(
         &incident.regulatory,
         &candidates,
         state.engine.catalog(),
+        |clock| chase_lines(board.of_clock(clock)),
         now,
     );
     let (jar, flash) = Flash::take(&state, jar, &format!("/incidents/{id}"));

@@ -40,6 +40,9 @@ struct ClockLine {
     countdown: Option<String>,
     urgent: bool,
     filed: Vec<String>,
+    /// Who was chased towards the deadline, and who is next.
+    chased: Vec<String>,
+    next_chase: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -49,10 +52,12 @@ struct Choice {
 }
 
 impl RegulatoryPage {
+    /// `chase_of` gives the chase lines of a clock (`regime/step`).
     pub fn new(
         regulatory: &Regulatory,
         candidates: &[String],
         catalog: &Catalog,
+        chase_of: impl Fn(&str) -> (Vec<String>, Option<String>),
         now: DateTime<Utc>,
     ) -> RegulatoryPage {
         let mut clocks = Vec::new();
@@ -74,9 +79,11 @@ impl RegulatoryPage {
                 };
                 let status = step.status(now);
                 let pending = step.is_pending();
+                let key = format!("{}/{}", state.rule.id, rule.id);
+                let (chased, next_chase) = chase_of(&key);
                 if step.due_at.is_some() {
                     fileable.push(Choice {
-                        value: format!("{}/{}", state.rule.id, rule.id),
+                        value: key,
                         label: format!("{}: {}", state.rule.title, rule.title),
                     });
                 }
@@ -114,6 +121,8 @@ impl RegulatoryPage {
                             format!("filed {} ({what}{late})", when(filed.submitted_at))
                         })
                         .collect(),
+                    chased,
+                    next_chase,
                 });
             }
         }
