@@ -408,6 +408,24 @@ pub enum Decision {
     NotNotifiable { reason: String },
 }
 
+impl Decision {
+    /// `armed` or `not_notifiable`, as the API and the export say it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Decision::Armed => "armed",
+            Decision::NotNotifiable { .. } => "not_notifiable",
+        }
+    }
+
+    /// Why the regime does not apply; None when armed.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Decision::Armed => None,
+            Decision::NotNotifiable { reason } => Some(reason),
+        }
+    }
+}
+
 /// One step's clock: when it started, when it is due, what was filed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepState {

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{Engine, EngineError};
 use crate::domain::regulatory::{
-    ChaseContacts, Decision, Fact, IncidentClock, Prefill, Published, Regime, RegimeState, Report,
+    ChaseContacts, Fact, IncidentClock, Prefill, Published, Regime, RegimeState, Report,
 };
 use crate::domain::{Actor, Incident, Prose};
 use crate::timeline::{Dossier, DossierField, DossierStep};
@@ -147,15 +147,8 @@ fn dossier(
         citation: state.rule.citation.clone(),
         authority: state.rule.authority.clone(),
         source: state.rule.source.clone(),
-        decision: match state.decision {
-            Decision::Armed => "armed",
-            Decision::NotNotifiable { .. } => "not_notifiable",
-        }
-        .to_owned(),
-        reason: match &state.decision {
-            Decision::Armed => None,
-            Decision::NotNotifiable { reason } => Some(reason.clone()),
-        },
+        decision: state.decision.as_str().to_owned(),
+        reason: state.decision.reason().map(str::to_owned),
         decided_at: state.decided_at,
         decided_by: state.decided_by.clone(),
         steps: state

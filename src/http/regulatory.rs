@@ -14,7 +14,7 @@ use super::extract::{Caller, Json, JsonOrEmpty, Path};
 use super::incidents::{ActionResponses, Updated, view};
 use super::text::{LineInput, ProseInput};
 use crate::auth::Permission;
-use crate::domain::regulatory::{Decision, Fact, Regulatory, Report};
+use crate::domain::regulatory::{Fact, Regulatory, Report};
 
 /// What legal recorded of regulatory deadlines, with each armed step's clock.
 #[derive(Serialize, ToSchema)]
@@ -99,14 +99,8 @@ impl RegulatoryView {
                     title: state.rule.title.clone(),
                     citation: state.rule.citation.clone(),
                     authority: state.rule.authority.clone(),
-                    decision: match state.decision {
-                        Decision::Armed => "armed",
-                        Decision::NotNotifiable { .. } => "not_notifiable",
-                    },
-                    reason: match &state.decision {
-                        Decision::Armed => None,
-                        Decision::NotNotifiable { reason } => Some(reason.clone()),
-                    },
+                    decision: state.decision.as_str(),
+                    reason: state.decision.reason().map(str::to_owned),
                     decided_at: state.decided_at,
                     decided_by: state.decided_by.clone(),
                     steps: state
