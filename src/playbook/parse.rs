@@ -138,59 +138,50 @@ pub(super) fn organisation(
     source: &SourceFile,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<RawOrganisation> {
-    let mut reader = Reader {
-        source,
-        diagnostics,
-    };
-    let document = reader.document()?;
-    let root = Table {
-        entries: document.get_ref(),
-        span: 0..0,
-        label: "the top level".to_owned(),
-    };
-    reader.check_keys(&root, ORGANISATION_KEYS);
-    let name = reader.string(&root, "name", true);
-    let commander = reader
-        .table(&root, "commander", true, "[commander]")
-        .and_then(|table| reader.contact(&table));
-    let data_protection_officer = reader
-        .table(
-            &root,
-            "data_protection_officer",
-            false,
-            "[data_protection_officer]",
-        )
-        .and_then(|table| reader.contact(&table));
+    read_file(source, diagnostics, ORGANISATION_KEYS, |reader, root| {
+        let name = reader.string(root, "name", true);
+        let commander = reader
+            .table(root, "commander", true, "[commander]")
+            .and_then(|table| reader.contact(&table));
+        let data_protection_officer = reader
+            .table(
+                root,
+                "data_protection_officer",
+                false,
+                "[data_protection_officer]",
+            )
+            .and_then(|table| reader.contact(&table));
 
-    let mut scenarios: Vec<RawScenario> = Vec::new();
-    let tables = reader.tables(&root, "scenario", "[[scenario]]");
-    let declared = root.entries.get("scenario");
-    if tables.is_empty() && declared.is_none_or(|value| value.get_ref().is_array()) {
-        reader.error(
-            &declared.map_or(root.span.clone(), Spanned::span),
-            "no scenarios: add at least one [[scenario]] with id, title and departments",
-        );
-    }
-    let mut seen = HashSet::new();
-    for table in tables {
-        let Some(scenario) = reader.scenario(&table) else {
-            continue;
-        };
-        if !seen.insert(scenario.id.get_ref().clone()) {
+        let mut scenarios: Vec<RawScenario> = Vec::new();
+        let tables = reader.tables(root, "scenario", "[[scenario]]");
+        let declared = root.entries.get("scenario");
+        if tables.is_empty() && declared.is_none_or(|value| value.get_ref().is_array()) {
             reader.error(
-                &scenario.id.span(),
-                format!("duplicate scenario id `{}`", scenario.id.get_ref()),
+                &declared.map_or(root.span.clone(), Spanned::span),
+                "no scenarios: add at least one [[scenario]] with id, title and departments",
             );
-            continue;
         }
-        scenarios.push(scenario);
-    }
+        let mut seen = HashSet::new();
+        for table in tables {
+            let Some(scenario) = reader.scenario(&table) else {
+                continue;
+            };
+            if !seen.insert(scenario.id.get_ref().clone()) {
+                reader.error(
+                    &scenario.id.span(),
+                    format!("duplicate scenario id `{}`", scenario.id.get_ref()),
+                );
+                continue;
+            }
+            scenarios.push(scenario);
+        }
 
-    Some(RawOrganisation {
-        name: name.map(Spanned::into_inner).unwrap_or_default(),
-        commander,
-        data_protection_officer,
-        scenarios,
+        RawOrganisation {
+            name: name.map(Spanned::into_inner).unwrap_or_default(),
+            commander,
+            data_protection_officer,
+            scenarios,
+        }
     })
 }
 
@@ -199,163 +190,145 @@ pub(super) fn department(
     source: &SourceFile,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<RawDepartment> {
-    let mut reader = Reader {
-        source,
-        diagnostics,
-    };
-    let document = reader.document()?;
-    let root = Table {
-        entries: document.get_ref(),
-        span: 0..0,
-        label: "the top level".to_owned(),
-    };
-    reader.check_keys(&root, DEPARTMENT_KEYS);
-    let name = reader.string(&root, "name", true);
-    let crisis_question = reader.string(&root, "crisis_question", false);
-    let head = reader
-        .table(&root, "head", true, "[head]")
-        .and_then(|table| reader.contact(&table));
+    read_file(source, diagnostics, DEPARTMENT_KEYS, |reader, root| {
+        let name = reader.string(root, "name", true);
+        let crisis_question = reader.string(root, "crisis_question", false);
+        let head = reader
+            .table(root, "head", true, "[head]")
+            .and_then(|table| reader.contact(&table));
 
-    let deputy_tables = reader.tables(&root, "deputies", "[[deputies]]");
-    if deputy_tables.is_empty() {
-        let span = root
-            .entries
-            .get("deputies")
-            .map_or(root.span.clone(), Spanned::span);
-        reader.error(
-            &span,
-            "the department has no deputies: add at least one [[deputies]] with name and \
-             email, so there is someone to escalate to",
-        );
-    }
-    let deputies: Vec<Spanned<Contact>> = deputy_tables
-        .iter()
-        .filter_map(|table| reader.contact(table))
-        .collect();
-    reader.check_deputies(head.as_ref(), &deputies);
-
-    let mut items: Vec<RawItem> = Vec::new();
-    let mut seen = HashSet::new();
-    for table in reader.tables(&root, "item", "[[item]]") {
-        let Some(item) = reader.item(&table) else {
-            continue;
-        };
-        if !seen.insert(item.id.get_ref().clone()) {
+        let deputy_tables = reader.tables(root, "deputies", "[[deputies]]");
+        if deputy_tables.is_empty() {
+            let span = root
+                .entries
+                .get("deputies")
+                .map_or(root.span.clone(), Spanned::span);
             reader.error(
-                &item.id.span(),
-                format!(
-                    "duplicate item id `{}` in this department",
-                    item.id.get_ref()
-                ),
+                &span,
+                "the department has no deputies: add at least one [[deputies]] with name and \
+             email, so there is someone to escalate to",
             );
-            continue;
         }
-        items.push(item);
-    }
+        let deputies: Vec<Spanned<Contact>> = deputy_tables
+            .iter()
+            .filter_map(|table| reader.contact(table))
+            .collect();
+        reader.check_deputies(head.as_ref(), &deputies);
 
-    Some(RawDepartment {
-        name: name.map(Spanned::into_inner).unwrap_or_default(),
-        crisis_question: crisis_question.map(Spanned::into_inner).unwrap_or_default(),
-        head,
-        deputies,
-        items,
+        let mut items: Vec<RawItem> = Vec::new();
+        let mut seen = HashSet::new();
+        for table in reader.tables(root, "item", "[[item]]") {
+            let Some(item) = reader.item(&table) else {
+                continue;
+            };
+            if !seen.insert(item.id.get_ref().clone()) {
+                reader.error(
+                    &item.id.span(),
+                    format!(
+                        "duplicate item id `{}` in this department",
+                        item.id.get_ref()
+                    ),
+                );
+                continue;
+            }
+            items.push(item);
+        }
+
+        RawDepartment {
+            name: name.map(Spanned::into_inner).unwrap_or_default(),
+            crisis_question: crisis_question.map(Spanned::into_inner).unwrap_or_default(),
+            head,
+            deputies,
+            items,
+        }
     })
 }
 
 /// Parses `regimes/<id>.toml`; None when its TOML does not parse.
 pub(super) fn regime(source: &SourceFile, diagnostics: &mut Vec<Diagnostic>) -> Option<RawRegime> {
-    let mut reader = Reader {
-        source,
-        diagnostics,
-    };
-    let document = reader.document()?;
-    let root = Table {
-        entries: document.get_ref(),
-        span: 0..0,
-        label: "the top level".to_owned(),
-    };
-    reader.check_keys(&root, REGIME_KEYS);
-    let title = reader.string(&root, "title", true);
-    let authority = reader.string(&root, "authority", true);
-    let citation = reader.string(&root, "citation", true);
-    let official = reader.string(&root, "source", true);
-    if let Some(official) = &official
-        && !official.get_ref().starts_with("https://")
-    {
-        reader.error(
-            &official.span(),
-            format!(
-                "`source` must be the https:// address of the official text, found {:?}",
-                official.get_ref()
-            ),
-        );
-    }
-    let department = reader
-        .string(&root, "department", true)
-        .filter(|id| reader.slug(id, "department"));
-    let copy_dpo = reader.value(&root, "copy_dpo", false).and_then(|value| {
-        let flag = value.get_ref().as_bool();
-        if flag.is_none() {
-            reader.wrong_type(value, "copy_dpo", "true or false");
-        }
-        Some(Spanned::new(value.span(), flag?))
-    });
-
-    let tables = reader.tables(&root, "step", "[[step]]");
-    let declared = root.entries.get("step");
-    if tables.is_empty() && declared.is_none_or(|value| value.get_ref().is_array()) {
-        reader.error(
-            &declared.map_or(root.span.clone(), Spanned::span),
-            "the regime has no steps: add at least one [[step]] with id, title, citation, \
-             after and within",
-        );
-    }
-    // Every step's id as written, so that `submitted:` can tell a later
-    // step from one that does not exist.
-    let ids: Vec<Option<String>> = tables
-        .iter()
-        .map(
-            |table| match table.entries.get("id").map(Spanned::get_ref) {
-                Some(DeValue::String(id)) => Some(id.to_string()),
-                _ => None,
-            },
-        )
-        .collect();
-    let mut steps: Vec<StepRule> = Vec::new();
-    for (index, table) in tables.iter().enumerate() {
-        let earlier = ids.get(..index).unwrap_or_default();
-        let later = ids.get(index + 1..).unwrap_or_default();
-        let duplicate = ids
-            .get(index)
-            .and_then(Option::as_ref)
-            .filter(|id| earlier.iter().flatten().any(|seen| seen == *id));
-        if let (Some(id), Some(value)) = (duplicate, table.entries.get("id")) {
+    read_file(source, diagnostics, REGIME_KEYS, |reader, root| {
+        let title = reader.string(root, "title", true);
+        let authority = reader.string(root, "authority", true);
+        let citation = reader.string(root, "citation", true);
+        let official = reader.string(root, "source", true);
+        if let Some(official) = &official
+            && !official.get_ref().starts_with("https://")
+        {
             reader.error(
-                &value.span(),
-                format!("duplicate step id `{id}` in this regime"),
+                &official.span(),
+                format!(
+                    "`source` must be the https:// address of the official text, found {:?}",
+                    official.get_ref()
+                ),
             );
         }
-        let step = reader.step(table, earlier, later);
-        if let Some(step) = step.filter(|_| duplicate.is_none()) {
-            steps.push(step);
+        let department = reader
+            .string(root, "department", true)
+            .filter(|id| reader.slug(id, "department"));
+        let copy_dpo = reader.value(root, "copy_dpo", false).and_then(|value| {
+            let flag = value.get_ref().as_bool();
+            if flag.is_none() {
+                reader.wrong_type(value, "copy_dpo", "true or false");
+            }
+            Some(Spanned::new(value.span(), flag?))
+        });
+
+        let tables = reader.tables(root, "step", "[[step]]");
+        let declared = root.entries.get("step");
+        if tables.is_empty() && declared.is_none_or(|value| value.get_ref().is_array()) {
+            reader.error(
+                &declared.map_or(root.span.clone(), Spanned::span),
+                "the regime has no steps: add at least one [[step]] with id, title, citation, \
+             after and within",
+            );
         }
-    }
+        // Every step's id as written, so that `submitted:` can tell a later
+        // step from one that does not exist.
+        let ids: Vec<Option<String>> = tables
+            .iter()
+            .map(
+                |table| match table.entries.get("id").map(Spanned::get_ref) {
+                    Some(DeValue::String(id)) => Some(id.to_string()),
+                    _ => None,
+                },
+            )
+            .collect();
+        let mut steps: Vec<StepRule> = Vec::new();
+        for (index, table) in tables.iter().enumerate() {
+            let earlier = ids.get(..index).unwrap_or_default();
+            let later = ids.get(index + 1..).unwrap_or_default();
+            let duplicate = ids
+                .get(index)
+                .and_then(Option::as_ref)
+                .filter(|id| earlier.iter().flatten().any(|seen| seen == *id));
+            if let (Some(id), Some(value)) = (duplicate, table.entries.get("id")) {
+                reader.error(
+                    &value.span(),
+                    format!("duplicate step id `{id}` in this regime"),
+                );
+            }
+            let step = reader.step(table, earlier, later);
+            if let Some(step) = step.filter(|_| duplicate.is_none()) {
+                steps.push(step);
+            }
+        }
 
-    let dossier = reader
-        .tables(&root, "dossier", "[[dossier]]")
-        .iter()
-        .filter_map(|table| reader.dossier_field(table))
-        .collect();
+        let dossier = reader
+            .tables(root, "dossier", "[[dossier]]")
+            .iter()
+            .filter_map(|table| reader.dossier_field(table))
+            .collect();
 
-    Some(RawRegime {
-        title: title.map(Spanned::into_inner).unwrap_or_default(),
-        authority: authority.map(Spanned::into_inner).unwrap_or_default(),
-        citation: citation.map(Spanned::into_inner).unwrap_or_default(),
-        source: official.map(Spanned::into_inner).unwrap_or_default(),
-        department,
-        copy_dpo,
-        steps,
-        dossier,
+        RawRegime {
+            title: title.map(Spanned::into_inner).unwrap_or_default(),
+            authority: authority.map(Spanned::into_inner).unwrap_or_default(),
+            citation: citation.map(Spanned::into_inner).unwrap_or_default(),
+            source: official.map(Spanned::into_inner).unwrap_or_default(),
+            department,
+            copy_dpo,
+            steps,
+            dossier,
+        }
     })
 }
 
@@ -380,6 +353,29 @@ fn shortest(period: Period) -> Duration {
 
 fn show(duration: Duration) -> String {
     humantime::format_duration(duration).to_string()
+}
+
+/// Reads one playbook file's TOML and checks its top-level keys against
+/// `keys`, then lets `read` take it from there; None when the TOML does not
+/// parse (reported), so that other files are not checked against a half-read one.
+fn read_file<'s, T>(
+    source: &'s SourceFile,
+    diagnostics: &'s mut Vec<Diagnostic>,
+    keys: &[&str],
+    read: impl FnOnce(&mut Reader<'s>, &Table<'_, 's>) -> T,
+) -> Option<T> {
+    let mut reader = Reader {
+        source,
+        diagnostics,
+    };
+    let document = reader.document()?;
+    let root = Table {
+        entries: document.get_ref(),
+        span: 0..0,
+        label: "the top level".to_owned(),
+    };
+    reader.check_keys(&root, keys);
+    Some(read(&mut reader, &root))
 }
 
 /// Ids become URL segments and `dept/item` keys, so keep them plain.
