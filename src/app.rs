@@ -326,6 +326,7 @@ impl App {
             metrics_token: settings.metrics_token.as_deref().map(Arc::from),
             sso,
             https: public_url.scheme() == "https",
+            public_url: public_url.clone(),
             shutdown: stopped,
         };
         Ok(App {

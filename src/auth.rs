@@ -39,6 +39,9 @@ pub enum Permission {
     /// Arm regulatory regimes, claim the facts their clocks run from,
     /// record filings: legal's work on statutory deadlines.
     Regulate,
+    /// Approve public statements, or send them back, for an approver
+    /// department (heads answer from their email without an account).
+    Approve,
     /// Grant and take back access: tokens and console users.
     Administer,
     /// Read who was given and who lost access.
@@ -46,11 +49,12 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 6] = [
+    pub const ALL: [Permission; 7] = [
         Permission::Read,
         Permission::Act,
         Permission::Hold,
         Permission::Regulate,
+        Permission::Approve,
         Permission::Administer,
         Permission::Audit,
     ];
@@ -71,7 +75,7 @@ impl Role {
         match permission {
             Permission::Read => true,
             Permission::Act => matches!(self, Role::Responder | Role::Admin),
-            Permission::Hold | Permission::Regulate | Permission::Audit => {
+            Permission::Hold | Permission::Regulate | Permission::Approve | Permission::Audit => {
                 matches!(self, Role::Legal | Role::Admin)
             }
             Permission::Administer => self == Role::Admin,

@@ -15,6 +15,7 @@ pub mod plan;
 pub mod regulatory;
 pub mod retention;
 pub mod severity;
+pub mod statement;
 pub mod task;
 pub mod text;
 
@@ -24,7 +25,7 @@ pub use incident::{
     Commander, Department, DepartmentSummary, IdempotencyClaim, Incident, IncidentFilter,
     IncidentStatus, IncidentSummary, NewIncident, Person, Progress,
 };
-pub use link::{LinkAct, LinkToken};
+pub use link::{LinkAct, LinkTarget, LinkToken};
 pub use notice::{Channel, MessageRecord, NewMessage, Notice};
 pub use plan::{Plan, PlannedDepartment, PlannedTask};
 pub use retention::PurgeRecord;
@@ -63,6 +64,10 @@ pub enum DomainError {
     RequiredNotSkippable(String),
     #[error("completing or skipping needs an item; this link is for the department")]
     NoTaskOnLink,
+    #[error("approving or requesting changes needs a statement; this link is for an item")]
+    NoStatementOnLink,
+    #[error("this link answers an approval request: approve, or request changes")]
+    NotAStatementAct,
     /// A request that must say more, given the incident's state.
     #[error("{message}")]
     NeedsField {
@@ -75,6 +80,30 @@ pub enum DomainError {
     RegimeNotArmed(String),
     #[error("no step {0}")]
     NoSuchStep(String),
+    #[error("no statement {0} in this incident")]
+    StatementNotFound(uuid::Uuid),
+    #[error("statement {0} was published; publish a new statement that supersedes it instead")]
+    StatementPublished(u32),
+    #[error("statement {0} already says exactly that")]
+    StatementUnchanged(u32),
+    #[error("statement {0} is already submitted for approval")]
+    StatementAlreadySubmitted(u32),
+    #[error("the playbook names no approver for this scenario and severity")]
+    NoApprovers,
+    #[error("statement {number} is {status}, not awaiting approval")]
+    StatementNotAwaitingApproval { number: u32, status: &'static str },
+    #[error("statement {0} changed since it was read: read the current version, then answer")]
+    StatementChangedSinceRead(u32),
+    #[error("department {0:?} is not asked to approve this statement")]
+    NotAnApprover(String),
+    #[error("you wrote statement {0}: someone else must approve it")]
+    OwnStatement(u32),
+    #[error("department {0:?} has already answered this version")]
+    AlreadyReviewed(String),
+    #[error("statement {number} is {status}: it needs every approval before it is published")]
+    StatementNotApproved { number: u32, status: &'static str },
+    #[error("statement {0} is not a published statement that can be superseded")]
+    NotSupersedable(u32),
     #[error("the clock of {step} has not started: it runs from {start}, not yet recorded")]
     ClockNotStarted { step: String, start: String },
 }

@@ -16,6 +16,7 @@ mod chasing;
 mod incidents;
 mod records;
 mod regulatory;
+mod statements;
 
 use std::sync::Arc;
 
@@ -37,6 +38,7 @@ pub use access::{
 };
 pub use incidents::{Opened, Page, Trigger};
 pub use records::purge;
+pub use statements::Wording;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {

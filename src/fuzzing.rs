@@ -721,15 +721,25 @@ pub fn check_link_token(data: &[u8]) -> Result<Outcome, Violation> {
     if let Ok(action) = &action {
         let trimmed =
             |text: &Option<String>| text.as_ref().is_none_or(|t| !t.is_empty() && t.trim() == t);
-        let (name, text_key, text) = match action {
-            LinkAction::Acknowledge => ("acknowledge", "note", &None),
-            LinkAction::Complete { note } => ("complete", "note", note),
-            LinkAction::Skip { reason } => ("skip", "reason", reason),
+        let (name, text_key, text, sha256) = match action {
+            LinkAction::Acknowledge => ("acknowledge", "note", &None, None),
+            LinkAction::Complete { note } => ("complete", "note", note, None),
+            LinkAction::Skip { reason } => ("skip", "reason", reason, None),
+            LinkAction::Approve { sha256 } => ("approve", "note", &None, Some(sha256)),
+            LinkAction::RequestChanges { sha256, note } => {
+                ("request_changes", "note", note, Some(sha256))
+            }
         };
         ensure(trimmed(text), || format!("untrimmed text in {action:?}"))?;
+        ensure(trimmed(&sha256.cloned()), || {
+            format!("untrimmed hash in {action:?}")
+        })?;
         let mut fields = vec![("action", name)];
         if let Some(text) = text {
             fields.push((text_key, text.as_str()));
+        }
+        if let Some(sha256) = sha256 {
+            fields.push(("sha256", sha256.as_str()));
         }
         let again = serde_urlencoded::to_string(&fields).map_err(|e| Violation(e.to_string()))?;
         let form = axum::http::HeaderValue::from_static("application/x-www-form-urlencoded");

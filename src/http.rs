@@ -10,7 +10,9 @@ mod incidents;
 mod links;
 mod openapi;
 mod private;
+mod public;
 mod regulatory;
+mod statements;
 mod text;
 mod timeline;
 
@@ -23,7 +25,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use tracing::Instrument;
 
 pub use client::TrustedProxies;
@@ -59,6 +61,8 @@ pub struct AppState {
     pub sso: Option<Arc<SingleSignOn>>,
     /// Served behind HTTPS: the console's cookie is then `Secure`.
     pub https: bool,
+    /// Where tocsin is reached: feeds name their entries by it.
+    pub public_url: reqwest::Url,
     /// Turns true when the server starts shutting down: responses that
     /// would otherwise never end (live updates) end then.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
@@ -85,9 +89,22 @@ pub fn router(state: AppState) -> Router {
             get(timeline::verify),
         )
         .route(&format!("{incident}/corrections"), post(timeline::correct))
+        .route(&format!("{incident}/statements"), post(statements::draft))
         .route(
-            &format!("{incident}/statements"),
-            post(timeline::record_statement),
+            &format!("{incident}/statements/{{statement_id}}"),
+            put(statements::edit),
+        )
+        .route(
+            &format!("{incident}/statements/{{statement_id}}/submit"),
+            post(statements::submit),
+        )
+        .route(
+            &format!("{incident}/statements/{{statement_id}}/review"),
+            post(statements::review),
+        )
+        .route(
+            &format!("{incident}/statements/{{statement_id}}/publish"),
+            post(statements::publish),
         )
         .route(
             &format!("{incident}/legal-hold"),
@@ -110,6 +127,13 @@ pub fn router(state: AppState) -> Router {
             post(regulatory::submit),
         )
         .route("/api/v1/timeline/public-key", get(timeline::public_key))
+        .route("/public/statements", get(public::organisation))
+        .route("/public/statements.atom", get(public::organisation_feed))
+        .route("/public/incidents/{id}/statements", get(public::incident))
+        .route(
+            "/public/incidents/{id}/statements.atom",
+            get(public::incident_feed),
+        )
         .route("/api/v1/purge-log", get(timeline::purge_log))
         .route(
             "/api/v1/tokens",

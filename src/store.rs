@@ -27,6 +27,7 @@ use crate::auth::audit::AuditEntry;
 use crate::auth::{ApiToken, Role, Session, User};
 use crate::domain::chase::{DueTimer, NewTimer};
 use crate::domain::regulatory::IncidentClock;
+use crate::domain::statement::IncidentStatements;
 use crate::domain::{
     Actor, Channel, DomainError, Event, EventData, IdempotencyClaim, Incident, IncidentFilter,
     IncidentSummary, LinkToken, MessageRecord, NewMessage, Notice, PurgeRecord,
@@ -222,6 +223,11 @@ pub trait IncidentStore: Send + Sync {
     /// incident or resolved (the law's deadlines outlive the crisis); at
     /// most `limit` incidents' worth.
     async fn running_clocks(&self, limit: u32) -> Result<Vec<IncidentClock>, StoreError>;
+
+    /// The statements of incidents that published one, the latest
+    /// publication first; at most `limit` incidents.
+    async fn published_statements(&self, limit: u32)
+    -> Result<Vec<IncidentStatements>, StoreError>;
 }
 
 /// The hash-chained timeline and the key that signs its heads.

@@ -433,7 +433,7 @@ async fn drive_a_release_day(app: &TestApp) {
         (
             format!("{incident}/statements"),
             &app.responder,
-            json!({"text": "We are aware and are responding.", "approved_by": "Dominique Bernard, legal", "channels": ["website"]}),
+            json!({"text": "We are aware and are responding.", "language": "en", "channels": ["website"]}),
         ),
         (
             format!("{incident}/resolve"),

@@ -89,6 +89,16 @@ on_each_backend! {
         let (_, user) = app.post("/api/v1/users", &a, json!({"email": "bo@example.org", "role": "legal"})).await;
         let user_id = user["id"].as_str().unwrap().to_owned();
         let nobody = uuid::Uuid::new_v4();
+        // Two statements: the first awaits approval, the second is a draft.
+        let statements = format!("/api/v1/incidents/{id}/statements");
+        let words = json!({"text": "We are aware.", "language": "en", "channels": ["website"]});
+        let (_, drafted) = app.post(&statements, &r, words.clone()).await;
+        let submitted = drafted["statements"][0]["id"].as_str().unwrap().to_owned();
+        let (_, view) = app.post(&format!("{statements}/{submitted}/submit"), &r, json!({})).await;
+        let hash = view["statements"][0]["sha256"].as_str().unwrap().to_owned();
+        let (_, drafted) = app.post(&statements, &r, words.clone()).await;
+        let draft = drafted["statements"][1]["id"].as_str().unwrap().to_owned();
+        let approve = json!({"department": "legal", "verdict": "approved", "sha256": hash});
         let call = |method: Method, template: &'static str, path: String, token: &str,
                     body: Option<Value>, expect: StatusCode| Call {
             method, template, path, token: token.to_owned(), body, expect,
@@ -165,9 +175,33 @@ on_each_backend! {
                 Some(json!({"corrects_seq": 9999, "text": "x"})), StatusCode::CONFLICT),
             call(Method::POST, "/api/v1/incidents/{id}/corrections", format!("/api/v1/incidents/{id}/corrections"), &r,
                 Some(json!({"corrects_seq": 0, "text": "x"})), StatusCode::UNPROCESSABLE_ENTITY),
-            call(Method::POST, "/api/v1/incidents/{id}/statements", format!("/api/v1/incidents/{id}/statements"), &r,
-                Some(json!({"text": "We have regained control of our account.", "approved_by": "Dominique Bernard, legal",
-                            "channels": ["twitter", "website"]})), StatusCode::OK),
+            call(Method::POST, "/api/v1/incidents/{id}/statements", statements.clone(), &r,
+                Some(json!({"template": "holding", "values": {"issue": "posts", "time": "18:00"}, "channels": ["twitter"]})),
+                StatusCode::OK),
+            call(Method::POST, "/api/v1/incidents/{id}/statements", statements.clone(), &r,
+                Some(json!({"text": "x", "language": "en", "channels": []})), StatusCode::UNPROCESSABLE_ENTITY),
+            call(Method::POST, "/api/v1/incidents/{id}/statements", statements.clone(), &l,
+                Some(words.clone()), StatusCode::FORBIDDEN),
+            call(Method::PUT, "/api/v1/incidents/{id}/statements/{statement_id}", format!("{statements}/{draft}"), &r,
+                Some(json!({"text": "We are aware and on it.", "language": "en", "channels": ["website"]})), StatusCode::OK),
+            call(Method::PUT, "/api/v1/incidents/{id}/statements/{statement_id}", format!("{statements}/{nobody}"), &r,
+                Some(words.clone()), StatusCode::NOT_FOUND),
+            call(Method::POST, "/api/v1/incidents/{id}/statements/{statement_id}/submit",
+                format!("{statements}/{draft}/submit"), &r, None, StatusCode::OK),
+            call(Method::POST, "/api/v1/incidents/{id}/statements/{statement_id}/submit",
+                format!("{statements}/{draft}/submit"), &r, None, StatusCode::CONFLICT),
+            call(Method::POST, "/api/v1/incidents/{id}/statements/{statement_id}/review",
+                format!("{statements}/{submitted}/review"), &r, Some(approve.clone()), StatusCode::FORBIDDEN),
+            call(Method::POST, "/api/v1/incidents/{id}/statements/{statement_id}/review",
+                format!("{statements}/{submitted}/review"), &l,
+                Some(json!({"department": "hr", "verdict": "approved", "sha256": hash})), StatusCode::UNPROCESSABLE_ENTITY),
+            call(Method::POST, "/api/v1/incidents/{id}/statements/{statement_id}/review",
+                format!("{statements}/{submitted}/review"), &l, Some(approve.clone()), StatusCode::OK),
+            call(Method::POST, "/api/v1/incidents/{id}/statements/{statement_id}/publish",
+                format!("{statements}/{draft}/publish"), &r, None, StatusCode::CONFLICT),
+            call(Method::POST, "/api/v1/incidents/{id}/statements/{statement_id}/publish",
+                format!("{statements}/{submitted}/publish"), &r,
+                Some(json!({"url": "https://example.com/news/1"})), StatusCode::OK),
             call(Method::POST, "/api/v1/incidents/{id}/legal-hold", format!("/api/v1/incidents/{id}/legal-hold"), &r,
                 Some(json!({"hold": true, "reason": "x"})), StatusCode::FORBIDDEN),
             call(Method::POST, "/api/v1/incidents/{id}/legal-hold", format!("/api/v1/incidents/{id}/legal-hold"), &l,

@@ -232,14 +232,14 @@ on_each_backend! {
         assert_eq!(status, StatusCode::CONFLICT, "{body}");
         assert_eq!(body["error"]["field"], "corrects_seq");
         let (status, _) = app.post(&format!("/api/v1/incidents/{id}/statements"), &app.responder,
-            json!({"text": "We are aware and on it.", "approved_by": "Legal", "channels": ["twitter"]})).await;
+            json!({"text": "We are aware and on it.", "language": "en", "channels": ["twitter"]})).await;
         assert_eq!(status, StatusCode::OK);
         let after = app.timeline(&id).await;
         assert_eq!(&after[..before.len()], &before[..], "nothing before changed");
         let added: Vec<&str> = after[before.len()..].iter().map(|e| e["kind"].as_str().unwrap()).collect();
-        assert_eq!(added, ["correction", "statement_published"]);
+        assert_eq!(added, ["correction", "statement_drafted"]);
         assert_eq!(after[before.len()]["data"]["corrects_seq"], 2);
-        assert_eq!(after[before.len() + 1]["data"]["approved_by"], "Legal");
+        assert_eq!(after[before.len() + 1]["data"]["text"], "We are aware and on it.");
     }
 }
 

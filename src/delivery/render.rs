@@ -89,6 +89,56 @@ struct EmailContext<'a> {
     recipient: &'a str,
     /// For a regulatory deadline's chase: what is due, to whom, by when.
     deadline: Option<DeadlineView>,
+    /// For a statement's approval, review or publication: its words.
+    statement: Option<StatementView<'a>>,
+}
+
+#[derive(Serialize)]
+struct StatementView<'a> {
+    number: u32,
+    version: u32,
+    text: &'a str,
+    language: &'a str,
+    channels: String,
+    sha256: &'a str,
+    /// The approver department this mail asks, by name.
+    approver: Option<&'a str>,
+    /// When the answer is due: each rung of the chase waits as long again.
+    due: Option<String>,
+    link: Option<&'a str>,
+}
+
+impl<'a> StatementView<'a> {
+    fn of(
+        incident: &'a Incident,
+        notice: &Notice,
+        department: Option<&str>,
+        link: Option<&'a str>,
+    ) -> Option<StatementView<'a>> {
+        let id = match notice {
+            Notice::Approval { statement_id, .. }
+            | Notice::StatementReviewed { statement_id, .. }
+            | Notice::StatementPublished { statement_id, .. } => *statement_id,
+            _ => return None,
+        };
+        let statement = incident.statement(id)?;
+        let submission = statement.submission.as_ref();
+        Some(StatementView {
+            number: statement.number,
+            version: statement.version,
+            text: &statement.content.text,
+            language: &statement.content.language,
+            channels: statement.content.channels.join(", "),
+            sha256: &statement.sha256,
+            approver: department
+                .and_then(|id| statement.approver(id))
+                .map(|approver| approver.name.as_str()),
+            due: submission.map(|submission| {
+                when(submission.at + chrono::Duration::seconds(submission.within_secs))
+            }),
+            link,
+        })
+    }
 }
 
 #[derive(Serialize)]
@@ -132,10 +182,15 @@ pub struct EmailInput<'a> {
     pub incident: &'a Incident,
     pub scenario_title: Option<&'a str>,
     pub department: Option<&'a Department>,
+    /// The department id the message is for, engaged or not (an approver
+    /// department may not be).
+    pub for_department: Option<&'a str>,
     pub notice: &'a Notice,
     pub recipient: &'a str,
     pub department_link: Option<&'a str>,
     pub task_links: &'a HashMap<Uuid, String>,
+    /// To read a statement and answer its approval request.
+    pub statement_link: Option<&'a str>,
     /// When the mail is written: deadlines say how far off they are.
     pub now: DateTime<Utc>,
 }
@@ -229,6 +284,8 @@ impl Renderer {
             "email/body.html",
             "pages/layout.html",
             "pages/link.html",
+            "pages/statement_link.html",
+            "pages/statements.html",
             "pages/problem.html",
             "console/layout.html",
             "console/sign_in.html",
@@ -296,6 +353,12 @@ impl Renderer {
             } => DeadlineView::of(incident, regime, step, *deadline, input.now),
             _ => None,
         };
+        let statement = StatementView::of(
+            incident,
+            input.notice,
+            input.for_department,
+            input.statement_link,
+        );
         let view = IncidentView::new(incident, input.scenario_title);
         let sev = incident.severity.as_str().to_uppercase();
         let subject = match (input.notice, &focus) {
@@ -348,6 +411,44 @@ impl Renderer {
                 ),
                 None => format!("[{}] A regulatory deadline", view.reference),
             },
+            (Notice::Approval { stage, .. }, _) => {
+                let number = statement.as_ref().map_or(0, |s| s.number);
+                let who = statement
+                    .as_ref()
+                    .and_then(|s| s.approver)
+                    .unwrap_or("your department");
+                match stage {
+                    None => format!(
+                        "[{}][{sev}] Approve statement {number} for {who}",
+                        view.reference
+                    ),
+                    Some(stage) => format!(
+                        "[{}][{sev}] {}: statement {number} awaits {who}'s approval",
+                        view.reference,
+                        Rung::of(*stage).kind()
+                    ),
+                }
+            }
+            (
+                Notice::StatementReviewed {
+                    number,
+                    department,
+                    approved,
+                    ..
+                },
+                _,
+            ) => format!(
+                "[{}] Statement {number} {} by {department}",
+                view.reference,
+                if *approved {
+                    "approved"
+                } else {
+                    "sent back for changes"
+                }
+            ),
+            (Notice::StatementPublished { number, .. }, _) => {
+                format!("[{}] Statement {number} published", view.reference)
+            }
         };
         let context = Value::from(Serde(EmailContext {
             subject: &subject,
@@ -367,6 +468,7 @@ impl Renderer {
             department_link: input.department_link,
             recipient: input.recipient,
             deadline,
+            statement,
         }));
         Ok(RenderedEmail {
             text: self

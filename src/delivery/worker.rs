@@ -25,8 +25,8 @@ use super::email::{self, Envelope, Mailer};
 use super::render::{self, EmailInput, Renderer};
 use super::webhook;
 use crate::clock::Clock;
-use crate::domain::chase::{self, ClockRef, Purpose, Rung};
-use crate::domain::{Channel, EventData, Incident, LinkToken, Notice};
+use crate::domain::chase::{self, ClockRef, Purpose, Rung, StatementRef};
+use crate::domain::{Channel, EventData, Incident, LinkTarget, LinkToken, Notice};
 use crate::endpoint::Endpoint;
 use crate::playbook::Catalog;
 use crate::secret::random_secret;
@@ -142,6 +142,17 @@ pub struct Delivery {
 }
 
 /// What one pass did.
+/// The links one email carries, each minted for this sending.
+#[derive(Debug, Default)]
+struct Links {
+    /// Acknowledge for the department as a whole.
+    department: Option<String>,
+    /// Acknowledge, complete or skip one item.
+    tasks: HashMap<Uuid, String>,
+    /// Read a statement and answer its approval request.
+    statement: Option<String>,
+}
+
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Step {
     pub claimed: usize,
@@ -418,10 +429,21 @@ impl Delivery {
     /// A chase is checked again at the moment of sending: once the answer
     /// has come, no reminder goes out, even one already queued.
     async fn still_wanted(&self, message: &ClaimedMessage) -> Result<(), String> {
-        let (purpose, task_id, clock) = match &message.notice {
+        let (purpose, task_id, clock, statement) = match &message.notice {
             Notice::Chase {
                 purpose, task_id, ..
-            } => (*purpose, *task_id, None),
+            } => (*purpose, *task_id, None, None),
+            Notice::Approval {
+                statement_id,
+                version,
+                ..
+            } => {
+                let asked = StatementRef {
+                    id: *statement_id,
+                    version: *version,
+                };
+                (Purpose::Approve, None, None, Some(asked))
+            }
             Notice::Deadline {
                 regime,
                 step,
@@ -433,7 +455,7 @@ impl Delivery {
                     step: step.clone(),
                     deadline: *deadline,
                 };
-                (Purpose::Report, None, Some(clock))
+                (Purpose::Report, None, Some(clock), None)
             }
             _ => return Ok(()),
         };
@@ -444,7 +466,14 @@ impl Delivery {
         let Ok(incident) = self.incident(message.incident_id).await else {
             return Ok(());
         };
-        if chase::answered(&incident, department, task_id, purpose, clock.as_ref()) {
+        if chase::answered(
+            &incident,
+            department,
+            task_id,
+            purpose,
+            clock.as_ref(),
+            statement,
+        ) {
             Err("answered before the reminder was sent".to_owned())
         } else {
             Ok(())
@@ -467,7 +496,7 @@ impl Delivery {
             .department
             .as_deref()
             .and_then(|id| incident.departments.iter().find(|dept| dept.id == id));
-        let (department_link, task_links) = self.issue_links(claim, &incident, message).await?;
+        let links = self.issue_links(claim, &incident, message).await?;
         let scenario = self
             .catalog
             .scenario(&incident.scenario)
@@ -478,10 +507,12 @@ impl Delivery {
                 incident: &incident,
                 scenario_title: scenario,
                 department,
+                for_department: message.department.as_deref(),
                 notice: &message.notice,
                 recipient: &message.recipient,
-                department_link: department_link.as_deref(),
-                task_links: &task_links,
+                department_link: links.department.as_deref(),
+                task_links: &links.tasks,
+                statement_link: links.statement.as_deref(),
                 now: self.now(),
             })
             .map_err(|error| Failure::permanent(format!("cannot render the email: {error}")))?;
@@ -516,9 +547,9 @@ impl Delivery {
         claim: Uuid,
         incident: &Incident,
         message: &ClaimedMessage,
-    ) -> Result<(Option<String>, HashMap<Uuid, String>), Failure> {
+    ) -> Result<Links, Failure> {
         let Some(department) = message.department.as_deref() else {
-            return Ok((None, HashMap::new()));
+            return Ok(Links::default());
         };
         let checklist = matches!(
             message.notice,
@@ -543,30 +574,43 @@ impl Delivery {
             _ => Vec::new(),
         };
         let wants_department_link = checklist;
+        // The commander's rung reads about the request; only the approver
+        // department's people answer it.
+        let statement_id = match message.notice {
+            Notice::Approval {
+                statement_id,
+                stage,
+                ..
+            } if stage.is_none_or(|stage| Rung::of(stage) != Rung::Commander) => Some(statement_id),
+            _ => None,
+        };
         let now = self.now();
         let mut tokens = Vec::new();
-        let mut issue = |task_id: Option<Uuid>| -> Result<String, Failure> {
+        let mut issue = |target: LinkTarget| -> Result<String, Failure> {
             let secret = random_secret()
                 .map_err(|error| Failure::transient(format!("no randomness: {error}")))?;
             tokens.push(LinkToken::issue(
                 &secret,
                 incident.id,
                 department,
-                task_id,
+                target,
                 &message.recipient,
                 message.id,
                 now,
             ));
             Ok(self.link_url(&secret))
         };
-        let department_link = if wants_department_link {
-            Some(issue(None)?)
-        } else {
-            None
-        };
-        let mut task_links = HashMap::new();
+        let mut links = Links::default();
+        if wants_department_link {
+            links.department = Some(issue(LinkTarget::Department)?);
+        }
+        if let Some(statement_id) = statement_id {
+            links.statement = Some(issue(LinkTarget::Statement(statement_id))?);
+        }
         for task_id in task_ids {
-            task_links.insert(task_id, issue(Some(task_id))?);
+            links
+                .tasks
+                .insert(task_id, issue(LinkTarget::Task(task_id))?);
         }
         if !tokens.is_empty() {
             let stored = self
@@ -579,7 +623,7 @@ impl Delivery {
                 return Err(Failure::transient("the lease on the message was lost"));
             }
         }
-        Ok((department_link, task_links))
+        Ok(links)
     }
 
     fn link_url(&self, secret: &str) -> String {
@@ -689,6 +733,46 @@ impl Delivery {
                     vec![incident.title.clone()],
                 )
             }
+            Notice::Approval {
+                statement_id,
+                stage,
+                ..
+            } => {
+                let statement = incident.statement(*statement_id);
+                let number = statement.map_or(0, |statement| statement.number);
+                let department = message.department.as_deref().unwrap_or_default();
+                let state = match stage {
+                    None => "awaits approval".to_owned(),
+                    Some(stage) => format!("awaits approval; {}", Rung::of(*stage).done()),
+                };
+                (
+                    format!("{reference}: statement {number} {state} by {department}"),
+                    vec![incident.title.clone()],
+                )
+            }
+            Notice::StatementReviewed {
+                number,
+                department,
+                approved,
+                note,
+                ..
+            } => {
+                let verdict = if *approved {
+                    "approved"
+                } else {
+                    "sent back for changes"
+                };
+                (
+                    format!("{reference}: statement {number} {verdict} by {department}"),
+                    note.iter().cloned().collect(),
+                )
+            }
+            Notice::StatementPublished {
+                number, text, url, ..
+            } => (
+                format!("{reference}: statement {number} published"),
+                std::iter::once(text.clone()).chain(url.clone()).collect(),
+            ),
         };
         webhook::Notice {
             id: webhook::message_id(message.id),

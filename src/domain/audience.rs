@@ -58,6 +58,21 @@ pub fn messages_for(
             ));
         }
     };
+    // The commander hears what every head hears, once.
+    let to_commander = |messages: &mut Vec<NewMessage>, notice: Notice| {
+        let heads_include_commander = incident
+            .departments
+            .iter()
+            .any(|dept| dept.head.email == incident.commander.email);
+        if !heads_include_commander {
+            messages.push(NewMessage::new(
+                Channel::Email,
+                &incident.commander.email,
+                None,
+                notice,
+            ));
+        }
+    };
     let added: Vec<Uuid> = events
         .iter()
         .filter_map(|event| match event {
@@ -98,18 +113,7 @@ pub fn messages_for(
                     reason: reason.clone(),
                 };
                 to_heads(&mut messages, &all, notice.clone());
-                let heads_include_commander = incident
-                    .departments
-                    .iter()
-                    .any(|dept| dept.head.email == incident.commander.email);
-                if !heads_include_commander {
-                    messages.push(NewMessage::new(
-                        Channel::Email,
-                        &incident.commander.email,
-                        None,
-                        notice,
-                    ));
-                }
+                to_commander(&mut messages, notice);
             }
             EventData::Chased {
                 department,
@@ -118,14 +122,20 @@ pub fn messages_for(
                 stage,
                 recipients,
                 clock,
+                statement,
                 ..
             } => {
-                let notice = match clock {
-                    Some(clock) => match deadline_notice(incident, clock, *stage) {
+                let notice = match (clock, statement) {
+                    (Some(clock), _) => match deadline_notice(incident, clock, *stage) {
                         Some(notice) => notice,
                         None => continue,
                     },
-                    None => Notice::Chase {
+                    (None, Some(asked)) => Notice::Approval {
+                        statement_id: asked.id,
+                        version: asked.version,
+                        stage: Some(*stage),
+                    },
+                    (None, None) => Notice::Chase {
                         purpose: *purpose,
                         task_id: *task_id,
                         stage: *stage,
@@ -151,6 +161,84 @@ pub fn messages_for(
                     }
                 }
             }
+            EventData::StatementSubmitted {
+                statement_id,
+                version,
+                ..
+            } => {
+                // Approver departments need not be engaged: their people
+                // come from the submission's snapshot.
+                let approvers = incident
+                    .statement(*statement_id)
+                    .and_then(|statement| statement.submission.as_ref())
+                    .map(|submission| submission.approvers.as_slice())
+                    .unwrap_or_default();
+                for approver in approvers {
+                    messages.push(NewMessage::new(
+                        Channel::Email,
+                        &approver.head.email,
+                        Some(&approver.department),
+                        Notice::Approval {
+                            statement_id: *statement_id,
+                            version: *version,
+                            stage: None,
+                        },
+                    ));
+                }
+            }
+            EventData::StatementApproved {
+                statement_id,
+                number,
+                department,
+                note,
+                ..
+            } => messages.push(reviewed(
+                incident,
+                *statement_id,
+                *number,
+                department,
+                true,
+                note,
+            )),
+            EventData::StatementChangesRequested {
+                statement_id,
+                number,
+                department,
+                note,
+                ..
+            } => {
+                let note = Some(note.clone());
+                messages.push(reviewed(
+                    incident,
+                    *statement_id,
+                    *number,
+                    department,
+                    false,
+                    &note,
+                ));
+            }
+            EventData::StatementPublished {
+                statement_id,
+                number,
+                sha256,
+                text,
+                language,
+                channels,
+                url,
+                ..
+            } => {
+                let notice = Notice::StatementPublished {
+                    statement_id: *statement_id,
+                    number: *number,
+                    sha256: sha256.clone(),
+                    text: text.clone(),
+                    language: language.clone(),
+                    channels: channels.clone(),
+                    url: url.clone(),
+                };
+                to_heads(&mut messages, &all, notice.clone());
+                to_commander(&mut messages, notice);
+            }
             EventData::ReadyToResolve => {
                 messages.push(NewMessage::new(
                     Channel::Email,
@@ -163,6 +251,29 @@ pub fn messages_for(
         }
     }
     messages
+}
+
+/// To the commander: an approver department answered statement `number`.
+fn reviewed(
+    incident: &Incident,
+    statement_id: Uuid,
+    number: u32,
+    department: &str,
+    approved: bool,
+    note: &Option<String>,
+) -> NewMessage {
+    NewMessage::new(
+        Channel::Email,
+        &incident.commander.email,
+        None,
+        Notice::StatementReviewed {
+            statement_id,
+            number,
+            department: department.to_owned(),
+            approved,
+            note: note.clone(),
+        },
+    )
 }
 
 /// The notice chasing the regulatory step `clock` (`regime/step`), with its

@@ -22,6 +22,8 @@ pub enum Purpose {
     Complete,
     /// A regulatory report is not filed.
     Report,
+    /// A statement awaits the department's approval.
+    Approve,
 }
 
 impl Purpose {
@@ -30,13 +32,19 @@ impl Purpose {
             Purpose::Acknowledge => "acknowledge",
             Purpose::Complete => "complete",
             Purpose::Report => "report",
+            Purpose::Approve => "approve",
         }
     }
 
     pub fn parse(value: &str) -> Option<Purpose> {
-        [Purpose::Acknowledge, Purpose::Complete, Purpose::Report]
-            .into_iter()
-            .find(|purpose| purpose.as_str() == value)
+        [
+            Purpose::Acknowledge,
+            Purpose::Complete,
+            Purpose::Report,
+            Purpose::Approve,
+        ]
+        .into_iter()
+        .find(|purpose| purpose.as_str() == value)
     }
 }
 
@@ -97,6 +105,15 @@ pub struct NewTimer {
     pub purpose: Purpose,
     pub due_at: DateTime<Utc>,
     pub clock: Option<ClockRef>,
+    pub statement: Option<StatementRef>,
+}
+
+/// The statement version an approval timer chases: an edit and a new
+/// submission make another version, chased by other timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementRef {
+    pub id: Uuid,
+    pub version: u32,
 }
 
 /// The regulatory deadline a timer chases: `regime/step`, and the deadline
@@ -138,6 +155,7 @@ pub struct DueTimer {
     pub due_at: DateTime<Utc>,
     pub version: i64,
     pub clock: Option<ClockRef>,
+    pub statement: Option<StatementRef>,
 }
 
 /// What to do with a timer that fell due.
@@ -166,6 +184,7 @@ fn timer(
         purpose,
         due_at,
         clock: None,
+        statement: None,
     }
 }
 
@@ -185,6 +204,19 @@ pub fn timers_for(incident: &Incident, events: &[EventData]) -> Vec<NewTimer> {
                 due_at,
                 ..
             } => timers.extend(clock_timer(incident, regime, step, *due_at)),
+            EventData::StatementSubmitted {
+                statement_id,
+                version,
+                approvers,
+                due_at,
+                ..
+            } => timers.extend(approvers.iter().map(|department| NewTimer {
+                statement: Some(StatementRef {
+                    id: *statement_id,
+                    version: *version,
+                }),
+                ..timer(department, None, Purpose::Approve, *due_at)
+            })),
             EventData::TaskUnblocked {
                 task_id, due_at, ..
             } => {
@@ -246,20 +278,28 @@ fn clock_timer(
             step: step.to_owned(),
             deadline: due_at,
         }),
+        statement: None,
     })
 }
 
 /// Whether what a timer chases has been answered. A regulatory step is
 /// answered once filed, when its regime is no longer armed, or when its
 /// deadline moved (another timer chases the new one); resolving the
-/// incident does not answer it: the law's clock does not stop there.
+/// incident does not answer it: the law's clock does not stop there. Nor
+/// does it answer an approval request: a statement may still go out after.
 pub fn answered(
     incident: &Incident,
     department: &str,
     task_id: Option<Uuid>,
     purpose: Purpose,
     clock: Option<&ClockRef>,
+    statement: Option<StatementRef>,
 ) -> bool {
+    if let Some(asked) = statement {
+        return incident
+            .statement(asked.id)
+            .is_none_or(|statement| !statement.awaits(department, asked.version));
+    }
     if let Some(clock) = clock {
         return incident
             .armed_step(&clock.regime, &clock.step)
@@ -282,6 +322,27 @@ pub fn answered(
 
 /// The rung `stage` reaches: the head, the deputies, the commander.
 pub fn recipients(incident: &Incident, department: &str, stage: i64) -> Vec<String> {
+    rung_recipients(incident, department, None, stage)
+}
+
+/// The rung `stage` reaches for a timer: an approval climbs the approver
+/// department's people as they were when the statement was submitted.
+fn rung_recipients(
+    incident: &Incident,
+    department: &str,
+    statement: Option<StatementRef>,
+    stage: i64,
+) -> Vec<String> {
+    if let Some(approver) = statement
+        .and_then(|asked| incident.statement(asked.id))
+        .and_then(|statement| statement.approver(department))
+    {
+        return match Rung::of(stage) {
+            Rung::Head => vec![approver.head.email.clone()],
+            Rung::Deputies => approver.deputies.iter().map(|p| p.email.clone()).collect(),
+            Rung::Commander => vec![incident.commander.email.clone()],
+        };
+    }
     let Some(dept) = incident
         .departments
         .iter()
@@ -303,6 +364,13 @@ pub fn recipients(incident: &Incident, department: &str, stage: i64) -> Vec<Stri
 /// One rung's wait: the time the playbook allows to answer, so a 15-minute
 /// item climbs in 15-minute steps.
 fn interval(incident: &Incident, timer: &DueTimer) -> Duration {
+    if let Some(submission) = timer
+        .statement
+        .and_then(|asked| incident.statement(asked.id))
+        .and_then(|statement| statement.submission.as_ref())
+    {
+        return Duration::seconds(submission.within_secs.max(1));
+    }
     let tasks = incident
         .tasks()
         .filter(|task| task.department == timer.department);
@@ -324,6 +392,7 @@ pub fn decide(incident: &Incident, timer: &DueTimer, now: DateTime<Utc>) -> Deci
         timer.task_id,
         timer.purpose,
         timer.clock.as_ref(),
+        timer.statement,
     ) {
         return Decision::Cancel;
     }
@@ -344,11 +413,12 @@ pub fn decide(incident: &Incident, timer: &DueTimer, now: DateTime<Utc>) -> Deci
                 .map(|task| task.key.clone()),
             purpose: timer.purpose,
             stage: timer.stage,
-            recipients: recipients(incident, &timer.department, timer.stage),
+            recipients: rung_recipients(incident, &timer.department, timer.statement, timer.stage),
             due_at: timer.due_at,
             late_by_ms: (now - timer.due_at).num_milliseconds().max(0),
             next_at,
             clock: None,
+            statement: timer.statement,
         }],
         next_at,
     }
@@ -397,6 +467,7 @@ fn decide_clock(
         late_by_ms: (now - due_at).num_milliseconds().max(0),
         next_at,
         clock: Some(clock.key()),
+        statement: None,
     }];
     if rung == Rung::Commander {
         events.push(EventData::DeadlineMissed {
@@ -422,6 +493,9 @@ pub struct ChaseStep {
     /// `regime/step` for a regulatory deadline's chase.
     #[serde(default)]
     pub clock: Option<String>,
+    /// The statement version whose approval was chased.
+    #[serde(default)]
+    pub statement: Option<StatementRef>,
 }
 
 impl ChaseStep {
@@ -472,6 +546,16 @@ struct Target {
     department: String,
     task_id: Option<Uuid>,
     clock: Option<String>,
+    statement: Option<Uuid>,
+}
+
+/// What a chase step or a pending timer is about, as board queries see it.
+#[derive(Clone, Copy)]
+struct Key<'a> {
+    department: &'a str,
+    task_id: Option<Uuid>,
+    clock: Option<&'a str>,
+    statement: Option<Uuid>,
 }
 
 /// What the board says of one department or task.
@@ -498,6 +582,7 @@ impl ChaseBoard {
                         timer.task_id,
                         timer.purpose,
                         clock,
+                        timer.statement,
                     ) {
                         return None;
                     }
@@ -516,6 +601,7 @@ impl ChaseBoard {
                         department: timer.department.clone(),
                         task_id: timer.task_id,
                         clock: clock.map(ClockRef::key),
+                        statement: timer.statement.map(|asked| asked.id),
                     };
                     Some((
                         target,
@@ -531,26 +617,48 @@ impl ChaseBoard {
 
     /// The chasing of `department`'s answer (`task_id` None) or of a task.
     pub fn of(&self, department: &str, task_id: Option<Uuid>) -> Chase<'_> {
-        self.matching(|dept, task, clock| dept == department && task == task_id && clock.is_none())
+        self.matching(|key| {
+            key.department == department
+                && key.task_id == task_id
+                && key.clock.is_none()
+                && key.statement.is_none()
+        })
     }
 
     /// The chasing of the regulatory step `clock` (`regime/step`).
     pub fn of_clock(&self, clock: &str) -> Chase<'_> {
-        self.matching(|_, _, chased| chased == Some(clock))
+        self.matching(|key| key.clock == Some(clock))
     }
 
-    fn matching(&self, wanted: impl Fn(&str, Option<Uuid>, Option<&str>) -> bool) -> Chase<'_> {
+    /// The chasing of `department`'s approval of a statement (any version).
+    pub fn of_statement(&self, statement_id: Uuid, department: &str) -> Chase<'_> {
+        self.matching(|key| key.department == department && key.statement == Some(statement_id))
+    }
+
+    fn matching(&self, wanted: impl Fn(Key<'_>) -> bool) -> Chase<'_> {
         Chase {
             history: self
                 .steps
                 .iter()
-                .filter(|step| wanted(&step.department, step.task_id, step.clock.as_deref()))
+                .filter(|step| {
+                    wanted(Key {
+                        department: &step.department,
+                        task_id: step.task_id,
+                        clock: step.clock.as_deref(),
+                        statement: step.statement.map(|asked| asked.id),
+                    })
+                })
                 .collect(),
             next: self
                 .next
                 .iter()
                 .filter(|(target, _)| {
-                    wanted(&target.department, target.task_id, target.clock.as_deref())
+                    wanted(Key {
+                        department: &target.department,
+                        task_id: target.task_id,
+                        clock: target.clock.as_deref(),
+                        statement: target.statement,
+                    })
                 })
                 .map(|(_, next)| *next)
                 .min_by_key(|next| next.at),

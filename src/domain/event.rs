@@ -162,11 +162,79 @@ pub enum EventData {
         corrects_seq: i64,
         text: String,
     },
-    /// A public statement went out.
-    StatementPublished {
+    /// PR wrote a statement's first version.
+    StatementDrafted {
+        statement_id: Uuid,
+        number: u32,
+        version: u32,
+        sha256: String,
         text: String,
-        approved_by: String,
+        language: String,
         channels: Vec<String>,
+        template: Option<String>,
+    },
+    /// A new version; approvals of the one before are void.
+    StatementEdited {
+        statement_id: Uuid,
+        number: u32,
+        version: u32,
+        sha256: String,
+        previous_sha256: String,
+        text: String,
+        language: String,
+        channels: Vec<String>,
+        voided_approvals: Vec<String>,
+    },
+    StatementSubmitted {
+        statement_id: Uuid,
+        number: u32,
+        version: u32,
+        sha256: String,
+        approvers: Vec<String>,
+        due_at: DateTime<Utc>,
+    },
+    StatementApproved {
+        statement_id: Uuid,
+        number: u32,
+        version: u32,
+        sha256: String,
+        department: String,
+        /// Every approver has now approved this version.
+        complete: bool,
+        note: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        via: Option<LinkUse>,
+    },
+    StatementChangesRequested {
+        statement_id: Uuid,
+        number: u32,
+        version: u32,
+        sha256: String,
+        department: String,
+        note: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        via: Option<LinkUse>,
+    },
+    /// A public statement went out. Events recorded before statements had
+    /// a lifecycle carry only `text`, `approved_by` and `channels`.
+    StatementPublished {
+        statement_id: Uuid,
+        number: u32,
+        version: u32,
+        sha256: String,
+        text: String,
+        language: String,
+        channels: Vec<String>,
+        approved_by: String,
+        preapproved_template: Option<String>,
+        url: Option<String>,
+        supersedes: Option<Uuid>,
+    },
+    StatementSuperseded {
+        statement_id: Uuid,
+        number: u32,
+        superseded_by: Uuid,
+        superseded_by_number: u32,
     },
     /// Legal decided that a regulatory regime applies: its clocks run.
     RegimeArmed {
@@ -233,6 +301,9 @@ pub enum EventData {
         /// `regime/step` when a regulatory deadline is chased.
         #[serde(skip_serializing_if = "Option::is_none")]
         clock: Option<String>,
+        /// The statement version whose approval is chased.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        statement: Option<super::chase::StatementRef>,
     },
     /// A queued message was not sent: what it chased was answered first.
     MessageCancelled {

@@ -134,6 +134,8 @@ pub struct Incident {
     pub departments: Vec<Department>,
     /// Statutory deadlines legal armed, and the facts they run from.
     pub regulatory: super::regulatory::Regulatory,
+    /// Public statements, drafted to published, in the order drafted.
+    pub statements: Vec<super::statement::Statement>,
 }
 
 /// Which incidents a list shows: newest first, `limit` of them opened
@@ -259,6 +261,7 @@ impl Incident {
             legal_hold: false,
             regulatory: Default::default(),
             departments: Vec::new(),
+            statements: Vec::new(),
         };
         let tasks = incident.add_planned_tasks(plan, now);
         let event = EventData::IncidentOpened {
@@ -624,22 +627,6 @@ impl Incident {
             corrects_seq,
             text: text.into_string(),
         }])
-    }
-
-    /// An external statement went out: what was said, who approved it, where.
-    pub fn record_statement(
-        &mut self,
-        text: Prose,
-        approved_by: Line,
-        channels: Vec<Line>,
-        now: DateTime<Utc>,
-    ) -> Vec<EventData> {
-        self.updated_at = now;
-        vec![EventData::StatementPublished {
-            text: text.into_string(),
-            approved_by: approved_by.into_string(),
-            channels: channels.into_iter().map(Line::into_string).collect(),
-        }]
     }
 
     /// Keys of required tasks neither done nor skipped.

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
+use super::statement::{Answer, Verdict};
 use super::{Actor, DomainError, EventData, Incident, Prose};
 use crate::secret::hash_secret;
 
@@ -19,6 +20,9 @@ pub struct LinkToken {
     pub recipient: String,
     pub message_id: Uuid,
     pub created_at: DateTime<Utc>,
+    /// Set on an approval request's link: it answers for `department` on
+    /// this statement, and on nothing else.
+    pub statement_id: Option<Uuid>,
 }
 
 /// What a link's page asks for, its text already read.
@@ -28,6 +32,12 @@ pub enum LinkAct {
     Complete(Option<Prose>),
     /// Links skip optional items only, and say why.
     Skip(Prose),
+    /// An approver's answer to the statement version it read.
+    Review {
+        verdict: Verdict,
+        sha256: String,
+        note: Option<Prose>,
+    },
 }
 
 impl Incident {
@@ -53,6 +63,23 @@ impl Incident {
         if let Some(resolved) = self.resolved_at.filter(|_| self.links_expired(grace, now)) {
             return Err(DomainError::LinkExpired(resolved));
         }
+        if let Some(statement_id) = link.statement_id {
+            let LinkAct::Review {
+                verdict,
+                sha256,
+                note,
+            } = act
+            else {
+                return Err(DomainError::NotAStatementAct);
+            };
+            let answer = Answer {
+                department: link.department.clone(),
+                verdict,
+                sha256,
+                note: note.map(Prose::into_string),
+            };
+            return self.review_statement(statement_id, answer, actor, now);
+        }
         match (act, link.task_id) {
             (LinkAct::Acknowledge, None) => {
                 self.acknowledge_department(&link.department, actor, now)
@@ -69,8 +96,19 @@ impl Incident {
                 self.skip_task(task, reason, actor, now)
             }
             (LinkAct::Complete(_) | LinkAct::Skip(_), None) => Err(DomainError::NoTaskOnLink),
+            (LinkAct::Review { .. }, _) => Err(DomainError::NoStatementOnLink),
         }
     }
+}
+
+/// What one link acts on, for its department.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkTarget {
+    /// The department's acknowledgement as a whole.
+    Department,
+    Task(Uuid),
+    /// An approval request: the department's answer on this statement.
+    Statement(Uuid),
 }
 
 impl LinkToken {
@@ -78,11 +116,16 @@ impl LinkToken {
         secret: &str,
         incident_id: Uuid,
         department: &str,
-        task_id: Option<Uuid>,
+        target: LinkTarget,
         recipient: &str,
         message_id: Uuid,
         now: DateTime<Utc>,
     ) -> LinkToken {
+        let (task_id, statement_id) = match target {
+            LinkTarget::Department => (None, None),
+            LinkTarget::Task(task) => (Some(task), None),
+            LinkTarget::Statement(statement) => (None, Some(statement)),
+        };
         LinkToken {
             secret_hash: hash_secret(secret),
             incident_id,
@@ -91,6 +134,7 @@ impl LinkToken {
             recipient: recipient.to_owned(),
             message_id,
             created_at: now,
+            statement_id,
         }
     }
 }

@@ -78,6 +78,33 @@ pub enum Notice {
         deadline: DateTime<Utc>,
         stage: i64,
     },
+    /// To an approver department: a statement version awaits its answer.
+    /// `stage` None is the request itself; then the chase's rungs, as for
+    /// an item: the head (0), the deputies (1), the commander (2).
+    Approval {
+        statement_id: Uuid,
+        version: u32,
+        stage: Option<i64>,
+    },
+    /// To the commander: an approver department answered.
+    StatementReviewed {
+        statement_id: Uuid,
+        number: u32,
+        department: String,
+        approved: bool,
+        note: Option<String>,
+    },
+    /// To every head and every webhook: a statement went out. Carries its
+    /// words, so that a scheduler posting it needs nothing else.
+    StatementPublished {
+        statement_id: Uuid,
+        number: u32,
+        sha256: String,
+        text: String,
+        language: String,
+        channels: Vec<String>,
+        url: Option<String>,
+    },
 }
 
 impl Notice {
@@ -94,6 +121,11 @@ impl Notice {
             Notice::Deadline { stage: 0, .. } => "deadline.reminder",
             Notice::Deadline { stage: 1, .. } => "deadline.escalation",
             Notice::Deadline { .. } => "deadline.missed",
+            Notice::Approval { stage: None, .. } => "statement.approval_requested",
+            Notice::Approval { stage: Some(0), .. } => "statement.approval_reminder",
+            Notice::Approval { .. } => "statement.approval_escalation",
+            Notice::StatementReviewed { .. } => "statement.reviewed",
+            Notice::StatementPublished { .. } => "statement.published",
         }
     }
 }

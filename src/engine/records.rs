@@ -1,5 +1,5 @@
 //! The record legal relies on: the hash-chained timeline and its exports,
-//! corrections, published statements, legal holds, and retention.
+//! corrections, legal holds, and retention.
 
 use std::sync::Arc;
 
@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{Engine, EngineError};
 use crate::domain::retention::purge_cutoff;
-use crate::domain::{Actor, Incident, Line, Prose, PurgeRecord};
+use crate::domain::{Actor, Incident, Prose, PurgeRecord};
 use crate::store::Store;
 use crate::timeline::{
     Break, ChainHead, ChainedEvent, DepartmentSummary, ExportHeader, IncidentSummary, TaskSummary,
@@ -133,20 +133,6 @@ impl Engine {
         let last_seq = self.store.chain_head(incident_id).await?.seq;
         self.update(incident_id, actor, move |incident, _, now| {
             incident.correct(corrects_seq, text.clone(), last_seq, now)
-        })
-        .await
-    }
-
-    pub async fn record_statement(
-        &self,
-        incident_id: Uuid,
-        text: Prose,
-        approved_by: Line,
-        channels: Vec<Line>,
-        actor: &Actor,
-    ) -> Result<Incident, EngineError> {
-        self.update(incident_id, actor, move |incident, _, now| {
-            Ok(incident.record_statement(text.clone(), approved_by.clone(), channels.clone(), now))
         })
         .await
     }

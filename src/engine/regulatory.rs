@@ -85,7 +85,7 @@ impl Engine {
                 .any(|field| field.prefill == Prefill::Statements)
         });
         let statements = if quotes_statements {
-            self.published_statements(incident.id).await?
+            self.quoted_statements(incident.id).await?
         } else {
             Vec::new()
         };
@@ -98,7 +98,7 @@ impl Engine {
             .collect())
     }
 
-    async fn published_statements(&self, incident_id: Uuid) -> Result<Vec<Published>, EngineError> {
+    async fn quoted_statements(&self, incident_id: Uuid) -> Result<Vec<Published>, EngineError> {
         Ok(self
             .timeline(incident_id)
             .await?

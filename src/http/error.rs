@@ -193,6 +193,18 @@ impl From<EngineError> for ApiError {
             EngineError::Refused(DomainError::NoSuchStep(_)) => {
                 ApiError::not_found(error.to_string())
             }
+            EngineError::Refused(DomainError::StatementNotFound(_)) => {
+                ApiError::not_found(error.to_string())
+            }
+            EngineError::Refused(DomainError::OwnStatement(_)) => {
+                ApiError::forbidden(error.to_string())
+            }
+            EngineError::Refused(DomainError::StatementChangedSinceRead(_)) => {
+                ApiError::conflict(error.to_string()).with_field("sha256")
+            }
+            EngineError::Refused(DomainError::NotAnApprover(_)) => {
+                ApiError::invalid("department", error.to_string())
+            }
             EngineError::Refused(DomainError::NeedsField { field, message }) => {
                 ApiError::invalid(field, message.clone())
             }

@@ -192,6 +192,10 @@ impl Caller {
                     format!("the {role} role may not grant or take back access")
                 }
                 Permission::Audit => format!("the {role} role may not read the audit log"),
+                Permission::Approve => format!(
+                    "the {role} role may not approve statements: legal's role does, and \
+                     approver departments answer from their email"
+                ),
                 Permission::Read | Permission::Act => {
                     format!("the {role} role may read but not change incidents")
                 }

@@ -1,6 +1,7 @@
 //! Incidents: trigger, read, act on tasks, note, change severity, resolve.
 
 use super::regulatory::RegulatoryView;
+use crate::domain::statement::Statement;
 use std::str::FromStr;
 
 use axum::extract::State;
@@ -54,6 +55,9 @@ pub struct IncidentView {
     messages: Vec<MessageRecord>,
     /// Statutory deadlines: what legal armed and claimed, and each clock.
     regulatory: RegulatoryView,
+    /// Public statements, in the order drafted, each with its current
+    /// version, the approvals asked and given, and where it went.
+    statements: Vec<Statement>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -140,6 +144,7 @@ impl IncidentView {
         IncidentView {
             messages,
             regulatory: RegulatoryView::new(&incident.regulatory, now),
+            statements: incident.statements.clone(),
             open_required: incident.open_required_tasks(),
             id: incident.id,
             reference: incident.reference,

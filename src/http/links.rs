@@ -18,6 +18,7 @@ use super::client::ClientIp;
 use super::error::Failure;
 use super::{AppState, private};
 use crate::delivery::render::{IncidentView, when};
+use crate::domain::statement::Verdict;
 use crate::domain::{
     DomainError, Incident, LinkAct, LinkToken, Prose, Task, TaskStatus, TextError,
 };
@@ -50,6 +51,9 @@ struct LinkForm {
     note: Option<String>,
     #[serde(default)]
     reason: Option<String>,
+    /// On a statement's page: the hash of the version shown.
+    #[serde(default)]
+    sha256: Option<String>,
 }
 
 /// What a link page's form asks for. Whether it is allowed is for the link
@@ -64,6 +68,15 @@ pub(crate) enum LinkAction {
     /// The reason, trimmed; None when blank (and then refused).
     Skip {
         reason: Option<String>,
+    },
+    /// Approve the statement version whose hash the page showed.
+    Approve {
+        sha256: String,
+    },
+    /// Send it back; the note (None when blank, then refused) says why.
+    RequestChanges {
+        sha256: String,
+        note: Option<String>,
     },
 }
 
@@ -109,6 +122,13 @@ pub(crate) fn link_action(
         }),
         "skip" => Ok(LinkAction::Skip {
             reason: text(form.reason),
+        }),
+        "approve" => Ok(LinkAction::Approve {
+            sha256: text(form.sha256).ok_or(FormProblem::Unreadable)?,
+        }),
+        "request_changes" => Ok(LinkAction::RequestChanges {
+            sha256: text(form.sha256).ok_or(FormProblem::Unreadable)?,
+            note: text(form.note),
         }),
         _ => Err(FormProblem::UnknownAction),
     }
@@ -279,6 +299,13 @@ fn render(
     outcome: Option<String>,
     status: StatusCode,
 ) -> Response {
+    if let Some(statement_id) = link.statement_id {
+        let page = StatementPage::new(state, token, link, incident, statement_id, outcome);
+        return match state.renderer.page("pages/statement_link.html", page) {
+            Ok(body) => self::page(status, body),
+            Err(error) => internal(&error),
+        };
+    }
     let department = incident
         .departments
         .iter()
@@ -364,6 +391,132 @@ fn render(
     }
 }
 
+/// An approval request's page: the statement in full, what changed since
+/// the version before, who has answered, and the two buttons.
+#[derive(Serialize)]
+struct StatementPage<'a> {
+    incident: IncidentView<'a>,
+    recipient: &'a str,
+    department_name: String,
+    outcome: Option<String>,
+    number: u32,
+    version: u32,
+    status: &'static str,
+    text: &'a str,
+    language: &'a str,
+    channels: String,
+    sha256: &'a str,
+    /// Word by word against the version before: `same`, `removed` or
+    /// `added` runs of text. Empty for a first version.
+    changes: Vec<Change>,
+    previous_channels: Option<String>,
+    answers: Vec<String>,
+    /// True while this department's answer to this version is awaited.
+    can_answer: bool,
+    form_action: String,
+}
+
+#[derive(Serialize)]
+struct Change {
+    kind: &'static str,
+    text: String,
+}
+
+impl<'a> StatementPage<'a> {
+    fn new(
+        state: &AppState,
+        token: &str,
+        link: &'a LinkToken,
+        incident: &'a Incident,
+        statement_id: uuid::Uuid,
+        outcome: Option<String>,
+    ) -> StatementPage<'a> {
+        let scenario = state
+            .engine
+            .catalog()
+            .scenario(&incident.scenario)
+            .map(|s| s.title.as_str());
+        let statement = incident.statement(statement_id);
+        let department_name = statement
+            .and_then(|statement| statement.approver(&link.department))
+            .map_or_else(|| link.department.clone(), |approver| approver.name.clone());
+        let (changes, previous_channels) = statement
+            .and_then(|statement| Some((statement, statement.previous.as_ref()?)))
+            .map(|(statement, previous)| {
+                let changes = diff(&previous.text, &statement.content.text);
+                let channels = (previous.channels != statement.content.channels
+                    || previous.language != statement.content.language)
+                    .then(|| format!("{}; {}", previous.language, previous.channels.join(", ")));
+                (changes, channels)
+            })
+            .unwrap_or_default();
+        StatementPage {
+            incident: IncidentView::new(incident, scenario),
+            recipient: &link.recipient,
+            outcome,
+            number: statement.map_or(0, |s| s.number),
+            version: statement.map_or(0, |s| s.version),
+            status: statement.map_or("withdrawn", |s| s.status.as_str()),
+            text: statement.map_or("", |s| s.content.text.as_str()),
+            language: statement.map_or("", |s| s.content.language.as_str()),
+            channels: statement.map_or_else(String::new, |s| s.content.channels.join(", ")),
+            sha256: statement.map_or("", |s| s.sha256.as_str()),
+            changes,
+            previous_channels,
+            answers: statement
+                .map(|statement| {
+                    statement
+                        .reviews
+                        .iter()
+                        .map(|review| {
+                            let verdict = match review.verdict {
+                                Verdict::Approved => "approved",
+                                Verdict::ChangesRequested => "requested changes",
+                            };
+                            let note = review
+                                .note
+                                .as_deref()
+                                .map(|n| format!(" \u{201c}{n}\u{201d}"))
+                                .unwrap_or_default();
+                            format!(
+                                "{} {verdict}: {} at {}.{note}",
+                                review.department,
+                                who(&review.by),
+                                when(review.at)
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            can_answer: incident.resolved_at.is_none()
+                && statement.is_some_and(|s| s.awaits(&link.department, s.version)),
+            department_name,
+            form_action: format!("/links/{token}"),
+        }
+    }
+}
+
+/// Word by word, what `after` changed of `before`.
+fn diff(before: &str, after: &str) -> Vec<Change> {
+    similar::TextDiff::from_words(before, after)
+        .iter_all_changes()
+        .fold(Vec::new(), |mut runs: Vec<Change>, change| {
+            let kind = match change.tag() {
+                similar::ChangeTag::Equal => "same",
+                similar::ChangeTag::Delete => "removed",
+                similar::ChangeTag::Insert => "added",
+            };
+            match runs.last_mut() {
+                Some(run) if run.kind == kind => run.text.push_str(change.value()),
+                _ => runs.push(Change {
+                    kind,
+                    text: change.value().to_owned(),
+                }),
+            }
+            runs
+        })
+}
+
 /// Shows what the link is for and its buttons. Changes nothing.
 pub async fn show(State(state): State<AppState>, ClientIp(client): ClientIp, uri: Uri) -> Response {
     let secret = link_secret(raw_token(&uri));
@@ -418,6 +571,27 @@ pub async fn act(
             }
             Err(error) => return not_accepted(&state, "reason", error),
         },
+        Ok(LinkAction::Approve { sha256 }) => LinkAct::Review {
+            verdict: Verdict::Approved,
+            sha256,
+            note: None,
+        },
+        Ok(LinkAction::RequestChanges { sha256, note }) => match prose(note) {
+            Ok(Some(note)) => LinkAct::Review {
+                verdict: Verdict::ChangesRequested,
+                sha256,
+                note: Some(note),
+            },
+            Ok(None) => {
+                return problem(
+                    &state,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Say what to change",
+                    "Go back and write what PR should change: they read your note.",
+                );
+            }
+            Err(error) => return not_accepted(&state, "note", error),
+        },
         Err(FormProblem::Unreadable) => {
             return problem(
                 &state,
@@ -432,6 +606,11 @@ pub async fn act(
         LinkAct::Acknowledge => "Acknowledged. Thank you.",
         LinkAct::Complete(_) => "Marked as done. Thank you.",
         LinkAct::Skip(_) => "Skipped. The reason is on the timeline.",
+        LinkAct::Review {
+            verdict: Verdict::Approved,
+            ..
+        } => "Approved. PR may publish once every approver has answered.",
+        LinkAct::Review { .. } => "Sent back to PR with your note.",
     };
     let user_agent = headers
         .get(USER_AGENT)
@@ -458,7 +637,34 @@ pub async fn act(
             }
         }
         Err(EngineError::Refused(DomainError::LinkExpired(_))) => expired(&state),
-        Err(EngineError::Refused(DomainError::NoTaskOnLink)) => unknown_action(&state),
+        Err(EngineError::Refused(
+            DomainError::NoTaskOnLink
+            | DomainError::NoStatementOnLink
+            | DomainError::NotAStatementAct,
+        )) => unknown_action(&state),
+        // Answered already, or a newer version exists: the page shows the
+        // statement as it stands now, and says so.
+        Err(EngineError::Refused(
+            refused @ (DomainError::StatementChangedSinceRead(_)
+            | DomainError::AlreadyReviewed(_)
+            | DomainError::StatementNotAwaitingApproval { .. }),
+        )) => match engine.incident(link.incident_id).await {
+            Ok(incident) => render(
+                &state,
+                &token,
+                &link,
+                &incident,
+                Some(format!("Nothing was recorded: {refused}.")),
+                StatusCode::CONFLICT,
+            ),
+            Err(error) => internal(&error),
+        },
+        Err(EngineError::Refused(refused @ DomainError::OwnStatement(_))) => problem(
+            &state,
+            StatusCode::FORBIDDEN,
+            "Someone else must approve this",
+            &refused.to_string(),
+        ),
         Err(EngineError::Refused(DomainError::RequiredNotSkippable(_))) => problem(
             &state,
             StatusCode::CONFLICT,

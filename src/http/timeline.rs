@@ -1,5 +1,5 @@
 //! The timeline for legal: exports (JSON, CSV, printable HTML), verification,
-//! the key that checks signatures, corrections, statements, legal hold, and
+//! the key that checks signatures, corrections, legal hold, and
 //! the purge log.
 
 use axum::extract::State;
@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::error::ErrorBody;
 use super::extract::{Caller, Json, Path, Query};
 use super::incidents::{ActionResponses, Updated, view};
-use super::text::{LineInput, ProseInput};
+use super::text::ProseInput;
 use super::{ApiError, AppState};
 use crate::auth::Permission;
 use crate::domain::PurgeRecord;
@@ -302,60 +302,6 @@ pub async fn correct(
             }
             other => other.into(),
         })?;
-    Ok(axum::Json(view(&state, incident).await?))
-}
-
-const CHANNELS_MAX: usize = 20;
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StatementBody {
-    /// The text as published.
-    text: ProseInput,
-    /// Who approved it (name, or name and role).
-    approved_by: LineInput,
-    /// Where it went: `twitter`, `press release`, `website`, ...
-    #[schema(min_items = 1, max_items = 20)]
-    channels: Vec<LineInput>,
-}
-
-#[utoipa::path(post, path = "/api/v1/incidents/{id}/statements", tag = "timeline",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Incident id")),
-    request_body = StatementBody,
-    responses(ActionResponses))]
-pub async fn record_statement(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-    Json(body): Json<StatementBody>,
-) -> Updated {
-    caller.require(Permission::Act)?;
-    let statement = body.text.read("text")?;
-    let approved_by = body.approved_by.read("approved_by")?;
-    if body.channels.is_empty() {
-        return Err(ApiError::invalid(
-            "channels",
-            "say where the statement went",
-        ));
-    }
-    // A bound, so that no statement the document allows outgrows the body limit.
-    if body.channels.len() > CHANNELS_MAX {
-        return Err(ApiError::invalid(
-            "channels",
-            format!("at most {CHANNELS_MAX} channels"),
-        ));
-    }
-    let channels = body
-        .channels
-        .iter()
-        .enumerate()
-        .map(|(i, channel)| channel.read(&format!("channels[{i}]")))
-        .collect::<Result<Vec<_>, _>>()?;
-    let incident = state
-        .engine
-        .record_statement(id, statement, approved_by, channels, &caller.actor())
-        .await?;
     Ok(axum::Json(view(&state, incident).await?))
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 
 use crate::domain::regulatory::{ChaseContacts, Regime};
+use crate::domain::statement::{ApprovalPolicy, Approver, Template};
 use crate::domain::{Person, Plan, PlannedDepartment, PlannedTask, Severity};
 
 /// Every playbook of the organisation, validated as a whole: each reference
@@ -17,6 +18,8 @@ pub struct Catalog {
     pub(super) departments: Vec<Department>,
     /// Sorted by id.
     pub(super) regimes: Vec<Regime>,
+    /// Holding statements, in file order.
+    pub(super) templates: Vec<Template>,
 }
 
 /// A person to notify.
@@ -51,6 +54,19 @@ pub struct Scenario {
     /// Candidate regime ids (`regimes/<id>.toml`): legal arms those that
     /// apply to an incident, or records why one does not.
     pub regimes: Vec<String>,
+    /// Who approves public statements, by severity; lowest `from` first.
+    pub approvals: Vec<ApprovalRule>,
+}
+
+/// From `from` upwards, every listed department approves a statement
+/// before it goes out; each rung of the chase waits `within`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ApprovalRule {
+    pub from: Severity,
+    pub departments: Vec<String>,
+    #[serde(serialize_with = "serialize_duration")]
+    #[schema(value_type = String, example = "15m")]
+    pub within: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -198,6 +214,42 @@ impl Catalog {
                 .then_some(self.organisation.data_protection_officer.as_ref())
                 .flatten()
                 .map(Contact::person),
+        })
+    }
+
+    /// In file order.
+    pub fn templates(&self) -> &[Template] {
+        &self.templates
+    }
+
+    pub fn template(&self, id: &str) -> Option<&Template> {
+        self.templates.iter().find(|template| template.id == id)
+    }
+
+    /// Who approves a statement of a `scenario` incident at `severity`, with
+    /// their people as the department files name them now; None when the
+    /// playbooks name no approver there.
+    pub fn approval_policy(&self, scenario: &str, severity: Severity) -> Option<ApprovalPolicy> {
+        let rule = self
+            .scenario(scenario)?
+            .approvals
+            .iter()
+            .rev()
+            .find(|rule| rule.from <= severity)?;
+        let approvers = rule
+            .departments
+            .iter()
+            .filter_map(|id| self.department(id))
+            .map(|department| Approver {
+                department: department.id.clone(),
+                name: department.name.clone(),
+                head: department.head.person(),
+                deputies: department.deputies.iter().map(Contact::person).collect(),
+            })
+            .collect();
+        Some(ApprovalPolicy {
+            approvers,
+            within: chrono::Duration::from_std(rule.within).ok()?,
         })
     }
 

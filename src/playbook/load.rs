@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 use super::address;
-use super::catalog::{Catalog, Contact, Department, Item, Organisation, Scenario};
+use super::catalog::{ApprovalRule, Catalog, Contact, Department, Item, Organisation, Scenario};
 use super::diagnostics::{Diagnostic, Diagnostics, SourceFile};
 use super::parse::{self, RawDepartment, RawOrganisation, RawRegime, SLUG_RULE, is_slug};
 use crate::domain::regulatory::Regime;
@@ -400,6 +400,20 @@ impl<'a> Checker<'a> {
                     ));
                 }
             }
+            let approvers = scenario.approvals.iter().flat_map(|rule| &rule.departments);
+            for department in approvers {
+                let id = department.get_ref();
+                if self.department(id).is_none() {
+                    diagnostics.push(source.diagnostic(
+                        &department.span(),
+                        format!(
+                            "scenario `{}` asks approval of unknown department `{id}`: there \
+                             is no {DEPARTMENTS_DIR}/{id}.toml",
+                            scenario.id.get_ref()
+                        ),
+                    ));
+                }
+            }
             for regime in &scenario.regimes {
                 let id = regime.get_ref();
                 if !self.regimes.iter().any(|loaded| loaded.id == *id) {
@@ -658,6 +672,19 @@ impl<'a> Checker<'a> {
                         .iter()
                         .map(|r| r.get_ref().clone())
                         .collect(),
+                    approvals: scenario
+                        .approvals
+                        .iter()
+                        .map(|rule| ApprovalRule {
+                            from: rule.from,
+                            departments: rule
+                                .departments
+                                .iter()
+                                .map(|d| d.get_ref().clone())
+                                .collect(),
+                            within: rule.within,
+                        })
+                        .collect(),
                 }
             })
             .collect();
@@ -728,6 +755,7 @@ impl<'a> Checker<'a> {
             scenarios,
             departments,
             regimes,
+            templates: organisation.templates.clone(),
         })
     }
 }

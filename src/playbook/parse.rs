@@ -17,6 +17,7 @@ use super::catalog::{Contact, Timing, effective};
 use super::diagnostics::{Diagnostic, SourceFile};
 use crate::domain::Severity;
 use crate::domain::regulatory::{DossierField, Period, Prefill, Start, StepRule, Term};
+use crate::domain::statement::{self, Template};
 
 type Span = Range<usize>;
 
@@ -27,6 +28,7 @@ pub(super) struct RawOrganisation {
     /// Optional: reminded of the regimes that set `copy_dpo`.
     pub data_protection_officer: Option<Spanned<Contact>>,
     pub scenarios: Vec<RawScenario>,
+    pub templates: Vec<Template>,
 }
 
 pub(super) struct RawScenario {
@@ -37,6 +39,17 @@ pub(super) struct RawScenario {
     pub departments: Vec<Spanned<String>>,
     /// Candidate regime ids, as written (slugs, no duplicates).
     pub regimes: Vec<Spanned<String>>,
+    /// Who approves statements from which severity, lowest `from` first.
+    pub approvals: Vec<RawApproval>,
+}
+
+/// `[[scenario.approval]]`: from `from` upwards, statements need every
+/// listed department's approval, each rung of its chase `within` apart.
+pub(super) struct RawApproval {
+    pub from: Severity,
+    /// Department ids, checked against the department files by the loader.
+    pub departments: Vec<Spanned<String>>,
+    pub within: Duration,
 }
 
 pub(super) struct RawDepartment {
@@ -77,9 +90,25 @@ pub(super) struct RawRegime {
     pub dossier: Vec<DossierField>,
 }
 
-const ORGANISATION_KEYS: &[&str] = &["name", "commander", "data_protection_officer", "scenario"];
+const ORGANISATION_KEYS: &[&str] = &[
+    "name",
+    "commander",
+    "data_protection_officer",
+    "scenario",
+    "template",
+];
 const CONTACT_KEYS: &[&str] = &["name", "email"];
-const SCENARIO_KEYS: &[&str] = &["id", "title", "description", "departments", "regimes"];
+const SCENARIO_KEYS: &[&str] = &[
+    "id",
+    "title",
+    "description",
+    "departments",
+    "regimes",
+    "approval",
+];
+const APPROVAL_KEYS: &[&str] = &["from", "departments", "within"];
+const TEMPLATE_KEYS: &[&str] = &["id", "title", "language", "text", "approved"];
+const TEMPLATE_APPROVAL_KEYS: &[&str] = &["by", "sha256"];
 const REGIME_KEYS: &[&str] = &[
     "title",
     "authority",
@@ -176,11 +205,27 @@ pub(super) fn organisation(
             scenarios.push(scenario);
         }
 
+        let mut templates: Vec<Template> = Vec::new();
+        for table in reader.tables(root, "template", "[[template]]") {
+            let Some((id, template)) = reader.template(&table) else {
+                continue;
+            };
+            if templates.iter().any(|seen| seen.id == template.id) {
+                reader.error(
+                    &id.span(),
+                    format!("duplicate template id `{}`", template.id),
+                );
+                continue;
+            }
+            templates.push(template);
+        }
+
         RawOrganisation {
             name: name.map(Spanned::into_inner).unwrap_or_default(),
             commander,
             data_protection_officer,
             scenarios,
+            templates,
         }
     })
 }
@@ -723,6 +768,7 @@ impl<'s> Reader<'s> {
             })
             .unwrap_or_default();
         let regimes = self.regime_ids(table);
+        let approvals = self.approvals(table);
         let id = id?;
         if !self.slug(&id, "scenario") {
             return None;
@@ -733,7 +779,116 @@ impl<'s> Reader<'s> {
             description: description.map(Spanned::into_inner).unwrap_or_default(),
             departments,
             regimes,
+            approvals,
         })
+    }
+
+    /// A scenario's `[[scenario.approval]]` rules, sorted by `from`, each
+    /// severity at most once.
+    fn approvals(&mut self, table: &Table<'_, '_>) -> Vec<RawApproval> {
+        let mut approvals: Vec<RawApproval> = Vec::new();
+        for rule in self.tables(table, "approval", "[[scenario.approval]]") {
+            self.check_keys(&rule, APPROVAL_KEYS);
+            let from = match self.string(&rule, "from", false) {
+                None => Some(Severity::Low),
+                Some(text) => match text.get_ref().parse::<Severity>() {
+                    Ok(severity) => Some(severity),
+                    Err(error) => {
+                        self.error(&text.span(), format!("invalid `from`: {error}"));
+                        None
+                    }
+                },
+            };
+            let departments = self
+                .strings(&rule, "departments", true)
+                .map(|list| {
+                    self.id_list(
+                        &list,
+                        "departments",
+                        "department",
+                        "the approval names no department: list who must approve statements",
+                    )
+                })
+                .unwrap_or_default();
+            let within = self.duration(&rule, "within", true);
+            let (Some(from), Some(within)) = (from, within) else {
+                continue;
+            };
+            if approvals.iter().any(|seen| seen.from == from) {
+                self.error(
+                    &rule.span,
+                    format!("two approval rules start at `{from}`: keep one"),
+                );
+                continue;
+            }
+            approvals.push(RawApproval {
+                from,
+                departments,
+                within: within.into_inner(),
+            });
+        }
+        approvals.sort_by_key(|rule| rule.from);
+        approvals
+    }
+
+    /// A `[[template]]`: a holding statement with `{placeholders}`. When
+    /// `approved` is set, its `sha256` must be the text's: a template edited
+    /// after legal approved it no longer loads as approved.
+    fn template(&mut self, table: &Table<'_, '_>) -> Option<(Spanned<String>, Template)> {
+        self.check_keys(table, TEMPLATE_KEYS);
+        let id = self.string(table, "id", true);
+        let title = self.string(table, "title", true);
+        let language = self.string(table, "language", true);
+        let text = self.string(table, "text", true);
+        let approved = self
+            .table(table, "approved", false, "[template.approved]")
+            .map(|approval| {
+                self.check_keys(&approval, TEMPLATE_APPROVAL_KEYS);
+                let by = self.string(&approval, "by", true);
+                let sha256 = self.string(&approval, "sha256", true);
+                (by, sha256)
+            });
+        let (id, text) = (id?, text?);
+        if !self.slug(&id, "template") {
+            return None;
+        }
+        if statement::has_adjacent_placeholders(text.get_ref()) {
+            self.error(
+                &text.span(),
+                "two placeholders touch: put words or punctuation between them, so a filled-in \
+                 text says which value is which",
+            );
+        }
+        let template = Template {
+            id: id.get_ref().clone(),
+            title: title.map(Spanned::into_inner).unwrap_or_default(),
+            language: language.map(Spanned::into_inner).unwrap_or_default(),
+            text: text.into_inner(),
+            approved_by: None,
+        };
+        let approved_by = match approved {
+            Some((Some(by), Some(sha256))) => {
+                let actual = template.sha256();
+                if !sha256.get_ref().eq_ignore_ascii_case(&actual) {
+                    self.error(
+                        &sha256.span(),
+                        format!(
+                            "the template's text has changed since it was approved (its sha256 \
+                             is now {actual}): have it approved again, then write the new hash"
+                        ),
+                    );
+                }
+                Some(by.into_inner())
+            }
+            _ => None,
+        };
+        Some((
+            id,
+            Template {
+                approved_by,
+                ..template
+            },
+        ))
     }
 
     fn item(&mut self, table: &Table<'_, '_>) -> Option<RawItem> {

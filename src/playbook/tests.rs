@@ -1399,3 +1399,97 @@ prefill = "gossip"
         )],
     );
 }
+
+#[test]
+fn approvals_resolve_by_severity_to_the_departments_people() {
+    let organisation = format!(
+        "{ORGANISATION}[[scenario.approval]]\ndepartments = [\"legal\"]\nwithin = \"15m\"\n\
+         [[scenario.approval]]\nfrom = \"high\"\ndepartments = [\"legal\", \"pr\"]\nwithin = \"5m\"\n"
+    );
+    let dir = valid(&[("organisation.toml", &organisation)]);
+    let catalog = Catalog::load(dir.path()).unwrap();
+    let low = catalog.approval_policy("hijack", Severity::Medium).unwrap();
+    assert_eq!(
+        low.approvers
+            .iter()
+            .map(|a| a.department.as_str())
+            .collect::<Vec<_>>(),
+        ["legal"]
+    );
+    assert_eq!(low.within, chrono::Duration::minutes(15));
+    assert_eq!(low.approvers[0].head.email, "legal-head@example.com");
+    assert_eq!(
+        low.approvers[0].deputies[0].email,
+        "legal-deputy@example.com"
+    );
+    let high = catalog
+        .approval_policy("hijack", Severity::Critical)
+        .unwrap();
+    assert_eq!(high.approvers.len(), 2, "both must approve");
+    assert_eq!(high.within, chrono::Duration::minutes(5));
+    // A scenario naming no approver has no policy: submitting is refused.
+    assert!(
+        catalog
+            .approval_policy("storm", Severity::Critical)
+            .is_none()
+    );
+}
+
+#[test]
+fn approvals_and_templates_are_checked_where_they_are_written() {
+    let text = "We are aware of {issue}. Update by {time}.";
+    let good = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
+    let organisation = format!(
+        r#"{ORGANISATION}[[scenario.approval]]
+departments = ["legal", "finance"]
+within = "15m"
+[[scenario.approval]]
+from = "urgent"
+departments = []
+within = "soon"
+
+[[template]]
+id = "holding"
+title = "Holding"
+language = "en"
+text = "{text}"
+approved = {{ by = "Legal", sha256 = "{good}" }}
+
+[[template]]
+id = "edited"
+title = "Edited since approval"
+language = "en"
+text = "We are aware of {{issue}}."
+approved = {{ by = "Legal", sha256 = "{good}" }}
+
+[[template]]
+id = "ambiguous"
+title = "Touching placeholders"
+language = "en"
+text = "At {{time}}{{date}}."
+"#
+    );
+    let dir = valid(&[("organisation.toml", &organisation)]);
+    assert_problems(
+        dir.path(),
+        &[
+            ("organisation.toml:14:25", "unknown department `finance`"),
+            ("organisation.toml:17:8", "invalid `from`"),
+            ("organisation.toml:18:15", "names no department"),
+            ("organisation.toml:19:10", "invalid duration \"soon\""),
+            (
+                "organisation.toml:33:37",
+                "has changed since it was approved",
+            ),
+            ("organisation.toml:39:8", "two placeholders touch"),
+        ],
+    );
+    let shipped = Catalog::load(Path::new(SHIPPED)).unwrap();
+    assert!(
+        shipped
+            .templates()
+            .iter()
+            .all(|template| template.approved_by.is_some()),
+        "the shipped holding statements are approved, and their hashes match"
+    );
+}

@@ -78,7 +78,8 @@ impl Appended {
         for chunk in self.timers.chunks(ROWS_PER_STATEMENT) {
             let mut query = QueryBuilder::<Db>::new(
                 "INSERT INTO timers (id, incident_id, department, task_id, purpose, stage, \
-                 due_at, status, version, created_at, updated_at, clock, deadline_at) ",
+                 due_at, status, version, created_at, updated_at, clock, deadline_at, \
+                 statement_id, statement_version) ",
             );
             query.push_values(chunk, |mut row, (incident, at, timer)| {
                 row.push_bind(timer.id)
@@ -93,7 +94,9 @@ impl Appended {
                     .push_bind(*at)
                     .push_bind(*at)
                     .push_bind(timer.clock.as_ref().map(ClockRef::key))
-                    .push_bind(timer.clock.as_ref().map(|clock| clock.deadline));
+                    .push_bind(timer.clock.as_ref().map(|clock| clock.deadline))
+                    .push_bind(timer.statement.map(|asked| asked.id))
+                    .push_bind(timer.statement.map(|asked| i64::from(asked.version)));
             });
             query.build().persistent(false).execute(&mut *conn).await?;
         }

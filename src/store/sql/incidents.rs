@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::rows::{self, DepartmentRow, DepartmentSummaryRow, IncidentRow, TaskClockRow, TaskRow};
 use super::{Conn, Db, ROWS_PER_STATEMENT, SqlStore};
 use crate::domain::regulatory::{IncidentClock, Regulatory};
+use crate::domain::statement::{IncidentStatements, Statement};
 use crate::domain::{Actor, IdempotencyClaim, Incident, IncidentFilter, IncidentSummary};
 use crate::store::backend::Backend;
 use crate::store::{Change, Effects, IncidentStore, Inserted, StoreError, UpdateError, Updated};
@@ -19,7 +20,8 @@ use crate::store::{Change, Effects, IncidentStore, Inserted, StoreError, UpdateE
 /// The columns of an incident, its departments and its tasks, as the rows
 /// in `rows.rs` read them.
 const INCIDENT_COLUMNS: &str = "id, reference, title, scenario, severity, summary, status, \
-    commander_name, commander_email, opened_at, updated_at, resolved_at, legal_hold, regulatory";
+    commander_name, commander_email, opened_at, updated_at, resolved_at, legal_hold, regulatory, \
+    statements";
 const DEPARTMENT_COLUMNS: &str = "incident_id, department, name, head_name, head_email, \
     deputies, joined_at, acknowledged_at, acknowledged_by";
 const TASK_COLUMNS: &str = "incident_id, id, department, key, title, description, required, \
@@ -206,7 +208,7 @@ pub(super) async fn write_incidents(
         let mut query = QueryBuilder::<Db>::new(
             "INSERT INTO incidents (id, reference, title, scenario, severity, summary, status, \
              commander_name, commander_email, opened_at, updated_at, resolved_at, legal_hold, \
-             regulatory, next_deadline_at) ",
+             regulatory, next_deadline_at, statements, last_published_at) ",
         );
         query.push_values(chunk, |mut row, incident| {
             row.push_bind(incident.id)
@@ -223,13 +225,16 @@ pub(super) async fn write_incidents(
                 .push_bind(incident.resolved_at)
                 .push_bind(incident.legal_hold)
                 .push_bind(Json(&incident.regulatory))
-                .push_bind(incident.regulatory.next_deadline());
+                .push_bind(incident.regulatory.next_deadline())
+                .push_bind(Json(&incident.statements))
+                .push_bind(incident.last_published_at());
         });
         query.push(
             " ON CONFLICT (id) DO UPDATE SET severity = excluded.severity, \
              status = excluded.status, updated_at = excluded.updated_at, \
              resolved_at = excluded.resolved_at, legal_hold = excluded.legal_hold, \
-             regulatory = excluded.regulatory, next_deadline_at = excluded.next_deadline_at",
+             regulatory = excluded.regulatory, next_deadline_at = excluded.next_deadline_at, \
+             statements = excluded.statements, last_published_at = excluded.last_published_at",
         );
         query.build().persistent(false).execute(&mut *conn).await?;
     }
@@ -421,5 +426,25 @@ impl IncidentStore for SqlStore {
             .collect();
         clocks.sort_by_key(|clock| clock.clock.due_at);
         Ok(clocks)
+    }
+
+    async fn published_statements(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<IncidentStatements>, StoreError> {
+        let rows: Vec<(Uuid, Json<Vec<Statement>>)> = sqlx::query_as(
+            "SELECT id, statements FROM incidents WHERE last_published_at IS NOT NULL \
+             ORDER BY last_published_at DESC LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(incident_id, statements)| IncidentStatements {
+                incident_id,
+                statements: statements.0,
+            })
+            .collect())
     }
 }

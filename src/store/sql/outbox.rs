@@ -167,7 +167,8 @@ impl OutboxStore for SqlStore {
         for link in links {
             sqlx::query(
                 "INSERT INTO link_tokens (secret_hash, incident_id, department, task_id, \
-                 recipient, message_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 recipient, message_id, created_at, statement_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(&link.secret_hash)
             .bind(link.incident_id)
@@ -176,6 +177,7 @@ impl OutboxStore for SqlStore {
             .bind(&link.recipient)
             .bind(link.message_id)
             .bind(link.created_at)
+            .bind(link.statement_id)
             .execute(&mut *tx)
             .await?;
         }
@@ -186,7 +188,7 @@ impl OutboxStore for SqlStore {
     async fn link(&self, secret_hash: &str) -> Result<Option<LinkToken>, StoreError> {
         let row = sqlx::query_as::<_, LinkRow>(
             "SELECT secret_hash, incident_id, department, task_id, recipient, message_id, \
-             created_at FROM link_tokens WHERE secret_hash = $1",
+             created_at, statement_id FROM link_tokens WHERE secret_hash = $1",
         )
         .bind(secret_hash)
         .fetch_optional(&self.pool)

@@ -8,8 +8,9 @@ use uuid::Uuid;
 
 use crate::auth::audit::{AuditAction, AuditEntry, Subject, SubjectKind};
 use crate::auth::{ApiToken, User};
-use crate::domain::chase::{ClockRef, DueTimer, Purpose};
+use crate::domain::chase::{ClockRef, DueTimer, Purpose, StatementRef};
 use crate::domain::regulatory::Regulatory;
+use crate::domain::statement::Statement;
 use crate::domain::{
     Channel, Department, DepartmentSummary, Event, Incident, IncidentStatus, IncidentSummary,
     LinkToken, MessageRecord, Notice, Person, PurgeRecord, Severity, Task, TaskClock, TaskStatus,
@@ -33,6 +34,7 @@ pub(super) struct IncidentRow {
     pub resolved_at: Option<DateTime<Utc>>,
     pub legal_hold: bool,
     pub regulatory: Json<Regulatory>,
+    pub statements: Json<Vec<Statement>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -235,6 +237,8 @@ pub(super) struct TimerRow {
     pub version: i64,
     pub clock: Option<String>,
     pub deadline_at: Option<DateTime<Utc>>,
+    pub statement_id: Option<Uuid>,
+    pub statement_version: Option<i64>,
 }
 
 impl TryFrom<TimerRow> for DueTimer {
@@ -257,6 +261,14 @@ impl TryFrom<TimerRow> for DueTimer {
                 }
                 _ => None,
             },
+            statement: match (row.statement_id, row.statement_version) {
+                (Some(id), Some(version)) => Some(StatementRef {
+                    id,
+                    version: u32::try_from(version)
+                        .map_err(|_| corrupt("statement version", &version.to_string()))?,
+                }),
+                _ => None,
+            },
         })
     }
 }
@@ -270,6 +282,7 @@ pub(super) struct LinkRow {
     pub recipient: String,
     pub message_id: Uuid,
     pub created_at: DateTime<Utc>,
+    pub statement_id: Option<Uuid>,
 }
 
 impl ClaimRow {
@@ -370,6 +383,7 @@ impl From<LinkRow> for LinkToken {
             recipient: row.recipient,
             message_id: row.message_id,
             created_at: row.created_at,
+            statement_id: row.statement_id,
         }
     }
 }
@@ -446,6 +460,7 @@ pub(super) fn assemble(
         resolved_at: incident.resolved_at,
         legal_hold: incident.legal_hold,
         regulatory: incident.regulatory.0,
+        statements: incident.statements.0,
         departments,
     })
 }

@@ -15,7 +15,8 @@ use crate::store::{Fired, StoreError, TimerOutcome, TimerRule, TimerStore};
 /// What the store reads of a timer; a macro so that queries stay literals.
 macro_rules! timer_columns {
     () => {
-        "id, incident_id, department, task_id, purpose, stage, due_at, version, clock, deadline_at"
+        "id, incident_id, department, task_id, purpose, stage, due_at, version, clock, deadline_at, \
+         statement_id, statement_version"
     };
 }
 
