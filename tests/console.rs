@@ -451,6 +451,60 @@ on_each_backend! {
         assert_eq!(body["error"]["field"], "title");
     }
 
+    async fn pr_drafts_legal_approves_and_pr_publishes_from_the_console(app) {
+        let incident = app.trigger("account-hijack", "high").await;
+        let id = incident["id"].as_str().unwrap();
+        let (pr, pr_csrf) = signed_in(&app, "pr-writer@example.com", Role::Responder).await;
+        let (legal, legal_csrf) = signed_in(&app, "counsel@example.com", Role::Legal).await;
+        let page = act_and_see(&app, id, &pr, &[
+            ("csrf", &pr_csrf), ("action", "draft_statement"), ("template", "holding"),
+            ("text", "Also my words"), ("channels", "twitter"),
+        ]).await;
+        assert!(page.contains("Choose a template or write your own words, not both."), "{page}");
+        let page = act_and_see(&app, id, &pr, &[
+            ("csrf", &pr_csrf), ("action", "draft_statement"), ("text", "We know, and we are on it."),
+            ("language", "en"), ("channels", "twitter, website"),
+        ]).await;
+        assert!(page.contains("Statement drafted."), "{page}");
+        let (_, view) = app.get(&format!("/api/v1/incidents/{id}"), &app.legal).await;
+        let statement = &view["statements"][0];
+        let statement_id = statement["id"].as_str().unwrap();
+        assert_eq!(statement["content"]["channels"], serde_json::json!(["twitter", "website"]));
+        let page = act_and_see(&app, id, &pr, &[
+            ("csrf", &pr_csrf), ("action", "submit_statement"), ("statement_id", statement_id),
+        ]).await;
+        assert!(page.contains("Sent for approval"), "{page}");
+        assert!(page.contains("Awaiting Legal and financial"), "{page}");
+        assert!(!page.contains("value=\"approve_statement\""), "responders do not approve");
+
+        // Legal sees the form, and answers for legal with the hash shown.
+        let (_, page, _) = get(&app, &format!("/incidents/{id}"), Some(&legal)).await;
+        let hash = support::form_field(&page, "sha256").expect("the hash shown, in the form");
+        let page = act_and_see(&app, id, &legal, &[
+            ("csrf", &legal_csrf), ("action", "request_changes"), ("statement_id", statement_id),
+            ("department", "legal"), ("sha256", &hash), ("note", " "),
+        ]).await;
+        assert!(page.contains("Say what to change"), "{page}");
+        let page = act_and_see(&app, id, &legal, &[
+            ("csrf", &legal_csrf), ("action", "approve_statement"), ("statement_id", statement_id),
+            ("department", "legal"), ("sha256", &hash),
+        ]).await;
+        assert!(page.contains("Answer recorded."), "{page}");
+        assert!(page.contains("legal approved (user:counsel@example.com"), "{page}");
+        // Legal may not publish: that is PR's act.
+        let response = post_form(&app, &format!("/incidents/{id}/act"), Some(&legal), &[
+            ("csrf", &legal_csrf), ("action", "publish_statement"), ("statement_id", statement_id),
+        ]).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let page = act_and_see(&app, id, &pr, &[
+            ("csrf", &pr_csrf), ("action", "publish_statement"), ("statement_id", statement_id),
+        ]).await;
+        assert!(page.contains("Published: it is on the public statement page."), "{page}");
+        let (status, public, _) = get(&app, &format!("/public/incidents/{id}/statements"), None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(public.contains("We know, and we are on it."));
+    }
+
     async fn forcing_a_resolution_takes_a_tick_and_a_reason(app) {
         let (cookie, csrf) = signed_in(&app, "ops@example.com", Role::Responder).await;
         let incident = app.trigger("account-hijack", "high").await;

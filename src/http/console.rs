@@ -10,6 +10,7 @@ mod incident;
 mod regulatory;
 mod sign_in;
 mod sso;
+mod statements;
 mod timeline;
 mod trigger;
 
@@ -89,6 +90,7 @@ impl SignedIn {
             can_act: self.can(Permission::Act),
             can_hold: self.can(Permission::Hold),
             can_regulate: self.can(Permission::Regulate),
+            can_approve: self.can(Permission::Approve),
             can_audit: self.can(Permission::Audit),
         }
     }
@@ -136,6 +138,7 @@ struct Base {
     can_act: bool,
     can_hold: bool,
     can_regulate: bool,
+    can_approve: bool,
     can_audit: bool,
 }
 

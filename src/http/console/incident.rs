@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use super::flash::Flash;
 use super::regulatory::{RegulatoryPage, read_time};
+use super::statements::{StatementAction, StatementForm, StatementsSection};
 use super::{SignedIn, console_page, csrf_refused, internal, not_found, refused};
 use crate::auth::Permission;
 use crate::delivery::render::when;
@@ -75,8 +76,8 @@ struct TaskPage {
     next_chase: Option<String>,
 }
 
-/// The chase board's lines for one department or task.
-fn chase_lines(chase: Chase<'_>) -> (Vec<String>, Option<String>) {
+/// The chase board's lines for one department, task, clock or approval.
+pub(super) fn chase_lines(chase: Chase<'_>) -> (Vec<String>, Option<String>) {
     let history = chase
         .history
         .iter()
@@ -189,6 +190,7 @@ pub async fn incident(
         |clock| chase_lines(board.of_clock(clock)),
         now,
     );
+    let statements = StatementsSection::new(&incident, &board, state.engine.catalog());
     let (jar, flash) = Flash::take(&state, jar, &format!("/incidents/{id}"));
     let page = console_page(
         &state,
@@ -197,6 +199,7 @@ pub async fn incident(
         serde_json::json!({
             "incident": view,
             "regulatory": regulatory,
+            "statements": statements,
             "open": incident.resolved_at.is_none(),
             "head_seq": head.seq,
             "message": flash.as_ref().map(|flash| &flash.message),
@@ -225,6 +228,17 @@ pub struct ActForm {
     clock: Option<String>,
     reference: Option<String>,
     document_sha256: Option<String>,
+    statement_id: Option<Uuid>,
+    language: Option<String>,
+    /// A statement's channels, comma-separated.
+    channels: Option<String>,
+    template: Option<String>,
+    /// A template's values, `name: value` per line.
+    values: Option<String>,
+    /// The approver department answering.
+    department: Option<String>,
+    /// The hash of the statement version shown.
+    sha256: Option<String>,
 }
 
 /// An optional field: left blank, it is absent; filled, it must be good text.
@@ -269,6 +283,7 @@ enum Action {
         step: String,
         report: Report,
     },
+    Statement(StatementAction),
 }
 
 impl Action {
@@ -351,6 +366,20 @@ impl Action {
                     },
                 }
             }
+            (action, _) if action.contains("statement") || action == "request_changes" => {
+                Action::Statement(StatementAction::read(StatementForm {
+                    action: form.action,
+                    statement_id: form.statement_id,
+                    text: form.text,
+                    language: form.language,
+                    channels: form.channels,
+                    template: form.template,
+                    values: form.values,
+                    department: form.department,
+                    sha256: form.sha256,
+                    note: form.note,
+                })?)
+            }
             _ => return Err("A known action is needed.".to_owned()),
         })
     }
@@ -372,6 +401,7 @@ pub async fn act(
     let needed = match form.action.as_str() {
         "hold" | "release_hold" => Permission::Hold,
         "claim" | "arm" | "not_notifiable" | "file" => Permission::Regulate,
+        "approve_statement" | "request_changes" => Permission::Approve,
         _ => Permission::Act,
     };
     if !signed_in.can(needed) {
@@ -457,6 +487,36 @@ async fn perform(
                 .await?;
             "Filing recorded."
         }
+        Action::Statement(action) => match action {
+            StatementAction::Draft(wording) => {
+                engine
+                    .draft_statement(id, Uuid::now_v7(), wording, &actor)
+                    .await?;
+                "Statement drafted."
+            }
+            StatementAction::Edit(statement, content) => {
+                engine
+                    .edit_statement(id, statement, content, &actor)
+                    .await?;
+                "Statement edited; any approval of the version before is void."
+            }
+            StatementAction::Submit(statement) => {
+                engine.submit_statement(id, statement, &actor).await?;
+                "Sent for approval; the approvers are asked by email."
+            }
+            StatementAction::Review(statement, answer) => {
+                engine
+                    .review_statement(id, statement, answer, &actor)
+                    .await?;
+                "Answer recorded."
+            }
+            StatementAction::Publish(statement) => {
+                engine
+                    .publish_statement(id, statement, None, None, &actor)
+                    .await?;
+                "Published: it is on the public statement page."
+            }
+        },
     })
 }
 

@@ -1,0 +1,280 @@
+//! The incident page's public statements: each with its status, words,
+//! hash, who is awaited and who was chased; PR's forms to draft, edit,
+//! submit and publish, and legal's to approve or send back.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::incident::chase_lines;
+use crate::delivery::render::when;
+use crate::domain::chase::ChaseBoard;
+use crate::domain::statement::{Answer, Content, Statement, Verdict};
+use crate::domain::{Incident, Line, Prose};
+use crate::engine::Wording;
+use crate::playbook::Catalog;
+
+#[derive(Serialize)]
+pub(super) struct StatementsSection {
+    statements: Vec<StatementCard>,
+    templates: Vec<TemplateChoice>,
+}
+
+#[derive(Serialize)]
+struct StatementCard {
+    id: Uuid,
+    number: u32,
+    version: u32,
+    status: &'static str,
+    text: String,
+    language: String,
+    channels: String,
+    sha256: String,
+    editable: bool,
+    submittable: bool,
+    publishable: bool,
+    /// Approver departments yet to answer, each with its chase.
+    awaiting: Vec<Awaited>,
+    answers: Vec<String>,
+    published: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Awaited {
+    department: String,
+    name: String,
+    chased: Vec<String>,
+    next_chase: Option<String>,
+}
+
+#[derive(Serialize)]
+struct TemplateChoice {
+    id: String,
+    title: String,
+    placeholders: String,
+    approved: bool,
+}
+
+impl StatementsSection {
+    pub(super) fn new(incident: &Incident, board: &ChaseBoard, catalog: &Catalog) -> Self {
+        StatementsSection {
+            statements: incident
+                .statements
+                .iter()
+                .map(|statement| card(statement, board))
+                .collect(),
+            templates: catalog
+                .templates()
+                .iter()
+                .map(|template| TemplateChoice {
+                    id: template.id.clone(),
+                    title: template.title.clone(),
+                    placeholders: crate::domain::statement::placeholders(&template.text).join(", "),
+                    approved: template.approved_by.is_some(),
+                })
+                .collect(),
+        }
+    }
+}
+
+fn card(statement: &Statement, board: &ChaseBoard) -> StatementCard {
+    use crate::domain::statement::StatementStatus as S;
+    StatementCard {
+        id: statement.id,
+        number: statement.number,
+        version: statement.version,
+        status: statement.status.as_str(),
+        text: statement.content.text.clone(),
+        language: statement.content.language.clone(),
+        channels: statement.content.channels.join(", "),
+        sha256: statement.sha256.clone(),
+        editable: !statement.status.is_public(),
+        submittable: matches!(statement.status, S::Draft | S::ChangesRequested),
+        publishable: statement.status == S::Approved
+            || (!statement.status.is_public() && statement.preapproved_by().is_some()),
+        awaiting: statement
+            .awaiting()
+            .into_iter()
+            .map(|approver| {
+                let (chased, next_chase) =
+                    chase_lines(board.of_statement(statement.id, &approver.department));
+                Awaited {
+                    department: approver.department.clone(),
+                    name: approver.name.clone(),
+                    chased,
+                    next_chase,
+                }
+            })
+            .collect(),
+        answers: statement
+            .reviews
+            .iter()
+            .map(|review| {
+                let verdict = match review.verdict {
+                    Verdict::Approved => "approved",
+                    Verdict::ChangesRequested => "requested changes",
+                };
+                let note = review
+                    .note
+                    .as_deref()
+                    .map(|note| format!(": \u{201c}{note}\u{201d}"))
+                    .unwrap_or_default();
+                format!(
+                    "{} {verdict} ({}, {}){note}",
+                    review.department,
+                    review.by,
+                    when(review.at)
+                )
+            })
+            .collect(),
+        published: statement.publication.as_ref().map(|publication| {
+            let how = match &publication.preapproved_template {
+                Some(template) => format!(", pre-approved template {template}"),
+                None => String::new(),
+            };
+            format!("{} by {}{how}", when(publication.at), publication.by)
+        }),
+    }
+}
+
+/// What a statement form asks for.
+pub(super) enum StatementAction {
+    Draft(Wording),
+    Edit(Uuid, Content),
+    Submit(Uuid),
+    Review(Uuid, Answer),
+    Publish(Uuid),
+}
+
+/// The statement fields of the incident page's form.
+pub(super) struct StatementForm {
+    pub action: String,
+    pub statement_id: Option<Uuid>,
+    pub text: Option<String>,
+    pub language: Option<String>,
+    pub channels: Option<String>,
+    pub template: Option<String>,
+    /// `name: value`, one per line.
+    pub values: Option<String>,
+    pub department: Option<String>,
+    pub sha256: Option<String>,
+    pub note: Option<String>,
+}
+
+impl StatementAction {
+    pub(super) fn read(form: StatementForm) -> Result<StatementAction, String> {
+        let statement = || form.statement_id.ok_or("Choose a statement.".to_owned());
+        Ok(match form.action.as_str() {
+            "draft_statement" => {
+                let channels = channels(form.channels.as_deref())?;
+                let own_words = form.text.as_deref().is_some_and(|t| !t.trim().is_empty());
+                match form.template.as_deref().filter(|t| !t.is_empty()) {
+                    Some(_) if own_words => {
+                        return Err(
+                            "Choose a template or write your own words, not both.".to_owned()
+                        );
+                    }
+                    Some(template) => StatementAction::Draft(Wording::Template {
+                        id: template.to_owned(),
+                        values: values(form.values.as_deref().unwrap_or_default())?,
+                        channels,
+                    }),
+                    None => StatementAction::Draft(Wording::Text(content(
+                        form.text.as_deref(),
+                        form.language.as_deref(),
+                        channels,
+                    )?)),
+                }
+            }
+            "edit_statement" => StatementAction::Edit(
+                statement()?,
+                content(
+                    form.text.as_deref(),
+                    form.language.as_deref(),
+                    channels(form.channels.as_deref())?,
+                )?,
+            ),
+            "submit_statement" => StatementAction::Submit(statement()?),
+            "publish_statement" => StatementAction::Publish(statement()?),
+            "approve_statement" | "request_changes" => {
+                let verdict = if form.action == "approve_statement" {
+                    Verdict::Approved
+                } else {
+                    Verdict::ChangesRequested
+                };
+                let note = match form.note.as_deref().map(str::trim) {
+                    Some(note) if !note.is_empty() => Some(
+                        Prose::parse(note)
+                            .map_err(|error| super::refused("The note", error))?
+                            .into_string(),
+                    ),
+                    _ if verdict == Verdict::ChangesRequested => {
+                        return Err("Say what to change: PR reads the note.".to_owned());
+                    }
+                    _ => None,
+                };
+                StatementAction::Review(
+                    statement()?,
+                    Answer {
+                        department: form.department.ok_or("Choose the department answering.")?,
+                        verdict,
+                        sha256: form.sha256.unwrap_or_default(),
+                        note,
+                    },
+                )
+            }
+            _ => return Err("A known action is needed.".to_owned()),
+        })
+    }
+}
+
+fn content(
+    text: Option<&str>,
+    language: Option<&str>,
+    channels: Vec<String>,
+) -> Result<Content, String> {
+    let text = Prose::parse(text.unwrap_or_default())
+        .map_err(|error| super::refused("The statement", error))?;
+    let language = Line::parse(language.unwrap_or("en"))
+        .map_err(|error| super::refused("The language", error))?;
+    Ok(Content {
+        text: text.into_string(),
+        language: language.into_string(),
+        channels,
+    })
+}
+
+/// Channels typed as a comma-separated list.
+fn channels(typed: Option<&str>) -> Result<Vec<String>, String> {
+    let channels: Vec<String> = typed
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|channel| !channel.is_empty())
+        .map(|channel| {
+            Line::parse(channel)
+                .map(Line::into_string)
+                .map_err(|error| super::refused("A channel", error))
+        })
+        .collect::<Result<_, _>>()?;
+    if channels.is_empty() {
+        return Err("Say where the statement will go: twitter, website, ...".to_owned());
+    }
+    Ok(channels)
+}
+
+/// A template's values typed one per line, `name: value`.
+fn values(typed: &str) -> Result<BTreeMap<String, String>, String> {
+    typed
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            let (name, value) = line
+                .split_once(':')
+                .ok_or_else(|| format!("Write each value as `name: value`, not {line:?}."))?;
+            Ok((name.trim().to_owned(), value.trim().to_owned()))
+        })
+        .collect()
+}
