@@ -80,6 +80,9 @@ pub enum DomainError {
     RegimeNotArmed(String),
     #[error("no step {0}")]
     NoSuchStep(String),
+    /// The values given do not fill in the playbook's template.
+    #[error(transparent)]
+    TemplateValues(statement::FillError),
     #[error("no statement {0} in this incident")]
     StatementNotFound(uuid::Uuid),
     #[error("statement {0} was published; publish a new statement that supersedes it instead")]

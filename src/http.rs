@@ -91,6 +91,10 @@ pub fn router(state: AppState) -> Router {
         .route(&format!("{incident}/corrections"), post(timeline::correct))
         .route(&format!("{incident}/statements"), post(statements::draft))
         .route(
+            &format!("{incident}/statements/from-template"),
+            post(statements::draft_from_template),
+        )
+        .route(
             &format!("{incident}/statements/{{statement_id}}"),
             put(statements::edit),
         )

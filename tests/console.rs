@@ -490,7 +490,7 @@ on_each_backend! {
             ("department", "legal"), ("sha256", &hash),
         ]).await;
         assert!(page.contains("Answer recorded."), "{page}");
-        assert!(page.contains("legal approved (user:counsel@example.com"), "{page}");
+        assert!(page.contains("legal approved: counsel@example.com at"), "{page}");
         // Legal may not publish: that is PR's act.
         let response = post_form(&app, &format!("/incidents/{id}/act"), Some(&legal), &[
             ("csrf", &legal_csrf), ("action", "publish_statement"), ("statement_id", statement_id),

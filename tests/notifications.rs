@@ -10,7 +10,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::smtp::Received;
-use support::{Backend, Options, TestApp, TestDatabase, task};
+use support::submit as press;
+use support::{Backend, Options, TestApp, TestDatabase, browser, page, task};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -28,37 +29,6 @@ fn mail_to<'a>(mails: &'a [Received], address: &str) -> Vec<&'a Received> {
         .iter()
         .filter(|mail| mail.rcpt_to.iter().any(|to| to == address))
         .collect()
-}
-
-/// A browser-like client: no redirects followed, a recognisable user agent.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .user_agent("Mail-Test/1.0")
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-async fn page(
-    client: &reqwest::Client,
-    url: &str,
-) -> (StatusCode, reqwest::header::HeaderMap, String) {
-    let response = client.get(url).send().await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    (status, headers, response.text().await.unwrap())
-}
-
-async fn press(client: &reqwest::Client, url: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
-    let response = client
-        .post(url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(serde_urlencoded::to_string(form).unwrap())
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.text().await.unwrap())
 }
 
 async fn incident_of(app: &TestApp, id: &str) -> Value {

@@ -14,36 +14,12 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use support::receiver::Receiver;
 use support::smtp::Received;
-use support::{Backend, ManualClock, Options, TestApp, TestDatabase};
+use support::{Backend, ManualClock, Options, TestApp, TestDatabase, browser, submit as press};
 use tocsin::config::WebhookSettings;
 use tocsin::endpoint::{Endpoint, WebhookKind, WebhookSecret};
 
 const WAIT: Duration = Duration::from_secs(20);
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .user_agent("Mail-Test/1.0")
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-async fn page(client: &reqwest::Client, url: &str) -> (StatusCode, String) {
-    let response = client.get(url).send().await.unwrap();
-    (response.status(), response.text().await.unwrap())
-}
-
-async fn press(client: &reqwest::Client, url: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
-    let response = client
-        .post(url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(serde_urlencoded::to_string(form).unwrap())
-        .send()
-        .await
-        .unwrap();
-    (response.status(), response.text().await.unwrap())
-}
 
 async fn put(app: &TestApp, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
     let response = app
@@ -73,6 +49,20 @@ async fn draft(app: &TestApp, incident: &str, token: &str, body: Value) -> Strin
         .post(
             &format!("/api/v1/incidents/{incident}/statements"),
             token,
+            body,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{after}");
+    let last = after["statements"].as_array().unwrap().last().unwrap();
+    last["id"].as_str().unwrap().to_owned()
+}
+
+/// Drafts a statement from a playbook template, and returns its id.
+async fn from_template(app: &TestApp, incident: &str, body: Value) -> String {
+    let (status, after) = app
+        .post(
+            &format!("/api/v1/incidents/{incident}/statements/from-template"),
+            &app.responder,
             body,
         )
         .await;
@@ -160,7 +150,7 @@ on_each_backend! {
         // Fetching the link, as a mail scanner does, shows and changes nothing.
         let browser = browser();
         for _ in 0..2 {
-            let (status, html) = page(&browser, link).await;
+            let (status, _, html) = support::page(&browser, link).await;
             assert_eq!(status, StatusCode::OK);
             assert!(html.contains("Our Twitter account was taken over last night."), "{html}");
             assert!(html.contains(&hash));
@@ -216,7 +206,7 @@ on_each_backend! {
         assert_eq!(published[0]["data"]["approved_by"], "legal (link:legal-head@example.com)");
 
         // The organisation's page and both feeds carry it too.
-        let (status, html) = page(&browser, &app.url("/public/statements")).await;
+        let (status, _, html) = support::page(&browser, &app.url("/public/statements")).await;
         assert_eq!(status, StatusCode::OK);
         assert!(html.contains(words));
         for feed in ["/public/statements.atom", &format!("/public/incidents/{id}/statements.atom")] {
@@ -231,7 +221,7 @@ on_each_backend! {
 
         // An incident with nothing published has no public page.
         let quiet = app.trigger("complaint-surge", "low").await;
-        let (status, _) = page(&browser, &app.url(&format!("/public/incidents/{}/statements", quiet["id"].as_str().unwrap()))).await;
+        let (status, _, _) = support::page(&browser, &app.url(&format!("/public/incidents/{}/statements", quiet["id"].as_str().unwrap()))).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
 
@@ -299,7 +289,7 @@ on_each_backend! {
         assert_eq!(requests, 3, "one request per submission");
         let last = mails_to(&mails, "legal-head@example.com").into_iter()
             .rfind(|m| m.subject().unwrap().contains("Approve statement 1")).unwrap().clone();
-        let (status, html) = page(&browser(), &last.links()[0]).await;
+        let (status, _, html) = support::page(&browser(), &last.links()[0]).await;
         assert_eq!(status, StatusCode::OK);
         assert!(html.contains("What changed since version 2"), "{html}");
         assert!(html.contains("<ins><span class=\"visually-hidden\">added: </span>truly </ins>"), "{html}");
@@ -309,8 +299,7 @@ on_each_backend! {
         let incident = app.trigger("account-hijack", "medium").await;
         let id = incident["id"].as_str().unwrap();
         let values = json!({"channel": "Twitter", "date": "1 December 2026"});
-        let statement_id = draft(&app, id, &app.responder,
-            json!({"template": "account-compromised", "values": values, "channels": ["twitter"]})).await;
+        let statement_id = from_template(&app, id, json!({"template": "account-compromised", "values": values, "channels": ["twitter"]})).await;
         let (status, after) = app.post(&format!("/api/v1/incidents/{id}/statements/{statement_id}/publish"),
             &app.responder, json!({})).await;
         assert_eq!(status, StatusCode::OK, "{after}");
@@ -323,8 +312,7 @@ on_each_backend! {
         assert!(event["data"]["approved_by"].as_str().unwrap().contains("Dominique Bernard"), "{event}");
 
         // Reworded beyond its placeholders, it needs an approval.
-        let other = draft(&app, id, &app.responder,
-            json!({"template": "account-compromised", "values": values, "channels": ["twitter"]})).await;
+        let other = from_template(&app, id, json!({"template": "account-compromised", "values": values, "channels": ["twitter"]})).await;
         let path = format!("/api/v1/incidents/{id}/statements/{other}");
         let (status, _) = put(&app, &path, &app.responder,
             json!({"text": "Our Twitter account was fine all along.", "language": "en", "channels": ["twitter"]})).await;
@@ -333,18 +321,25 @@ on_each_backend! {
         assert_eq!(status, StatusCode::CONFLICT, "{body}");
 
         // Bad drafts name their field.
-        for (body, field) in [
-            (json!({"template": "nope", "channels": ["x"]}), "template"),
-            (json!({"template": "holding", "values": {"issue": "posts"}, "channels": ["x"]}), "values"),
-            (json!({"template": "holding", "values": {"issue": "a", "time": "b", "extra": "c"}, "channels": ["x"]}), "values"),
-            (json!({"text": "Hi", "channels": ["x"]}), "language"),
-            (json!({"text": "Hi", "language": "not a tag", "channels": ["x"]}), "language"),
-            (json!({"text": "Hi", "language": "en", "channels": []}), "channels"),
-            (json!({"language": "en", "channels": ["x"]}), "text"),
+        let templated = format!("/api/v1/incidents/{id}/statements/from-template");
+        let own_words = format!("/api/v1/incidents/{id}/statements");
+        for (path, body, status, field) in [
+            (&templated, json!({"template": "nope", "channels": ["x"]}), StatusCode::NOT_FOUND, None),
+            (&templated, json!({"template": "holding", "values": {"issue": "posts"}, "channels": ["x"]}),
+                StatusCode::CONFLICT, Some("values")),
+            (&templated, json!({"template": "holding", "values": {"issue": "a", "time": "b", "extra": "c"}, "channels": ["x"]}),
+                StatusCode::CONFLICT, Some("values")),
+            (&own_words, json!({"text": "Hi", "channels": ["x"]}), StatusCode::UNPROCESSABLE_ENTITY, Some("language")),
+            (&own_words, json!({"text": "Hi", "language": "not a tag", "channels": ["x"]}),
+                StatusCode::UNPROCESSABLE_ENTITY, Some("language")),
+            (&own_words, json!({"text": "Hi", "language": "en", "channels": []}), StatusCode::UNPROCESSABLE_ENTITY, Some("channels")),
+            (&own_words, json!({"language": "en", "channels": ["x"]}), StatusCode::UNPROCESSABLE_ENTITY, Some("text")),
         ] {
-            let (status, refused) = app.post(&format!("/api/v1/incidents/{id}/statements"), &app.responder, body.clone()).await;
-            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {refused}");
-            assert_eq!(refused["error"]["field"], field, "{body}: {refused}");
+            let (got, refused) = app.post(path, &app.responder, body.clone()).await;
+            assert_eq!(got, status, "{body}: {refused}");
+            if let Some(field) = field {
+                assert_eq!(refused["error"]["field"], field, "{body}: {refused}");
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::domain::chase::{Purpose, Rung};
+use crate::domain::statement::{Review, Verdict};
 use crate::domain::{Department, Incident, Notice, Severity, Task};
 
 pub struct Renderer {
@@ -197,6 +198,35 @@ pub struct EmailInput<'a> {
 
 pub fn when(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// `link:ann@example.com` reads as `ann@example.com (by email link)`.
+pub fn who(actor: &str) -> String {
+    match actor.split_once(':') {
+        Some(("link", email)) => format!("{email} (by email link)"),
+        Some((_, name)) => name.to_owned(),
+        None => actor.to_owned(),
+    }
+}
+
+/// An approver's answer, for people: `legal approved: ann@example.com (by
+/// email link) at 2026-12-02 09:14 UTC. “Fine.”`
+pub fn review_line(review: &Review) -> String {
+    let verdict = match review.verdict {
+        Verdict::Approved => "approved",
+        Verdict::ChangesRequested => "requested changes",
+    };
+    let note = review
+        .note
+        .as_deref()
+        .map(|note| format!(" \u{201c}{note}\u{201d}"))
+        .unwrap_or_default();
+    format!(
+        "{} {verdict}: {} at {}.{note}",
+        review.department,
+        who(&review.by),
+        when(review.at)
+    )
 }
 
 /// How far `at` is from `now`, to the minute: "in 2 d 3 h 5 min", or

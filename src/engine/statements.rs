@@ -52,22 +52,8 @@ impl Engine {
                 let template = self
                     .catalog
                     .template(&id)
-                    .ok_or_else(|| EngineError::Invalid {
-                        field: "template",
-                        message: format!(
-                            "no template {id:?} in the playbooks; they hold: {}",
-                            self.catalog
-                                .templates()
-                                .iter()
-                                .map(|template| template.id.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    })?;
-                let text = fill(&template.text, &values).map_err(|error| EngineError::Invalid {
-                    field: "values",
-                    message: error.to_string(),
-                })?;
+                    .ok_or(EngineError::NotFound("template"))?;
+                let text = fill(&template.text, &values).map_err(DomainError::TemplateValues)?;
                 Ok(Draft {
                     content: Content {
                         text,

@@ -202,6 +202,9 @@ impl From<EngineError> for ApiError {
             EngineError::Refused(DomainError::StatementChangedSinceRead(_)) => {
                 ApiError::conflict(error.to_string()).with_field("sha256")
             }
+            EngineError::Refused(DomainError::TemplateValues(_)) => {
+                ApiError::conflict(error.to_string()).with_field("values")
+            }
             EngineError::Refused(DomainError::NotAnApprover(_)) => {
                 ApiError::invalid("department", error.to_string())
             }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::client::ClientIp;
 use super::error::Failure;
 use super::{AppState, private};
-use crate::delivery::render::{IncidentView, when};
+use crate::delivery::render::{IncidentView, review_line, when, who};
 use crate::domain::statement::Verdict;
 use crate::domain::{
     DomainError, Incident, LinkAct, LinkToken, Prose, Task, TaskStatus, TextError,
@@ -282,15 +282,6 @@ fn history(task: &Task) -> Vec<String> {
     lines
 }
 
-/// `link:ann@example.com` reads as `ann@example.com (by email link)`.
-fn who(actor: &str) -> String {
-    match actor.split_once(':') {
-        Some(("link", email)) => format!("{email} (by email link)"),
-        Some((_, name)) => name.to_owned(),
-        None => actor.to_owned(),
-    }
-}
-
 fn render(
     state: &AppState,
     token: &str,
@@ -464,29 +455,7 @@ impl<'a> StatementPage<'a> {
             changes,
             previous_channels,
             answers: statement
-                .map(|statement| {
-                    statement
-                        .reviews
-                        .iter()
-                        .map(|review| {
-                            let verdict = match review.verdict {
-                                Verdict::Approved => "approved",
-                                Verdict::ChangesRequested => "requested changes",
-                            };
-                            let note = review
-                                .note
-                                .as_deref()
-                                .map(|n| format!(" \u{201c}{n}\u{201d}"))
-                                .unwrap_or_default();
-                            format!(
-                                "{} {verdict}: {} at {}.{note}",
-                                review.department,
-                                who(&review.by),
-                                when(review.at)
-                            )
-                        })
-                        .collect()
-                })
+                .map(|statement| statement.reviews.iter().map(review_line).collect())
                 .unwrap_or_default(),
             can_answer: incident.resolved_at.is_none()
                 && statement.is_some_and(|s| s.awaits(&link.department, s.version)),

@@ -25,6 +25,7 @@ use crate::playbook::Catalog;
         super::timeline::public_key,
         super::timeline::correct,
         super::statements::draft,
+        super::statements::draft_from_template,
         super::statements::edit,
         super::statements::submit,
         super::statements::review,

@@ -21,34 +21,76 @@ use crate::engine::Wording;
 /// A bound, so that no statement the document allows outgrows the body limit.
 const CHANNELS_MAX: usize = 20;
 
+/// A statement drafted from a holding statement of the playbooks.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DraftBody {
-    /// The words. Leave out to fill in `template` instead.
-    text: Option<ProseInput>,
-    /// A language tag such as `en` or `fr`; a template brings its own.
-    #[schema(example = "en")]
-    language: Option<LineInput>,
-    /// Where it will go: `twitter`, `press release`, `website`, ...
+pub struct TemplateDraftBody {
+    /// The template's id (`GET /api/v1/playbooks` lists them). Drafted from
+    /// a legal-approved template and changed only in its placeholders, the
+    /// statement may go out without a new approval.
+    template: String,
+    /// The template's placeholders, by name: `{"product": "the app"}`; one
+    /// line each. A missing or unknown name is refused (409, `values`).
+    #[serde(default)]
+    #[schema(value_type = BTreeMap<String, String>)]
+    values: BTreeMap<String, String>,
     #[schema(min_items = 1, max_items = 20)]
     channels: Vec<LineInput>,
-    /// A holding statement of the playbooks (`GET /api/v1/playbooks`
-    /// lists them). Drafted from a legal-approved template and changed only
-    /// in its placeholders, the statement may go out without a new approval.
-    template: Option<String>,
-    /// The template's placeholders, by name: `{"product": "the app"}`.
-    #[serde(default)]
-    values: BTreeMap<String, String>,
 }
 
+/// A statement's words, their language, and where they will go.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContentBody {
     text: ProseInput,
-    #[schema(example = "en")]
-    language: LineInput,
+    language: LanguageInput,
+    /// `twitter`, `press release`, `website`, ...
     #[schema(min_items = 1, max_items = 20)]
     channels: Vec<LineInput>,
+}
+
+/// A language tag such as `en`, `fr` or `pt-BR`.
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub struct LanguageInput(String);
+
+const LANGUAGE_PATTERN: &str = "^[A-Za-z0-9]{1,8}(-[A-Za-z0-9]{1,8})*$";
+const LANGUAGE_MAX: usize = 35;
+
+impl LanguageInput {
+    fn read(&self) -> Result<String, ApiError> {
+        let tag = &self.0;
+        let valid = tag.len() <= LANGUAGE_MAX
+            && tag.split('-').all(|part| {
+                (1..=8).contains(&part.len()) && part.chars().all(|c| c.is_ascii_alphanumeric())
+            });
+        if valid {
+            Ok(tag.clone())
+        } else {
+            Err(ApiError::invalid(
+                "language",
+                "not a language tag: write e.g. \"en\", \"fr\" or \"pt-BR\"",
+            ))
+        }
+    }
+}
+
+impl utoipa::PartialSchema for LanguageInput {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(LANGUAGE_PATTERN))
+            .max_length(Some(LANGUAGE_MAX))
+            .examples(["en"])
+            .description(Some("A language tag such as `en`, `fr` or `pt-BR`."))
+            .into()
+    }
+}
+
+impl ToSchema for LanguageInput {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Language".into()
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -69,8 +111,7 @@ pub struct ReviewBody {
 #[serde(deny_unknown_fields)]
 pub struct PublishBody {
     /// Where it can be read, if somewhere besides tocsin's statement page.
-    #[schema(example = "https://example.com/news/statement")]
-    url: Option<String>,
+    url: Option<UrlInput>,
     /// A published statement of this incident that this one replaces.
     supersedes: Option<Uuid>,
 }
@@ -95,95 +136,58 @@ fn channels(channels: &[LineInput]) -> Result<Vec<String>, ApiError> {
         .collect()
 }
 
-fn language(language: &LineInput) -> Result<String, ApiError> {
-    let tag = language.read("language")?.into_string();
-    let valid = tag.len() <= 35
-        && tag.split('-').all(|part| {
-            (1..=8).contains(&part.len()) && part.chars().all(|c| c.is_ascii_alphanumeric())
-        });
-    if valid {
-        Ok(tag)
-    } else {
-        Err(ApiError::invalid(
-            "language",
-            format!("{tag:?} is not a language tag: write e.g. \"en\", \"fr\" or \"pt-BR\""),
-        ))
-    }
-}
-
 impl ContentBody {
     fn read(&self) -> Result<Content, ApiError> {
         Ok(Content {
             text: self.text.read("text")?.into_string(),
-            language: language(&self.language)?,
+            language: self.language.read()?,
             channels: channels(&self.channels)?,
         })
-    }
-}
-
-impl DraftBody {
-    fn read(self) -> Result<Wording, ApiError> {
-        let channels = channels(&self.channels)?;
-        match (self.text, self.template) {
-            (Some(text), None) => {
-                if !self.values.is_empty() {
-                    return Err(ApiError::invalid(
-                        "values",
-                        "values fill in a template: name one, or leave values out",
-                    ));
-                }
-                let tag = self.language.as_ref().ok_or_else(|| {
-                    ApiError::invalid("language", "say which language the statement is in")
-                })?;
-                Ok(Wording::Text(Content {
-                    text: text.read("text")?.into_string(),
-                    language: language(tag)?,
-                    channels,
-                }))
-            }
-            (None, Some(id)) => {
-                if self.language.is_some() {
-                    return Err(ApiError::invalid(
-                        "language",
-                        "a template is in its own language: leave language out",
-                    ));
-                }
-                Ok(Wording::Template {
-                    id,
-                    values: self.values,
-                    channels,
-                })
-            }
-            (Some(_), Some(_)) => Err(ApiError::invalid(
-                "template",
-                "give the words or a template, not both",
-            )),
-            (None, None) => Err(ApiError::invalid(
-                "text",
-                "give the statement's words, or a template to fill in",
-            )),
-        }
     }
 }
 
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/statements", tag = "statements",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Incident id")),
-    request_body = DraftBody,
+    request_body = ContentBody,
     responses(ActionResponses))]
 pub async fn draft(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<Uuid>,
-    Json(body): Json<DraftBody>,
+    Json(body): Json<ContentBody>,
 ) -> Updated {
     caller.require(Permission::Act)?;
-    let wording = body.read()?;
+    let wording = Wording::Text(body.read()?);
+    drafted(&state, &caller, id, wording).await
+}
+
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/statements/from-template", tag = "statements",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Incident id")),
+    request_body = TemplateDraftBody,
+    responses(ActionResponses))]
+pub async fn draft_from_template(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Json(body): Json<TemplateDraftBody>,
+) -> Updated {
+    caller.require(Permission::Act)?;
+    let wording = Wording::Template {
+        id: body.template,
+        values: body.values,
+        channels: channels(&body.channels)?,
+    };
+    drafted(&state, &caller, id, wording).await
+}
+
+async fn drafted(state: &AppState, caller: &Caller, id: Uuid, wording: Wording) -> Updated {
     let incident = state
         .engine
         .draft_statement(id, Uuid::now_v7(), wording, &caller.actor())
         .await?;
-    Ok(axum::Json(view(&state, incident).await?))
+    Ok(axum::Json(view(state, incident).await?))
 }
 
 #[utoipa::path(put, path = "/api/v1/incidents/{id}/statements/{statement_id}", tag = "statements",
@@ -298,7 +302,7 @@ pub async fn publish(
     JsonOrEmpty(body): JsonOrEmpty<PublishBody>,
 ) -> Updated {
     caller.require(Permission::Act)?;
-    let url = body.url.map(|url| read_url(&url)).transpose()?;
+    let url = body.url.map(|url| url.read()).transpose()?;
     let incident = state
         .engine
         .publish_statement(id, statement_id, url, body.supersedes, &caller.actor())
@@ -306,16 +310,106 @@ pub async fn publish(
     Ok(axum::Json(view(&state, incident).await?))
 }
 
-/// Where a statement went out: an http(s) address, printed on the public
-/// page as a link.
-fn read_url(url: &str) -> Result<String, ApiError> {
-    match reqwest::Url::parse(url) {
-        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && url.len() <= 2048 => {
-            Ok(parsed.to_string())
+/// Where a statement went out: an http(s) address of plain URL characters,
+/// printed on the public page as a link. Checked exactly as the schema's
+/// pattern says.
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub struct UrlInput(String);
+
+const URL_PATTERN: &str = "^https?://[A-Za-z0-9._~%!$&'()*+,;=:@/?#\\[\\]-]+$";
+const URL_MAX: usize = 2048;
+
+impl UrlInput {
+    fn read(&self) -> Result<String, ApiError> {
+        let url = &self.0;
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"));
+        let valid = url.len() <= URL_MAX
+            && rest.is_some_and(|rest| {
+                !rest.is_empty()
+                    && rest
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._~%!$&'()*+,;=:@/?#[]-".contains(c))
+            });
+        if valid {
+            Ok(url.clone())
+        } else {
+            Err(ApiError::invalid(
+                "url",
+                "an http or https address of at most 2048 characters",
+            ))
         }
-        _ => Err(ApiError::invalid(
-            "url",
-            "an http or https address of at most 2048 characters",
-        )),
+    }
+}
+
+impl utoipa::PartialSchema for UrlInput {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(URL_PATTERN))
+            .max_length(Some(URL_MAX))
+            .examples(["https://example.com/news/statement"])
+            .description(Some("An http or https address."))
+            .into()
+    }
+}
+
+impl ToSchema for UrlInput {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Url".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The documented patterns and the server agree on every sample.
+    #[test]
+    fn the_schema_says_what_is_accepted() {
+        let url = jsonschema::validator_for(&serde_json::json!({
+            "type": "string", "pattern": URL_PATTERN, "maxLength": URL_MAX,
+        }))
+        .unwrap();
+        for sample in [
+            "https://example.com/news/1?x=y#top",
+            "http://a",
+            "https://",
+            "ftp://example.com",
+            "javascript:alert(1)",
+            "https://exa mple.com",
+            "https://example.com/\"><script>",
+            "https://example.com/é",
+            &format!("https://{}", "a".repeat(URL_MAX)),
+        ] {
+            assert_eq!(
+                url.is_valid(&serde_json::json!(sample)),
+                UrlInput(sample.to_owned()).read().is_ok(),
+                "{sample:?}"
+            );
+        }
+        let language = jsonschema::validator_for(&serde_json::json!({
+            "type": "string", "pattern": LANGUAGE_PATTERN, "maxLength": LANGUAGE_MAX,
+        }))
+        .unwrap();
+        for sample in [
+            "en",
+            "pt-BR",
+            "zh-Hant-TW",
+            "",
+            "en-",
+            "-en",
+            "not a tag",
+            "abcdefghi",
+            &"ab-".repeat(12),
+        ] {
+            assert_eq!(
+                language.is_valid(&serde_json::json!(sample)),
+                LanguageInput(sample.to_owned()).read().is_ok(),
+                "{sample:?}"
+            );
+        }
     }
 }

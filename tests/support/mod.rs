@@ -523,18 +523,49 @@ impl TestApp {
     }
 }
 
-/// Presses a button on a link's page: the POST its form sends
-/// (`action=acknowledge`, ...). Returns the status and the page.
-pub async fn press(client: &reqwest::Client, link: &str, action: &str) -> (StatusCode, String) {
+/// A browser-like client for link pages: no redirects followed, a
+/// recognisable user agent.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent("Mail-Test/1.0")
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client")
+}
+
+/// Opens a page as a browser (or a mail scanner) does.
+pub async fn page(
+    client: &reqwest::Client,
+    url: &str,
+) -> (StatusCode, reqwest::header::HeaderMap, String) {
+    let response = client.get(url).send().await.expect("open a page");
+    let status = response.status();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.expect("the page"))
+}
+
+/// Sends a link page's form, as its buttons do. Returns the status and the
+/// page.
+pub async fn submit(
+    client: &reqwest::Client,
+    url: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, String) {
     let response = client
-        .post(link)
+        .post(url)
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("action={action}"))
+        .body(serde_urlencoded::to_string(form).expect("a form"))
         .send()
         .await
         .expect("press a link");
     let status = response.status();
     (status, response.text().await.expect("the link page"))
+}
+
+/// Presses a button on a link's page: the POST its form sends
+/// (`action=acknowledge`, ...). Returns the status and the page.
+pub async fn press(client: &reqwest::Client, link: &str, action: &str) -> (StatusCode, String) {
+    submit(client, link, &[("action", action)]).await
 }
 
 /// Opens a sign-in link and presses its button, as a browser does: the

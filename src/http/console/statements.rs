@@ -8,7 +8,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::incident::chase_lines;
-use crate::delivery::render::when;
+use crate::delivery::render::{review_line, when};
 use crate::domain::chase::ChaseBoard;
 use crate::domain::statement::{Answer, Content, Statement, Verdict};
 use crate::domain::{Incident, Line, Prose};
@@ -107,27 +107,7 @@ fn card(statement: &Statement, board: &ChaseBoard) -> StatementCard {
                 }
             })
             .collect(),
-        answers: statement
-            .reviews
-            .iter()
-            .map(|review| {
-                let verdict = match review.verdict {
-                    Verdict::Approved => "approved",
-                    Verdict::ChangesRequested => "requested changes",
-                };
-                let note = review
-                    .note
-                    .as_deref()
-                    .map(|note| format!(": \u{201c}{note}\u{201d}"))
-                    .unwrap_or_default();
-                format!(
-                    "{} {verdict} ({}, {}){note}",
-                    review.department,
-                    review.by,
-                    when(review.at)
-                )
-            })
-            .collect(),
+        answers: statement.reviews.iter().map(review_line).collect(),
         published: statement.publication.as_ref().map(|publication| {
             let how = match &publication.preapproved_template {
                 Some(template) => format!(", pre-approved template {template}"),
