@@ -509,3 +509,130 @@ async fn an_unanswered_approval_climbs_the_ladder_and_publication_reaches_the_sc
     );
     app.stop().await;
 }
+
+/// Drafting in the console, the approval page with its diff, approving,
+/// and the public page, at phone and desktop width: each page fits a phone
+/// without sideways scrolling. Screenshots land in target/screenshots/.
+#[tokio::test]
+async fn a_statement_walks_from_draft_to_public_page_in_the_browser() {
+    use support::browser::Browser;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.staff
+        .add_user(
+            "pr-writer@example.com",
+            tocsin::auth::Role::Responder,
+            &tocsin::domain::Actor::operator("test"),
+        )
+        .await
+        .unwrap();
+    let incident = app.trigger("account-hijack", "high").await;
+    let id = incident["id"].as_str().unwrap().to_owned();
+    let browser = Browser::start().await;
+
+    // Sign in as PR, by the emailed link.
+    browser.goto(&app.url("/")).await;
+    browser.fill("#email", "pr-writer@example.com").await;
+    browser.click("button[type=submit]").await;
+    let sign_in = mail_for(&app, "pr-writer@example.com", "").await;
+    let link = sign_in
+        .links()
+        .into_iter()
+        .find(|l| l.contains("/sign-in/"))
+        .unwrap();
+    browser.goto(&link).await;
+    browser.click("#sign-in").await;
+    browser.wait_for_text("h1", "Incidents", WAIT).await;
+
+    // Draft, then a second version, then submit.
+    browser.goto(&app.url(&format!("/incidents/{id}"))).await;
+    browser
+        .fill(
+            "#draft-text",
+            "Our Twitter account was taken over. We are on it.",
+        )
+        .await;
+    browser.fill("#draft-channels", "twitter, website").await;
+    browser.click("button[value=draft_statement]").await;
+    browser
+        .wait_for_text("#statements", "Statement 1", WAIT)
+        .await;
+    browser.click("#statement-1 details summary").await;
+    browser
+        .fill(
+            "#edit-text-1",
+            "Our Twitter account was taken over last night. We have it back.",
+        )
+        .await;
+    browser.click("button[value=edit_statement]").await;
+    browser
+        .wait_for_text("#statement-1", "version 2", WAIT)
+        .await;
+    browser.click("button[value=submit_statement]").await;
+    browser
+        .wait_for_text("#statement-1", "Awaiting Legal and financial", WAIT)
+        .await;
+    for (width, height, name) in [(1280, 900, "desktop"), (390, 844, "phone")] {
+        browser.resize(width, height).await;
+        assert_eq!(
+            browser.overflow_x().await,
+            0,
+            "the incident page fits a {name}"
+        );
+        browser
+            .screenshot(&format!("statement-console-{name}"))
+            .await;
+    }
+
+    // Legal's head opens the request on a phone: the diff, then approves.
+    let request = mail_for(&app, "legal-head@example.com", "Approve statement 1").await;
+    browser.goto(&request.links()[0]).await;
+    browser
+        .wait_for_text("details", "What changed since version 1", WAIT)
+        .await;
+    let diff = browser.text("p.diff").await;
+    assert!(
+        diff.contains("removed:") && diff.contains("added:"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("last night") && diff.contains("have"),
+        "{diff}"
+    );
+    assert_eq!(
+        browser.overflow_x().await,
+        0,
+        "the approval page fits a phone"
+    );
+    browser.screenshot("statement-approval-phone").await;
+    browser.resize(1280, 900).await;
+    browser.screenshot("statement-approval-desktop").await;
+    browser.click("button[value=approve]").await;
+    browser.wait_for_text("main", "Approved.", WAIT).await;
+    browser.screenshot("statement-approved").await;
+
+    // PR publishes; the public page reads well on both.
+    browser.goto(&app.url(&format!("/incidents/{id}"))).await;
+    browser.click("button[value=publish_statement]").await;
+    browser
+        .wait_for_text("#statement-1", "published", WAIT)
+        .await;
+    browser
+        .goto(&app.url(&format!("/public/incidents/{id}/statements")))
+        .await;
+    browser
+        .wait_for_text("main", "We have it back.", WAIT)
+        .await;
+    for (width, height, name) in [(1280, 900, "desktop"), (390, 844, "phone")] {
+        browser.resize(width, height).await;
+        assert_eq!(
+            browser.overflow_x().await,
+            0,
+            "the public page fits a {name}"
+        );
+        browser
+            .screenshot(&format!("statement-public-{name}"))
+            .await;
+    }
+    browser.close().await;
+    app.stop().await;
+}

@@ -157,11 +157,20 @@ impl Browser {
         }
     }
 
+    /// Clicks the first element matching `css`. A page that reloaded itself
+    /// (live updates) between finding and clicking is searched again.
     pub async fn click(&self, css: &str) {
-        let element = self.find(css).await;
-        if let Err(error) = element.click().await {
-            panic!("could not click `{css}`: {error}");
+        for _ in 0..20 {
+            let element = self.find(css).await;
+            match element.click().await {
+                Ok(()) => return,
+                Err(error) if error.to_string().contains("stale element") => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(error) => panic!("could not click `{css}`: {error}"),
+            }
         }
+        panic!("`{css}` kept going stale: the page never settled");
     }
 
     /// `innerText` of the first element matching `css` (waits for it to exist).
@@ -228,6 +237,25 @@ impl Browser {
                 .map(|cookie| cookie.value().to_owned()),
             Err(error) => panic!("could not read the browser's cookies: {error}"),
         }
+    }
+
+    /// Resizes the window: 390x844 is a phone held upright.
+    pub async fn resize(&self, width: u32, height: u32) {
+        if let Err(error) = self.client.set_window_size(width, height).await {
+            panic!("could not size the browser window to {width}x{height}: {error}");
+        }
+    }
+
+    /// The page's width beyond the window's: 0 when nothing makes a reader
+    /// scroll sideways.
+    pub async fn overflow_x(&self) -> i64 {
+        self.script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await
+        .as_i64()
+        .unwrap_or(i64::MAX)
     }
 
     /// Saves a PNG to `target/screenshots/{name}.png` (relative to CARGO_MANIFEST_DIR,
