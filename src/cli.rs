@@ -254,11 +254,14 @@ fn check_playbooks(dir: &std::path::Path) -> ExitCode {
     match Catalog::load(dir) {
         Ok(catalog) => {
             println!(
-                "{}: ok ({} departments, {} scenarios, {} regimes)",
+                "{}: ok ({} departments, {} scenarios, {} regimes, {} statement templates, \
+                 {} audiences)",
                 dir.display(),
                 catalog.departments().len(),
                 catalog.scenarios().len(),
-                catalog.regimes().len()
+                catalog.regimes().len(),
+                catalog.templates().len(),
+                catalog.audiences().len()
             );
             ExitCode::SUCCESS
         }

@@ -5,6 +5,7 @@
 //! transaction, so state and timeline never disagree.
 
 pub mod audience;
+pub mod briefing;
 pub mod calendar;
 pub mod chase;
 pub mod event;
@@ -80,6 +81,12 @@ pub enum DomainError {
     RegimeNotArmed(String),
     #[error("no step {0}")]
     NoSuchStep(String),
+    #[error("the playbooks do not brief the audience {0:?} for this scenario and severity")]
+    AudienceNotForIncident(String),
+    #[error("the audience {0:?} has no members in the playbooks")]
+    EmptyAudience(String),
+    #[error("{0:?} is outside the company: only an approved statement goes to it")]
+    UnapprovedToExternal(String),
     /// The values given do not fill in the playbook's template.
     #[error(transparent)]
     TemplateValues(statement::FillError),

@@ -12,6 +12,7 @@
 //!   operators probe.
 
 mod access;
+mod briefings;
 mod chasing;
 mod incidents;
 mod records;
@@ -137,12 +138,37 @@ impl Engine {
         + Sync
         + 'static,
     ) -> Result<Incident, EngineError> {
+        self.update_with(incident_id, actor, move |incident, actor, now| {
+            Ok((rule(incident, actor, now)?, Effects::default()))
+        })
+        .await
+    }
+
+    /// As [`Engine::update`], for a rule whose change writes more than its
+    /// events call for (a briefing's recipients and their messages).
+    async fn update_with(
+        &self,
+        incident_id: Uuid,
+        actor: &Actor,
+        rule: impl Fn(
+            &mut Incident,
+            &Actor,
+            DateTime<Utc>,
+        ) -> Result<(Vec<EventData>, Effects), DomainError>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Result<Incident, EngineError> {
         let now = self.now();
         let routes = Arc::clone(&self.routes);
         let acting = actor.clone();
         let change: Change = Box::new(move |incident| {
-            let events = rule(incident, &acting, now)?;
-            Ok(effects_of(incident, events, &routes))
+            let (events, extra) = rule(incident, &acting, now)?;
+            let mut effects = effects_of(incident, events, &routes);
+            effects.messages.extend(extra.messages);
+            effects.timers.extend(extra.timers);
+            effects.recipients.extend(extra.recipients);
+            Ok(effects)
         });
         let updated = self
             .store
@@ -178,5 +204,6 @@ fn effects_of(incident: &Incident, events: Vec<EventData>, routes: &[Route]) -> 
         messages: messages_for(incident, &events, routes),
         timers: chase::timers_for(incident, &events),
         events,
+        recipients: Vec::new(),
     }
 }

@@ -723,6 +723,7 @@ pub fn check_link_token(data: &[u8]) -> Result<Outcome, Violation> {
             |text: &Option<String>| text.as_ref().is_none_or(|t| !t.is_empty() && t.trim() == t);
         let (name, text_key, text, sha256) = match action {
             LinkAction::Acknowledge => ("acknowledge", "note", &None, None),
+            LinkAction::Confirm => ("confirm", "note", &None, None),
             LinkAction::Complete { note } => ("complete", "note", note, None),
             LinkAction::Skip { reason } => ("skip", "reason", reason, None),
             LinkAction::Approve { sha256 } => ("approve", "note", &None, Some(sha256)),

@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`, with health and OpenAPI endpoints.
 
 mod access;
+mod briefings;
 mod catalog;
 mod client;
 mod console;
@@ -109,6 +110,18 @@ pub fn router(state: AppState) -> Router {
         .route(
             &format!("{incident}/statements/{{statement_id}}/publish"),
             post(statements::publish),
+        )
+        .route(
+            &format!("{incident}/statements/{{statement_id}}/briefings"),
+            post(briefings::brief_statement),
+        )
+        .route(
+            &format!("{incident}/briefings"),
+            post(briefings::brief_update),
+        )
+        .route(
+            &format!("{incident}/briefings/{{briefing_id}}"),
+            get(briefings::progress),
         )
         .route(
             &format!("{incident}/legal-hold"),

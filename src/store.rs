@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use crate::auth::audit::AuditEntry;
 use crate::auth::{ApiToken, Role, Session, User};
+use crate::domain::briefing::{NewRecipient, Share};
 use crate::domain::chase::{DueTimer, NewTimer};
 use crate::domain::regulatory::IncidentClock;
 use crate::domain::statement::IncidentStatements;
@@ -72,6 +73,8 @@ pub struct Effects {
     pub events: Vec<EventData>,
     pub messages: Vec<NewMessage>,
     pub timers: Vec<NewTimer>,
+    /// A briefing's recipients, kept apart from the incident.
+    pub recipients: Vec<NewRecipient>,
 }
 
 /// A domain change applied to an incident inside the store's transaction.
@@ -224,6 +227,28 @@ pub trait IncidentStore: Send + Sync {
     /// most `limit` incidents' worth.
     async fn running_clocks(&self, limit: u32) -> Result<Vec<IncidentClock>, StoreError>;
 
+    /// Records that `email` confirmed reading a briefing, with `event`,
+    /// unless they already had: false then, and nothing is written.
+    async fn confirm_briefing(
+        &self,
+        incident_id: Uuid,
+        briefing_id: Uuid,
+        email: &str,
+        actor: &Actor,
+        at: DateTime<Utc>,
+        event: EventData,
+    ) -> Result<bool, StoreError>;
+
+    /// When `email` confirmed reading a briefing, if they did.
+    async fn briefing_confirmed(
+        &self,
+        briefing_id: Uuid,
+        email: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// A briefing's recipients and confirmations, per department.
+    async fn briefing_shares(&self, briefing_id: Uuid) -> Result<Vec<Share>, StoreError>;
+
     /// The statements of incidents that published one, the latest
     /// publication first; at most `limit` incidents.
     async fn published_statements(&self, limit: u32)
@@ -294,7 +319,8 @@ pub trait OutboxStore: Send + Sync {
     /// holds the message; false (and nothing written) if it no longer does.
     async fn record_attempt(&self, attempt: &Attempt) -> Result<bool, StoreError>;
 
-    /// Messages not yet sent nor given up on.
+    /// Messages waiting: not yet sent nor given up on, and not held for
+    /// later (a briefing's reminders wait for their hour, not for a worker).
     async fn outbox_depth(&self) -> Result<i64, StoreError>;
 
     /// The earliest due time of a message due at `now` that no worker

@@ -26,7 +26,9 @@ fn playbooks_check_accepts_the_shipped_playbooks() {
     let dir = tempfile::tempdir().unwrap();
     let out = tocsin(dir.path(), &["playbooks", "check", support::PLAYBOOKS]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("ok (5 departments, 5 scenarios, 5 regimes)"));
+    assert!(text(&out.stdout).contains(
+        "ok (5 departments, 5 scenarios, 5 regimes, 3 statement templates, 4 audiences)"
+    ));
 }
 
 /// Three problems in two files, all reported at once, each at its place.

@@ -209,6 +209,16 @@ on_each_backend! {
             call(Method::POST, "/api/v1/incidents/{id}/statements/{statement_id}/publish",
                 format!("{statements}/{submitted}/publish"), &r,
                 Some(json!({"url": "https://example.com/news/1"})), StatusCode::OK),
+            call(Method::POST, "/api/v1/incidents/{id}/statements/{statement_id}/briefings",
+                format!("{statements}/{submitted}/briefings"), &r, Some(json!({"audience": "press"})), StatusCode::OK),
+            call(Method::POST, "/api/v1/incidents/{id}/statements/{statement_id}/briefings",
+                format!("{statements}/{draft}/briefings"), &r, Some(json!({"audience": "press"})), StatusCode::CONFLICT),
+            call(Method::POST, "/api/v1/incidents/{id}/briefings", format!("/api/v1/incidents/{id}/briefings"), &r,
+                Some(json!({"audience": "all-staff", "text": "Say nothing online."})), StatusCode::OK),
+            call(Method::POST, "/api/v1/incidents/{id}/briefings", format!("/api/v1/incidents/{id}/briefings"), &r,
+                Some(json!({"audience": "nobody", "text": "x"})), StatusCode::NOT_FOUND),
+            call(Method::GET, "/api/v1/incidents/{id}/briefings/{briefing_id}",
+                format!("/api/v1/incidents/{id}/briefings/{nobody}"), &l, None, StatusCode::NOT_FOUND),
             call(Method::POST, "/api/v1/incidents/{id}/legal-hold", format!("/api/v1/incidents/{id}/legal-hold"), &r,
                 Some(json!({"hold": true, "reason": "x"})), StatusCode::FORBIDDEN),
             call(Method::POST, "/api/v1/incidents/{id}/legal-hold", format!("/api/v1/incidents/{id}/legal-hold"), &l,
@@ -262,6 +272,15 @@ on_each_backend! {
             validate(&doc, call, status, &content_type, &body);
             exercised.insert((call.method.as_str().to_lowercase(), call.template.to_owned()));
         }
+
+        // A briefing sent above, read back.
+        let (_, view) = app.get(&format!("/api/v1/incidents/{id}"), &l).await;
+        let briefing = view["briefings"][0]["id"].as_str().unwrap().to_owned();
+        let read = call(Method::GET, "/api/v1/incidents/{id}/briefings/{briefing_id}",
+            format!("/api/v1/incidents/{id}/briefings/{briefing}"), &l, None, StatusCode::OK);
+        let (status, body) = app.get(&read.path, &l).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        validate(&doc, &read, status, "application/json", &body);
 
         // The check has teeth: a body of the wrong shape is caught.
         let wrong = json!({"id": 5, "departments": "none"});

@@ -190,8 +190,11 @@ pub struct EmailInput<'a> {
     pub recipient: &'a str,
     pub department_link: Option<&'a str>,
     pub task_links: &'a HashMap<Uuid, String>,
-    /// To read a statement and answer its approval request.
-    pub statement_link: Option<&'a str>,
+    /// To answer what the message asks: a statement's approval, or that a
+    /// briefing was read.
+    pub answer_link: Option<&'a str>,
+    /// The organisation's name, which briefings are signed with.
+    pub organisation: &'a str,
     /// When the mail is written: deadlines say how far off they are.
     pub now: DateTime<Utc>,
 }
@@ -312,6 +315,9 @@ impl Renderer {
         for (name, source) in templates![
             "email/body.txt",
             "email/body.html",
+            "email/briefing.txt",
+            "email/briefing.html",
+            "pages/briefing_link.html",
             "pages/layout.html",
             "pages/link.html",
             "pages/statement_link.html",
@@ -334,6 +340,11 @@ impl Renderer {
     }
 
     pub fn email(&self, input: &EmailInput<'_>) -> Result<RenderedEmail, minijinja::Error> {
+        if let Notice::Briefing { briefing_id } | Notice::BriefingReminder { briefing_id } =
+            input.notice
+        {
+            return self.briefing(input, *briefing_id);
+        }
         let incident = input.incident;
         let added: &[Uuid] = match input.notice {
             Notice::SeverityChanged { added, .. } => added,
@@ -387,7 +398,7 @@ impl Renderer {
             incident,
             input.notice,
             input.for_department,
-            input.statement_link,
+            input.answer_link,
         );
         let view = IncidentView::new(incident, input.scenario_title);
         let sev = incident.severity.as_str().to_uppercase();
@@ -479,6 +490,8 @@ impl Renderer {
             (Notice::StatementPublished { number, .. }, _) => {
                 format!("[{}] Statement {number} published", view.reference)
             }
+            // Rendered by `briefing` above.
+            (Notice::Briefing { .. } | Notice::BriefingReminder { .. }, _) => String::new(),
         };
         let context = Value::from(Serde(EmailContext {
             subject: &subject,
@@ -506,6 +519,53 @@ impl Renderer {
                 .get_template("email/body.txt")?
                 .render(context.clone())?,
             html: self.env.get_template("email/body.html")?.render(context)?,
+            subject,
+        })
+    }
+
+    /// A briefing to a member of an audience, who may be outside the
+    /// company: the words sent and the link to confirm reading them, and
+    /// nothing of the incident's internal record.
+    fn briefing(
+        &self,
+        input: &EmailInput<'_>,
+        briefing_id: Uuid,
+    ) -> Result<RenderedEmail, minijinja::Error> {
+        let Some(briefing) = input.incident.briefing(briefing_id) else {
+            return Err(minijinja::Error::new(
+                minijinja::ErrorKind::UndefinedError,
+                "the briefing is not on the incident",
+            ));
+        };
+        let reminder = matches!(input.notice, Notice::BriefingReminder { .. });
+        let subject = match (reminder, briefing.approved) {
+            (true, _) => format!(
+                "Reminder: please confirm you have read briefing {} ({})",
+                briefing.number, input.organisation
+            ),
+            (false, true) => format!("{}: {}", input.organisation, briefing.audience_title),
+            (false, false) => format!(
+                "{}: {} (internal update, not for publication)",
+                input.organisation, briefing.audience_title
+            ),
+        };
+        let context = Value::from(Serde(serde_json::json!({
+            "subject": subject,
+            "organisation": input.organisation,
+            "briefing": briefing,
+            "reminder": reminder,
+            "link": input.answer_link,
+            "recipient": input.recipient,
+        })));
+        Ok(RenderedEmail {
+            text: self
+                .env
+                .get_template("email/briefing.txt")?
+                .render(context.clone())?,
+            html: self
+                .env
+                .get_template("email/briefing.html")?
+                .render(context)?,
             subject,
         })
     }

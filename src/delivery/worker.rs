@@ -149,8 +149,9 @@ struct Links {
     department: Option<String>,
     /// Acknowledge, complete or skip one item.
     tasks: HashMap<Uuid, String>,
-    /// Read a statement and answer its approval request.
-    statement: Option<String>,
+    /// Answer what the message asks: approve a statement, or confirm
+    /// reading a briefing.
+    answer: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -429,6 +430,17 @@ impl Delivery {
     /// A chase is checked again at the moment of sending: once the answer
     /// has come, no reminder goes out, even one already queued.
     async fn still_wanted(&self, message: &ClaimedMessage) -> Result<(), String> {
+        if let Notice::BriefingReminder { briefing_id } = &message.notice {
+            // If it cannot be read now, sending decides (and retries).
+            return match self
+                .store
+                .briefing_confirmed(*briefing_id, &message.recipient)
+                .await
+            {
+                Ok(Some(_)) => Err("confirmed before the reminder was sent".to_owned()),
+                _ => Ok(()),
+            };
+        }
         let (purpose, task_id, clock, statement) = match &message.notice {
             Notice::Chase {
                 purpose, task_id, ..
@@ -512,7 +524,8 @@ impl Delivery {
                 recipient: &message.recipient,
                 department_link: links.department.as_deref(),
                 task_links: &links.tasks,
-                statement_link: links.statement.as_deref(),
+                answer_link: links.answer.as_deref(),
+                organisation: &self.catalog.organisation().name,
                 now: self.now(),
             })
             .map_err(|error| Failure::permanent(format!("cannot render the email: {error}")))?;
@@ -576,12 +589,19 @@ impl Delivery {
         let wants_department_link = checklist;
         // The commander's rung reads about the request; only the approver
         // department's people answer it.
-        let statement_id = match message.notice {
+        let answer = match message.notice {
             Notice::Approval {
                 statement_id,
                 stage,
                 ..
-            } if stage.is_none_or(|stage| Rung::of(stage) != Rung::Commander) => Some(statement_id),
+            } if stage.is_none_or(|stage| Rung::of(stage) != Rung::Commander) => {
+                Some(LinkTarget::Statement(statement_id))
+            }
+            Notice::Briefing { briefing_id } | Notice::BriefingReminder { briefing_id }
+                if incident.briefing(briefing_id).is_some_and(|b| b.confirm) =>
+            {
+                Some(LinkTarget::Briefing(briefing_id))
+            }
             _ => None,
         };
         let now = self.now();
@@ -604,8 +624,8 @@ impl Delivery {
         if wants_department_link {
             links.department = Some(issue(LinkTarget::Department)?);
         }
-        if let Some(statement_id) = statement_id {
-            links.statement = Some(issue(LinkTarget::Statement(statement_id))?);
+        if let Some(target) = answer {
+            links.answer = Some(issue(target)?);
         }
         for task_id in task_ids {
             links
@@ -765,6 +785,17 @@ impl Delivery {
                 (
                     format!("{reference}: statement {number} {verdict} by {department}"),
                     note.iter().cloned().collect(),
+                )
+            }
+            Notice::Briefing { briefing_id } | Notice::BriefingReminder { briefing_id } => {
+                let briefing = incident.briefing(*briefing_id);
+                (
+                    format!(
+                        "{reference}: briefing {} to {}",
+                        briefing.map_or(0, |b| b.number),
+                        briefing.map_or("an audience", |b| b.audience_title.as_str())
+                    ),
+                    Vec::new(),
                 )
             }
             Notice::StatementPublished {

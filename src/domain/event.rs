@@ -236,6 +236,30 @@ pub enum EventData {
         superseded_by: Uuid,
         superseded_by_number: u32,
     },
+    /// A statement or an internal update went to an audience. `approved`
+    /// false marks words that went out without every approval (internal
+    /// audiences only).
+    BriefingSent {
+        briefing_id: Uuid,
+        number: u32,
+        audience: String,
+        external: bool,
+        sha256: String,
+        text: String,
+        statement: Option<u32>,
+        approved: bool,
+        recipients: u32,
+        confirm: bool,
+    },
+    /// One recipient confirmed they have read a briefing: per-person
+    /// evidence.
+    BriefingConfirmed {
+        briefing_id: Uuid,
+        number: u32,
+        recipient: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        via: Option<LinkUse>,
+    },
     /// Legal decided that a regulatory regime applies: its clocks run.
     RegimeArmed {
         regime: String,

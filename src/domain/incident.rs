@@ -136,6 +136,8 @@ pub struct Incident {
     pub regulatory: super::regulatory::Regulatory,
     /// Public statements, drafted to published, in the order drafted.
     pub statements: Vec<super::statement::Statement>,
+    /// Statements and updates sent to audiences, in the order sent.
+    pub briefings: Vec<super::briefing::Briefing>,
 }
 
 /// Which incidents a list shows: newest first, `limit` of them opened
@@ -262,6 +264,7 @@ impl Incident {
             regulatory: Default::default(),
             departments: Vec::new(),
             statements: Vec::new(),
+            briefings: Vec::new(),
         };
         let tasks = incident.add_planned_tasks(plan, now);
         let event = EventData::IncidentOpened {

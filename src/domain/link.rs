@@ -23,6 +23,8 @@ pub struct LinkToken {
     /// Set on an approval request's link: it answers for `department` on
     /// this statement, and on nothing else.
     pub statement_id: Option<Uuid>,
+    /// Set on a briefing's link: it confirms that its recipient read it.
+    pub briefing_id: Option<Uuid>,
 }
 
 /// What a link's page asks for, its text already read.
@@ -109,6 +111,8 @@ pub enum LinkTarget {
     Task(Uuid),
     /// An approval request: the department's answer on this statement.
     Statement(Uuid),
+    /// A briefing: its recipient confirms reading it.
+    Briefing(Uuid),
 }
 
 impl LinkToken {
@@ -121,10 +125,11 @@ impl LinkToken {
         message_id: Uuid,
         now: DateTime<Utc>,
     ) -> LinkToken {
-        let (task_id, statement_id) = match target {
-            LinkTarget::Department => (None, None),
-            LinkTarget::Task(task) => (Some(task), None),
-            LinkTarget::Statement(statement) => (None, Some(statement)),
+        let (task_id, statement_id, briefing_id) = match target {
+            LinkTarget::Department => (None, None, None),
+            LinkTarget::Task(task) => (Some(task), None, None),
+            LinkTarget::Statement(statement) => (None, Some(statement), None),
+            LinkTarget::Briefing(briefing) => (None, None, Some(briefing)),
         };
         LinkToken {
             secret_hash: hash_secret(secret),
@@ -135,6 +140,7 @@ impl LinkToken {
             message_id,
             created_at: now,
             statement_id,
+            briefing_id,
         }
     }
 }

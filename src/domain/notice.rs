@@ -105,6 +105,12 @@ pub enum Notice {
         channels: Vec<String>,
         url: Option<String>,
     },
+    /// To one member of an audience: a briefing, with a link to confirm
+    /// reading it when the briefing asks.
+    Briefing { briefing_id: Uuid },
+    /// The one reminder to a member who has not confirmed; not sent once
+    /// they have.
+    BriefingReminder { briefing_id: Uuid },
 }
 
 impl Notice {
@@ -126,6 +132,8 @@ impl Notice {
             Notice::Approval { .. } => "statement.approval_escalation",
             Notice::StatementReviewed { .. } => "statement.reviewed",
             Notice::StatementPublished { .. } => "statement.published",
+            Notice::Briefing { .. } => "briefing.sent",
+            Notice::BriefingReminder { .. } => "briefing.reminder",
         }
     }
 }
@@ -136,9 +144,15 @@ pub struct NewMessage {
     pub channel: Channel,
     /// An email address, or a webhook endpoint's name.
     pub recipient: String,
-    /// The department whose head this is for (and whose links it carries).
+    /// The department whose head this is for (and whose links it carries);
+    /// for a briefing, the audience.
     pub department: Option<String>,
     pub notice: Notice,
+    /// Not sent before then (a briefing's reminder); None: at once.
+    pub not_before: Option<DateTime<Utc>>,
+    /// Set on a briefing's messages: counted with it, not listed with the
+    /// incident's own.
+    pub briefing: Option<Uuid>,
 }
 
 impl NewMessage {
@@ -154,6 +168,8 @@ impl NewMessage {
             recipient: recipient.to_owned(),
             department: department.map(str::to_owned),
             notice,
+            not_before: None,
+            briefing: None,
         }
     }
 }

@@ -7,6 +7,7 @@ use super::extract::Caller;
 use super::{ApiError, AppState};
 use crate::auth::Permission;
 use crate::domain::regulatory::Regime;
+use crate::domain::statement::placeholders;
 use crate::playbook::{Department, Organisation, Scenario};
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -15,6 +16,33 @@ pub struct PlaybooksView {
     departments: Vec<Department>,
     /// The statutory deadline regimes legal can arm on an incident.
     regimes: Vec<RegimeSummary>,
+    /// Holding statements to draft from (`POST .../statements/from-template`).
+    templates: Vec<TemplateSummary>,
+    /// Who briefings go to; members are counted, not listed.
+    audiences: Vec<AudienceSummary>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TemplateSummary {
+    id: String,
+    title: String,
+    language: String,
+    text: String,
+    /// The names to give `values`.
+    placeholders: Vec<String>,
+    /// Who approved the wording; null when it needs approval like any text.
+    approved_by: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AudienceSummary {
+    id: String,
+    title: String,
+    /// Outside the company: only approved statements go to it.
+    external: bool,
+    /// Recipients are asked to confirm they have read a briefing.
+    confirm: bool,
+    members: usize,
 }
 
 /// A regime of `playbooks/regimes/`, as people read it.
@@ -85,6 +113,32 @@ pub async fn playbooks(
         organisation: catalog.organisation().clone(),
         departments: catalog.departments().to_vec(),
         regimes: catalog.regimes().iter().map(RegimeSummary::from).collect(),
+        templates: catalog
+            .templates()
+            .iter()
+            .map(|template| TemplateSummary {
+                id: template.id.clone(),
+                title: template.title.clone(),
+                language: template.language.clone(),
+                placeholders: placeholders(&template.text)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+                text: template.text.clone(),
+                approved_by: template.approved_by.clone(),
+            })
+            .collect(),
+        audiences: catalog
+            .audiences()
+            .iter()
+            .map(|audience| AudienceSummary {
+                id: audience.id.clone(),
+                title: audience.title.clone(),
+                external: audience.external,
+                confirm: audience.confirm,
+                members: audience.members.len(),
+            })
+            .collect(),
     }))
 }
 

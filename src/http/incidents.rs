@@ -1,6 +1,7 @@
 //! Incidents: trigger, read, act on tasks, note, change severity, resolve.
 
 use super::regulatory::RegulatoryView;
+use crate::domain::briefing::Briefing;
 use crate::domain::statement::Statement;
 use std::str::FromStr;
 
@@ -58,6 +59,9 @@ pub struct IncidentView {
     /// Public statements, in the order drafted, each with its current
     /// version, the approvals asked and given, and where it went.
     statements: Vec<Statement>,
+    /// Statements and updates sent to audiences; each one's confirmations
+    /// are at `GET .../briefings/{briefing_id}`.
+    briefings: Vec<Briefing>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -145,6 +149,7 @@ impl IncidentView {
             messages,
             regulatory: RegulatoryView::new(&incident.regulatory, now),
             statements: incident.statements.clone(),
+            briefings: incident.briefings.clone(),
             open_required: incident.open_required_tasks(),
             id: incident.id,
             reference: incident.reference,

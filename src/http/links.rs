@@ -69,6 +69,8 @@ pub(crate) enum LinkAction {
     Skip {
         reason: Option<String>,
     },
+    /// Confirm having read a briefing.
+    Confirm,
     /// Approve the statement version whose hash the page showed.
     Approve {
         sha256: String,
@@ -123,6 +125,7 @@ pub(crate) fn link_action(
         "skip" => Ok(LinkAction::Skip {
             reason: text(form.reason),
         }),
+        "confirm" => Ok(LinkAction::Confirm),
         "approve" => Ok(LinkAction::Approve {
             sha256: text(form.sha256).ok_or(FormProblem::Unreadable)?,
         }),
@@ -492,9 +495,109 @@ pub async fn show(State(state): State<AppState>, ClientIp(client): ClientIp, uri
     match resolve(&state, secret.as_deref(), client).await {
         Ok((link, incident)) => {
             let token = secret.unwrap_or_default();
+            if link.briefing_id.is_some() {
+                return briefing_page(&state, &token, &link, &incident, None).await;
+            }
             render(&state, &token, &link, &incident, None, StatusCode::OK)
         }
         Err(response) => response,
+    }
+}
+
+/// The user agent a click came with, kept short for the timeline.
+fn user_agent(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .map(|ua| ua.chars().take(300).collect())
+}
+
+#[derive(Serialize)]
+struct BriefingPage<'a> {
+    organisation: &'a str,
+    briefing: &'a crate::domain::briefing::Briefing,
+    recipient: &'a str,
+    /// When they confirmed, for people; None while they have not.
+    confirmed: Option<String>,
+    form_action: String,
+}
+
+/// A briefing's page: its words, and the button to confirm reading them, or
+/// when that was done. It names nothing of the incident: the recipient may
+/// be outside the company.
+async fn briefing_page(
+    state: &AppState,
+    token: &str,
+    link: &LinkToken,
+    incident: &Incident,
+    just_now: Option<&str>,
+) -> Response {
+    let Some(briefing) = link.briefing_id.and_then(|id| incident.briefing(id)) else {
+        return unknown_action(state);
+    };
+    let confirmed = match state
+        .engine
+        .briefing_confirmed(briefing.id, &link.recipient)
+        .await
+    {
+        Ok(at) => at.map(|at| {
+            just_now.map_or_else(
+                || format!("You confirmed reading it at {}.", when(at)),
+                str::to_owned,
+            )
+        }),
+        Err(error) => return internal(&error),
+    };
+    let view = BriefingPage {
+        organisation: &state.engine.catalog().organisation().name,
+        briefing,
+        recipient: &link.recipient,
+        confirmed,
+        form_action: format!("/links/{token}"),
+    };
+    match state.renderer.page("pages/briefing_link.html", view) {
+        Ok(body) => page(StatusCode::OK, body),
+        Err(error) => internal(&error),
+    }
+}
+
+/// Records that the link's recipient read its briefing (once: pressing
+/// again shows when they did).
+async fn confirm(
+    state: &AppState,
+    token: &str,
+    link: &LinkToken,
+    client: IpAddr,
+    headers: &HeaderMap,
+) -> Response {
+    let incident = match state.engine.incident(link.incident_id).await {
+        Ok(incident) => incident,
+        Err(error) => return internal(&error),
+    };
+    let Some(number) = link
+        .briefing_id
+        .and_then(|id| incident.briefing(id))
+        .map(|briefing| briefing.number)
+    else {
+        return unknown_action(state);
+    };
+    match state
+        .engine
+        .confirm_briefing(link, number, client.to_string(), user_agent(headers))
+        .await
+    {
+        Ok(true) => {
+            briefing_page(
+                state,
+                token,
+                link,
+                &incident,
+                Some("Thank you: your confirmation is recorded."),
+            )
+            .await
+        }
+        Ok(false) => briefing_page(state, token, link, &incident, None).await,
+        Err(error) => internal(&error),
     }
 }
 
@@ -522,8 +625,21 @@ pub async fn act(
         Err(error) => return internal(&error),
     };
     let token = secret.unwrap_or_default();
+    if link.briefing_id.is_some() {
+        return match action {
+            Ok(LinkAction::Confirm) => confirm(&state, &token, &link, client, &headers).await,
+            Ok(_) | Err(FormProblem::UnknownAction) => unknown_action(&state),
+            Err(FormProblem::Unreadable) => problem(
+                &state,
+                StatusCode::BAD_REQUEST,
+                "Unreadable form",
+                "Please use the button on the page.",
+            ),
+        };
+    }
     let act = match action {
         Ok(LinkAction::Acknowledge) => LinkAct::Acknowledge,
+        Ok(LinkAction::Confirm) => return unknown_action(&state),
         Ok(LinkAction::Complete { note }) => match prose(note) {
             Ok(note) => LinkAct::Complete(note),
             Err(error) => return not_accepted(&state, "note", error),
@@ -581,10 +697,7 @@ pub async fn act(
         } => "Approved. PR may publish once every approver has answered.",
         LinkAct::Review { .. } => "Sent back to PR with your note.",
     };
-    let user_agent = headers
-        .get(USER_AGENT)
-        .and_then(|value| value.to_str().ok())
-        .map(|ua| ua.chars().take(300).collect());
+    let user_agent = user_agent(&headers);
     let engine = &state.engine;
     match engine
         .act_by_link(&link, act, client.to_string(), user_agent)

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
+use crate::domain::briefing::Audience;
 use crate::domain::regulatory::{ChaseContacts, Regime};
 use crate::domain::statement::{ApprovalPolicy, Approver, Template};
 use crate::domain::{Person, Plan, PlannedDepartment, PlannedTask, Severity};
@@ -20,6 +21,8 @@ pub struct Catalog {
     pub(super) regimes: Vec<Regime>,
     /// Holding statements, in file order.
     pub(super) templates: Vec<Template>,
+    /// Sorted by id.
+    pub(super) audiences: Vec<Audience>,
 }
 
 /// A person to notify.
@@ -220,6 +223,15 @@ impl Catalog {
     /// In file order.
     pub fn templates(&self) -> &[Template] {
         &self.templates
+    }
+
+    /// Sorted by id.
+    pub fn audiences(&self) -> &[Audience] {
+        &self.audiences
+    }
+
+    pub fn audience(&self, id: &str) -> Option<&Audience> {
+        self.audiences.iter().find(|audience| audience.id == id)
     }
 
     pub fn template(&self, id: &str) -> Option<&Template> {

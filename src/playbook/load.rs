@@ -12,12 +12,16 @@ use toml::Spanned;
 use super::address;
 use super::catalog::{ApprovalRule, Catalog, Contact, Department, Item, Organisation, Scenario};
 use super::diagnostics::{Diagnostic, Diagnostics, SourceFile};
-use super::parse::{self, RawDepartment, RawOrganisation, RawRegime, SLUG_RULE, is_slug};
+use super::parse::{
+    self, RawAudience, RawDepartment, RawOrganisation, RawRegime, SLUG_RULE, is_slug,
+};
+use crate::domain::briefing::Audience;
 use crate::domain::regulatory::Regime;
 
 const ORGANISATION_FILE: &str = "organisation.toml";
 const DEPARTMENTS_DIR: &str = "departments";
 const REGIMES_DIR: &str = "regimes";
+const AUDIENCES_DIR: &str = "audiences";
 
 struct LoadedDepartment {
     id: String,
@@ -25,6 +29,12 @@ struct LoadedDepartment {
     /// None when the file could not be parsed: references to it are then
     /// not checked, rather than reported as dangling.
     raw: Option<RawDepartment>,
+}
+
+struct LoadedAudience {
+    id: String,
+    source: SourceFile,
+    raw: Option<RawAudience>,
 }
 
 struct LoadedRegime {
@@ -52,7 +62,14 @@ impl Catalog {
         let organisation = read(&dir.join(ORGANISATION_FILE), &mut diagnostics);
         let departments = read_toml_files(&dir.join(DEPARTMENTS_DIR), true, &mut diagnostics);
         let regimes = read_toml_files(&dir.join(REGIMES_DIR), false, &mut diagnostics);
-        check_files(dir, organisation, departments, regimes, diagnostics)
+        let audiences = read_toml_files(&dir.join(AUDIENCES_DIR), false, &mut diagnostics);
+        check_files(
+            dir,
+            organisation,
+            departments,
+            Files { regimes, audiences },
+            diagnostics,
+        )
     }
 
     /// Validates playbook files held in memory, exactly as [`Catalog::load`]
@@ -76,8 +93,18 @@ impl Catalog {
                 "no department files: add one file departments/<id>.toml per department",
             ));
         }
-        check_files(&dir, Some(organisation), departments, regimes, diagnostics)
+        let optional = Files {
+            regimes,
+            audiences: Vec::new(),
+        };
+        check_files(&dir, Some(organisation), departments, optional, diagnostics)
     }
+}
+
+/// The directories a playbook may leave out.
+struct Files {
+    regimes: Vec<PlaybookFile>,
+    audiences: Vec<PlaybookFile>,
 }
 
 /// Everything after reading: decoding, parsing, cross-file checks, assembly.
@@ -86,7 +113,7 @@ fn check_files(
     dir: &Path,
     organisation: Option<PlaybookFile>,
     departments: Vec<PlaybookFile>,
-    regimes: Vec<PlaybookFile>,
+    optional: Files,
     mut diagnostics: Vec<Diagnostic>,
 ) -> Result<Catalog, Diagnostics> {
     let organisation_path = dir.join(ORGANISATION_FILE);
@@ -97,7 +124,8 @@ fn check_files(
             (source, raw)
         });
     let departments = parse_departments(departments, &mut diagnostics);
-    let regimes = parse_regimes(regimes, &mut diagnostics);
+    let regimes = parse_regimes(optional.regimes, &mut diagnostics);
+    let audiences = parse_audiences(optional.audiences, &mut diagnostics);
 
     let organisation = organisation
         .as_ref()
@@ -107,6 +135,7 @@ fn check_files(
         organisation,
         departments: &departments,
         regimes: &regimes,
+        audiences: &audiences,
     };
     checker.check(&mut diagnostics);
 
@@ -285,6 +314,27 @@ fn parse_regimes(files: Vec<PlaybookFile>, diagnostics: &mut Vec<Diagnostic>) ->
     regimes
 }
 
+/// Parses each audience file on its own; sorted by id.
+fn parse_audiences(
+    files: Vec<PlaybookFile>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<LoadedAudience> {
+    let mut audiences = Vec::new();
+    let mut seen = HashSet::new();
+    for file in files {
+        let Some(id) = file_id(&file, "audience", &mut seen, diagnostics) else {
+            continue;
+        };
+        let Some(source) = decode(file, diagnostics) else {
+            continue;
+        };
+        let raw = parse::audience(&source, diagnostics);
+        audiences.push(LoadedAudience { id, source, raw });
+    }
+    audiences.sort_by(|a, b| a.id.cmp(&b.id));
+    audiences
+}
+
 struct Checker<'a> {
     /// The playbook directory, which messages name other files relative to.
     dir: &'a Path,
@@ -294,6 +344,8 @@ struct Checker<'a> {
     departments: &'a [LoadedDepartment],
     /// Sorted by id.
     regimes: &'a [LoadedRegime],
+    /// Sorted by id.
+    audiences: &'a [LoadedAudience],
 }
 
 /// An item, by department index and item index.
@@ -313,6 +365,7 @@ impl<'a> Checker<'a> {
     fn check(&self, diagnostics: &mut Vec<Diagnostic>) {
         self.check_scenarios(diagnostics);
         self.check_regimes(diagnostics);
+        self.check_audiences(diagnostics);
         self.check_items(diagnostics);
         self.check_cycles(diagnostics);
         self.check_look_alikes(diagnostics);
@@ -423,6 +476,29 @@ impl<'a> Checker<'a> {
                             "scenario `{}` names unknown regime `{id}`: there is no \
                              {REGIMES_DIR}/{id}.toml",
                             scenario.id.get_ref()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Each audience's scenarios exist.
+    fn check_audiences(&self, diagnostics: &mut Vec<Diagnostic>) {
+        let Some((_, organisation)) = self.organisation else {
+            return;
+        };
+        for audience in self.audiences {
+            let Some(raw) = &audience.raw else { continue };
+            for scenario in &raw.scenarios {
+                let id = scenario.get_ref();
+                if !organisation.scenarios.iter().any(|s| s.id.get_ref() == id) {
+                    diagnostics.push(audience.source.diagnostic(
+                        &scenario.span(),
+                        format!(
+                            "audience `{}` names unknown scenario `{id}`: {ORGANISATION_FILE} \
+                             has no such [[scenario]]",
+                            audience.id
                         ),
                     ));
                 }
@@ -756,6 +832,23 @@ impl<'a> Checker<'a> {
             departments,
             regimes,
             templates: organisation.templates.clone(),
+            audiences: self
+                .audiences
+                .iter()
+                .map(|audience| {
+                    let raw = audience.raw.as_ref()?;
+                    Some(Audience {
+                        id: audience.id.clone(),
+                        title: raw.title.clone(),
+                        external: raw.external,
+                        scenarios: raw.scenarios.iter().map(|s| s.get_ref().clone()).collect(),
+                        min_severity: raw.min_severity,
+                        confirm: raw.confirm,
+                        remind_after: chrono::Duration::from_std(raw.remind_after).ok()?,
+                        members: raw.members.clone(),
+                    })
+                })
+                .collect::<Option<Vec<_>>>()?,
         })
     }
 }

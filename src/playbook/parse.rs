@@ -16,6 +16,7 @@ use super::address;
 use super::catalog::{Contact, Timing, effective};
 use super::diagnostics::{Diagnostic, SourceFile};
 use crate::domain::Severity;
+use crate::domain::briefing::Member;
 use crate::domain::regulatory::{DossierField, Period, Prefill, Start, StepRule, Term};
 use crate::domain::statement::{self, Template};
 
@@ -89,6 +90,30 @@ pub(super) struct RawRegime {
     pub steps: Vec<StepRule>,
     pub dossier: Vec<DossierField>,
 }
+
+/// An audience file, checked within itself; its scenarios are checked
+/// against organisation.toml by the loader.
+pub(super) struct RawAudience {
+    pub title: String,
+    pub external: bool,
+    /// As written; empty for every scenario.
+    pub scenarios: Vec<Spanned<String>>,
+    pub min_severity: Severity,
+    pub confirm: bool,
+    pub remind_after: Duration,
+    pub members: Vec<Member>,
+}
+
+const AUDIENCE_KEYS: &[&str] = &[
+    "title",
+    "external",
+    "scenarios",
+    "min_severity",
+    "confirm",
+    "remind_after",
+    "member",
+];
+const MEMBER_KEYS: &[&str] = &["name", "email", "department"];
 
 const ORGANISATION_KEYS: &[&str] = &[
     "name",
@@ -285,6 +310,70 @@ pub(super) fn department(
             head,
             deputies,
             items,
+        }
+    })
+}
+
+/// Parses `audiences/<id>.toml`; None when its TOML does not parse.
+pub(super) fn audience(
+    source: &SourceFile,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<RawAudience> {
+    read_file(source, diagnostics, AUDIENCE_KEYS, |reader, root| {
+        let title = reader.string(root, "title", true);
+        let external = reader.value(root, "external", true).and_then(|value| {
+            let flag = value.get_ref().as_bool();
+            if flag.is_none() {
+                reader.wrong_type(value, "external", "true or false");
+            }
+            flag
+        });
+        let scenarios = reader
+            .strings(root, "scenarios", false)
+            .map(|list| list.into_inner())
+            .unwrap_or_default();
+        let min_severity = reader.severity(root);
+        let confirm = reader.boolean(root, "confirm").unwrap_or(false);
+        let remind_after = reader.duration(root, "remind_after", confirm);
+        let mut members: Vec<Member> = Vec::new();
+        let tables = reader.tables(root, "member", "[[member]]");
+        if tables.is_empty() {
+            reader.error(
+                &root.span,
+                "the audience has no members: add [[member]] entries with name and email",
+            );
+        }
+        for table in tables {
+            reader.check_keys(&table, MEMBER_KEYS);
+            let department = reader
+                .string(&table, "department", false)
+                .map(Spanned::into_inner)
+                .unwrap_or_default();
+            let Some(contact) = reader.member_contact(&table) else {
+                continue;
+            };
+            let email = contact.get_ref().email.to_string();
+            if members
+                .iter()
+                .any(|member| member.email.eq_ignore_ascii_case(&email))
+            {
+                reader.error(&contact.span(), format!("{email} is listed twice"));
+                continue;
+            }
+            members.push(Member {
+                name: contact.get_ref().name.clone(),
+                email,
+                department,
+            });
+        }
+        RawAudience {
+            title: title.map(Spanned::into_inner).unwrap_or_default(),
+            external: external.unwrap_or(false),
+            scenarios,
+            min_severity: min_severity.unwrap_or(Severity::Low),
+            confirm,
+            remind_after: remind_after.map_or(Duration::ZERO, Spanned::into_inner),
+            members,
         }
     })
 }
@@ -660,6 +749,11 @@ impl<'s> Reader<'s> {
 
     fn contact(&mut self, table: &Table<'_, '_>) -> Option<Spanned<Contact>> {
         self.check_keys(table, CONTACT_KEYS);
+        self.member_contact(table)
+    }
+
+    /// A name and an address, checked, in a table that may hold more keys.
+    fn member_contact(&mut self, table: &Table<'_, '_>) -> Option<Spanned<Contact>> {
         let name = self.string(table, "name", true);
         let email = self.string(table, "email", true)?;
         let address = match email.get_ref().parse::<lettre::Address>() {

@@ -8,6 +8,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{Conn, Db, ROWS_PER_STATEMENT};
+use crate::domain::briefing::NewRecipient;
 use crate::domain::chase::{ClockRef, NewTimer};
 use crate::domain::{Actor, NewMessage};
 use crate::store::Effects;
@@ -19,6 +20,7 @@ pub(super) struct Appended {
     events: Vec<ChainedEvent>,
     messages: Vec<(Uuid, DateTime<Utc>, NewMessage)>,
     timers: Vec<(Uuid, DateTime<Utc>, NewTimer)>,
+    recipients: Vec<(Uuid, NewRecipient)>,
 }
 
 impl Appended {
@@ -52,6 +54,12 @@ impl Appended {
                 .into_iter()
                 .map(|timer| (incident, at, timer)),
         );
+        self.recipients.extend(
+            effects
+                .recipients
+                .into_iter()
+                .map(|recipient| (incident, recipient)),
+        );
     }
 
     /// Writes them: a statement per table.
@@ -59,7 +67,7 @@ impl Appended {
         for chunk in self.messages.chunks(ROWS_PER_STATEMENT) {
             let mut query = QueryBuilder::<Db>::new(
                 "INSERT INTO outbox (id, incident_id, channel, recipient, department, notice, \
-                 status, attempts, next_attempt_at, created_at) ",
+                 status, attempts, next_attempt_at, created_at, briefing_id) ",
             );
             query.push_values(chunk, |mut row, (incident, at, message)| {
                 row.push_bind(message.id)
@@ -70,8 +78,9 @@ impl Appended {
                     .push_bind(Json(message.notice.clone()))
                     .push_bind("pending")
                     .push_bind(0_i64)
+                    .push_bind(message.not_before.unwrap_or(*at))
                     .push_bind(*at)
-                    .push_bind(*at);
+                    .push_bind(message.briefing);
             });
             query.build().persistent(false).execute(&mut *conn).await?;
         }
@@ -97,6 +106,20 @@ impl Appended {
                     .push_bind(timer.clock.as_ref().map(|clock| clock.deadline))
                     .push_bind(timer.statement.map(|asked| asked.id))
                     .push_bind(timer.statement.map(|asked| i64::from(asked.version)));
+            });
+            query.build().persistent(false).execute(&mut *conn).await?;
+        }
+        for chunk in self.recipients.chunks(ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<Db>::new(
+                "INSERT INTO briefing_recipients (briefing_id, email, incident_id, name, \
+                 department) ",
+            );
+            query.push_values(chunk, |mut row, (incident, recipient)| {
+                row.push_bind(recipient.briefing_id)
+                    .push_bind(recipient.member.email.clone())
+                    .push_bind(*incident)
+                    .push_bind(recipient.member.name.clone())
+                    .push_bind(recipient.member.department.clone());
             });
             query.build().persistent(false).execute(&mut *conn).await?;
         }

@@ -11,6 +11,8 @@ use uuid::Uuid;
 
 use super::rows::{self, DepartmentRow, DepartmentSummaryRow, IncidentRow, TaskClockRow, TaskRow};
 use super::{Conn, Db, ROWS_PER_STATEMENT, SqlStore};
+use crate::domain::EventData;
+use crate::domain::briefing::Share;
 use crate::domain::regulatory::{IncidentClock, Regulatory};
 use crate::domain::statement::{IncidentStatements, Statement};
 use crate::domain::{Actor, IdempotencyClaim, Incident, IncidentFilter, IncidentSummary};
@@ -21,7 +23,7 @@ use crate::store::{Change, Effects, IncidentStore, Inserted, StoreError, UpdateE
 /// in `rows.rs` read them.
 const INCIDENT_COLUMNS: &str = "id, reference, title, scenario, severity, summary, status, \
     commander_name, commander_email, opened_at, updated_at, resolved_at, legal_hold, regulatory, \
-    statements";
+    statements, briefings";
 const DEPARTMENT_COLUMNS: &str = "incident_id, department, name, head_name, head_email, \
     deputies, joined_at, acknowledged_at, acknowledged_by";
 const TASK_COLUMNS: &str = "incident_id, id, department, key, title, description, required, \
@@ -208,7 +210,7 @@ pub(super) async fn write_incidents(
         let mut query = QueryBuilder::<Db>::new(
             "INSERT INTO incidents (id, reference, title, scenario, severity, summary, status, \
              commander_name, commander_email, opened_at, updated_at, resolved_at, legal_hold, \
-             regulatory, next_deadline_at, statements, last_published_at) ",
+             regulatory, next_deadline_at, statements, last_published_at, briefings) ",
         );
         query.push_values(chunk, |mut row, incident| {
             row.push_bind(incident.id)
@@ -227,14 +229,16 @@ pub(super) async fn write_incidents(
                 .push_bind(Json(&incident.regulatory))
                 .push_bind(incident.regulatory.next_deadline())
                 .push_bind(Json(&incident.statements))
-                .push_bind(incident.last_published_at());
+                .push_bind(incident.last_published_at())
+                .push_bind(Json(&incident.briefings));
         });
         query.push(
             " ON CONFLICT (id) DO UPDATE SET severity = excluded.severity, \
              status = excluded.status, updated_at = excluded.updated_at, \
              resolved_at = excluded.resolved_at, legal_hold = excluded.legal_hold, \
              regulatory = excluded.regulatory, next_deadline_at = excluded.next_deadline_at, \
-             statements = excluded.statements, last_published_at = excluded.last_published_at",
+             statements = excluded.statements, last_published_at = excluded.last_published_at, \
+             briefings = excluded.briefings",
         );
         query.build().persistent(false).execute(&mut *conn).await?;
     }
@@ -426,6 +430,73 @@ impl IncidentStore for SqlStore {
             .collect();
         clocks.sort_by_key(|clock| clock.clock.due_at);
         Ok(clocks)
+    }
+
+    async fn confirm_briefing(
+        &self,
+        incident_id: Uuid,
+        briefing_id: Uuid,
+        email: &str,
+        actor: &Actor,
+        at: DateTime<Utc>,
+        event: EventData,
+    ) -> Result<bool, StoreError> {
+        let mut tx = Self::begin_write(&self.pool).await?;
+        // The event needs the incident's next sequence number.
+        Self::lock_incidents(&mut tx, &[incident_id]).await?;
+        let confirmed = sqlx::query(
+            "UPDATE briefing_recipients SET confirmed_at = $3 \
+             WHERE briefing_id = $1 AND email = $2 AND confirmed_at IS NULL",
+        )
+        .bind(briefing_id)
+        .bind(email)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if confirmed == 0 {
+            return Ok(false);
+        }
+        let effects = Effects {
+            events: vec![event],
+            ..Effects::default()
+        };
+        super::effects::append_effects(&mut tx, incident_id, actor, at, effects).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn briefing_confirmed(
+        &self,
+        briefing_id: Uuid,
+        email: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let confirmed: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(
+            "SELECT confirmed_at FROM briefing_recipients WHERE briefing_id = $1 AND email = $2",
+        )
+        .bind(briefing_id)
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(confirmed.flatten())
+    }
+
+    async fn briefing_shares(&self, briefing_id: Uuid) -> Result<Vec<Share>, StoreError> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT department, COUNT(*), COUNT(confirmed_at) FROM briefing_recipients \
+             WHERE briefing_id = $1 GROUP BY department ORDER BY department",
+        )
+        .bind(briefing_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(department, recipients, confirmed)| Share {
+                department,
+                recipients,
+                confirmed,
+            })
+            .collect())
     }
 
     async fn published_statements(

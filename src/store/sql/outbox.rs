@@ -104,9 +104,14 @@ impl OutboxStore for SqlStore {
 
     async fn outbox_depth(&self) -> Result<i64, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
-                .fetch_one(&self.pool)
-                .await?,
+            // Held messages (a briefing's reminders, never attempted and due
+            // later than they were written) are not waiting yet.
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM outbox WHERE status = 'pending' \
+                 AND (attempts > 0 OR next_attempt_at <= created_at)",
+            )
+            .fetch_one(&self.pool)
+            .await?,
         )
     }
 
@@ -127,7 +132,7 @@ impl OutboxStore for SqlStore {
         let rows = sqlx::query_as::<_, MessageRow>(
             "SELECT id, channel, recipient, department, status, attempts, last_error, \
              receipt, created_at, sent_at, next_attempt_at \
-             FROM outbox WHERE incident_id = $1 ORDER BY id",
+             FROM outbox WHERE incident_id = $1 AND briefing_id IS NULL ORDER BY id",
         )
         .bind(incident_id)
         .fetch_all(&self.pool)
@@ -167,8 +172,8 @@ impl OutboxStore for SqlStore {
         for link in links {
             sqlx::query(
                 "INSERT INTO link_tokens (secret_hash, incident_id, department, task_id, \
-                 recipient, message_id, created_at, statement_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 recipient, message_id, created_at, statement_id, briefing_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(&link.secret_hash)
             .bind(link.incident_id)
@@ -178,6 +183,7 @@ impl OutboxStore for SqlStore {
             .bind(link.message_id)
             .bind(link.created_at)
             .bind(link.statement_id)
+            .bind(link.briefing_id)
             .execute(&mut *tx)
             .await?;
         }
@@ -188,7 +194,7 @@ impl OutboxStore for SqlStore {
     async fn link(&self, secret_hash: &str) -> Result<Option<LinkToken>, StoreError> {
         let row = sqlx::query_as::<_, LinkRow>(
             "SELECT secret_hash, incident_id, department, task_id, recipient, message_id, \
-             created_at, statement_id FROM link_tokens WHERE secret_hash = $1",
+             created_at, statement_id, briefing_id FROM link_tokens WHERE secret_hash = $1",
         )
         .bind(secret_hash)
         .fetch_optional(&self.pool)

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::auth::audit::{AuditAction, AuditEntry, Subject, SubjectKind};
 use crate::auth::{ApiToken, User};
+use crate::domain::briefing::Briefing;
 use crate::domain::chase::{ClockRef, DueTimer, Purpose, StatementRef};
 use crate::domain::regulatory::Regulatory;
 use crate::domain::statement::Statement;
@@ -35,6 +36,7 @@ pub(super) struct IncidentRow {
     pub legal_hold: bool,
     pub regulatory: Json<Regulatory>,
     pub statements: Json<Vec<Statement>>,
+    pub briefings: Json<Vec<Briefing>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -283,6 +285,7 @@ pub(super) struct LinkRow {
     pub message_id: Uuid,
     pub created_at: DateTime<Utc>,
     pub statement_id: Option<Uuid>,
+    pub briefing_id: Option<Uuid>,
 }
 
 impl ClaimRow {
@@ -384,6 +387,7 @@ impl From<LinkRow> for LinkToken {
             message_id: row.message_id,
             created_at: row.created_at,
             statement_id: row.statement_id,
+            briefing_id: row.briefing_id,
         }
     }
 }
@@ -461,6 +465,7 @@ pub(super) fn assemble(
         legal_hold: incident.legal_hold,
         regulatory: incident.regulatory.0,
         statements: incident.statements.0,
+        briefings: incident.briefings.0,
         departments,
     })
 }
