@@ -503,6 +503,22 @@ on_each_backend! {
         let (status, public, _) = get(&app, &format!("/public/incidents/{id}/statements"), None).await;
         assert_eq!(status, StatusCode::OK);
         assert!(public.contains("We know, and we are on it."));
+
+        // Staff are told, and the page counts who confirmed, per department.
+        let page = act_and_see(&app, id, &pr, &[
+            ("csrf", &pr_csrf), ("action", "brief_statement"), ("audience", "all-staff"),
+            ("statement_id", ""), ("text", "Say nothing online; refer questions to PR."),
+        ]).await;
+        assert!(page.contains("Briefing sent"), "{page}");
+        assert!(page.contains("Briefing 1 to All staff"), "{page}");
+        assert!(page.contains("unapproved internal update"), "{page}");
+        assert!(page.contains("0/4 confirmed"), "{page}");
+        assert!(page.contains("Sales 0/2"), "{page}");
+        let page = act_and_see(&app, id, &pr, &[
+            ("csrf", &pr_csrf), ("action", "brief_statement"), ("audience", "press"),
+            ("statement_id", statement_id),
+        ]).await;
+        assert!(page.contains("Briefing 2 to Press"), "{page}");
     }
 
     async fn forcing_a_resolution_takes_a_tick_and_a_reason(app) {

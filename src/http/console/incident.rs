@@ -190,7 +190,14 @@ pub async fn incident(
         |clock| chase_lines(board.of_clock(clock)),
         now,
     );
-    let statements = StatementsSection::new(&incident, &board, state.engine.catalog());
+    let mut shares = std::collections::BTreeMap::new();
+    for briefing in &incident.briefings {
+        match state.engine.briefing_shares(briefing.id).await {
+            Ok(share) => shares.insert(briefing.id, share),
+            Err(error) => return internal(&error),
+        };
+    }
+    let statements = StatementsSection::new(&incident, &board, state.engine.catalog(), &shares);
     let (jar, flash) = Flash::take(&state, jar, &format!("/incidents/{id}"));
     let page = console_page(
         &state,
@@ -228,6 +235,8 @@ pub struct ActForm {
     clock: Option<String>,
     reference: Option<String>,
     document_sha256: Option<String>,
+    /// A form's select sends "" for "none".
+    #[serde(default, deserialize_with = "blank_is_none")]
     statement_id: Option<Uuid>,
     language: Option<String>,
     /// A statement's channels, comma-separated.
@@ -239,6 +248,21 @@ pub struct ActForm {
     department: Option<String>,
     /// The hash of the statement version shown.
     sha256: Option<String>,
+    /// Who a briefing goes to.
+    audience: Option<String>,
+}
+
+/// An optional id from a form: a blank choice is none; anything else must
+/// be an id.
+fn blank_is_none<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Uuid>, D::Error> {
+    match Option::<String>::deserialize(de)? {
+        Some(text) if !text.trim().is_empty() => text
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+        _ => Ok(None),
+    }
 }
 
 /// An optional field: left blank, it is absent; filled, it must be good text.
@@ -378,6 +402,7 @@ impl Action {
                     department: form.department,
                     sha256: form.sha256,
                     note: form.note,
+                    audience: form.audience,
                 })?)
             }
             _ => return Err("A known action is needed.".to_owned()),
@@ -488,6 +513,10 @@ async fn perform(
             "Filing recorded."
         }
         Action::Statement(action) => match action {
+            StatementAction::Brief(audience, message) => {
+                engine.send_briefing(id, &audience, message, &actor).await?;
+                "Briefing sent: each member gets an email."
+            }
             StatementAction::Draft(wording) => {
                 engine
                     .draft_statement(id, Uuid::now_v7(), wording, &actor)

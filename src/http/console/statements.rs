@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::incident::chase_lines;
 use crate::delivery::render::{review_line, when};
+use crate::domain::briefing::{Message, Share};
 use crate::domain::chase::ChaseBoard;
 use crate::domain::statement::{Answer, Content, Statement, Verdict};
 use crate::domain::{Incident, Line, Prose};
@@ -19,6 +20,40 @@ use crate::playbook::Catalog;
 pub(super) struct StatementsSection {
     statements: Vec<StatementCard>,
     templates: Vec<TemplateChoice>,
+    briefings: Vec<BriefingCard>,
+    /// The audiences the playbooks brief for this incident.
+    audiences: Vec<AudienceChoice>,
+}
+
+#[derive(Serialize)]
+struct BriefingCard {
+    number: u32,
+    audience: String,
+    external: bool,
+    approved: bool,
+    statement: Option<u32>,
+    text: String,
+    sent: String,
+    recipients: u32,
+    confirm: bool,
+    confirmed: i64,
+    /// Per department of the organisation.
+    shares: Vec<ShareLine>,
+}
+
+#[derive(Serialize)]
+struct ShareLine {
+    name: String,
+    confirmed: i64,
+    recipients: i64,
+}
+
+#[derive(Serialize)]
+struct AudienceChoice {
+    id: String,
+    title: String,
+    external: bool,
+    members: usize,
 }
 
 #[derive(Serialize)]
@@ -57,8 +92,59 @@ struct TemplateChoice {
 }
 
 impl StatementsSection {
-    pub(super) fn new(incident: &Incident, board: &ChaseBoard, catalog: &Catalog) -> Self {
+    /// `shares` holds each briefing's confirmations per department, by id.
+    pub(super) fn new(
+        incident: &Incident,
+        board: &ChaseBoard,
+        catalog: &Catalog,
+        shares: &BTreeMap<Uuid, Vec<Share>>,
+    ) -> Self {
         StatementsSection {
+            briefings: incident
+                .briefings
+                .iter()
+                .map(|briefing| {
+                    let shares = shares
+                        .get(&briefing.id)
+                        .map(Vec::as_slice)
+                        .unwrap_or_default();
+                    BriefingCard {
+                        number: briefing.number,
+                        audience: briefing.audience_title.clone(),
+                        external: briefing.external,
+                        approved: briefing.approved,
+                        statement: briefing.statement,
+                        text: briefing.text.clone(),
+                        sent: format!("{} by {}", when(briefing.sent_at), briefing.sent_by),
+                        recipients: briefing.recipients,
+                        confirm: briefing.confirm,
+                        confirmed: shares.iter().map(|share| share.confirmed).sum(),
+                        shares: shares
+                            .iter()
+                            .map(|share| ShareLine {
+                                name: if share.department.is_empty() {
+                                    "No department".to_owned()
+                                } else {
+                                    share.department.clone()
+                                },
+                                confirmed: share.confirmed,
+                                recipients: share.recipients,
+                            })
+                            .collect(),
+                    }
+                })
+                .collect(),
+            audiences: catalog
+                .audiences()
+                .iter()
+                .filter(|audience| audience.serves(&incident.scenario, incident.severity))
+                .map(|audience| AudienceChoice {
+                    id: audience.id.clone(),
+                    title: audience.title.clone(),
+                    external: audience.external,
+                    members: audience.members.len(),
+                })
+                .collect(),
             statements: incident
                 .statements
                 .iter()
@@ -120,6 +206,7 @@ fn card(statement: &Statement, board: &ChaseBoard) -> StatementCard {
 
 /// What a statement form asks for.
 pub(super) enum StatementAction {
+    Brief(String, Message),
     Draft(Wording),
     Edit(Uuid, Content),
     Submit(Uuid),
@@ -140,12 +227,27 @@ pub(super) struct StatementForm {
     pub department: Option<String>,
     pub sha256: Option<String>,
     pub note: Option<String>,
+    pub audience: Option<String>,
 }
 
 impl StatementAction {
     pub(super) fn read(form: StatementForm) -> Result<StatementAction, String> {
         let statement = || form.statement_id.ok_or("Choose a statement.".to_owned());
         Ok(match form.action.as_str() {
+            "brief_statement" => {
+                let audience = form.audience.ok_or("Choose an audience.")?;
+                // A statement chosen, or words of the update's own.
+                match form.statement_id {
+                    Some(statement) => {
+                        StatementAction::Brief(audience, Message::Statement(statement))
+                    }
+                    None => {
+                        let text = Prose::parse(form.text.as_deref().unwrap_or_default())
+                            .map_err(|error| super::refused("The update", error))?;
+                        StatementAction::Brief(audience, Message::Update(text.into_string()))
+                    }
+                }
+            }
             "draft_statement" => {
                 let channels = channels(form.channels.as_deref())?;
                 let own_words = form.text.as_deref().is_some_and(|t| !t.trim().is_empty());
