@@ -19,7 +19,6 @@
 
 mod common;
 
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use common::support::press;
@@ -82,7 +81,7 @@ fn main() {
             for _ in 0..RUNS {
                 let database = Database::create(&backend).await;
                 let mut burst = burst(&database).await;
-                burst.raw = raw_inserts(&backend, &database).await;
+                burst.raw = common::raw_commit_rate(&backend, &database, RAW_INSERTS).await;
                 runs.push(burst);
             }
             report(&backend, &runs);
@@ -266,76 +265,4 @@ async fn idle_memory(backend: &Backend) -> (f64, f64) {
     let after = resident();
     server.stop();
     (fresh, after)
-}
-
-/// The database's own pace: single-row INSERTs, each its own commit.
-async fn raw_inserts(backend: &Backend, database: &Database) -> f64 {
-    const CREATE: &str =
-        "CREATE TABLE bench_raw (id BIGINT PRIMARY KEY, at TEXT NOT NULL, payload TEXT NOT NULL)";
-    const INSERT: &str = "INSERT INTO bench_raw (id, at, payload) VALUES ($1, $2, $3)";
-    let payload = "x".repeat(200);
-    match backend {
-        Backend::Sqlite => {
-            // The same settings as tocsin's SQLite store.
-            let path = database.dir.path().join("raw.db");
-            let options = sqlx::sqlite::SqliteConnectOptions::from_str(&format!(
-                "sqlite://{}",
-                path.display()
-            ))
-            .expect("options")
-            .create_if_missing(true)
-            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5));
-            let pool = sqlx::sqlite::SqlitePoolOptions::new()
-                .max_connections(1)
-                .connect_with(options)
-                .await
-                .expect("raw SQLite");
-            sqlx::query(CREATE).execute(&pool).await.expect("create");
-            let started = Instant::now();
-            for id in 0..RAW_INSERTS {
-                sqlx::query(INSERT)
-                    .bind(id as i64)
-                    .bind(chrono::Utc::now().to_rfc3339())
-                    .bind(&payload)
-                    .execute(&pool)
-                    .await
-                    .expect("insert");
-            }
-            let rate = RAW_INSERTS as f64 / started.elapsed().as_secs_f64();
-            pool.close().await;
-            rate
-        }
-        Backend::Postgres { .. } => {
-            let pool = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(8)
-                .min_connections(8)
-                .connect(&database.url)
-                .await
-                .expect("raw PostgreSQL");
-            sqlx::query(CREATE).execute(&pool).await.expect("create");
-            let started = Instant::now();
-            futures_util::stream::iter(0..RAW_INSERTS)
-                .map(|id| {
-                    let pool = pool.clone();
-                    let payload = payload.clone();
-                    async move {
-                        sqlx::query(INSERT)
-                            .bind(id as i64)
-                            .bind(chrono::Utc::now().to_rfc3339())
-                            .bind(payload)
-                            .execute(&pool)
-                            .await
-                            .expect("insert");
-                    }
-                })
-                .buffer_unordered(8)
-                .collect::<Vec<()>>()
-                .await;
-            let rate = RAW_INSERTS as f64 / started.elapsed().as_secs_f64();
-            pool.close().await;
-            rate
-        }
-    }
 }

@@ -19,10 +19,6 @@ use std::time::{Duration, Instant};
 use common::support::smtp::SmtpServer;
 use common::{Backend, Database, median, ms, quantile};
 use futures_util::StreamExt;
-use lettre::message::header::ContentType;
-use lettre::message::{MultiPart, SinglePart};
-use lettre::transport::smtp::client::AsyncSmtpConnection;
-use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tocsin::delivery::email::Mailer;
 use tocsin::delivery::worker::RetryPolicy;
@@ -76,60 +72,6 @@ async fn trigger_to_last_email() {
     app.stop().await;
 }
 
-/// Messages shaped like tocsin's: text and HTML alternatives, ~4 KB.
-fn messages(count: usize) -> Vec<Message> {
-    let text = "Please acknowledge the item below.\n".repeat(40);
-    let html = format!(
-        "<p>{}</p>",
-        "Please acknowledge the item below. ".repeat(60)
-    );
-    (0..count)
-        .map(|n| {
-            Message::builder()
-                .from("tocsin <tocsin@example.com>".parse().expect("from"))
-                .to(format!("head-{}@example.com", n % 5).parse().expect("to"))
-                .subject(format!("[INC-BENCH][CRITICAL] Message {n}"))
-                .multipart(
-                    MultiPart::alternative()
-                        .singlepart(
-                            SinglePart::builder()
-                                .header(ContentType::TEXT_PLAIN)
-                                .body(text.clone()),
-                        )
-                        .singlepart(
-                            SinglePart::builder()
-                                .header(ContentType::TEXT_HTML)
-                                .body(html.clone()),
-                        ),
-                )
-                .expect("message")
-        })
-        .collect()
-}
-
-/// The bare baseline: one lettre connection on a socket with `TCP_NODELAY`,
-/// each message sent when the previous one was accepted.
-async fn bare_connection(server: &SmtpServer, messages: &[Message]) -> Duration {
-    let tcp = tokio::net::TcpStream::connect(server.addr())
-        .await
-        .expect("connect");
-    tcp.set_nodelay(true).expect("TCP_NODELAY");
-    let mut connection =
-        AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &ClientId::default())
-            .await
-            .expect("greeting and EHLO");
-    let started = Instant::now();
-    for message in messages {
-        connection
-            .send(message.envelope(), &message.formatted())
-            .await
-            .expect("bare send");
-    }
-    let elapsed = started.elapsed();
-    let _ = connection.quit().await;
-    elapsed
-}
-
 /// tocsin's way: the `Mailer` with its pool, driven with the delivery
 /// worker's concurrency.
 async fn through_mailer(mailer: &Mailer, messages: &[Message]) -> Duration {
@@ -149,14 +91,14 @@ async fn through_mailer(mailer: &Mailer, messages: &[Message]) -> Duration {
 
 async fn fan_out() {
     let server = SmtpServer::start().await;
-    let messages = messages(FAN_OUT);
+    let messages = common::sample_messages(FAN_OUT);
     let mailer = Mailer::smtp(&server.url()).expect("mailer");
     // Warm both paths once.
-    bare_connection(&server, &messages[..50]).await;
+    common::bare_smtp(&server, &messages[..50]).await;
     through_mailer(&mailer, &messages[..50]).await;
     let (mut bare, mut pooled, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..RUNS {
-        let bare_rate = FAN_OUT as f64 / bare_connection(&server, &messages).await.as_secs_f64();
+        let bare_rate = FAN_OUT as f64 / common::bare_smtp(&server, &messages).await.as_secs_f64();
         let pooled_rate = FAN_OUT as f64 / through_mailer(&mailer, &messages).await.as_secs_f64();
         bare.push(bare_rate);
         pooled.push(pooled_rate);
@@ -194,7 +136,7 @@ async fn fan_out() {
 async fn one_connection() {
     let server = SmtpServer::start().await;
     let count = 100;
-    let messages = messages(count);
+    let messages = common::sample_messages(count);
     let sequential = |elapsed: Duration| count as f64 / elapsed.as_secs_f64();
 
     let stock = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
@@ -212,7 +154,7 @@ async fn one_connection() {
     mailer.send(messages[0].clone()).await.expect("warm");
     let (mut rates, mut bare) = (Vec::new(), Vec::new());
     for _ in 0..RUNS {
-        bare.push(sequential(bare_connection(&server, &messages).await));
+        bare.push(sequential(common::bare_smtp(&server, &messages).await));
         let started = Instant::now();
         for message in &messages {
             mailer.send(message.clone()).await.expect("mailer send");

@@ -9,7 +9,16 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
 use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use lettre::Message;
+use lettre::message::header::ContentType;
+use lettre::message::{MultiPart, SinglePart};
+use lettre::transport::smtp::client::AsyncSmtpConnection;
+use lettre::transport::smtp::extension::ClientId;
+use support::smtp::SmtpServer;
 
 use tocsin::app::Tuning;
 use tocsin::delivery::worker::RetryPolicy;
@@ -299,7 +308,13 @@ pub async fn count(url: &str, sql: &'static str) -> i64 {
 pub async fn wait_for_drained_outbox(url: &str) -> Duration {
     let started = Instant::now();
     loop {
-        let pending = count(url, "SELECT COUNT(*) FROM outbox WHERE status = 'pending'").await;
+        // Held messages (a briefing's reminders, due later) are not pending work.
+        let pending = count(
+            url,
+            "SELECT COUNT(*) FROM outbox WHERE status = 'pending' \
+             AND (attempts > 0 OR next_attempt_at <= created_at)",
+        )
+        .await;
         if pending == 0 {
             let failed = count(url, "SELECT COUNT(*) FROM outbox WHERE status = 'failed'").await;
             assert_eq!(failed, 0, "messages given up on");
@@ -328,4 +343,131 @@ pub fn cpu_time(pid: &str) -> Duration {
     let ticks: u64 =
         fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
     Duration::from_millis(ticks * 10)
+}
+
+/// Messages shaped like tocsin's: text and HTML alternatives, ~4 KB.
+pub fn sample_messages(count: usize) -> Vec<Message> {
+    let text = "Please acknowledge the item below.\n".repeat(40);
+    let html = format!(
+        "<p>{}</p>",
+        "Please acknowledge the item below. ".repeat(60)
+    );
+    (0..count)
+        .map(|n| {
+            Message::builder()
+                .from("tocsin <tocsin@example.com>".parse().expect("from"))
+                .to(format!("head-{}@example.com", n % 5).parse().expect("to"))
+                .subject(format!("[INC-BENCH][CRITICAL] Message {n}"))
+                .multipart(
+                    MultiPart::alternative()
+                        .singlepart(
+                            SinglePart::builder()
+                                .header(ContentType::TEXT_PLAIN)
+                                .body(text.clone()),
+                        )
+                        .singlepart(
+                            SinglePart::builder()
+                                .header(ContentType::TEXT_HTML)
+                                .body(html.clone()),
+                        ),
+                )
+                .expect("message")
+        })
+        .collect()
+}
+
+/// The bare baseline: one lettre connection on a socket with `TCP_NODELAY`,
+/// each message sent when the previous one was accepted.
+pub async fn bare_smtp(server: &SmtpServer, messages: &[Message]) -> Duration {
+    let tcp = tokio::net::TcpStream::connect(server.addr())
+        .await
+        .expect("connect");
+    tcp.set_nodelay(true).expect("TCP_NODELAY");
+    let mut connection =
+        AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &ClientId::default())
+            .await
+            .expect("greeting and EHLO");
+    let started = Instant::now();
+    for message in messages {
+        connection
+            .send(message.envelope(), &message.formatted())
+            .await
+            .expect("bare send");
+    }
+    let elapsed = started.elapsed();
+    let _ = connection.quit().await;
+    elapsed
+}
+
+/// The database's own pace: `inserts` single-row INSERTs, each its own
+/// commit (eight at once on PostgreSQL, whose commits wait on a server).
+pub async fn raw_commit_rate(backend: &Backend, database: &Database, inserts: usize) -> f64 {
+    const CREATE: &str =
+        "CREATE TABLE bench_raw (id BIGINT PRIMARY KEY, at TEXT NOT NULL, payload TEXT NOT NULL)";
+    const INSERT: &str = "INSERT INTO bench_raw (id, at, payload) VALUES ($1, $2, $3)";
+    let payload = "x".repeat(200);
+    match backend {
+        Backend::Sqlite => {
+            // The same settings as tocsin's SQLite store.
+            let path = database.dir.path().join("raw.db");
+            let options = sqlx::sqlite::SqliteConnectOptions::from_str(&format!(
+                "sqlite://{}",
+                path.display()
+            ))
+            .expect("options")
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5));
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await
+                .expect("raw SQLite");
+            sqlx::query(CREATE).execute(&pool).await.expect("create");
+            let started = Instant::now();
+            for id in 0..inserts {
+                sqlx::query(INSERT)
+                    .bind(id as i64)
+                    .bind(chrono::Utc::now().to_rfc3339())
+                    .bind(&payload)
+                    .execute(&pool)
+                    .await
+                    .expect("insert");
+            }
+            let rate = inserts as f64 / started.elapsed().as_secs_f64();
+            pool.close().await;
+            rate
+        }
+        Backend::Postgres { .. } => {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(8)
+                .min_connections(8)
+                .connect(&database.url)
+                .await
+                .expect("raw PostgreSQL");
+            sqlx::query(CREATE).execute(&pool).await.expect("create");
+            let started = Instant::now();
+            futures_util::stream::iter(0..inserts)
+                .map(|id| {
+                    let pool = pool.clone();
+                    let payload = payload.clone();
+                    async move {
+                        sqlx::query(INSERT)
+                            .bind(id as i64)
+                            .bind(chrono::Utc::now().to_rfc3339())
+                            .bind(payload)
+                            .execute(&pool)
+                            .await
+                            .expect("insert");
+                    }
+                })
+                .buffer_unordered(8)
+                .collect::<Vec<()>>()
+                .await;
+            let rate = inserts as f64 / started.elapsed().as_secs_f64();
+            pool.close().await;
+            rate
+        }
+    }
 }
