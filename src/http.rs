@@ -210,6 +210,7 @@ fn console_routes() -> Router<AppState> {
         .route("/incidents/{id}/act", post(console::act))
         .route("/incidents/{id}/live", get(console::live))
         .route("/incidents/{id}/timeline", get(console::timeline))
+        .route("/incidents/{id}/statements", get(console::statements))
         .route("/incidents/{id}/export", get(console::export))
         .route("/access", get(console::access).post(console::change_access))
         .route_layer(axum::middleware::map_response(private::console))

@@ -519,6 +519,17 @@ on_each_backend! {
             ("statement_id", statement_id),
         ]).await;
         assert!(page.contains("Briefing 2 to Press"), "{page}");
+        // The internal page lists both, the update marked; the public one
+        // only the statement.
+        let (status, said, _) = get(&app, &format!("/incidents/{id}/statements"), Some(&legal)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(said.contains("Update to All staff"), "{said}");
+        assert!(said.contains("unapproved internal update"), "{said}");
+        assert!(said.contains("Statement 1 to Press"), "{said}");
+        let (_, public, _) = get(&app, &format!("/public/incidents/{id}/statements"), None).await;
+        assert!(!public.contains("Say nothing online"), "{public}");
+        let (status, _, location) = get(&app, &format!("/incidents/{id}/statements"), None).await;
+        assert_eq!((status, location.as_deref()), (StatusCode::SEE_OTHER, Some("/sign-in")));
     }
 
     async fn forcing_a_resolution_takes_a_tick_and_a_reason(app) {

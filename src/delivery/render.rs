@@ -330,6 +330,7 @@ impl Renderer {
             "console/new_incident.html",
             "console/incident.html",
             "console/timeline.html",
+            "console/statements.html",
             "console/access.html",
         ] {
             env.add_template(name, source)?;

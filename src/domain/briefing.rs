@@ -70,7 +70,8 @@ pub struct Briefing {
     pub audience_title: String,
     pub external: bool,
     pub text: String,
-    /// SHA-256 (hex) of the text as sent.
+    /// The statement's hash (of its words, language and channels) when it
+    /// carries one; for an update, the SHA-256 (hex) of its text.
     pub sha256: String,
     /// The statement it carries, by number, if it carries one.
     pub statement: Option<u32>,
@@ -110,8 +111,8 @@ impl Incident {
         if !audience.serves(&self.scenario, self.severity) {
             return Err(DomainError::AudienceNotForIncident(audience.id.clone()));
         }
-        let (text, statement, approved) = match message {
-            Message::Update(text) => (text.clone(), None, false),
+        let (text, sha256, statement, approved) = match message {
+            Message::Update(text) => (text.clone(), sha256(text), None, false),
             Message::Statement(statement_id) => {
                 let statement = self
                     .statement(*statement_id)
@@ -122,6 +123,7 @@ impl Incident {
                 ) || statement.preapproved_by().is_some();
                 (
                     statement.content.text.clone(),
+                    statement.sha256.clone(),
                     Some(statement.number),
                     approved,
                 )
@@ -137,7 +139,7 @@ impl Incident {
             audience: audience.id.clone(),
             audience_title: audience.title.clone(),
             external: audience.external,
-            sha256: sha256(&text),
+            sha256,
             text,
             statement,
             approved,

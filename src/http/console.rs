@@ -27,6 +27,7 @@ pub use dashboard::dashboard;
 pub use incident::{act, incident, live};
 pub use sign_in::{complete_sign_in, confirm_sign_in, request_sign_in, sign_in_form, sign_out};
 pub use sso::{callback as sso_callback, start as sso_start};
+pub use statements::said as statements;
 pub use timeline::{export, timeline};
 pub use trigger::{new_incident, trigger};
 

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use axum::response::IntoResponse;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -202,6 +203,91 @@ fn card(statement: &Statement, board: &ChaseBoard) -> StatementCard {
             format!("{} by {}{how}", when(publication.at), publication.by)
         }),
     }
+}
+
+/// The internal statement page: what went out in public and what staff
+/// were told, in one list, newest first; behind sign-in.
+#[derive(Serialize)]
+struct SaidEntry {
+    at: String,
+    #[serde(skip)]
+    sort: chrono::DateTime<chrono::Utc>,
+    /// `statement` (published) or `update` (a briefing of words that are
+    /// not a published statement).
+    kind: &'static str,
+    title: String,
+    text: String,
+    sha256: String,
+    approved: bool,
+    detail: String,
+}
+
+pub async fn said(
+    axum::extract::State(state): axum::extract::State<crate::http::AppState>,
+    signed_in: super::SignedIn,
+    crate::http::extract::Path(id): crate::http::extract::Path<Uuid>,
+) -> axum::response::Response {
+    let incident = match state.engine.incident(id).await {
+        Ok(incident) => incident,
+        Err(crate::engine::EngineError::NotFound(_)) => return super::not_found(),
+        Err(error) => return super::internal(&error),
+    };
+    let mut entries: Vec<SaidEntry> = incident
+        .statements
+        .iter()
+        .filter_map(|statement| {
+            let publication = statement.publication.as_ref()?;
+            Some(SaidEntry {
+                at: when(publication.at),
+                sort: publication.at,
+                kind: "statement",
+                title: format!("Statement {}", statement.number),
+                text: statement.content.text.clone(),
+                sha256: statement.sha256.clone(),
+                approved: true,
+                detail: format!(
+                    "published by {}; {}",
+                    publication.by,
+                    statement.content.channels.join(", ")
+                ),
+            })
+        })
+        .collect();
+    entries.extend(incident.briefings.iter().map(|briefing| SaidEntry {
+        at: when(briefing.sent_at),
+        sort: briefing.sent_at,
+        kind: if briefing.statement.is_some() {
+            "briefing"
+        } else {
+            "update"
+        },
+        title: match briefing.statement {
+            Some(number) => format!("Statement {number} to {}", briefing.audience_title),
+            None => format!("Update to {}", briefing.audience_title),
+        },
+        text: briefing.text.clone(),
+        sha256: briefing.sha256.clone(),
+        approved: briefing.approved,
+        detail: format!(
+            "{} recipients; sent by {}",
+            briefing.recipients, briefing.sent_by
+        ),
+    }));
+    entries.sort_by_key(|entry| std::cmp::Reverse(entry.sort));
+    let page = super::console_page(
+        &state,
+        &signed_in,
+        "console/statements.html",
+        serde_json::json!({
+            "incident": {
+                "id": incident.id,
+                "reference": incident.reference,
+                "title": incident.title,
+            },
+            "entries": entries,
+        }),
+    );
+    page.into_response()
 }
 
 /// What a statement form asks for.
