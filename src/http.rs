@@ -104,8 +104,12 @@ pub fn router(state: AppState) -> Router {
             post(statements::submit),
         )
         .route(
-            &format!("{incident}/statements/{{statement_id}}/review"),
-            post(statements::review),
+            &format!("{incident}/statements/{{statement_id}}/approve"),
+            post(statements::approve),
+        )
+        .route(
+            &format!("{incident}/statements/{{statement_id}}/request-changes"),
+            post(statements::request_changes),
         )
         .route(
             &format!("{incident}/statements/{{statement_id}}/publish"),

@@ -98,7 +98,7 @@ on_each_backend! {
         let hash = view["statements"][0]["sha256"].as_str().unwrap().to_owned();
         let (_, drafted) = app.post(&statements, &r, words.clone()).await;
         let draft = drafted["statements"][1]["id"].as_str().unwrap().to_owned();
-        let approve = json!({"department": "legal", "verdict": "approved", "sha256": hash});
+        let approve = json!({"department": "legal", "sha256": hash});
         let call = |method: Method, template: &'static str, path: String, token: &str,
                     body: Option<Value>, expect: StatusCode| Call {
             method, template, path, token: token.to_owned(), body, expect,
@@ -197,13 +197,16 @@ on_each_backend! {
                 format!("{statements}/{draft}/submit"), &r, None, StatusCode::OK),
             call(Method::POST, "/api/v1/incidents/{id}/statements/{statement_id}/submit",
                 format!("{statements}/{draft}/submit"), &r, None, StatusCode::CONFLICT),
-            call(Method::POST, "/api/v1/incidents/{id}/statements/{statement_id}/review",
-                format!("{statements}/{submitted}/review"), &r, Some(approve.clone()), StatusCode::FORBIDDEN),
-            call(Method::POST, "/api/v1/incidents/{id}/statements/{statement_id}/review",
-                format!("{statements}/{submitted}/review"), &l,
-                Some(json!({"department": "hr", "verdict": "approved", "sha256": hash})), StatusCode::UNPROCESSABLE_ENTITY),
-            call(Method::POST, "/api/v1/incidents/{id}/statements/{statement_id}/review",
-                format!("{statements}/{submitted}/review"), &l, Some(approve.clone()), StatusCode::OK),
+            call(Method::POST, "/api/v1/incidents/{id}/statements/{statement_id}/approve",
+                format!("{statements}/{submitted}/approve"), &r, Some(approve.clone()), StatusCode::FORBIDDEN),
+            call(Method::POST, "/api/v1/incidents/{id}/statements/{statement_id}/approve",
+                format!("{statements}/{submitted}/approve"), &l,
+                Some(json!({"department": "hr", "sha256": hash})), StatusCode::UNPROCESSABLE_ENTITY),
+            call(Method::POST, "/api/v1/incidents/{id}/statements/{statement_id}/request-changes",
+                format!("{statements}/{draft}/request-changes"), &l,
+                Some(json!({"department": "legal", "sha256": hash, "note": "Shorter"})), StatusCode::CONFLICT),
+            call(Method::POST, "/api/v1/incidents/{id}/statements/{statement_id}/approve",
+                format!("{statements}/{submitted}/approve"), &l, Some(approve.clone()), StatusCode::OK),
             call(Method::POST, "/api/v1/incidents/{id}/statements/{statement_id}/publish",
                 format!("{statements}/{draft}/publish"), &r, None, StatusCode::CONFLICT),
             call(Method::POST, "/api/v1/incidents/{id}/statements/{statement_id}/publish",

@@ -237,20 +237,20 @@ on_each_backend! {
         // first is never sent: nobody is asked what is already answered).
         app.settle().await;
         let hash = statement(&after, 1)["sha256"].as_str().unwrap().to_owned();
-        let approve = json!({"department": "legal", "verdict": "approved", "sha256": hash});
-        let (status, body) = app.post(&format!("{path}/review"), &app.admin, approve.clone()).await;
+        let approve = json!({"department": "legal", "sha256": hash});
+        let (status, body) = app.post(&format!("{path}/approve"), &app.admin, approve.clone()).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
         assert!(body["error"]["message"].as_str().unwrap().contains("someone else must approve it"), "{body}");
         // Responders write statements; they do not approve them.
-        let (status, _) = app.post(&format!("{path}/review"), &app.responder, approve.clone()).await;
+        let (status, _) = app.post(&format!("{path}/approve"), &app.responder, approve.clone()).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
         // Legal asks for changes, with a note; without one it is refused.
-        let (status, body) = app.post(&format!("{path}/review"), &app.legal,
-            json!({"department": "legal", "verdict": "changes_requested", "sha256": hash})).await;
+        let (status, body) = app.post(&format!("{path}/request-changes"), &app.legal,
+            json!({"department": "legal", "sha256": hash, "note": " "})).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(body["error"]["field"], "note");
-        let (status, after) = app.post(&format!("{path}/review"), &app.legal,
-            json!({"department": "legal", "verdict": "changes_requested", "sha256": hash, "note": "Apologise first."})).await;
+        let (status, after) = app.post(&format!("{path}/request-changes"), &app.legal,
+            json!({"department": "legal", "sha256": hash, "note": "Apologise first."})).await;
         assert_eq!(status, StatusCode::OK, "{after}");
         assert_eq!(statement(&after, 1)["status"], "changes_requested");
 
@@ -263,8 +263,8 @@ on_each_backend! {
         app.settle().await;
         let (_, now) = app.get(&format!("/api/v1/incidents/{id}"), &app.legal).await;
         let hash = statement(&now, 1)["sha256"].as_str().unwrap().to_owned();
-        let (status, after) = app.post(&format!("{path}/review"), &app.legal,
-            json!({"department": "legal", "verdict": "approved", "sha256": hash})).await;
+        let (status, after) = app.post(&format!("{path}/approve"), &app.legal,
+            json!({"department": "legal", "sha256": hash})).await;
         assert_eq!(status, StatusCode::OK, "{after}");
         assert_eq!(statement(&after, 1)["status"], "approved");
         let (status, after) = put(&app, &path, &app.admin,

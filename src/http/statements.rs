@@ -95,16 +95,26 @@ impl ToSchema for LanguageInput {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ReviewBody {
+pub struct ApproveBody {
     /// The approver department answering (`legal`, ...).
     department: String,
-    verdict: Verdict,
     /// The SHA-256 of the version read, as the incident shows it: an
-    /// answer to an older version is refused.
+    /// answer to an older version is refused (409).
     #[schema(pattern = "^[0-9a-f]{64}$")]
     sha256: String,
-    /// Required when requesting changes: what to change.
     note: Option<ProseInput>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestChangesBody {
+    /// The approver department answering (`legal`, ...).
+    department: String,
+    /// The SHA-256 of the version read, as the incident shows it.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    sha256: String,
+    /// What to change: PR reads it.
+    note: ProseInput,
 }
 
 #[derive(Deserialize, Default, ToSchema)]
@@ -233,46 +243,72 @@ pub async fn submit(
     Ok(axum::Json(view(&state, incident).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/incidents/{id}/statements/{statement_id}/review",
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/statements/{statement_id}/approve",
     tag = "statements", security(("bearer" = [])),
     params(
         ("id" = Uuid, Path, description = "Incident id"),
         ("statement_id" = Uuid, Path, description = "Statement id"),
     ),
-    request_body = ReviewBody,
+    request_body = ApproveBody,
     responses(ActionResponses))]
-pub async fn review(
+pub async fn approve(
     State(state): State<AppState>,
     caller: Caller,
     Path((id, statement_id)): Path<(Uuid, Uuid)>,
-    Json(body): Json<ReviewBody>,
+    Json(body): Json<ApproveBody>,
 ) -> Updated {
     caller.require(Permission::Approve)?;
-    let answer = answer(body.department, body.verdict, body.sha256, body.note)?;
+    let note = body.note.map(|note| note.read("note")).transpose()?;
+    let answer = answer(body.department, Verdict::Approved, body.sha256, note)?;
+    reviewed(&state, &caller, id, statement_id, answer).await
+}
+
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/statements/{statement_id}/request-changes",
+    tag = "statements", security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Incident id"),
+        ("statement_id" = Uuid, Path, description = "Statement id"),
+    ),
+    request_body = RequestChangesBody,
+    responses(ActionResponses))]
+pub async fn request_changes(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, statement_id)): Path<(Uuid, Uuid)>,
+    Json(body): Json<RequestChangesBody>,
+) -> Updated {
+    caller.require(Permission::Approve)?;
+    let note = Some(body.note.read("note")?);
+    let answer = answer(
+        body.department,
+        Verdict::ChangesRequested,
+        body.sha256,
+        note,
+    )?;
+    reviewed(&state, &caller, id, statement_id, answer).await
+}
+
+async fn reviewed(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    statement_id: Uuid,
+    answer: Answer,
+) -> Updated {
     let incident = state
         .engine
         .review_statement(id, statement_id, answer, &caller.actor())
         .await?;
-    Ok(axum::Json(view(&state, incident).await?))
+    Ok(axum::Json(view(state, incident).await?))
 }
 
-/// An approver's answer, read the same way from the API and the link page.
-pub(super) fn answer(
+/// An approver's answer, as the API sends it.
+fn answer(
     department: String,
     verdict: Verdict,
     sha256: String,
-    note: Option<ProseInput>,
+    note: Option<crate::domain::Prose>,
 ) -> Result<Answer, ApiError> {
-    let note = note
-        .map(|note| note.read("note"))
-        .transpose()?
-        .map(|note| note.into_string());
-    if verdict == Verdict::ChangesRequested && note.is_none() {
-        return Err(ApiError::invalid(
-            "note",
-            "say what to change: PR reads the note",
-        ));
-    }
     if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::invalid(
             "sha256",
@@ -283,7 +319,7 @@ pub(super) fn answer(
         department,
         verdict,
         sha256: sha256.to_ascii_lowercase(),
-        note,
+        note: note.map(crate::domain::Prose::into_string),
     })
 }
 
