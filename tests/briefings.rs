@@ -123,15 +123,23 @@ on_each_backend! {
         let (status, _) = submit(&browser, &link, &[("action", "acknowledge")]).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "a briefing's link only confirms");
 
+        // A double click: two presses at once record one confirmation.
+        let dana = to(&mails, "dana.roux@example.com").links()[0].clone();
+        let (first, second) = tokio::join!(
+            submit(&browser, &dana, &[("action", "confirm")]),
+            submit(&browser, &dana, &[("action", "confirm")]),
+        );
+        assert_eq!((first.0, second.0), (StatusCode::OK, StatusCode::OK));
+
         let shown = progress(&app, id, briefing_id).await;
         assert_eq!(shown["recipients"], 4);
-        assert_eq!(shown["confirmed"], 1);
+        assert_eq!(shown["confirmed"], 2);
         let sales = shown["departments"].as_array().unwrap().iter()
             .find(|share| share["department"] == "Sales").unwrap();
         assert_eq!((sales["recipients"].as_i64(), sales["confirmed"].as_i64()), (Some(2), Some(1)));
         let confirmations: Vec<Value> = app.timeline(id).await.into_iter()
             .filter(|e| e["kind"] == "briefing_confirmed").collect();
-        assert_eq!(confirmations.len(), 1, "one event per person, however often they press");
+        assert_eq!(confirmations.len(), 2, "one event per person, however often they press");
         assert_eq!(confirmations[0]["data"]["recipient"], "bea.laurent@example.com");
         assert_eq!(confirmations[0]["data"]["via"]["user_agent"], "Mail-Test/1.0");
         let (_, verified) = app.get(&format!("/api/v1/incidents/{id}/timeline/verify"), &app.legal).await;

@@ -530,23 +530,22 @@ async fn briefing_page(
     token: &str,
     link: &LinkToken,
     incident: &Incident,
+    // What to say when the caller just recorded the confirmation.
     just_now: Option<&str>,
 ) -> Response {
     let Some(briefing) = link.briefing_id.and_then(|id| incident.briefing(id)) else {
         return unknown_action(state);
     };
-    let confirmed = match state
-        .engine
-        .briefing_confirmed(briefing.id, &link.recipient)
-        .await
-    {
-        Ok(at) => at.map(|at| {
-            just_now.map_or_else(
-                || format!("You confirmed reading it at {}.", when(at)),
-                str::to_owned,
-            )
-        }),
-        Err(error) => return internal(&error),
+    let confirmed = match just_now {
+        Some(line) => Some(line.to_owned()),
+        None => match state
+            .engine
+            .briefing_confirmed(briefing.id, &link.recipient)
+            .await
+        {
+            Ok(at) => at.map(|at| format!("You confirmed reading it at {}.", when(at))),
+            Err(error) => return internal(&error),
+        },
     };
     let view = BriefingPage {
         organisation: &state.engine.catalog().organisation().name,

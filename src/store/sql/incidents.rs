@@ -441,29 +441,18 @@ impl IncidentStore for SqlStore {
         at: DateTime<Utc>,
         event: EventData,
     ) -> Result<bool, StoreError> {
-        let mut tx = Self::begin_write(&self.pool).await?;
-        // The event needs the incident's next sequence number.
-        Self::lock_incidents(&mut tx, &[incident_id]).await?;
-        let confirmed = sqlx::query(
-            "UPDATE briefing_recipients SET confirmed_at = $3 \
-             WHERE briefing_id = $1 AND email = $2 AND confirmed_at IS NULL",
-        )
-        .bind(briefing_id)
-        .bind(email)
-        .bind(at)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if confirmed == 0 {
-            return Ok(false);
-        }
-        let effects = Effects {
-            events: vec![event],
-            ..Effects::default()
+        let work = super::writer::Work::Confirm {
+            briefing_id,
+            email: email.to_owned(),
+            event,
         };
-        super::effects::append_effects(&mut tx, incident_id, actor, at, effects).await?;
-        tx.commit().await?;
-        Ok(true)
+        self.writers
+            .confirm(incident_id, actor.clone(), at, work)
+            .await
+            .map_err(|error| match error {
+                UpdateError::Store(error) => error,
+                other => StoreError::Corrupt(format!("a confirmation was refused: {other:?}")),
+            })
     }
 
     async fn briefing_confirmed(

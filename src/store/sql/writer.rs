@@ -1,4 +1,5 @@
-//! Group commit. Changes to incidents wait in a queue; a writer task takes
+//! Group commit. Changes to incidents (and briefing confirmations, which
+//! append to their chains) wait in a queue; a writer task takes
 //! every change waiting (up to [`BATCH`]), locks their incidents in one
 //! statement (ascending ids, the order every writer takes), reads them and
 //! their chain heads in one go, applies each change in queue order, writes
@@ -24,9 +25,9 @@ use uuid::Uuid;
 
 use super::effects::Appended;
 use super::{Db, SqlStore};
-use crate::domain::{Actor, Incident};
+use crate::domain::{Actor, EventData, Incident};
 use crate::store::backend::Backend;
-use crate::store::{Change, StoreError, UpdateError, Updated};
+use crate::store::{Change, Effects, StoreError, UpdateError, Updated};
 
 /// Changes written in one transaction at most.
 const BATCH: usize = 64;
@@ -34,13 +35,34 @@ const BATCH: usize = 64;
 /// Changes that may wait for a writer before callers wait to queue theirs.
 const QUEUED: usize = 1024;
 
-/// One change waiting to be written, and who waits for it.
+/// What a job writes to its incident.
+pub(super) enum Work {
+    /// A domain change, with its effects.
+    Change(Change),
+    /// A briefing's recipient read it: their row, and the event, unless
+    /// they had already confirmed. Grouped like changes, so that a whole
+    /// staff confirming at once shares commits.
+    Confirm {
+        briefing_id: Uuid,
+        email: String,
+        event: EventData,
+    },
+}
+
+/// What a job wrote.
+pub(super) enum Done {
+    Updated(Updated),
+    /// Whether the confirmation was new.
+    Confirmed(bool),
+}
+
+/// One job waiting to be written, and who waits for it.
 pub(super) struct Job {
     pub id: Uuid,
     pub actor: Actor,
     pub now: DateTime<Utc>,
-    pub change: Change,
-    pub reply: oneshot::Sender<Result<Updated, UpdateError>>,
+    pub work: Work,
+    pub reply: oneshot::Sender<Result<Done, UpdateError>>,
 }
 
 /// The queues of the writer tasks.
@@ -68,12 +90,40 @@ impl Writers {
         now: DateTime<Utc>,
         change: Change,
     ) -> Result<Updated, UpdateError> {
+        match self.queue(id, actor, now, Work::Change(change)).await? {
+            Done::Updated(updated) => Ok(updated),
+            Done::Confirmed(_) => Err(stopped()),
+        }
+    }
+
+    /// Queues a briefing confirmation; true once it is written, false if
+    /// the recipient had already confirmed.
+    pub(super) async fn confirm(
+        &self,
+        id: Uuid,
+        actor: Actor,
+        now: DateTime<Utc>,
+        work: Work,
+    ) -> Result<bool, UpdateError> {
+        match self.queue(id, actor, now, work).await? {
+            Done::Confirmed(confirmed) => Ok(confirmed),
+            Done::Updated(_) => Err(stopped()),
+        }
+    }
+
+    async fn queue(
+        &self,
+        id: Uuid,
+        actor: Actor,
+        now: DateTime<Utc>,
+        work: Work,
+    ) -> Result<Done, UpdateError> {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             id,
             actor,
             now,
-            change,
+            work,
             reply,
         };
         // One writer per incident keeps its changes in order.
@@ -126,7 +176,7 @@ async fn run(pool: Pool<Db>, mut jobs: mpsc::Receiver<Job>) {
 async fn write_group(
     pool: &Pool<Db>,
     jobs: &[Job],
-) -> Result<Vec<Result<Updated, UpdateError>>, StoreError> {
+) -> Result<Vec<Result<Done, UpdateError>>, StoreError> {
     let mut tx = SqlStore::begin_write(pool).await?;
     let mut ids: Vec<Uuid> = jobs.iter().map(|job| job.id).collect();
     ids.sort();
@@ -148,9 +198,41 @@ async fn write_group(
             results.push(Err(UpdateError::NotFound));
             continue;
         };
+        let change = match &job.work {
+            Work::Change(change) => change,
+            Work::Confirm {
+                briefing_id,
+                email,
+                event,
+            } => {
+                let confirmed = sqlx::query(
+                    "UPDATE briefing_recipients SET confirmed_at = $3 \
+                     WHERE briefing_id = $1 AND email = $2 AND confirmed_at IS NULL",
+                )
+                .bind(briefing_id)
+                .bind(email)
+                .bind(job.now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if confirmed {
+                    let head = heads.get_mut(&job.id).ok_or_else(|| {
+                        StoreError::Corrupt("an incident without its opening event".into())
+                    })?;
+                    let effects = Effects {
+                        events: vec![event.clone()],
+                        ..Effects::default()
+                    };
+                    appended.add(head, &job.actor, job.now, effects);
+                }
+                results.push(Ok(Done::Confirmed(confirmed)));
+                continue;
+            }
+        };
         let mut after = before.clone();
         // Domain code does not panic; if it ever did, only its caller fails.
-        let applied = catch_unwind(AssertUnwindSafe(|| (job.change)(&mut after)));
+        let applied = catch_unwind(AssertUnwindSafe(|| change(&mut after)));
         let effects = match applied {
             Ok(Ok(effects)) => effects,
             Ok(Err(refused)) => {
@@ -164,11 +246,11 @@ async fn write_group(
             }
         };
         if effects.events.is_empty() {
-            results.push(Ok(Updated {
+            results.push(Ok(Done::Updated(Updated {
                 incident: before.clone(),
                 events: Vec::new(),
                 queued_messages: false,
-            }));
+            })));
             continue;
         }
         let events = effects.events.clone();
@@ -178,11 +260,11 @@ async fn write_group(
             .ok_or_else(|| StoreError::Corrupt("an incident without its opening event".into()))?;
         appended.add(head, &job.actor, job.now, effects);
         incidents.insert(job.id, after.clone());
-        results.push(Ok(Updated {
+        results.push(Ok(Done::Updated(Updated {
             incident: after,
             events,
             queued_messages,
-        }));
+        })));
     }
     let changed: Vec<(Option<&Incident>, &Incident)> = ids
         .iter()
