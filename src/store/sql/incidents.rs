@@ -444,7 +444,7 @@ impl IncidentStore for SqlStore {
         let work = super::writer::Work::Confirm {
             briefing_id,
             email: email.to_owned(),
-            event,
+            event: Box::new(event),
         };
         self.writers
             .confirm(incident_id, actor.clone(), at, work)

@@ -45,13 +45,13 @@ pub(super) enum Work {
     Confirm {
         briefing_id: Uuid,
         email: String,
-        event: EventData,
+        event: Box<EventData>,
     },
 }
 
 /// What a job wrote.
 pub(super) enum Done {
-    Updated(Updated),
+    Updated(Box<Updated>),
     /// Whether the confirmation was new.
     Confirmed(bool),
 }
@@ -91,7 +91,7 @@ impl Writers {
         change: Change,
     ) -> Result<Updated, UpdateError> {
         match self.queue(id, actor, now, Work::Change(change)).await? {
-            Done::Updated(updated) => Ok(updated),
+            Done::Updated(updated) => Ok(*updated),
             Done::Confirmed(_) => Err(stopped()),
         }
     }
@@ -221,7 +221,7 @@ async fn write_group(
                         StoreError::Corrupt("an incident without its opening event".into())
                     })?;
                     let effects = Effects {
-                        events: vec![event.clone()],
+                        events: vec![(**event).clone()],
                         ..Effects::default()
                     };
                     appended.add(head, &job.actor, job.now, effects);
@@ -246,11 +246,11 @@ async fn write_group(
             }
         };
         if effects.events.is_empty() {
-            results.push(Ok(Done::Updated(Updated {
+            results.push(Ok(Done::Updated(Box::new(Updated {
                 incident: before.clone(),
                 events: Vec::new(),
                 queued_messages: false,
-            })));
+            }))));
             continue;
         }
         let events = effects.events.clone();
@@ -260,11 +260,11 @@ async fn write_group(
             .ok_or_else(|| StoreError::Corrupt("an incident without its opening event".into()))?;
         appended.add(head, &job.actor, job.now, effects);
         incidents.insert(job.id, after.clone());
-        results.push(Ok(Done::Updated(Updated {
+        results.push(Ok(Done::Updated(Box::new(Updated {
             incident: after,
             events,
             queued_messages,
-        })));
+        }))));
     }
     let changed: Vec<(Option<&Incident>, &Incident)> = ids
         .iter()
