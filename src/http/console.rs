@@ -34,6 +34,8 @@ pub use trigger::{new_incident, trigger};
 use super::AppState;
 use super::error::Failure;
 use crate::auth::{Permission, Session};
+use crate::delivery::render::when;
+use crate::domain::chase::Chase;
 use crate::domain::{Actor, TextError};
 use crate::secret::same_secret;
 
@@ -188,4 +190,17 @@ fn console_page(
 /// than 200 characters."
 fn refused(label: &str, error: TextError) -> String {
     format!("{label} {error}.")
+}
+
+/// The chase board's lines for one department, task, clock or approval.
+fn chase_lines(chase: Chase<'_>) -> (Vec<String>, Option<String>) {
+    let history = chase
+        .history
+        .iter()
+        .map(|step| format!("{}: {}", when(step.at), step.rung().action()))
+        .collect();
+    let next = chase
+        .next
+        .map(|next| format!("{} at {}", next.rung().action(), when(next.at)));
+    (history, next)
 }

@@ -20,10 +20,10 @@ use uuid::Uuid;
 use super::flash::Flash;
 use super::regulatory::{RegulatoryPage, read_time};
 use super::statements::{StatementAction, StatementForm, StatementsSection};
-use super::{SignedIn, console_page, csrf_refused, internal, not_found, refused};
+use super::{SignedIn, chase_lines, console_page, csrf_refused, internal, not_found, refused};
 use crate::auth::Permission;
 use crate::delivery::render::when;
-use crate::domain::chase::{Chase, ChaseBoard};
+use crate::domain::chase::ChaseBoard;
 use crate::domain::regulatory::{Fact, Report};
 use crate::domain::{Department, Incident, Line, Prose, Severity, Task, TaskStatus};
 use crate::engine::EngineError;
@@ -74,19 +74,6 @@ struct TaskPage {
     waiting_on: Vec<String>,
     chased: Vec<String>,
     next_chase: Option<String>,
-}
-
-/// The chase board's lines for one department, task, clock or approval.
-pub(super) fn chase_lines(chase: Chase<'_>) -> (Vec<String>, Option<String>) {
-    let history = chase
-        .history
-        .iter()
-        .map(|step| format!("{}: {}", when(step.at), step.rung().action()))
-        .collect();
-    let next = chase
-        .next
-        .map(|next| format!("{} at {}", next.rung().action(), when(next.at)));
-    (history, next)
 }
 
 fn task_page(incident: &Incident, task: &Task, board: &ChaseBoard, now: DateTime<Utc>) -> TaskPage {

@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::incident::chase_lines;
+use super::chase_lines;
 use crate::delivery::render::{review_line, when};
 use crate::domain::briefing::{Message, Share};
 use crate::domain::chase::ChaseBoard;

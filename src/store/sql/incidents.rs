@@ -441,13 +441,8 @@ impl IncidentStore for SqlStore {
         at: DateTime<Utc>,
         event: EventData,
     ) -> Result<bool, StoreError> {
-        let work = super::writer::Work::Confirm {
-            briefing_id,
-            email: email.to_owned(),
-            event: Box::new(event),
-        };
         self.writers
-            .confirm(incident_id, actor.clone(), at, work)
+            .confirm(incident_id, actor.clone(), at, (briefing_id, email), event)
             .await
             .map_err(|error| match error {
                 UpdateError::Store(error) => error,

@@ -36,7 +36,7 @@ const BATCH: usize = 64;
 const QUEUED: usize = 1024;
 
 /// What a job writes to its incident.
-pub(super) enum Work {
+enum Work {
     /// A domain change, with its effects.
     Change(Change),
     /// A briefing's recipient read it: their row, and the event, unless
@@ -50,7 +50,7 @@ pub(super) enum Work {
 }
 
 /// What a job wrote.
-pub(super) enum Done {
+enum Done {
     Updated(Box<Updated>),
     /// Whether the confirmation was new.
     Confirmed(bool),
@@ -58,11 +58,11 @@ pub(super) enum Done {
 
 /// One job waiting to be written, and who waits for it.
 pub(super) struct Job {
-    pub id: Uuid,
-    pub actor: Actor,
-    pub now: DateTime<Utc>,
-    pub work: Work,
-    pub reply: oneshot::Sender<Result<Done, UpdateError>>,
+    id: Uuid,
+    actor: Actor,
+    now: DateTime<Utc>,
+    work: Work,
+    reply: oneshot::Sender<Result<Done, UpdateError>>,
 }
 
 /// The queues of the writer tasks.
@@ -98,13 +98,19 @@ impl Writers {
 
     /// Queues a briefing confirmation; true once it is written, false if
     /// the recipient had already confirmed.
-    pub(super) async fn confirm(
+    pub async fn confirm(
         &self,
         id: Uuid,
         actor: Actor,
         now: DateTime<Utc>,
-        work: Work,
+        (briefing_id, email): (Uuid, &str),
+        event: EventData,
     ) -> Result<bool, UpdateError> {
+        let work = Work::Confirm {
+            briefing_id,
+            email: email.to_owned(),
+            event: Box::new(event),
+        };
         match self.queue(id, actor, now, work).await? {
             Done::Confirmed(confirmed) => Ok(confirmed),
             Done::Updated(_) => Err(stopped()),
