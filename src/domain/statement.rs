@@ -877,6 +877,14 @@ mod tests {
         // The canonical form is documented: anyone can recompute it.
         let canonical = r#"{"text":"Hello","language":"en","channels":["website"]}"#;
         assert_eq!(base.sha256(), hex::encode(Sha256::digest(canonical)));
+        // Escapes as docs/timeline-format.md says: quotes, backslashes and
+        // control characters escaped, non-ASCII as itself.
+        let tricky = Content {
+            text: "Ça \"va\" \\ ok\n\tbye".into(),
+            ..base
+        };
+        let canonical = "{\"text\":\"Ça \\\"va\\\" \\\\ ok\\n\\tbye\",\"language\":\"en\",\"channels\":[\"website\"]}";
+        assert_eq!(tricky.sha256(), hex::encode(Sha256::digest(canonical)));
     }
 
     #[test]
