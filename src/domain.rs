@@ -18,6 +18,8 @@ pub mod retention;
 pub mod severity;
 pub mod statement;
 pub mod task;
+#[cfg(test)]
+mod testing;
 pub mod text;
 
 pub use audience::{Route, messages_for};

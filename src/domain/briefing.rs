@@ -229,27 +229,14 @@ mod tests {
 
     use super::*;
     use crate::domain::statement::{Content, Draft};
-    use crate::domain::{Line, NewIncident, Person, Plan, Prose};
+    use crate::domain::testing::drill_incident;
 
     fn at(minute: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 12, 2, 9, minute, 0).unwrap()
     }
 
     fn incident() -> Incident {
-        let plan = Plan {
-            scenario: "drill".into(),
-            severity: Severity::Low,
-            departments: Vec::new(),
-        };
-        let new = NewIncident {
-            title: Line::parse("Drill").unwrap(),
-            summary: Prose::parse("Drill").unwrap(),
-            commander: Person {
-                name: "C".into(),
-                email: "c@example.com".into(),
-            },
-        };
-        Incident::open(new, &plan, at(0)).0
+        drill_incident(at(0))
     }
 
     fn audience(external: bool) -> Audience {

@@ -986,7 +986,7 @@ mod tests {
 
     use super::*;
     use crate::domain::chase::Rung;
-    use crate::domain::{NewIncident, Plan, Severity};
+    use crate::domain::testing::{drill_incident, person};
 
     fn at(hour: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2027, 1, 4, hour, 0, 0).unwrap()
@@ -994,13 +994,6 @@ mod tests {
 
     fn hours(n: u64) -> Duration {
         Duration::from_secs(n * 3600)
-    }
-
-    fn person(email: &str) -> Person {
-        Person {
-            name: email.to_owned(),
-            email: email.to_owned(),
-        }
     }
 
     /// Two chained steps: a report 72 h after awareness, a follow-up 24 h
@@ -1036,17 +1029,7 @@ mod tests {
     }
 
     fn incident() -> Incident {
-        let plan = Plan {
-            scenario: "drill".into(),
-            severity: Severity::Low,
-            departments: Vec::new(),
-        };
-        let new = NewIncident {
-            title: Line::parse("Drill").unwrap(),
-            summary: Prose::parse("Drill").unwrap(),
-            commander: person("commander@example.com"),
-        };
-        let mut incident = Incident::open(new, &plan, at(9)).0;
+        let mut incident = drill_incident(at(9));
         let contacts = ChaseContacts {
             head: person("head@example.com"),
             deputies: vec![person("deputy@example.com")],

@@ -765,31 +765,14 @@ mod tests {
 
     use super::*;
     use crate::domain::chase::{self, Decision, DueTimer, Purpose, StatementRef};
-    use crate::domain::{Line, NewIncident, Plan, Prose, Severity};
+    use crate::domain::testing::{drill_incident, person};
 
     fn at(minute: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 12, 2, 9, minute, 0).unwrap()
     }
 
-    fn person(email: &str) -> Person {
-        Person {
-            name: email.to_owned(),
-            email: email.to_owned(),
-        }
-    }
-
     fn incident() -> Incident {
-        let plan = Plan {
-            scenario: "drill".into(),
-            severity: Severity::Low,
-            departments: Vec::new(),
-        };
-        let new = NewIncident {
-            title: Line::parse("Drill").unwrap(),
-            summary: Prose::parse("Drill").unwrap(),
-            commander: person("commander@example.com"),
-        };
-        Incident::open(new, &plan, at(0)).0
+        drill_incident(at(0))
     }
 
     fn content(text: &str) -> Content {
