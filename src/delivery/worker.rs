@@ -141,7 +141,6 @@ pub struct Delivery {
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
-/// What one pass did.
 /// The links one email carries, each minted for this sending.
 #[derive(Debug, Default)]
 struct Links {
@@ -154,6 +153,7 @@ struct Links {
     answer: Option<String>,
 }
 
+/// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Step {
     pub claimed: usize,

@@ -812,6 +812,22 @@ mod tests {
             read("action=skip&reason=++"),
             Ok(LinkAction::Skip { reason: None })
         );
+        assert_eq!(read("action=confirm"), Ok(LinkAction::Confirm));
+        assert_eq!(
+            read("action=approve&sha256=+abc+"),
+            Ok(LinkAction::Approve {
+                sha256: "abc".to_owned()
+            })
+        );
+        assert_eq!(
+            read("action=request_changes&sha256=abc&note=Shorter"),
+            Ok(LinkAction::RequestChanges {
+                sha256: "abc".to_owned(),
+                note: Some("Shorter".to_owned())
+            })
+        );
+        // An answer without the hash of what was read answers nothing.
+        assert_eq!(read("action=approve"), Err(FormProblem::Unreadable));
         assert_eq!(read("action=delete"), Err(FormProblem::UnknownAction));
         assert_eq!(read("note=x"), Err(FormProblem::Unreadable));
         assert_eq!(
