@@ -15,6 +15,16 @@ use super::{Conn, Db, SqlStore};
 /// to say ([`Backend::push_ids_in`](super::backend::Backend::push_ids_in)).
 const ROWS_PER_STATEMENT: usize = 500;
 
+/// The outbox's waiting messages: not yet sent nor given up on, and not
+/// held for later (a briefing's reminders, never attempted and due later
+/// than they were written). Outbox depth and age count these alone. A macro
+/// so that queries stay literals.
+macro_rules! waiting_messages {
+    () => {
+        "status = 'pending' AND (attempts > 0 OR next_attempt_at <= created_at)"
+    };
+}
+
 #[path = "sql/admin.rs"]
 mod admin;
 #[path = "sql/effects.rs"]

@@ -50,10 +50,10 @@ impl AdminStore for SqlStore {
         .bind(now)
         .fetch_one(&self.pool)
         .await?;
-        let (outbox_depth, oldest_pending): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
-            "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE status = 'pending' \
-                 AND (attempts > 0 OR next_attempt_at <= created_at)",
-        )
+        let (outbox_depth, oldest_pending): (i64, Option<DateTime<Utc>>) = sqlx::query_as(concat!(
+            "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE ",
+            waiting_messages!()
+        ))
         .fetch_one(&self.pool)
         .await?;
         let oldest_unclaimed_due = self.oldest_unclaimed_due(now).await?;

@@ -103,16 +103,12 @@ impl OutboxStore for SqlStore {
     }
 
     async fn outbox_depth(&self) -> Result<i64, StoreError> {
-        Ok(
-            // Held messages (a briefing's reminders, never attempted and due
-            // later than they were written) are not waiting yet.
-            sqlx::query_scalar(
-                "SELECT COUNT(*) FROM outbox WHERE status = 'pending' \
-                 AND (attempts > 0 OR next_attempt_at <= created_at)",
-            )
-            .fetch_one(&self.pool)
-            .await?,
-        )
+        Ok(sqlx::query_scalar(concat!(
+            "SELECT COUNT(*) FROM outbox WHERE ",
+            waiting_messages!()
+        ))
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     async fn oldest_unclaimed_due(
