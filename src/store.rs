@@ -17,6 +17,7 @@ mod backend;
 mod postgres;
 mod sqlite;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -333,17 +334,17 @@ pub trait OutboxStore: Send + Sync {
     /// Outbox rows of an incident, oldest first.
     async fn messages(&self, incident_id: Uuid) -> Result<Vec<MessageRecord>, StoreError>;
 
-    /// Stores the links minted for an attempt to send `message_id`, and
-    /// revokes those of its earlier attempts recorded as failed, in one
-    /// transaction, if `claim` still holds the message; false (and nothing
-    /// written) if it no longer does. Links of an attempt nobody recorded
-    /// (its worker died) are kept: that email may well have arrived.
+    /// Stores the links minted for attempts to send messages (each with
+    /// its message's id), and revokes those of each one's earlier attempts
+    /// recorded as failed, all in one transaction, for the messages `claim`
+    /// still holds; returns their ids (for the others nothing is written).
+    /// Links of an attempt nobody recorded (its worker died) are kept: that
+    /// email may well have arrived.
     async fn replace_links(
         &self,
         claim: Uuid,
-        message_id: Uuid,
-        links: &[LinkToken],
-    ) -> Result<bool, StoreError>;
+        links: &[(Uuid, Vec<LinkToken>)],
+    ) -> Result<HashSet<Uuid>, StoreError>;
 
     async fn link(&self, secret_hash: &str) -> Result<Option<LinkToken>, StoreError>;
 }

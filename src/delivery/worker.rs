@@ -9,6 +9,7 @@
 //! but live send keeps them however long it takes. A worker that finds its
 //! lease lost stops sending and records nothing: the message is another's.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -153,6 +154,23 @@ struct Links {
     answer: Option<String>,
 }
 
+/// An incident as a batch read it once for all its messages.
+#[derive(Clone)]
+struct Snapshot {
+    incident: Arc<Incident>,
+    /// The chain head as the emails' header gives it.
+    chain_head: Arc<str>,
+}
+
+/// A claimed message, readied for its send.
+enum Ready {
+    /// Not to be sent: recorded as this.
+    Skip(Skip),
+    /// With the links stored for this sending.
+    Email(Snapshot, Links),
+    Webhook(Snapshot),
+}
+
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Step {
@@ -209,15 +227,17 @@ impl Delivery {
         }
         let (lease, watched) = watch::channel(Lease::default());
         let (done, finished) = oneshot::channel::<()>();
-        let batch: Vec<_> = batch
-            .into_iter()
-            .map(|message| (message, slots.pop(), watched.clone()))
-            .collect();
         let sending = async {
+            let batch: Vec<_> = self
+                .prepare(claim, batch)
+                .await
+                .into_iter()
+                .map(|message| (message, slots.pop(), watched.clone()))
+                .collect();
             let outcomes: Vec<Option<AttemptOutcome>> = futures_util::stream::iter(batch)
                 .map(|(message, slot, lease)| async move {
                     let outcome = match message {
-                        Ok(message) => self.deliver(claim, message, lease).await,
+                        Ok((message, ready)) => self.deliver(claim, message, ready, lease).await,
                         Err(unreadable) => self.quarantine(claim, unreadable).await,
                     };
                     drop(slot);
@@ -311,24 +331,102 @@ impl Delivery {
         self.record(attempt, &message.channel).await
     }
 
-    /// Delivers one message and records the attempt; None if the record
-    /// could not be written (the lease ends and the message is retried), or
-    /// if the lease was lost mid-send (the send stops: another worker holds
-    /// the message, and it is theirs to send and record).
+    /// Readies a claimed batch for sending with a few reads and one write
+    /// for all of it, rather than for each message: reads each incident
+    /// and its chain head once, checks every message is still wanted, and
+    /// stores the links of every email in one transaction.
+    async fn prepare(
+        &self,
+        claim: Uuid,
+        batch: Vec<Result<ClaimedMessage, Unreadable>>,
+    ) -> Vec<Result<(ClaimedMessage, Ready), Unreadable>> {
+        let mut incidents: HashMap<Uuid, Result<Snapshot, Failure>> = HashMap::new();
+        for message in batch.iter().flatten() {
+            if let Entry::Vacant(slot) = incidents.entry(message.incident_id) {
+                slot.insert(self.snapshot(message.incident_id).await);
+            }
+        }
+        let mut prepared = Vec::with_capacity(batch.len());
+        let mut minted = Vec::new();
+        for message in batch {
+            let message = match message {
+                Ok(message) => message,
+                Err(unreadable) => {
+                    prepared.push(Err(unreadable));
+                    continue;
+                }
+            };
+            let ready = match &incidents[&message.incident_id] {
+                Err(failure) => Ready::Skip(Skip::Failed(failure.clone())),
+                Ok(snapshot) => match self.still_wanted(&message, &snapshot.incident).await {
+                    Err(reason) => Ready::Skip(Skip::Cancelled(reason)),
+                    Ok(()) => match message.channel {
+                        Channel::Webhook => Ready::Webhook(snapshot.clone()),
+                        Channel::Email => match self.mint_links(&snapshot.incident, &message) {
+                            Err(failure) => Ready::Skip(Skip::Failed(failure)),
+                            Ok((links, tokens)) => {
+                                if !tokens.is_empty() {
+                                    minted.push((message.id, tokens));
+                                }
+                                Ready::Email(snapshot.clone(), links)
+                            }
+                        },
+                    },
+                },
+            };
+            prepared.push(Ok((message, ready)));
+        }
+        if minted.is_empty() {
+            return prepared;
+        }
+        // An email whose links are not stored must not go out: they would
+        // not work.
+        let unstored: HashMap<Uuid, Failure> = match self.store.replace_links(claim, &minted).await
+        {
+            Ok(held) => minted
+                .iter()
+                .filter(|(id, _)| !held.contains(id))
+                // Not recorded either: the claim that would record it is gone.
+                .map(|(id, _)| (*id, Failure::transient("the lease on the message was lost")))
+                .collect(),
+            Err(error) => {
+                let failure = Failure::transient(format!("cannot store links: {error}"));
+                minted
+                    .iter()
+                    .map(|(id, _)| (*id, failure.clone()))
+                    .collect()
+            }
+        };
+        for (message, ready) in prepared.iter_mut().flatten() {
+            if let Some(failure) = unstored.get(&message.id) {
+                *ready = Ready::Skip(Skip::Failed(failure.clone()));
+            }
+        }
+        prepared
+    }
+
+    /// Delivers one readied message and records the attempt; None if the
+    /// record could not be written (the lease ends and the message is
+    /// retried), or if the lease was lost mid-send (the send stops: another
+    /// worker holds the message, and it is theirs to send and record).
     async fn deliver(
         &self,
         claim: Uuid,
         message: ClaimedMessage,
+        ready: Ready,
         mut lease: watch::Receiver<Lease>,
     ) -> Option<AttemptOutcome> {
         let sending = async {
-            match self.still_wanted(&message).await {
-                Err(reason) => Err(Skip::Cancelled(reason)),
-                Ok(()) => match message.channel {
-                    Channel::Email => self.send_email(claim, &message).await,
-                    Channel::Webhook => self.send_webhook(&message).await,
-                }
-                .map_err(Skip::Failed),
+            match ready {
+                Ready::Skip(skip) => Err(skip),
+                Ready::Email(snapshot, links) => self
+                    .send_email(&message, &snapshot, &links)
+                    .await
+                    .map_err(Skip::Failed),
+                Ready::Webhook(snapshot) => self
+                    .send_webhook(&message, &snapshot.incident)
+                    .await
+                    .map_err(Skip::Failed),
             }
         };
         let result = tokio::select! {
@@ -429,7 +527,11 @@ impl Delivery {
 
     /// A chase is checked again at the moment of sending: once the answer
     /// has come, no reminder goes out, even one already queued.
-    async fn still_wanted(&self, message: &ClaimedMessage) -> Result<(), String> {
+    async fn still_wanted(
+        &self,
+        message: &ClaimedMessage,
+        incident: &Incident,
+    ) -> Result<(), String> {
         if let Notice::BriefingReminder { briefing_id } = &message.notice {
             // If it cannot be read now, sending decides (and retries).
             return match self
@@ -474,12 +576,8 @@ impl Delivery {
         let Some(department) = message.department.as_deref() else {
             return Ok(());
         };
-        // If the incident cannot be read now, sending decides (and retries).
-        let Ok(incident) = self.incident(message.incident_id).await else {
-            return Ok(());
-        };
         if chase::answered(
-            &incident,
+            incident,
             department,
             task_id,
             purpose,
@@ -492,23 +590,38 @@ impl Delivery {
         }
     }
 
-    async fn incident(&self, id: Uuid) -> Result<Incident, Failure> {
-        match self.store.incident(id).await {
-            Ok(Some(incident)) => Ok(incident),
-            Ok(None) => Err(Failure::permanent("the incident no longer exists")),
-            Err(error) => Err(Failure::transient(format!(
-                "cannot load the incident: {error}"
-            ))),
-        }
+    async fn snapshot(&self, id: Uuid) -> Result<Snapshot, Failure> {
+        let incident = match self.store.incident(id).await {
+            Ok(Some(incident)) => incident,
+            Ok(None) => return Err(Failure::permanent("the incident no longer exists")),
+            Err(error) => {
+                return Err(Failure::transient(format!(
+                    "cannot load the incident: {error}"
+                )));
+            }
+        };
+        let head = self.store.chain_head(id).await.map_err(|error| {
+            Failure::transient(format!("cannot read the timeline head: {error}"))
+        })?;
+        Ok(Snapshot {
+            incident: Arc::new(incident),
+            chain_head: format!("seq={}; sha256={}", head.seq, head.hash).into(),
+        })
     }
 
-    async fn send_email(&self, claim: Uuid, message: &ClaimedMessage) -> Result<String, Failure> {
-        let incident = self.incident(message.incident_id).await?;
+    async fn send_email(
+        &self,
+        message: &ClaimedMessage,
+        Snapshot {
+            incident,
+            chain_head,
+        }: &Snapshot,
+        links: &Links,
+    ) -> Result<String, Failure> {
         let department = message
             .department
             .as_deref()
             .and_then(|id| incident.departments.iter().find(|dept| dept.id == id));
-        let links = self.issue_links(claim, &incident, message).await?;
         let scenario = self
             .catalog
             .scenario(&incident.scenario)
@@ -516,7 +629,7 @@ impl Delivery {
         let rendered = self
             .renderer
             .email(&EmailInput {
-                incident: &incident,
+                incident,
                 scenario_title: scenario,
                 department,
                 for_department: message.department.as_deref(),
@@ -530,10 +643,6 @@ impl Delivery {
             })
             .map_err(|error| Failure::permanent(format!("cannot render the email: {error}")))?;
         let domain = self.public_url.host_str().unwrap_or("localhost");
-        let head = self.store.chain_head(incident.id).await.map_err(|error| {
-            Failure::transient(format!("cannot read the timeline head: {error}"))
-        })?;
-        let chain_head = format!("seq={}; sha256={}", head.seq, head.hash);
         let email = email::build(
             &Envelope {
                 from: &self.from,
@@ -541,7 +650,7 @@ impl Delivery {
                 message_id: message.id,
                 incident_id: incident.id,
                 domain,
-                chain_head: &chain_head,
+                chain_head,
             },
             &rendered,
         )
@@ -552,17 +661,17 @@ impl Delivery {
         })
     }
 
-    /// Fresh links for this sending: secrets go into the email only; the
-    /// store keeps their hashes, and revokes those of an earlier attempt
-    /// that failed (an email that never arrived must not leave live links).
-    async fn issue_links(
+    /// Fresh links for this sending, and the tokens to store: secrets go
+    /// into the email only; the store keeps their hashes, and revokes those
+    /// of an earlier attempt that failed (an email that never arrived must
+    /// not leave live links).
+    fn mint_links(
         &self,
-        claim: Uuid,
         incident: &Incident,
         message: &ClaimedMessage,
-    ) -> Result<Links, Failure> {
+    ) -> Result<(Links, Vec<LinkToken>), Failure> {
         let Some(department) = message.department.as_deref() else {
-            return Ok(Links::default());
+            return Ok((Links::default(), Vec::new()));
         };
         let checklist = matches!(
             message.notice,
@@ -632,18 +741,7 @@ impl Delivery {
                 .tasks
                 .insert(task_id, issue(LinkTarget::Task(task_id))?);
         }
-        if !tokens.is_empty() {
-            let stored = self
-                .store
-                .replace_links(claim, message.id, &tokens)
-                .await
-                .map_err(|error| Failure::transient(format!("cannot store links: {error}")))?;
-            if !stored {
-                // Not recorded either: the claim that would record it is gone.
-                return Err(Failure::transient("the lease on the message was lost"));
-            }
-        }
-        Ok(links)
+        Ok((links, tokens))
     }
 
     fn link_url(&self, secret: &str) -> String {
@@ -653,15 +751,18 @@ impl Delivery {
         )
     }
 
-    async fn send_webhook(&self, message: &ClaimedMessage) -> Result<String, Failure> {
+    async fn send_webhook(
+        &self,
+        message: &ClaimedMessage,
+        incident: &Incident,
+    ) -> Result<String, Failure> {
         let endpoint = self.webhooks.get(&message.recipient).ok_or_else(|| {
             Failure::permanent(format!(
                 "webhook endpoint {:?} is no longer configured",
                 message.recipient
             ))
         })?;
-        let incident = self.incident(message.incident_id).await?;
-        let notice = self.webhook_notice(&incident, message);
+        let notice = self.webhook_notice(incident, message);
         webhook::deliver(&self.http, endpoint, &notice, self.now())
             .await
             .map(|delivered| format!("HTTP {}", delivered.status))

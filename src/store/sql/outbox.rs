@@ -2,16 +2,19 @@
 //! them, claimed by workers with a lease, each attempt recorded with its
 //! timeline event; and the links the emails carry.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
 use uuid::Uuid;
 
-use super::SqlStore;
 use super::rows::{ClaimRow, LinkRow, MessageRow};
-use crate::domain::{Actor, LinkToken, MessageRecord};
+use super::{Conn, Db, ROWS_PER_STATEMENT, SqlStore};
+use crate::domain::{LinkToken, MessageRecord};
 use crate::store::backend::Backend;
 use crate::store::{
-    Attempt, AttemptOutcome, ClaimedMessage, Effects, OutboxStore, StoreError, Unreadable,
+    Attempt, AttemptOutcome, ClaimedMessage, OutboxStore, StoreError, Unreadable, UpdateError,
 };
 
 #[async_trait]
@@ -56,50 +59,13 @@ impl OutboxStore for SqlStore {
     }
 
     async fn record_attempt(&self, attempt: &Attempt) -> Result<bool, StoreError> {
-        let mut tx = Self::begin_write(&self.pool).await?;
-        // The event needs the incident's next sequence number.
-        Self::lock_incidents(&mut tx, &[attempt.incident_id]).await?;
-        let (status, next_at, error, receipt, sent_at) = match &attempt.outcome {
-            AttemptOutcome::Sent { receipt } => {
-                ("sent", None, None, Some(receipt.as_str()), Some(attempt.at))
-            }
-            AttemptOutcome::Retry { error, at } => {
-                ("pending", Some(*at), Some(error.as_str()), None, None)
-            }
-            AttemptOutcome::GaveUp { error } => ("failed", None, Some(error.as_str()), None, None),
-            AttemptOutcome::Cancelled { reason } => {
-                ("cancelled", None, Some(reason.as_str()), None, None)
-            }
-        };
-        let updated = sqlx::query(
-            "UPDATE outbox SET status = $3, \
-             next_attempt_at = COALESCE($4, next_attempt_at), last_error = $5, \
-             receipt = COALESCE($6, receipt), sent_at = $7, \
-             claim_id = NULL, claimed_until = NULL \
-             WHERE id = $1 AND claim_id = $2 AND status = 'pending'",
-        )
-        .bind(attempt.message_id)
-        .bind(attempt.claim)
-        .bind(status)
-        .bind(next_at)
-        .bind(error)
-        .bind(receipt)
-        .bind(sent_at)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if updated == 0 {
-            return Ok(false);
-        }
-        let actor = Actor::system("delivery");
-        let effects = Effects {
-            events: vec![attempt.event.clone()],
-            ..Effects::default()
-        };
-        super::effects::append_effects(&mut tx, attempt.incident_id, &actor, attempt.at, effects)
-            .await?;
-        tx.commit().await?;
-        Ok(true)
+        self.writers
+            .record(attempt.clone())
+            .await
+            .map_err(|error| match error {
+                UpdateError::Store(error) => error,
+                other => StoreError::Corrupt(format!("an attempt was refused: {other:?}")),
+            })
     }
 
     async fn outbox_depth(&self) -> Result<i64, StoreError> {
@@ -139,52 +105,58 @@ impl OutboxStore for SqlStore {
     async fn replace_links(
         &self,
         claim: Uuid,
-        message_id: Uuid,
-        links: &[LinkToken],
-    ) -> Result<bool, StoreError> {
+        links: &[(Uuid, Vec<LinkToken>)],
+    ) -> Result<HashSet<Uuid>, StoreError> {
         let mut tx = Self::begin_write(&self.pool).await?;
-        // Locks the message's row (on PostgreSQL; SQLite's write
-        // transaction holds the whole database) so that the claim cannot
-        // move before the links are in.
-        let retry_due: Option<DateTime<Utc>> = sqlx::query_scalar(
-            "UPDATE outbox SET claimed_until = claimed_until \
-             WHERE id = $1 AND claim_id = $2 AND status = 'pending' RETURNING next_attempt_at",
-        )
-        .bind(message_id)
-        .bind(claim)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(retry_due) = retry_due else {
-            return Ok(false);
-        };
-        // A failure recorded moves the message's due time past the links
-        // its attempt minted; an attempt nobody recorded leaves it, and so
-        // keeps its links.
-        sqlx::query("DELETE FROM link_tokens WHERE message_id = $1 AND created_at < $2")
-            .bind(message_id)
-            .bind(retry_due)
-            .execute(&mut *tx)
-            .await?;
-        for link in links {
-            sqlx::query(
-                "INSERT INTO link_tokens (secret_hash, incident_id, department, task_id, \
-                 recipient, message_id, created_at, statement_id, briefing_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        let mut held = HashSet::with_capacity(links.len());
+        let mut minted = Vec::new();
+        for (message_id, tokens) in links {
+            // Locks the message's row (on PostgreSQL; SQLite's write
+            // transaction holds the whole database) so that the claim
+            // cannot move before the links are in.
+            let retry_due: Option<DateTime<Utc>> = sqlx::query_scalar(
+                "UPDATE outbox SET claimed_until = claimed_until \
+                 WHERE id = $1 AND claim_id = $2 AND status = 'pending' \
+                 RETURNING next_attempt_at",
             )
-            .bind(&link.secret_hash)
-            .bind(link.incident_id)
-            .bind(&link.department)
-            .bind(link.task_id)
-            .bind(&link.recipient)
-            .bind(link.message_id)
-            .bind(link.created_at)
-            .bind(link.statement_id)
-            .bind(link.briefing_id)
-            .execute(&mut *tx)
+            .bind(message_id)
+            .bind(claim)
+            .fetch_optional(&mut *tx)
             .await?;
+            let Some(retry_due) = retry_due else {
+                continue;
+            };
+            // A failure recorded moves the message's due time past the
+            // links its attempt minted; an attempt nobody recorded leaves
+            // it, and so keeps its links.
+            sqlx::query("DELETE FROM link_tokens WHERE message_id = $1 AND created_at < $2")
+                .bind(message_id)
+                .bind(retry_due)
+                .execute(&mut *tx)
+                .await?;
+            held.insert(*message_id);
+            minted.extend(tokens);
+        }
+        for chunk in minted.chunks(ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<Db>::new(
+                "INSERT INTO link_tokens (secret_hash, incident_id, department, task_id, \
+                 recipient, message_id, created_at, statement_id, briefing_id) ",
+            );
+            query.push_values(chunk, |mut row, link| {
+                row.push_bind(&link.secret_hash)
+                    .push_bind(link.incident_id)
+                    .push_bind(&link.department)
+                    .push_bind(link.task_id)
+                    .push_bind(&link.recipient)
+                    .push_bind(link.message_id)
+                    .push_bind(link.created_at)
+                    .push_bind(link.statement_id)
+                    .push_bind(link.briefing_id);
+            });
+            query.build().persistent(false).execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(held)
     }
 
     async fn link(&self, secret_hash: &str) -> Result<Option<LinkToken>, StoreError> {
@@ -197,4 +169,40 @@ impl OutboxStore for SqlStore {
         .await?;
         Ok(row.map(LinkToken::from))
     }
+}
+
+/// Writes an attempt's outcome to its outbox row and lets go of the claim,
+/// if the claim still holds the message (the caller holds its incident's
+/// lock, and appends the attempt's event if this says true).
+pub(super) async fn mark_attempt(conn: &mut Conn, attempt: &Attempt) -> Result<bool, sqlx::Error> {
+    let (status, next_at, error, receipt, sent_at) = match &attempt.outcome {
+        AttemptOutcome::Sent { receipt } => {
+            ("sent", None, None, Some(receipt.as_str()), Some(attempt.at))
+        }
+        AttemptOutcome::Retry { error, at } => {
+            ("pending", Some(*at), Some(error.as_str()), None, None)
+        }
+        AttemptOutcome::GaveUp { error } => ("failed", None, Some(error.as_str()), None, None),
+        AttemptOutcome::Cancelled { reason } => {
+            ("cancelled", None, Some(reason.as_str()), None, None)
+        }
+    };
+    let updated = sqlx::query(
+        "UPDATE outbox SET status = $3, \
+         next_attempt_at = COALESCE($4, next_attempt_at), last_error = $5, \
+         receipt = COALESCE($6, receipt), sent_at = $7, \
+         claim_id = NULL, claimed_until = NULL \
+         WHERE id = $1 AND claim_id = $2 AND status = 'pending'",
+    )
+    .bind(attempt.message_id)
+    .bind(attempt.claim)
+    .bind(status)
+    .bind(next_at)
+    .bind(error)
+    .bind(receipt)
+    .bind(sent_at)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(updated == 1)
 }

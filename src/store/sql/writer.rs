@@ -1,5 +1,6 @@
-//! Group commit. Changes to incidents (and briefing confirmations, which
-//! append to their chains) wait in a queue; a writer task takes
+//! Group commit. Changes to incidents (and briefing confirmations and
+//! delivery attempts, which append to their chains) wait in a queue; a
+//! writer task takes
 //! every change waiting (up to [`BATCH`]), locks their incidents in one
 //! statement (ascending ids, the order every writer takes), reads them and
 //! their chain heads in one go, applies each change in queue order, writes
@@ -27,7 +28,8 @@ use super::effects::Appended;
 use super::{Db, SqlStore};
 use crate::domain::{Actor, EventData, Incident};
 use crate::store::backend::Backend;
-use crate::store::{Change, Effects, StoreError, UpdateError, Updated};
+use crate::store::{Attempt, Change, Effects, StoreError, UpdateError, Updated};
+use crate::timeline::ChainHead;
 
 /// Changes written in one transaction at most.
 const BATCH: usize = 64;
@@ -47,6 +49,10 @@ enum Work {
         email: String,
         event: Box<EventData>,
     },
+    /// A delivery attempt: its outbox row and its event, if its claim still
+    /// holds the message. Grouped so that a briefing to the whole staff
+    /// records its sends as fast as the mail server takes them.
+    Attempt(Box<Attempt>),
 }
 
 /// What a job wrote.
@@ -54,6 +60,8 @@ enum Done {
     Updated(Box<Updated>),
     /// Whether the confirmation was new.
     Confirmed(bool),
+    /// Whether the attempt's claim still held its message.
+    Recorded(bool),
 }
 
 /// One job waiting to be written, and who waits for it.
@@ -92,7 +100,7 @@ impl Writers {
     ) -> Result<Updated, UpdateError> {
         match self.queue(id, actor, now, Work::Change(change)).await? {
             Done::Updated(updated) => Ok(*updated),
-            Done::Confirmed(_) => Err(stopped()),
+            _ => Err(stopped()),
         }
     }
 
@@ -113,7 +121,20 @@ impl Writers {
         };
         match self.queue(id, actor, now, work).await? {
             Done::Confirmed(confirmed) => Ok(confirmed),
-            Done::Updated(_) => Err(stopped()),
+            _ => Err(stopped()),
+        }
+    }
+
+    /// Queues a delivery attempt; true once it is written, false if its
+    /// claim no longer held the message (or its incident is gone).
+    pub async fn record(&self, attempt: Attempt) -> Result<bool, UpdateError> {
+        let (id, at) = (attempt.incident_id, attempt.at);
+        let work = Work::Attempt(Box::new(attempt));
+        match self.queue(id, Actor::system("delivery"), at, work).await {
+            Ok(Done::Recorded(recorded)) => Ok(recorded),
+            Err(UpdateError::NotFound) => Ok(false),
+            Ok(_) => Err(stopped()),
+            Err(error) => Err(error),
         }
     }
 
@@ -223,16 +244,17 @@ async fn write_group(
                 .rows_affected()
                     == 1;
                 if confirmed {
-                    let head = heads.get_mut(&job.id).ok_or_else(|| {
-                        StoreError::Corrupt("an incident without its opening event".into())
-                    })?;
-                    let effects = Effects {
-                        events: vec![(**event).clone()],
-                        ..Effects::default()
-                    };
-                    appended.add(head, &job.actor, job.now, effects);
+                    append_event(&mut heads, &mut appended, job, event)?;
                 }
                 results.push(Ok(Done::Confirmed(confirmed)));
+                continue;
+            }
+            Work::Attempt(attempt) => {
+                let recorded = super::outbox::mark_attempt(&mut tx, attempt).await?;
+                if recorded {
+                    append_event(&mut heads, &mut appended, job, &attempt.event)?;
+                }
+                results.push(Ok(Done::Recorded(recorded)));
                 continue;
             }
         };
@@ -261,10 +283,7 @@ async fn write_group(
         }
         let events = effects.events.clone();
         let queued_messages = !effects.messages.is_empty();
-        let head = heads
-            .get_mut(&job.id)
-            .ok_or_else(|| StoreError::Corrupt("an incident without its opening event".into()))?;
-        appended.add(head, &job.actor, job.now, effects);
+        appended.add(head_of(&mut heads, job.id)?, &job.actor, job.now, effects);
         incidents.insert(job.id, after.clone());
         results.push(Ok(Done::Updated(Box::new(Updated {
             incident: after,
@@ -283,4 +302,25 @@ async fn write_group(
     appended.write(&mut tx).await?;
     tx.commit().await?;
     Ok(results)
+}
+
+fn head_of(heads: &mut HashMap<Uuid, ChainHead>, id: Uuid) -> Result<&mut ChainHead, StoreError> {
+    heads
+        .get_mut(&id)
+        .ok_or_else(|| StoreError::Corrupt("an incident without its opening event".into()))
+}
+
+/// Seals one event of `job` after its incident's head.
+fn append_event(
+    heads: &mut HashMap<Uuid, ChainHead>,
+    appended: &mut Appended,
+    job: &Job,
+    event: &EventData,
+) -> Result<(), StoreError> {
+    let effects = Effects {
+        events: vec![event.clone()],
+        ..Effects::default()
+    };
+    appended.add(head_of(heads, job.id)?, &job.actor, job.now, effects);
+    Ok(())
 }
