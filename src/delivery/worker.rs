@@ -46,7 +46,10 @@ pub struct RetryPolicy {
     /// How often a live send renews its lease; at most a third of it (the
     /// `delivery_heartbeat` setting).
     pub heartbeat: Duration,
+    /// Messages claimed at once; a worker holds two batches at most, so
+    /// that the next is claimed and readied while the last is sending.
     pub batch: u32,
+    /// Sends at once, in each batch.
     pub concurrency: usize,
     /// How often to look for due messages when nobody says there are some.
     pub poll: Duration,
@@ -934,7 +937,8 @@ impl Delivery {
     /// claiming what was committed meanwhile; at most `concurrency` messages
     /// are in flight. On stop, sends in flight finish and are recorded.
     pub async fn run(self: Arc<Self>, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
-        let slots = Arc::new(Semaphore::new(self.policy.concurrency.max(1)));
+        let in_flight = usize::try_from(self.policy.batch.max(1)).unwrap_or(usize::MAX);
+        let slots = Arc::new(Semaphore::new(in_flight.saturating_mul(2)));
         let mut sending = JoinSet::new();
         loop {
             if *stop.borrow() {

@@ -109,34 +109,49 @@ impl OutboxStore for SqlStore {
     ) -> Result<HashSet<Uuid>, StoreError> {
         let mut tx = Self::begin_write(&self.pool).await?;
         let mut held = HashSet::with_capacity(links.len());
-        let mut minted = Vec::new();
-        for (message_id, tokens) in links {
-            // Locks the message's row (on PostgreSQL; SQLite's write
-            // transaction holds the whole database) so that the claim
-            // cannot move before the links are in.
-            let retry_due: Option<DateTime<Utc>> = sqlx::query_scalar(
+        for chunk in links.chunks(ROWS_PER_STATEMENT) {
+            // Locks the messages' rows (on PostgreSQL; SQLite's write
+            // transaction holds the whole database) so that no claim can
+            // move before the links are in.
+            let mut query = QueryBuilder::<Db>::new(
                 "UPDATE outbox SET claimed_until = claimed_until \
-                 WHERE id = $1 AND claim_id = $2 AND status = 'pending' \
-                 RETURNING next_attempt_at",
-            )
-            .bind(message_id)
-            .bind(claim)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(retry_due) = retry_due else {
-                continue;
-            };
-            // A failure recorded moves the message's due time past the
-            // links its attempt minted; an attempt nobody recorded leaves
-            // it, and so keeps its links.
-            sqlx::query("DELETE FROM link_tokens WHERE message_id = $1 AND created_at < $2")
-                .bind(message_id)
-                .bind(retry_due)
-                .execute(&mut *tx)
+                 WHERE status = 'pending' AND claim_id = ",
+            );
+            query.push_bind(claim).push(" AND id IN (");
+            let mut ids = query.separated(", ");
+            for (message_id, _) in chunk {
+                ids.push_bind(*message_id);
+            }
+            query.push(") RETURNING id");
+            let rows: Vec<Uuid> = query
+                .build_query_scalar()
+                .persistent(false)
+                .fetch_all(&mut *tx)
                 .await?;
-            held.insert(*message_id);
-            minted.extend(tokens);
+            held.extend(rows);
         }
+        let held_ids: Vec<Uuid> = held.iter().copied().collect();
+        for chunk in held_ids.chunks(ROWS_PER_STATEMENT) {
+            // A failure recorded moves a message's due time past the links
+            // its attempt minted; an attempt nobody recorded leaves it, and
+            // so keeps its links.
+            let mut query = QueryBuilder::<Db>::new(
+                "DELETE FROM link_tokens WHERE created_at < \
+                 (SELECT next_attempt_at FROM outbox WHERE outbox.id = link_tokens.message_id) \
+                 AND message_id IN (",
+            );
+            let mut ids = query.separated(", ");
+            for message_id in chunk {
+                ids.push_bind(*message_id);
+            }
+            query.push(")");
+            query.build().persistent(false).execute(&mut *tx).await?;
+        }
+        let minted: Vec<&LinkToken> = links
+            .iter()
+            .filter(|(message_id, _)| held.contains(message_id))
+            .flat_map(|(_, tokens)| tokens)
+            .collect();
         for chunk in minted.chunks(ROWS_PER_STATEMENT) {
             let mut query = QueryBuilder::<Db>::new(
                 "INSERT INTO link_tokens (secret_hash, incident_id, department, task_id, \
