@@ -400,14 +400,32 @@ fn line<'a>(
 }
 
 /// On an escalation, who was asked before and has not answered: the head
-/// on the deputies' rung; the head and deputies on the commander's.
+/// (and a regulatory clock's DPO) on the deputies' rung; the deputies too
+/// on the commander's.
 fn unanswered<'a>(incident: &'a Incident, input: &EmailInput<'a>) -> Vec<ContactLine<'a>> {
     let (stage, people) = match input.notice {
         Notice::Chase { stage, .. } => (
             *stage,
             input
                 .department
-                .map(|dept| (&dept.head, dept.deputies.as_slice())),
+                .map(|dept| (&dept.head, dept.deputies.as_slice(), None)),
+        ),
+        // A regulatory clock chases the contacts it was armed with.
+        Notice::Deadline {
+            regime,
+            step,
+            stage,
+            ..
+        } => (
+            *stage,
+            incident.armed_step(regime, step).map(|(state, _, _)| {
+                let contacts = &state.contacts;
+                (
+                    &contacts.head,
+                    contacts.deputies.as_slice(),
+                    contacts.dpo.as_ref(),
+                )
+            }),
         ),
         // An approval climbs the approver's people as they were asked.
         Notice::Approval {
@@ -420,11 +438,11 @@ fn unanswered<'a>(incident: &'a Incident, input: &EmailInput<'a>) -> Vec<Contact
                 .for_department
                 .zip(incident.statement(*statement_id))
                 .and_then(|(dept, statement)| statement.approver(dept))
-                .map(|approver| (&approver.head, approver.deputies.as_slice())),
+                .map(|approver| (&approver.head, approver.deputies.as_slice(), None)),
         ),
         _ => return Vec::new(),
     };
-    let Some((head, deputies)) = people else {
+    let Some((head, deputies, dpo)) = people else {
         return Vec::new();
     };
     let contact = |person: &'a crate::domain::Person, role| ContactLine {
@@ -432,10 +450,12 @@ fn unanswered<'a>(incident: &'a Incident, input: &EmailInput<'a>) -> Vec<Contact
         email: &person.email,
         role,
     };
+    let head = std::iter::once(contact(head, "head"))
+        .chain(dpo.map(|dpo| contact(dpo, "data protection officer")));
     match Rung::of(stage) {
         Rung::Head => Vec::new(),
-        Rung::Deputies => vec![contact(head, "head")],
-        Rung::Commander => std::iter::once(contact(head, "head"))
+        Rung::Deputies => head.collect(),
+        Rung::Commander => head
             .chain(deputies.iter().map(|deputy| contact(deputy, "deputy")))
             .collect(),
     }
