@@ -214,8 +214,8 @@ fn read_mail(
     if !opened.insert((incident_id.clone(), to)) {
         return; // a reminder: the first email's link is the one pressed
     }
-    // The first link is the item's; the last, the department's.
-    let link = mail.links().into_iter().next().expect("a task link");
+    // The first link is the department's; the next, the first item's.
+    let link = mail.links().into_iter().nth(1).expect("a task link");
     incidents
         .get_mut(&incident_id)
         .expect("an incident the soak triggered")

@@ -254,6 +254,7 @@ fn check_catalog(catalog: &Catalog) -> Result<(), Violation> {
                 title: Line::parse("fuzz").map_err(|error| Violation(error.to_string()))?,
                 summary: Prose::parse("fuzz").map_err(|error| Violation(error.to_string()))?,
                 commander: commander.person(),
+                opened_by: "token:fuzz".into(),
             };
             let (incident, _) = Incident::open(new, &plan, far_future());
             ensure(incident.tasks().count() == keys.len(), || {

@@ -117,6 +117,14 @@ async fn the_ladder_climbs_and_stops_when_answered(backend: Backend) {
         2,
         "fresh links: the item and the department"
     );
+    // What was missed, and by how much, first.
+    let text = reminder.text().unwrap();
+    assert!(
+        text.starts_with(
+            "Reminder: pr department has not acknowledged this incident: under a minute late, due "
+        ),
+        "{text}"
+    );
     tick(&app, &clock, Span::minutes(9), 0).await;
     let escalation = tick(&app, &clock, Span::minutes(1) + Span::seconds(1), 1).await;
     let escalation = only_to(
@@ -124,11 +132,19 @@ async fn the_ladder_climbs_and_stops_when_answered(backend: Backend) {
         "pr-deputy@example.com",
         "Escalation: pr department has not acknowledged",
     );
+    // Mail travels with CRLF line ends.
+    let text = escalation.text().unwrap().replace("\r\n", "\n");
     assert!(
-        escalation
-            .text()
-            .unwrap()
-            .contains("You are a deputy for pr department")
+        text.contains("You are a deputy for pr department"),
+        "{text}"
+    );
+    assert!(
+        text.contains("has not acknowledged this incident: 10 min late, due "),
+        "{text}"
+    );
+    assert!(
+        text.contains("Not answered yet:\n  pr head (head): pr-head@example.com\n"),
+        "{text}"
     );
 
     // The view says who was chased and what comes next.
@@ -150,7 +166,7 @@ async fn the_ladder_climbs_and_stops_when_answered(backend: Backend) {
     assert_eq!(chase["next"]["action"], "escalate to the commander");
 
     // The deputy acknowledges through the link: chasing stops.
-    let link = escalation.links().last().unwrap().clone();
+    let link = escalation.links()[0].clone();
     let response = reqwest::Client::new()
         .post(&link)
         .header("content-type", "application/x-www-form-urlencoded")
@@ -207,7 +223,20 @@ async fn the_ladder_climbs_and_stops_when_answered(backend: Backend) {
         "commander@example.com",
         "Escalation: Respond for pr is overdue",
     );
-    assert!(commander.text().unwrap().contains("You lead this incident"));
+    let text = commander.text().unwrap().replace("\r\n", "\n");
+    assert!(text.contains("You lead this incident"), "{text}");
+    assert!(
+        text.starts_with("Escalation: \"Respond for pr\" is not done: "),
+        "{text}"
+    );
+    // Who to call: everyone asked before, with how to reach them.
+    assert!(
+        text.contains(
+            "Not answered yet:\n  pr head (head): pr-head@example.com\n  \
+             pr deputy (deputy): pr-deputy@example.com\n"
+        ),
+        "{text}"
+    );
 
     // A few more ticks: nothing unexpected.
     for _ in 0..3 {
@@ -357,6 +386,9 @@ async fn the_commander_hears_when_it_can_be_resolved_and_everyone_gets_a_summary
         text.contains("legal department: acknowledged in 6m, done in 6m"),
         "{text}"
     );
+    // The summary has no links, so nothing about how links behave.
+    assert!(to_commander.links().is_empty(), "{text}");
+    assert!(!text.contains("Each link opens a page"), "{text}");
     app.stop().await;
 }
 

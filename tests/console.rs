@@ -380,7 +380,8 @@ async fn a_communications_officer_runs_an_incident_in_the_browser() {
         .iter()
         .find(|m| m.rcpt_to == ["legal-head@example.com"])
         .unwrap();
-    let task_link = legal.links()[0].clone();
+    // After the department's link, the first item's.
+    let task_link = legal.links()[1].clone();
     let response = reqwest::Client::new()
         .post(&task_link)
         .header("content-type", "application/x-www-form-urlencoded")

@@ -83,6 +83,62 @@ on_each_backend! {
         assert!(after["messages"].as_array().unwrap().iter().all(|m| m["status"] == "sent"));
     }
 
+    async fn the_heads_mail_leads_with_what_is_asked_and_names_who_opened_it(app) {
+        let incident = app.trigger("account-hijack", "high").await;
+        let mails = app.smtp.wait_for(heads(&incident).len(), WAIT).await;
+        let mail = mail_to(&mails, "legal-head@example.com")[0];
+        let text = mail.text().unwrap();
+        // First what is asked, and by when.
+        let first = text.lines().next().unwrap();
+        assert!(first.starts_with("Acknowledge for Legal and financial: in "), "{text}");
+        assert!(first.contains(", by ") && first.ends_with(" UTC."), "{first}");
+        // The API token opened it, not the default commander it falls back to.
+        assert!(text.contains("Opened by the API token test-responder at "), "{text}");
+        assert!(text.contains("Incident commander: Camille Martin"), "{text}");
+        assert!(!text.contains("Camille Martin, Head of Social Media has opened"), "{text}");
+        // The acknowledgement comes before the checklist, in both parts.
+        let links = mail.links();
+        let acknowledge = text.find(&links[0]).unwrap();
+        let checklist = text.find("CHECKLIST").unwrap();
+        assert!(text[..acknowledge].ends_with("Acknowledge for Legal and financial: "), "{text}");
+        assert!(acknowledge < checklist && checklist < text.find(&links[1]).unwrap(), "{text}");
+        let html = mail.html().unwrap();
+        let button = html.find(">Acknowledge for Legal and financial</a>").unwrap();
+        assert!(button < html.find("your checklist").unwrap(), "{html}");
+        assert!(html.contains("Each link opens a page where you confirm"));
+    }
+
+    async fn the_resolution_mail_lists_open_items_apart_from_the_reason(app) {
+        let incident = app.trigger("share-price-threat", "low").await;
+        let id = incident["id"].as_str().unwrap();
+        let opening = app.smtp.wait_for(heads(&incident).len(), WAIT).await.len();
+        let (status, body) = app.post(&format!("/api/v1/incidents/{id}/resolve"), &app.responder,
+            json!({"force": true, "reason": "Rumour denied by the exchange"})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let everyone = heads(&incident).len() + 1;
+        let mails = app.smtp.wait_for(opening + everyone, WAIT).await;
+        let open: Vec<String> = incident["departments"].as_array().unwrap().iter()
+            .flat_map(|dept| dept["tasks"].as_array().unwrap().iter().map(move |task| {
+                format!("  {}: {} (open)", dept["name"].as_str().unwrap(), task["title"].as_str().unwrap())
+            }))
+            .collect();
+        for mail in &mails[opening..] {
+            let text = mail.text().unwrap();
+            let mut lines = text.lines();
+            assert_eq!(lines.next(), Some(format!("The incident is resolved, with {} items still open.", open.len()).as_str()));
+            assert_eq!(lines.next(), Some(""));
+            assert_eq!(lines.next(), Some("Still open:"));
+            let listed: Vec<&str> = lines.by_ref().take(open.len()).collect();
+            assert_eq!(listed, open);
+            assert_eq!(lines.next(), Some(""));
+            assert_eq!(lines.next(), Some("Why it was closed anyway: Rumour denied by the exchange"));
+            // Nothing to click: nothing to say about links.
+            assert!(mail.links().is_empty(), "{text}");
+            assert!(!text.contains("Each link opens a page"), "{text}");
+            assert!(!mail.html().unwrap().contains("Each link opens a page"));
+        }
+    }
+
     async fn a_head_acknowledges_through_the_link_as_a_person_would(app) {
         let incident = app.trigger("share-price-threat", "medium").await;
         let id = incident["id"].as_str().unwrap();
@@ -90,7 +146,8 @@ on_each_backend! {
         let mail = mail_to(&mails, "legal-head@example.com")[0];
         let first_task = &incident["departments"].as_array().unwrap().iter()
             .find(|d| d["department"] == "legal").unwrap()["tasks"][0];
-        let link = &mail.links()[0];
+        // The department's link leads; the items' follow.
+        let link = &mail.links()[1];
         let browser = browser();
 
         let (status, headers, body) = page(&browser, link).await;
@@ -134,7 +191,7 @@ on_each_backend! {
         assert!(body.contains("Evidence archived"));
 
         // The department link acknowledges the department as a whole.
-        let department_link = mail.links().last().unwrap().clone();
+        let department_link = mail.links()[0].clone();
         let (status, body) = press(&browser, &department_link, &[("action", "acknowledge")]).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert!(body.contains("was acknowledged by"), "{body}");
@@ -171,7 +228,7 @@ on_each_backend! {
             .find(|d| d["department"] == "legal").unwrap();
         let index = legal["tasks"].as_array().unwrap().iter()
             .position(|t| t["key"] == "legal/review-statements").unwrap();
-        let link = &mail.links()[index];
+        let link = &mail.links()[index + 1];
         let browser = browser();
         let (_, _, body) = page(&browser, link).await;
         assert!(body.contains("This item waits on"), "{body}");
@@ -312,10 +369,57 @@ on_each_backend! {
 }
 
 with_each_backend!(
+    deadlines_are_also_in_the_organisations_time_zone,
     a_restart_between_commit_and_send_loses_nothing,
     eight_workers_deliver_each_message_exactly_once,
     links_expire_after_resolution_and_grace,
 );
+
+async fn deadlines_are_also_in_the_organisations_time_zone(backend: Backend) {
+    let (_dir, playbooks) = support::playbooks_copy();
+    let path = playbooks.join("organisation.toml");
+    let organisation = std::fs::read_to_string(&path).unwrap().replacen(
+        "name = \"Example Corp\"\n",
+        "name = \"Example Corp\"\ntimezone = \"Asia/Tokyo\"\n",
+        1,
+    );
+    std::fs::write(&path, organisation).unwrap();
+    let app = TestApp::spawn_on(TestDatabase::create(&backend).await, &playbooks).await;
+    let incident = app.trigger("account-hijack", "high").await;
+    let mails = app.smtp.wait_for(heads(&incident).len(), WAIT).await;
+    let legal = incident["departments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["department"] == "legal")
+        .unwrap();
+    let due = legal["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|task| {
+            task["ack_due_at"]
+                .as_str()
+                .unwrap()
+                .parse::<chrono::DateTime<chrono::Utc>>()
+                .unwrap()
+        })
+        .min()
+        .unwrap();
+    let text = mail_to(&mails, "legal-head@example.com")[0].text().unwrap();
+    let first = text.lines().next().unwrap();
+    // Tokyo has no summer time: JST all year.
+    let local = due
+        .with_timezone(&chrono_tz::Asia::Tokyo)
+        .format("%H:%M JST")
+        .to_string();
+    let utc = due.format("%H:%M UTC").to_string();
+    assert!(
+        first.contains(&local) && first.contains(&utc),
+        "{local}, {utc}: {first}"
+    );
+    app.stop().await;
+}
 
 async fn a_restart_between_commit_and_send_loses_nothing(backend: Backend) {
     let database = TestDatabase::create(&backend).await;
@@ -563,7 +667,7 @@ async fn behind_a_trusted_proxy_the_client_address_is_the_forwarded_one() {
         let incident = app.trigger("account-hijack", "high").await;
         let id = incident["id"].as_str().unwrap();
         let mails = app.smtp.wait_for(heads(&incident).len(), WAIT).await;
-        let link = mail_to(&mails, "legal-head@example.com")[0].links()[0].clone();
+        let link = mail_to(&mails, "legal-head@example.com")[0].links()[1].clone();
 
         // The client wrote a hop of its own first; the proxy appended the real one.
         let response = browser()

@@ -106,7 +106,7 @@ async fn use_it_as_people_do(app: &TestApp, clock: &ManualClock) {
     }
     app.settle().await;
     // Links from the mails: a page shown, an item acknowledged.
-    let link = app.smtp.received()[0].links()[0].clone();
+    let link = app.smtp.received()[0].links()[1].clone();
     app.client.get(&link).send().await.unwrap();
     let (status, page) = support::press(&app.client, &link, "acknowledge").await;
     assert_eq!(status, StatusCode::OK, "{page}");

@@ -259,6 +259,15 @@ async fn gdpr_is_chased_to_its_deadline_and_a_late_filing_must_say_why(backend: 
     let missed = tick_to(&app, &clock, at("2027-01-07T07:10:01Z"), 1).await;
     assert_eq!(recipients(&missed), ["commander@example.com"]);
     assert!(missed[0].subject().unwrap().contains("Deadline missed"));
+    // Who to call: everyone the clock chased, with their addresses.
+    let text = missed[0].text().unwrap();
+    for (role, email) in [
+        ("head", "legal-head@example.com"),
+        ("data protection officer", "dpo@example.com"),
+        ("deputy", "legal-deputy@example.com"),
+    ] {
+        assert!(text.contains(&format!(" ({role}): {email}")), "{text}");
+    }
     let miss = app
         .changes(&id)
         .await

@@ -2,8 +2,10 @@
 //! the binary (never looked up relative to the working directory).
 
 use std::collections::HashMap;
+use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
 use minijinja::value::Serde;
 use minijinja::{Environment, Value};
 use serde::Serialize;
@@ -35,6 +37,9 @@ pub struct IncidentView<'a> {
     pub summary: &'a str,
     pub status: &'static str,
     pub commander: String,
+    pub commander_email: &'a str,
+    /// Who opened it, for people; None when not known.
+    pub opener: Option<String>,
 }
 
 impl<'a> IncidentView<'a> {
@@ -53,6 +58,8 @@ impl<'a> IncidentView<'a> {
             summary: &incident.summary,
             status: incident.status.as_str(),
             commander: incident.commander.name.clone(),
+            commander_email: &incident.commander.email,
+            opener: opener(&incident.opened_by),
         }
     }
 }
@@ -64,10 +71,21 @@ struct TaskLine<'a> {
     status: &'static str,
     required: bool,
     added: bool,
-    ack_due: String,
+    /// While nobody has acknowledged it: "in 12 min, by 14:25 CET (13:25 UTC)".
+    ack_due: Option<String>,
+    /// While it is not closed and its clock runs.
     due: Option<String>,
     waiting_on: Vec<String>,
     link: Option<&'a str>,
+}
+
+/// Someone who has not answered, and how to reach them.
+#[derive(Serialize)]
+struct ContactLine<'a> {
+    name: &'a str,
+    email: &'a str,
+    /// "head" or "deputy".
+    role: &'static str,
 }
 
 #[derive(Serialize)]
@@ -80,7 +98,18 @@ struct EmailContext<'a> {
     subject: &'a str,
     incident: &'a IncidentView<'a>,
     notice: &'a Notice,
+    /// When the incident was opened, for people.
+    opened: String,
     department: Option<DepartmentName<'a>>,
+    /// What the department is asked to acknowledge by, or missed.
+    department_due: Option<String>,
+    /// On an escalation: who was asked before and has not answered.
+    unanswered: Vec<ContactLine<'a>>,
+    /// At resolution: the items still open, "PR: Draft a statement (open)".
+    open_items: Vec<String>,
+    /// Whether the mail carries a link that acts: only then does it say how
+    /// such links behave.
+    has_links: bool,
     tasks: &'a [TaskLine<'a>],
     focus: Option<&'a TaskLine<'a>>,
     focus_label: &'static str,
@@ -115,6 +144,7 @@ impl<'a> StatementView<'a> {
         notice: &Notice,
         department: Option<&str>,
         link: Option<&'a str>,
+        times: Times,
     ) -> Option<StatementView<'a>> {
         let id = match notice {
             Notice::Approval { statement_id, .. }
@@ -135,7 +165,7 @@ impl<'a> StatementView<'a> {
                 .and_then(|id| statement.approver(id))
                 .map(|approver| approver.name.as_str()),
             due: submission.map(|submission| {
-                when(submission.at + chrono::Duration::seconds(submission.within_secs))
+                times.deadline(submission.at + chrono::Duration::seconds(submission.within_secs))
             }),
             link,
         })
@@ -161,9 +191,10 @@ impl DeadlineView {
         regime: &str,
         step: &str,
         deadline: DateTime<Utc>,
-        now: DateTime<Utc>,
+        times: Times,
     ) -> Option<DeadlineView> {
         let (state, rule, _) = incident.armed_step(regime, step)?;
+        let now = times.now;
         let missed = deadline <= now;
         Some(DeadlineView {
             regime: state.rule.title.clone(),
@@ -171,7 +202,7 @@ impl DeadlineView {
             authority: state.rule.authority.clone(),
             step: rule.title.clone(),
             step_citation: rule.citation.clone(),
-            due: when(deadline),
+            due: times.clock(deadline),
             remaining: relative(deadline, now),
             missed,
         })
@@ -197,6 +228,8 @@ pub struct EmailInput<'a> {
     pub organisation: &'a str,
     /// When the mail is written: deadlines say how far off they are.
     pub now: DateTime<Utc>,
+    /// The organisation's time zone: deadlines are also given in it.
+    pub timezone: Option<Tz>,
 }
 
 pub fn when(at: DateTime<Utc>) -> String {
@@ -209,6 +242,18 @@ pub fn who(actor: &str) -> String {
         Some(("link", email)) => format!("{email} (by email link)"),
         Some((_, name)) => name.to_owned(),
         None => actor.to_owned(),
+    }
+}
+
+/// Who opened an incident, for people: `token:ci` reads "the API token ci"
+/// (a script opened it, not the commander it fell back to); None when the
+/// incident predates keeping it.
+pub fn opener(opened_by: &str) -> Option<String> {
+    match opened_by.split_once(':') {
+        Some(("token", name)) => Some(format!("the API token {name}")),
+        Some(("cli", login)) => Some(format!("{login} (at the server's command line)")),
+        Some((_, name)) if !name.is_empty() => Some(who(opened_by)),
+        _ => None,
     }
 }
 
@@ -236,6 +281,14 @@ pub fn review_line(review: &Review) -> String {
 /// "2 h 5 min late" once past.
 pub fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let minutes = (at - now).num_minutes().unsigned_abs();
+    if minutes == 0 {
+        // "0 min late" reads like nothing was missed.
+        return if at > now {
+            "in under a minute".to_owned()
+        } else {
+            "under a minute late".to_owned()
+        };
+    }
     let (days, hours, minutes) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
     let mut parts = Vec::new();
     if days > 0 {
@@ -255,20 +308,89 @@ pub fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
+/// A moment for people: local time with its zone's abbreviation, then UTC,
+/// "14:25 CET (13:25 UTC)"; with the day when it is not today ("Thu
+/// 2026-12-03 09:00 CET (08:00 UTC)"). Without a zone, UTC alone.
+pub fn clock(at: DateTime<Utc>, now: DateTime<Utc>, tz: Option<Tz>) -> String {
+    match tz {
+        Some(tz) => {
+            let local = at.with_timezone(&tz);
+            let today = now.with_timezone(&tz).date_naive();
+            // UTC names its day whenever it is not the local one shown.
+            format!(
+                "{} ({})",
+                stamp(&local, today),
+                stamp(&at, local.date_naive())
+            )
+        }
+        None => stamp(&at, now.date_naive()),
+    }
+}
+
+/// `at` in its zone, with as much of the date as `today` leaves unclear.
+fn stamp<Z: TimeZone>(at: &DateTime<Z>, today: NaiveDate) -> String
+where
+    Z::Offset: fmt::Display,
+{
+    // The date as everywhere else in tocsin, the weekday for people.
+    let pattern = if at.date_naive() == today {
+        "%H:%M %Z"
+    } else {
+        "%a %Y-%m-%d %H:%M %Z"
+    };
+    at.format(pattern).to_string()
+}
+
+/// The moment a mail is written, and the zone its reader lives in.
+#[derive(Debug, Clone, Copy)]
+struct Times {
+    now: DateTime<Utc>,
+    tz: Option<Tz>,
+}
+
+impl Times {
+    fn clock(self, at: DateTime<Utc>) -> String {
+        clock(at, self.now, self.tz)
+    }
+
+    fn deadline(self, at: DateTime<Utc>) -> String {
+        deadline(at, self.now, self.tz)
+    }
+}
+
+/// A deadline for people, how far off first: "in 12 min, by 14:25 CET
+/// (13:25 UTC)", or "23 min late, due 14:25 CET (13:25 UTC)".
+pub fn deadline(at: DateTime<Utc>, now: DateTime<Utc>, tz: Option<Tz>) -> String {
+    let clock = clock(at, now, tz);
+    if at > now {
+        format!("{}, by {clock}", relative(at, now))
+    } else {
+        format!("{}, due {clock}", relative(at, now))
+    }
+}
+
 fn line<'a>(
     incident: &'a Incident,
     task: &'a Task,
     added: bool,
     link: Option<&'a str>,
+    times: Times,
 ) -> TaskLine<'a> {
+    let open = !task.status.is_closed();
+    // A department's acknowledgement answers for its items' too.
+    let unacknowledged = task.acknowledged_at.is_none()
+        && incident
+            .departments
+            .iter()
+            .any(|dept| dept.id == task.department && dept.acknowledged_at.is_none());
     TaskLine {
         title: &task.title,
         description: &task.description,
         status: task.status.as_str(),
         required: task.required,
         added,
-        ack_due: when(task.ack_due_at),
-        due: task.due_at.map(when),
+        ack_due: (open && unacknowledged).then(|| times.deadline(task.ack_due_at)),
+        due: task.due_at.filter(|_| open).map(|at| times.deadline(at)),
         waiting_on: incident
             .waiting_on(task)
             .map(|dep| dep.title.clone())
@@ -277,27 +399,113 @@ fn line<'a>(
     }
 }
 
-/// "Legal: acknowledged in 4 min, done in 1 h 12 min".
+/// On an escalation, who was asked before and has not answered: the head
+/// (and a regulatory clock's DPO) on the deputies' rung; the deputies too
+/// on the commander's.
+fn unanswered<'a>(incident: &'a Incident, input: &EmailInput<'a>) -> Vec<ContactLine<'a>> {
+    let (stage, people) = match input.notice {
+        Notice::Chase { stage, .. } => (
+            *stage,
+            input
+                .department
+                .map(|dept| (&dept.head, dept.deputies.as_slice(), None)),
+        ),
+        // A regulatory clock chases the contacts it was armed with.
+        Notice::Deadline {
+            regime,
+            step,
+            stage,
+            ..
+        } => (
+            *stage,
+            incident.armed_step(regime, step).map(|(state, _, _)| {
+                let contacts = &state.contacts;
+                (
+                    &contacts.head,
+                    contacts.deputies.as_slice(),
+                    contacts.dpo.as_ref(),
+                )
+            }),
+        ),
+        // An approval climbs the approver's people as they were asked.
+        Notice::Approval {
+            statement_id,
+            stage: Some(stage),
+            ..
+        } => (
+            *stage,
+            input
+                .for_department
+                .zip(incident.statement(*statement_id))
+                .and_then(|(dept, statement)| statement.approver(dept))
+                .map(|approver| (&approver.head, approver.deputies.as_slice(), None)),
+        ),
+        _ => return Vec::new(),
+    };
+    let Some((head, deputies, dpo)) = people else {
+        return Vec::new();
+    };
+    let contact = |person: &'a crate::domain::Person, role| ContactLine {
+        name: &person.name,
+        email: &person.email,
+        role,
+    };
+    let head = std::iter::once(contact(head, "head"))
+        .chain(dpo.map(|dpo| contact(dpo, "data protection officer")));
+    match Rung::of(stage) {
+        Rung::Head => Vec::new(),
+        Rung::Deputies => head.collect(),
+        Rung::Commander => head
+            .chain(deputies.iter().map(|deputy| contact(deputy, "deputy")))
+            .collect(),
+    }
+}
+
+/// At resolution, what is still open, per department: "PR: Draft (open)".
+fn open_items(incident: &Incident) -> Vec<String> {
+    incident
+        .departments
+        .iter()
+        .flat_map(|dept| {
+            dept.tasks
+                .iter()
+                .filter(|task| !task.status.is_closed())
+                .map(move |task| {
+                    format!("{}: {} ({})", dept.name, task.title, task.status.as_str())
+                })
+        })
+        .collect()
+}
+
+/// "Legal: acknowledged in 4m, done in 1h 12m"; "never acknowledged" and
+/// "not done" rather than "acknowledged in never".
 fn scorecard(incident: &Incident) -> Vec<String> {
-    let span = |from: DateTime<Utc>, to: Option<DateTime<Utc>>| match to {
-        Some(to) => humantime::format_duration(
-            (to - from)
-                .to_std()
-                .map(|d| std::time::Duration::from_secs(d.as_secs()))
-                .unwrap_or_default(),
-        )
-        .to_string(),
-        None => "never".to_owned(),
+    let span = |verb: &str, from: DateTime<Utc>, to: Option<DateTime<Utc>>, never: &str| match to {
+        Some(to) => format!(
+            "{verb} in {}",
+            humantime::format_duration(
+                (to - from)
+                    .to_std()
+                    .map(|d| std::time::Duration::from_secs(d.as_secs()))
+                    .unwrap_or_default(),
+            )
+        ),
+        None => never.to_owned(),
     };
     incident
         .departments
         .iter()
         .map(|dept| {
             format!(
-                "{}: acknowledged in {}, done in {}",
+                "{}: {}, {}",
                 dept.name,
-                span(dept.joined_at, dept.acknowledged_at),
-                span(dept.joined_at, dept.completed_at())
+                span(
+                    "acknowledged",
+                    dept.joined_at,
+                    dept.acknowledged_at,
+                    "never acknowledged"
+                ),
+                span("done", dept.joined_at, dept.completed_at(), "not done")
             )
         })
         .collect()
@@ -347,6 +555,10 @@ impl Renderer {
             return self.briefing(input, *briefing_id);
         }
         let incident = input.incident;
+        let times = Times {
+            now: input.now,
+            tz: input.timezone,
+        };
         let added: &[Uuid] = match input.notice {
             Notice::SeverityChanged { added, .. } => added,
             _ => &[],
@@ -366,7 +578,7 @@ impl Renderer {
                 .iter()
                 .map(|task| {
                     let link = input.task_links.get(&task.id).map(String::as_str);
-                    line(incident, task, added.contains(&task.id), link)
+                    line(incident, task, added.contains(&task.id), link, times)
                 })
                 .collect(),
             _ => Vec::new(),
@@ -382,6 +594,7 @@ impl Renderer {
                     task,
                     false,
                     input.task_links.get(task_id).map(String::as_str),
+                    times,
                 )
             }),
             _ => None,
@@ -392,7 +605,7 @@ impl Renderer {
                 step,
                 deadline,
                 ..
-            } => DeadlineView::of(incident, regime, step, *deadline, input.now),
+            } => DeadlineView::of(incident, regime, step, *deadline, times),
             _ => None,
         };
         let statement = StatementView::of(
@@ -400,7 +613,18 @@ impl Renderer {
             input.notice,
             input.for_department,
             input.answer_link,
+            times,
         );
+        // Asked to acknowledge: by when, or by how much that was missed.
+        let department_due = input
+            .department
+            .filter(|dept| checklist && dept.acknowledged_at.is_none())
+            .and_then(Department::ack_due_at)
+            .map(|at| times.deadline(at));
+        let has_links = input.department_link.is_some()
+            || tasks.iter().any(|task| task.link.is_some())
+            || focus.as_ref().is_some_and(|task| task.link.is_some())
+            || statement.as_ref().is_some_and(|s| s.link.is_some());
         let view = IncidentView::new(incident, input.scenario_title);
         let sev = incident.severity.as_str().to_uppercase();
         let subject = match (input.notice, &focus) {
@@ -498,7 +722,15 @@ impl Renderer {
             subject: &subject,
             incident: &view,
             notice: input.notice,
+            opened: times.clock(incident.opened_at),
             department: input.department.map(|d| DepartmentName { name: &d.name }),
+            department_due,
+            unanswered: unanswered(incident, input),
+            open_items: match input.notice {
+                Notice::IncidentResolved { .. } => open_items(incident),
+                _ => Vec::new(),
+            },
+            has_links,
             tasks: &tasks,
             focus: focus.as_ref(),
             focus_label: match input.notice {
@@ -576,5 +808,254 @@ impl Renderer {
         self.env
             .get_template(name)?
             .render(Value::from(Serde(context)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::TimeZone;
+    use chrono_tz::Europe::Paris;
+
+    use super::*;
+    use crate::domain::{Line, NewIncident, Person, Plan, PlannedDepartment, PlannedTask, Prose};
+
+    fn at(h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 2, h, m, 0).unwrap()
+    }
+
+    fn person(name: &str, email: &str) -> Person {
+        Person {
+            name: name.into(),
+            email: email.into(),
+        }
+    }
+
+    fn planned(item: &str, title: &str) -> PlannedTask {
+        PlannedTask {
+            department: "pr".into(),
+            item: item.into(),
+            title: title.into(),
+            description: format!("{title}, now."),
+            required: true,
+            ack_within: Duration::from_secs(15 * 60),
+            complete_within: Duration::from_secs(60 * 60),
+            depends_on: Vec::new(),
+        }
+    }
+
+    /// Opened at 13:10 UTC by the API token `ci`; PR must acknowledge by 13:25.
+    fn incident() -> Incident {
+        let plan = Plan {
+            scenario: "storm".into(),
+            severity: Severity::High,
+            departments: vec![PlannedDepartment {
+                id: "pr".into(),
+                name: "PR".into(),
+                head: person("Hana Head", "pr-head@example.com"),
+                deputies: vec![person("Dev Deputy", "pr-deputy@example.com")],
+                tasks: vec![planned("assess", "Assess"), planned("draft", "Draft")],
+            }],
+        };
+        let new = NewIncident {
+            title: Line::parse("Storm").unwrap(),
+            summary: Prose::parse("Hostile posts").unwrap(),
+            commander: person("Camille Commander", "commander@example.com"),
+            opened_by: "token:ci".into(),
+        };
+        Incident::open(new, &plan, at(13, 10)).0
+    }
+
+    struct Mail<'a> {
+        notice: Notice,
+        recipient: &'a str,
+        department_link: Option<&'a str>,
+        task_links: HashMap<Uuid, String>,
+        now: DateTime<Utc>,
+    }
+
+    impl Mail<'_> {
+        fn render(&self, incident: &Incident) -> RenderedEmail {
+            Renderer::new()
+                .unwrap()
+                .email(&EmailInput {
+                    incident,
+                    scenario_title: None,
+                    department: incident.departments.first(),
+                    for_department: Some("pr"),
+                    notice: &self.notice,
+                    recipient: self.recipient,
+                    department_link: self.department_link,
+                    task_links: &self.task_links,
+                    answer_link: None,
+                    organisation: "Test Corp",
+                    now: self.now,
+                    timezone: Some(Paris),
+                })
+                .unwrap()
+        }
+    }
+
+    fn opening(incident: &Incident) -> Mail<'static> {
+        Mail {
+            notice: Notice::IncidentOpened,
+            recipient: "pr-head@example.com",
+            department_link: Some("https://tocsin.test/links/department"),
+            task_links: incident
+                .tasks()
+                .map(|task| (task.id, format!("https://tocsin.test/links/{}", task.key)))
+                .collect(),
+            now: at(13, 13),
+        }
+    }
+
+    #[test]
+    fn deadlines_read_relative_first_then_local_and_utc() {
+        let now = at(13, 13);
+        assert_eq!(
+            deadline(at(13, 25), now, Some(Paris)),
+            "in 12 min, by 14:25 CET (13:25 UTC)"
+        );
+        assert_eq!(
+            deadline(at(12, 50), now, Some(Paris)),
+            "23 min late, due 13:50 CET (12:50 UTC)"
+        );
+        assert_eq!(deadline(at(13, 25), now, None), "in 12 min, by 13:25 UTC");
+        assert_eq!(relative(now, now), "under a minute late");
+        // Past local midnight the day is named, and UTC names its own.
+        assert_eq!(
+            clock(at(23, 30), at(22, 0), Some(Paris)),
+            "Thu 2026-12-03 00:30 CET (Wed 2026-12-02 23:30 UTC)"
+        );
+        let summer = Utc.with_ymd_and_hms(2026, 7, 1, 8, 0, 0).unwrap();
+        assert_eq!(clock(summer, summer, Some(Paris)), "10:00 CEST (08:00 UTC)");
+        assert_eq!(clock(summer, at(9, 0), None), "Wed 2026-07-01 08:00 UTC");
+    }
+
+    #[test]
+    fn the_opener_is_who_opened_it_not_the_commander() {
+        assert_eq!(opener("token:ci").as_deref(), Some("the API token ci"));
+        assert_eq!(
+            opener("user:ann@example.com").as_deref(),
+            Some("ann@example.com")
+        );
+        assert_eq!(opener(""), None);
+    }
+
+    #[test]
+    fn the_opening_mail_leads_with_what_is_asked_and_by_when() {
+        let incident = incident();
+        let mail = opening(&incident).render(&incident);
+        let first = mail.text.lines().next().unwrap();
+        assert_eq!(
+            first,
+            "Acknowledge for PR: in 12 min, by 14:25 CET (13:25 UTC)."
+        );
+        assert!(
+            mail.text
+                .contains("Opened by the API token ci at 14:10 CET (13:10 UTC)."),
+            "{}",
+            mail.text
+        );
+        assert!(!mail.text.contains("Camille Commander has opened"));
+        // The acknowledgement comes before the checklist, in both parts.
+        let ack = mail.text.find("links/department").unwrap();
+        let checklist = mail.text.find("PR CHECKLIST").unwrap();
+        assert!(ack < checklist, "{}", mail.text);
+        let button = mail.html.find("Acknowledge for PR</a>").unwrap();
+        assert!(button < mail.html.find("your checklist").unwrap());
+        assert!(mail.text.contains("Each link opens a page"));
+        assert!(
+            mail.text
+                .contains("Acknowledge: in 12 min, by 14:25 CET (13:25 UTC)")
+        );
+    }
+
+    #[test]
+    fn a_reminder_says_what_was_missed_and_by_how_much() {
+        let incident = incident();
+        let task = incident.tasks().next().unwrap();
+        let mail = Mail {
+            notice: Notice::Chase {
+                purpose: Purpose::Complete,
+                task_id: Some(task.id),
+                stage: 0,
+            },
+            now: at(14, 30),
+            ..opening(&incident)
+        }
+        .render(&incident);
+        assert!(
+            mail.text.starts_with(
+                "Reminder: \"Assess\" is not done: 20 min late, due 15:10 CET (14:10 UTC)."
+            ),
+            "{}",
+            mail.text
+        );
+    }
+
+    #[test]
+    fn the_commanders_escalation_names_who_has_not_answered() {
+        let incident = incident();
+        let mail = Mail {
+            notice: Notice::Chase {
+                purpose: Purpose::Acknowledge,
+                task_id: None,
+                stage: 2,
+            },
+            recipient: "commander@example.com",
+            now: at(13, 55),
+            ..opening(&incident)
+        }
+        .render(&incident);
+        assert!(
+            mail.text.starts_with(
+                "Escalation: PR has not acknowledged this incident: 30 min late, due 14:25 CET"
+            ),
+            "{}",
+            mail.text
+        );
+        assert!(
+            mail.text.contains(
+                "Not answered yet:\n  Hana Head (head): pr-head@example.com\n  \
+                 Dev Deputy (deputy): pr-deputy@example.com\n"
+            ),
+            "{}",
+            mail.text
+        );
+        assert!(mail.html.contains("mailto:pr-deputy@example.com"));
+    }
+
+    #[test]
+    fn the_resolution_lists_open_items_apart_from_the_reason_and_has_no_link_footer() {
+        let mut incident = incident();
+        let reason = Prose::parse("The account is back").unwrap();
+        incident.resolve(None, Some(reason), at(15, 0)).unwrap();
+        let mail = Mail {
+            notice: Notice::IncidentResolved {
+                summary: None,
+                forced: true,
+                reason: Some("The account is back".into()),
+            },
+            department_link: None,
+            task_links: HashMap::new(),
+            now: at(15, 0),
+            ..opening(&incident)
+        }
+        .render(&incident);
+        assert!(
+            mail.text.starts_with(
+                "The incident is resolved, with 2 items still open.\n\n\
+                 Still open:\n  PR: Assess (open)\n  PR: Draft (open)\n\n\
+                 Why it was closed anyway: The account is back\n"
+            ),
+            "{}",
+            mail.text
+        );
+        assert!(mail.text.contains("PR: never acknowledged, not done"));
+        for part in [&mail.text, &mail.html] {
+            assert!(!part.contains("Each link opens a page"), "{part}");
+        }
     }
 }

@@ -643,6 +643,7 @@ impl Delivery {
                 answer_link: links.answer.as_deref(),
                 organisation: &self.catalog.organisation().name,
                 now: self.now(),
+                timezone: self.catalog.organisation().timezone,
             })
             .map_err(|error| Failure::permanent(format!("cannot render the email: {error}")))?;
         let domain = self.public_url.host_str().unwrap_or("localhost");

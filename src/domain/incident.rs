@@ -126,6 +126,10 @@ pub struct Incident {
     pub summary: String,
     pub status: IncidentStatus,
     pub commander: Commander,
+    /// Who opened it, as the timeline names actors (`token:ci`,
+    /// `user:ann@example.com`): not necessarily the commander. Empty for
+    /// incidents opened before it was kept.
+    pub opened_by: String,
     pub opened_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
@@ -231,6 +235,8 @@ pub struct NewIncident {
     pub title: Line,
     pub summary: Prose,
     pub commander: Commander,
+    /// Who triggered it, as the timeline names actors.
+    pub opened_by: String,
 }
 
 /// A client's promise that a retried trigger is the same request.
@@ -257,6 +263,7 @@ impl Incident {
             summary: new.summary.into_string(),
             status: IncidentStatus::Open,
             commander: new.commander,
+            opened_by: new.opened_by,
             opened_at: now,
             updated_at: now,
             resolved_at: None,
@@ -749,6 +756,7 @@ mod tests {
                 name: "Camille".into(),
                 email: "social-lead@example.com".into(),
             },
+            opened_by: "token:test".into(),
         };
         Incident::open(new, plan, t0()).0
     }

@@ -22,6 +22,7 @@ pub fn drill_incident(opened_at: DateTime<Utc>) -> Incident {
         title: Line::parse("Drill").expect("a title"),
         summary: Prose::parse("Drill").expect("a summary"),
         commander: person("commander@example.com"),
+        opened_by: "token:drill".into(),
     };
     Incident::open(new, &plan, opened_at).0
 }

@@ -62,6 +62,7 @@ impl Engine {
             title: trigger.title,
             summary: trigger.summary,
             commander,
+            opened_by: actor.to_string(),
         };
         let (incident, opened) = Incident::open(new, &plan, self.now());
         let effects = effects_of(&incident, vec![opened], &self.routes);

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
+use chrono_tz::Tz;
 use serde::{Serialize, Serializer};
 
 use crate::domain::briefing::Audience;
@@ -41,6 +42,11 @@ pub struct Organisation {
     pub commander: Contact,
     /// Reminded of the regulatory clocks of regimes that copy them.
     pub data_protection_officer: Option<Contact>,
+    /// Where its people are: mails show deadlines in this zone as well as
+    /// UTC. None: UTC only.
+    #[serde(serialize_with = "serialize_opt_tz")]
+    #[schema(value_type = Option<String>, example = "Europe/Paris")]
+    pub timezone: Option<Tz>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -318,6 +324,13 @@ impl Catalog {
 
 fn serialize_address<S: Serializer>(address: &lettre::Address, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(address.as_ref())
+}
+
+fn serialize_opt_tz<S: Serializer>(tz: &Option<Tz>, s: S) -> Result<S::Ok, S::Error> {
+    match tz {
+        Some(tz) => s.serialize_str(tz.name()),
+        None => s.serialize_none(),
+    }
 }
 
 fn serialize_duration<S: Serializer>(duration: &Duration, s: S) -> Result<S::Ok, S::Error> {

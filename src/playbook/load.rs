@@ -827,6 +827,7 @@ impl<'a> Checker<'a> {
                     .data_protection_officer
                     .as_ref()
                     .map(|dpo| dpo.get_ref().clone()),
+                timezone: organisation.timezone,
             },
             scenarios,
             departments,

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 use std::time::Duration;
 
+use chrono_tz::Tz;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -28,6 +29,8 @@ pub(super) struct RawOrganisation {
     pub commander: Option<Spanned<Contact>>,
     /// Optional: reminded of the regimes that set `copy_dpo`.
     pub data_protection_officer: Option<Spanned<Contact>>,
+    /// Optional: where deadlines in mails are also shown in local time.
+    pub timezone: Option<Tz>,
     pub scenarios: Vec<RawScenario>,
     pub templates: Vec<Template>,
 }
@@ -119,6 +122,7 @@ const ORGANISATION_KEYS: &[&str] = &[
     "name",
     "commander",
     "data_protection_officer",
+    "timezone",
     "scenario",
     "template",
 ];
@@ -205,6 +209,9 @@ pub(super) fn organisation(
                 "[data_protection_officer]",
             )
             .and_then(|table| reader.contact(&table));
+        let timezone = reader
+            .string(root, "timezone", false)
+            .and_then(|name| reader.timezone(&name));
 
         let mut scenarios: Vec<RawScenario> = Vec::new();
         let tables = reader.tables(root, "scenario", "[[scenario]]");
@@ -249,6 +256,7 @@ pub(super) fn organisation(
             name: name.map(Spanned::into_inner).unwrap_or_default(),
             commander,
             data_protection_officer,
+            timezone,
             scenarios,
             templates,
         }
@@ -714,6 +722,21 @@ impl<'s> Reader<'s> {
     ) -> Option<Spanned<Duration>> {
         let text = self.string(table, key, required)?;
         self.parse_duration(&text, key)
+    }
+
+    /// An IANA time zone name, exactly as the database spells it.
+    fn timezone(&mut self, name: &Spanned<String>) -> Option<Tz> {
+        let parsed = name.get_ref().parse::<Tz>().ok();
+        if parsed.is_none() {
+            self.error(
+                &name.span(),
+                format!(
+                    "unknown time zone {:?} in `timezone`: use an IANA name such as \"Europe/Paris\"",
+                    name.get_ref()
+                ),
+            );
+        }
+        parsed
     }
 
     /// A duration written as text: longer than zero, at most a year.

@@ -761,6 +761,41 @@ fn an_organisation_needs_scenarios() {
     );
 }
 
+#[test]
+fn an_organisation_may_name_its_time_zone() {
+    let organisation = ORGANISATION.replace(
+        "name = \"Test Corp\"\n",
+        "name = \"Test Corp\"\ntimezone = \"Europe/Paris\"\n",
+    );
+    let dir = valid(&[("organisation.toml", &organisation)]);
+    let catalog = Catalog::load(dir.path()).unwrap();
+    assert_eq!(
+        catalog.organisation().timezone,
+        Some(chrono_tz::Europe::Paris)
+    );
+    // Without one, mails show UTC only.
+    let catalog = Catalog::load(valid(&[]).path()).unwrap();
+    assert_eq!(catalog.organisation().timezone, None);
+}
+
+#[test]
+fn an_unknown_time_zone_is_reported_where_it_is_written() {
+    for name in ["Europe/Pariss", "europe/paris", "CET+1", ""] {
+        let organisation = ORGANISATION.replace(
+            "name = \"Test Corp\"\n",
+            &format!("name = \"Test Corp\"\ntimezone = \"{name}\"\n"),
+        );
+        let dir = valid(&[("organisation.toml", &organisation)]);
+        assert_problems(
+            dir.path(),
+            &[(
+                "organisation.toml:2:12",
+                &format!("unknown time zone \"{name}\" in `timezone`: use an IANA name"),
+            )],
+        );
+    }
+}
+
 fn in_memory(path: &str, text: &[u8]) -> PlaybookFile {
     PlaybookFile {
         path: path.into(),

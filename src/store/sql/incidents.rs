@@ -22,8 +22,8 @@ use crate::store::{Change, Effects, IncidentStore, Inserted, StoreError, UpdateE
 /// The columns of an incident, its departments and its tasks, as the rows
 /// in `rows.rs` read them.
 const INCIDENT_COLUMNS: &str = "id, reference, title, scenario, severity, summary, status, \
-    commander_name, commander_email, opened_at, updated_at, resolved_at, legal_hold, regulatory, \
-    statements, briefings";
+    commander_name, commander_email, opened_by, opened_at, updated_at, resolved_at, legal_hold, \
+    regulatory, statements, briefings";
 const DEPARTMENT_COLUMNS: &str = "incident_id, department, name, head_name, head_email, \
     deputies, joined_at, acknowledged_at, acknowledged_by";
 const TASK_COLUMNS: &str = "incident_id, id, department, key, title, description, required, \
@@ -209,8 +209,9 @@ pub(super) async fn write_incidents(
     for chunk in incidents.chunks(ROWS_PER_STATEMENT) {
         let mut query = QueryBuilder::<Db>::new(
             "INSERT INTO incidents (id, reference, title, scenario, severity, summary, status, \
-             commander_name, commander_email, opened_at, updated_at, resolved_at, legal_hold, \
-             regulatory, next_deadline_at, statements, last_published_at, briefings) ",
+             commander_name, commander_email, opened_by, opened_at, updated_at, resolved_at, \
+             legal_hold, regulatory, next_deadline_at, statements, last_published_at, \
+             briefings) ",
         );
         query.push_values(chunk, |mut row, incident| {
             row.push_bind(incident.id)
@@ -222,6 +223,7 @@ pub(super) async fn write_incidents(
                 .push_bind(incident.status.as_str())
                 .push_bind(incident.commander.name.clone())
                 .push_bind(incident.commander.email.clone())
+                .push_bind(incident.opened_by.clone())
                 .push_bind(incident.opened_at)
                 .push_bind(incident.updated_at)
                 .push_bind(incident.resolved_at)
