@@ -209,11 +209,21 @@ async fn write_group(
     ids.sort();
     ids.dedup();
     SqlStore::lock_incidents(&mut tx, &ids).await?;
-    let mut incidents: HashMap<Uuid, Incident> = super::incidents::load_incidents(&mut tx, &ids)
-        .await?
-        .into_iter()
-        .map(|incident| (incident.id, incident))
+    // Confirmations and attempts only append to the chain: their incidents
+    // are not read, and exist if they have a head.
+    let mut changed_ids: Vec<Uuid> = jobs
+        .iter()
+        .filter(|job| matches!(job.work, Work::Change(_)))
+        .map(|job| job.id)
         .collect();
+    changed_ids.sort();
+    changed_ids.dedup();
+    let mut incidents: HashMap<Uuid, Incident> =
+        super::incidents::load_incidents(&mut tx, &changed_ids)
+            .await?
+            .into_iter()
+            .map(|incident| (incident.id, incident))
+            .collect();
     let mut heads = super::timeline::chain_heads(&mut tx, &ids).await?;
     // Each change applies to the incident as the changes before it left it;
     // the rows are written once, for all of them, from where they started.
@@ -221,10 +231,10 @@ async fn write_group(
     let mut appended = Appended::default();
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
-        let Some(before) = incidents.get(&job.id) else {
+        if !heads.contains_key(&job.id) {
             results.push(Err(UpdateError::NotFound));
             continue;
-        };
+        }
         let change = match &job.work {
             Work::Change(change) => change,
             Work::Confirm {
@@ -257,6 +267,10 @@ async fn write_group(
                 results.push(Ok(Done::Recorded(recorded)));
                 continue;
             }
+        };
+        let Some(before) = incidents.get(&job.id) else {
+            results.push(Err(UpdateError::NotFound));
+            continue;
         };
         let mut after = before.clone();
         // Domain code does not panic; if it ever did, only its caller fails.
