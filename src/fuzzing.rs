@@ -868,7 +868,11 @@ pub fn check_reply_reader(data: &[u8]) -> Result<Outcome, Violation> {
             || format!("quoted history in the reply's own words {:?}", reply.text),
         )?;
         if let Ok(command) = &reply.command {
-            let folded = fold(reply.text.trim_start());
+            // Words apart by any blank space: "bien  reçu" acknowledges too.
+            let folded = fold(&reply.text)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
             ensure(
                 !command.acts()
                     || DOCUMENTED_COMMAND_WORDS

@@ -296,6 +296,8 @@ mod tests {
             "REÇU, je m'en occupe",
             "recu",
             "Bien reçu.",
+            "Bien  reçu",
+            "bien\u{a0}reçu",
             "bien recu, merci",
             // Reçu as an iPhone may type it: c and a combining cedilla.
             "Rec\u{327}u",

@@ -767,10 +767,12 @@ mod tests {
         }
 
         #[test]
-        fn only_documented_words_act(body in "(?s).{0,200}") {
+        fn only_documented_words_act(
+            body in "(?s)(([Bb]ien|OK|ok|Fait|Skip|absent)[ \t\n\u{a0}]{0,3})?.{0,200}"
+        ) {
             let text = own_text(&body);
             if let Ok(command) = read_command(&text) {
-                let folded = fold(text.trim_start());
+                let folded = fold(&text).split_whitespace().collect::<Vec<_>>().join(" ");
                 prop_assert!(
                     !command.acts() || ACTING_WORDS.iter().any(|w| folded.starts_with(w)),
                     "{command:?} from {text:?}"
