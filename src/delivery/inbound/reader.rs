@@ -154,7 +154,7 @@ pub fn read_message(raw: &[u8], envelope_recipient: Option<&str>) -> Result<Rece
     {
         push_key(&mut keys, key, KeySource::BouncedMessage);
     }
-    for id in ids(message.in_reply_to()).iter().rev() {
+    for id in ids(message.in_reply_to()) {
         if let Some(key) = key_from_message_id(id) {
             push_key(&mut keys, key, KeySource::InReplyTo);
         }
@@ -192,31 +192,30 @@ fn ids<'a>(value: &'a HeaderValue<'_>) -> Vec<&'a str> {
 }
 
 /// The first sign, in the documented order, that nobody wrote the message.
+/// Any header of a name counts, not only the last: a server prepends its
+/// `Return-Path`, and a sign must never be hidden by a second copy.
 fn auto_sign(message: &Message<'_>) -> Option<AutoSign> {
-    // The raw value up to any `;` comment, lower case.
-    let raw = |name: &str| {
-        message.header_raw(name).map(|value| {
-            let value = value.split(';').next().unwrap_or_default();
-            value.trim().to_ascii_lowercase()
-        })
-    };
-    if let Some(value) = raw("Auto-Submitted").filter(|v| !v.is_empty() && v != "no") {
+    if let Some(value) = header_values(message, "Auto-Submitted")
+        .into_iter()
+        .find(|value| !value.is_empty() && value != "no")
+    {
         return Some(AutoSign::AutoSubmitted(value));
     }
-    if raw("X-Autoreply").is_some() {
+    if !header_values(message, "X-Autoreply").is_empty() {
         return Some(AutoSign::XAutoreply);
     }
-    if raw("X-Autorespond").is_some() {
+    if !header_values(message, "X-Autorespond").is_empty() {
         return Some(AutoSign::XAutorespond);
     }
-    if let Some(value) =
-        raw("Precedence").filter(|v| matches!(v.as_str(), "bulk" | "junk" | "list" | "auto_reply"))
+    if let Some(value) = header_values(message, "Precedence")
+        .into_iter()
+        .find(|value| matches!(value.as_str(), "bulk" | "junk" | "list" | "auto_reply"))
     {
         return Some(AutoSign::Precedence(value));
     }
-    let null_path = message
-        .header_raw("Return-Path")
-        .is_some_and(|path| path.chars().filter(|c| !c.is_whitespace()).eq("<>".chars()));
+    let null_path = header_values(message, "Return-Path")
+        .iter()
+        .any(|path| path.chars().filter(|c| !c.is_whitespace()).eq("<>".chars()));
     if null_path {
         return Some(AutoSign::NullReturnPath);
     }
@@ -233,6 +232,23 @@ fn auto_sign(message: &Message<'_>) -> Option<AutoSign> {
     .iter()
     .any(|prefix| subject.starts_with(prefix));
     auto_subject.then_some(AutoSign::AutoReplySubject)
+}
+
+/// The raw value of every top-level header named `name`, up to any `;`
+/// comment, trimmed and in lower case.
+fn header_values(message: &Message<'_>, name: &str) -> Vec<String> {
+    let raw = message.raw_message();
+    message
+        .headers()
+        .iter()
+        .filter(|header| header.name().eq_ignore_ascii_case(name))
+        .filter_map(|header| raw.get(header.offset_start() as usize..header.offset_end() as usize))
+        .map(|value| {
+            let value = String::from_utf8_lossy(value);
+            let value = value.split(';').next().unwrap_or_default();
+            value.trim().to_ascii_lowercase()
+        })
+        .collect()
 }
 
 /// Whether an auto-reply's subject or opening says its sender is away.
@@ -640,6 +656,21 @@ mod tests {
             ),
             ("Return-Path: <>", AutoSign::NullReturnPath),
             ("Return-Path: < >", AutoSign::NullReturnPath),
+            // Header names in any case; a second copy hides no sign.
+            (
+                "auto-submitted: Auto-Replied",
+                AutoSign::AutoSubmitted("auto-replied".into()),
+            ),
+            ("X-AutoReply: yes", AutoSign::XAutoreply),
+            ("PRECEDENCE: BULK", AutoSign::Precedence("bulk".into())),
+            (
+                "Return-Path: <>\r\nReturn-Path: <jane@example.org>",
+                AutoSign::NullReturnPath,
+            ),
+            (
+                "Auto-Submitted: no\r\nAuto-Submitted: auto-generated",
+                AutoSign::AutoSubmitted("auto-generated".into()),
+            ),
         ] {
             let received = read(with_header(header).as_bytes(), None);
             assert_eq!(received.inbound, Inbound::Automatic { sign }, "{header:?}");
