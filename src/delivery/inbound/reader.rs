@@ -102,6 +102,8 @@ pub struct KeyCandidate {
 pub enum ReadError {
     #[error("not an email message: no header could be read")]
     NotAMessage,
+    #[error("the message's MIME structure is too broken to read")]
+    Unwalkable,
 }
 
 /// SHA-256 of a raw message, lowercase hex: the evidence kept even for
@@ -114,9 +116,16 @@ pub fn message_sha256(raw: &[u8]) -> String {
 /// `RCPT TO`, or the delivered-to address an IMAP poller knows). Never
 /// panics, whatever the bytes.
 pub fn read_message(raw: &[u8], envelope_recipient: Option<&str>) -> Result<Received, ReadError> {
-    let message = MessageParser::new()
-        .parse(raw)
-        .ok_or(ReadError::NotAMessage)?;
+    // mail-parser 0.11 promises never to panic, but a malformed multipart
+    // reaches a `debug_assert!` in its part walk (debug builds; fixed in 1.0,
+    // which needs a newer Rust). Hostile bytes must not stop the listener:
+    // a message the parser cannot walk is unreadable, nothing more.
+    let parsed = std::panic::catch_unwind(|| MessageParser::new().parse(raw));
+    let message = match parsed {
+        Ok(Some(message)) => message,
+        Ok(None) => return Err(ReadError::NotAMessage),
+        Err(_) => return Err(ReadError::Unwalkable),
+    };
     let evidence = Evidence {
         sha256: message_sha256(raw),
         from: message
@@ -757,6 +766,24 @@ mod tests {
             let _ = read_message(raw, Some("+@"));
         }
         assert_eq!(message_sha256(b"").len(), 64);
+    }
+
+    #[test]
+    fn a_multipart_that_trips_the_parser_is_unwalkable_not_a_crash() {
+        // Found by the reply_reader fuzz target within seconds.
+        let input = include_bytes!(
+            "../../../fuzz/regressions/reply_reader/mail-parser-0.11-invalid-part-id"
+        );
+        let raw = input
+            .splitn(2, |byte| *byte == b'\n')
+            .nth(1)
+            .expect("a message after the recipient line");
+        let read = read_message(raw, None);
+        // Debug builds reach the parser's assertion; release builds do not.
+        assert!(
+            read.is_ok() || read == Err(ReadError::Unwalkable),
+            "{read:?}"
+        );
     }
 
     /// The words that act, folded, for an oracle that does not share the
