@@ -14,6 +14,7 @@ pub mod link;
 pub mod notice;
 pub mod plan;
 pub mod regulatory;
+pub mod reply_key;
 pub mod retention;
 pub mod severity;
 pub mod statement;

@@ -17,8 +17,8 @@ use reqwest::StatusCode;
 use serde_json::json;
 use tocsin::fuzzing::{
     Outcome, SEED_PUBLIC_KEY, SEED_SIGNING_KEY, Violation, check_link_token, check_playbook_loader,
-    check_timeline_export, check_timeline_verify, edit_export, join_link_request, join_playbooks,
-    timeline_export,
+    check_reply_reader, check_timeline_export, check_timeline_verify, edit_export, join_delivery,
+    join_link_request, join_playbooks, split_delivery, timeline_export,
 };
 
 type Check<'a> = &'a dyn Fn(&[u8]) -> Result<Outcome, Violation>;
@@ -160,6 +160,24 @@ fn link_token_seeds_and_regressions() {
     assert!(outcomes.contains(&Outcome::Refused));
 }
 
+#[test]
+fn reply_reader_seeds_and_regressions() {
+    let outcomes = replay("reply_reader", &check_reply_reader);
+    assert!(
+        outcomes.iter().all(|o| *o == Outcome::Accepted),
+        "every reply seed is a real-shaped message: {outcomes:?}"
+    );
+    assert_eq!(check_reply_reader(b"\n"), Ok(Outcome::Refused));
+    let input = join_delivery("crisis+k@d", b"From: a@d\r\n\r\nOK\r\n");
+    assert_eq!(
+        split_delivery(&input),
+        (
+            Some("crisis+k@d".to_owned()),
+            &b"From: a@d\r\n\r\nOK\r\n"[..]
+        )
+    );
+}
+
 /// A one-byte edit to an event of a real export does not verify, and the
 /// check agrees.
 #[test]
@@ -190,6 +208,7 @@ fn write_seed(target: &str, name: &str, data: &[u8]) {
 async fn write_seeds() {
     write_playbook_seeds();
     write_link_seeds();
+    write_reply_seeds();
     write_timeline_seeds().await;
 }
 
@@ -285,6 +304,29 @@ fn write_link_seeds() {
             name,
             &join_link_request(&segment, content_type, body),
         );
+    }
+}
+
+/// The reply reader's test messages, each as delivered to its recipient.
+fn write_reply_seeds() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/inbound");
+    for (name, recipient) in [
+        ("gmail-reply", "crisis+Zx8v2LqP7mN4kR1t@reply.example.org"),
+        ("iphone-reply-fr", ""),
+        (
+            "outlook-fr-skip",
+            "crisis+Hr5tYu7iOp9aSd1f@reply.example.org",
+        ),
+        (
+            "gmail-vacation",
+            "crisis+Lg9hJk2lZx4cVb6n@reply.example.org",
+        ),
+        ("m365-reponse-automatique", ""),
+        ("postfix-bounce", "bounces@reply.example.org"),
+        ("mailing-list", ""),
+    ] {
+        let raw = std::fs::read(fixtures.join(format!("{name}.eml"))).expect("read fixture");
+        write_seed("reply_reader", name, &join_delivery(recipient, &raw));
     }
 }
 
