@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
+use crate::delivery::inbound::DOCUMENTED_COMMAND_WORDS;
 use crate::domain::regulatory::schedule;
 use crate::domain::{Incident, Line, NewIncident, Prose, Severity};
 use crate::http::{LinkAction, link_action, link_secret};
@@ -792,26 +793,6 @@ pub fn is_known_parser_panic(info: &std::panic::PanicHookInfo<'_>) -> bool {
     });
     in_part_walk && message == Some("Invalid part ID, could not find multipart.")
 }
-
-/// The words that act, folded, as the reply reader's documentation lists
-/// them; kept apart from its own list so that a word added there without
-/// documentation shows here.
-const DOCUMENTED_COMMAND_WORDS: &[&str] = &[
-    "ok",
-    "okay",
-    "ack",
-    "recu",
-    "bien recu",
-    "done",
-    "fait",
-    "termine",
-    "skip",
-    "passer",
-    "ignorer",
-    "away",
-    "absent",
-    "absente",
-];
 
 fn is_key(text: &str) -> bool {
     (1..=128).contains(&text.len())

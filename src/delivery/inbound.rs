@@ -13,3 +13,24 @@ pub use command::{Command, CommandError, own_text, read_command};
 pub use reader::{
     AutoSign, Evidence, Inbound, KeyCandidate, KeySource, ReadError, Received, Reply, read_message,
 };
+
+/// The words that act, folded, as [`command`]'s documentation lists them:
+/// the oracle of the reader's tests and fuzzing, kept apart from its own
+/// lists so that a word added there without documentation shows.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) const DOCUMENTED_COMMAND_WORDS: &[&str] = &[
+    "ok",
+    "okay",
+    "ack",
+    "recu",
+    "bien recu",
+    "done",
+    "fait",
+    "termine",
+    "skip",
+    "passer",
+    "ignorer",
+    "away",
+    "absent",
+    "absente",
+];

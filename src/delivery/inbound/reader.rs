@@ -435,6 +435,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::delivery::inbound::DOCUMENTED_COMMAND_WORDS;
 
     macro_rules! fixture {
         ($name:literal) => {
@@ -786,25 +787,6 @@ mod tests {
         );
     }
 
-    /// The words that act, folded, for an oracle that does not share the
-    /// reader's parsing.
-    const ACTING_WORDS: &[&str] = &[
-        "ok",
-        "okay",
-        "ack",
-        "recu",
-        "bien recu",
-        "done",
-        "fait",
-        "termine",
-        "skip",
-        "passer",
-        "ignorer",
-        "away",
-        "absent",
-        "absente",
-    ];
-
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(raw in proptest::collection::vec(any::<u8>(), 0..2048)) {
@@ -832,7 +814,7 @@ mod tests {
             if let Ok(command) = read_command(&text) {
                 let folded = fold(&text).split_whitespace().collect::<Vec<_>>().join(" ");
                 prop_assert!(
-                    !command.acts() || ACTING_WORDS.iter().any(|w| folded.starts_with(w)),
+                    !command.acts() || DOCUMENTED_COMMAND_WORDS.iter().any(|w| folded.starts_with(w)),
                     "{command:?} from {text:?}"
                 );
             }
@@ -840,7 +822,7 @@ mod tests {
 
         #[test]
         fn documented_words_act(
-            word in proptest::sample::select(ACTING_WORDS),
+            word in proptest::sample::select(DOCUMENTED_COMMAND_WORDS),
             shout in any::<bool>(),
             rest in "[a-z ]{0,30}",
         ) {
@@ -863,7 +845,7 @@ mod tests {
                 "Precedence: list",
                 "Return-Path: <>",
             ][..]),
-            word in proptest::sample::select(ACTING_WORDS),
+            word in proptest::sample::select(DOCUMENTED_COMMAND_WORDS),
             rest in "[ -~]{0,40}",
         ) {
             let raw = format!("From: a@example.org\r\n{header}\r\n\r\n{word} {rest}\r\n");
