@@ -259,7 +259,8 @@ async fn plan(url: &str, statement: &str) -> String {
             .join("\n")
     } else {
         let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-        let parameters = (1..=64)
+        // Multi-row statements bind hundreds of parameters.
+        let parameters = (1..)
             .take_while(|n| statement.contains(&format!("${n}")))
             .map(|_| "NULL")
             .collect::<Vec<_>>()
