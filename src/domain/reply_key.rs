@@ -32,14 +32,17 @@ pub fn reply_message_id(key: &str, unique: &str, domain: &str) -> String {
 /// The key in a message id made by [`reply_message_id`], with or without
 /// its angle brackets; None for any other id.
 pub fn key_from_message_id(message_id: &str) -> Option<&str> {
-    let id = message_id.trim();
-    let id = id
-        .strip_prefix('<')
-        .and_then(|inner| inner.strip_suffix('>'))
-        .unwrap_or(id);
-    let (local, domain) = id.rsplit_once('@')?;
+    let (local, domain) = unbracketed(message_id).rsplit_once('@')?;
     let (key, unique) = local.split_once('.')?;
     (is_reply_key(key) && !unique.is_empty() && !domain.is_empty()).then_some(key)
+}
+
+/// `text` trimmed, without the angle brackets around it if it has both.
+fn unbracketed(text: &str) -> &str {
+    let text = text.trim();
+    text.strip_prefix('<')
+        .and_then(|inner| inner.strip_suffix('>'))
+        .unwrap_or(text)
 }
 
 /// The `Reply-To` address whose replies answer `key`: `prefix+key@domain`.
@@ -51,12 +54,7 @@ pub fn reply_address(prefix: &str, key: &str, domain: &str) -> String {
 /// (what follows the last `+` of the local part); None without one.
 /// Which prefix and domain are tocsin's is the listener's business.
 pub fn key_from_address(address: &str) -> Option<&str> {
-    let address = address.trim();
-    let address = address
-        .strip_prefix('<')
-        .and_then(|inner| inner.strip_suffix('>'))
-        .unwrap_or(address);
-    let (local, domain) = address.rsplit_once('@')?;
+    let (local, domain) = unbracketed(address).rsplit_once('@')?;
     let (prefix, key) = local.rsplit_once('+')?;
     (is_reply_key(key) && !prefix.is_empty() && !domain.is_empty()).then_some(key)
 }
