@@ -14,13 +14,14 @@ use tokio::sync::{Notify, watch};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
-use crate::delivery::email::{Mailer, MailerError};
+use crate::delivery::email::{Mailer, MailerError, ReplyKeys};
 use crate::delivery::render::Renderer;
 use crate::delivery::webhook;
 use crate::delivery::worker::{Delivery, RetryPolicy};
 use crate::domain::Route;
 use crate::engine::{self, Engine};
 use crate::http::{AppState, LinkGuard, TrustedProxies, router};
+use crate::inbound::{self, intake::Intake};
 use crate::metrics::Metrics;
 use crate::playbook::{Catalog, Diagnostics};
 use crate::redact::redact_url;
@@ -233,6 +234,8 @@ pub struct App {
     wake: Arc<Notify>,
     /// Held while serving, on SQLite.
     single_server: Option<std::fs::File>,
+    /// The SMTP listener for replies, if configured.
+    inbound: Option<(TcpListener, Arc<Intake>)>,
 }
 
 impl App {
@@ -275,9 +278,10 @@ impl App {
             clock: Arc::clone(&tuning.clock),
             routes,
             wake: Arc::clone(&wake),
-            signer,
+            signer: Arc::clone(&signer),
             metrics: Arc::clone(&metrics),
             link_grace: settings.link_grace,
+            out_of_office_escalates: settings.out_of_office_escalates,
         }));
         let staff = Arc::new(Staff::new(
             Arc::clone(&store),
@@ -309,12 +313,26 @@ impl App {
                 ..tuning.retry
             },
             metrics,
+            replies: settings
+                .reply_address
+                .clone()
+                .map(|address| ReplyKeys::new(address, &signer.derive_secret("reply-keys"))),
         });
         let sso = settings
             .oidc
             .clone()
             .map(|oidc| SingleSignOn::new(oidc, &public_url).map(Arc::new))
             .transpose()?;
+        let inbound = match (settings.inbound_smtp_listen, &settings.reply_address) {
+            (Some(addr), Some(address)) => {
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?;
+                let intake = Intake::new(Arc::clone(&engine), address.clone());
+                Some((listener, Arc::new(intake)))
+            }
+            _ => None,
+        };
         let timer_poll = tuning.timer_poll;
         let (stop, stopped) = watch::channel(false);
         let state = AppState {
@@ -339,7 +357,14 @@ impl App {
             retention: settings.retention,
             wake,
             single_server,
+            inbound,
         })
+    }
+
+    /// Where the SMTP listener for replies is bound, if it runs.
+    pub fn inbound_smtp_addr(&self) -> Option<SocketAddr> {
+        let (listener, _) = self.inbound.as_ref()?;
+        listener.local_addr().ok()
     }
 
     /// The bound address (tests bind port 0 and ask).
@@ -385,6 +410,13 @@ impl App {
                     engine.run_retention(retention, stopped.clone()),
                 ));
             }
+        }
+        if let Some((listener, intake)) = self.inbound {
+            workers.push(tokio::spawn(inbound::smtp::serve(
+                listener,
+                intake,
+                stopped.clone(),
+            )));
         }
         // Everything that runs until stopped hears it at once: workers finish
         // their step, live pages end their streams, requests in flight get

@@ -12,6 +12,7 @@ use reqwest::Url;
 use serde::Deserialize;
 
 use crate::auth::role_map::RoleMap;
+use crate::domain::reply_key::ReplyAddress;
 use crate::endpoint::{Endpoint, WebhookKind, WebhookSecret};
 use crate::redact::redact_url;
 
@@ -178,6 +179,34 @@ pub struct SettingsArgs {
         value_name = "ADDRESSES"
     )]
     pub trusted_proxies: Option<String>,
+    /// Where replies to tocsin's mail come back, prefix@domain: each mail
+    /// then says Reply-To prefix+KEY@domain, and a reply acts [default: none:
+    /// replies are not read].
+    #[arg(
+        long,
+        env = "TOCSIN_REPLY_ADDRESS",
+        global = true,
+        value_name = "ADDRESS"
+    )]
+    pub reply_address: Option<String>,
+    /// Address of the built-in SMTP listener that takes replies (for the reply
+    /// domain's MX or a relay's transport) [default: none].
+    #[arg(
+        long,
+        env = "TOCSIN_INBOUND_SMTP_LISTEN",
+        global = true,
+        value_name = "ADDR"
+    )]
+    pub inbound_smtp_listen: Option<SocketAddr>,
+    /// Whether an out-of-office reply sends the chase to the deputies at once
+    /// [default: false: it is recorded only].
+    #[arg(
+        long,
+        env = "TOCSIN_OUT_OF_OFFICE_ESCALATES",
+        global = true,
+        value_name = "BOOL"
+    )]
+    pub out_of_office_escalates: Option<bool>,
     /// Issuer URL of the organisation's OpenID provider: the console then
     /// offers to sign in through it [default: none: emailed links only].
     #[arg(long, env = "TOCSIN_OIDC_ISSUER", global = true, value_name = "URL")]
@@ -235,6 +264,9 @@ struct SettingsFile {
     retention: Option<std::time::Duration>,
     trusted_proxies: Option<Vec<String>>,
     metrics_token: Option<String>,
+    reply_address: Option<String>,
+    inbound_smtp_listen: Option<SocketAddr>,
+    out_of_office_escalates: Option<bool>,
     oidc_issuer: Option<String>,
     oidc_client_id: Option<String>,
     oidc_client_secret: Option<String>,
@@ -292,6 +324,10 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     /// What `/metrics` requires as a bearer token, if anything.
     pub metrics_token: Option<String>,
+    /// Where replies come back, if they are read.
+    pub reply_address: Option<ReplyAddress>,
+    pub inbound_smtp_listen: Option<SocketAddr>,
+    pub out_of_office_escalates: bool,
     /// Sign-in through the organisation's OpenID provider, if set up.
     pub oidc: Option<OidcSettings>,
     pub webhooks: Vec<WebhookSettings>,
@@ -355,6 +391,12 @@ impl fmt::Debug for Settings {
                 "metrics_token",
                 &self.metrics_token.as_ref().map(|_| "<redacted>"),
             )
+            .field(
+                "reply_address",
+                &self.reply_address.as_ref().map(ToString::to_string),
+            )
+            .field("inbound_smtp_listen", &self.inbound_smtp_listen)
+            .field("out_of_office_escalates", &self.out_of_office_escalates)
             .field("oidc", &self.oidc)
             .field("webhooks", &self.webhooks)
             .finish()
@@ -395,7 +437,7 @@ impl Settings {
             args.delivery_lease.or(file.delivery_lease),
             args.delivery_heartbeat.or(file.delivery_heartbeat),
         )?;
-        Ok(Settings {
+        let settings = Settings {
             listen,
             database_url: args
                 .database_url
@@ -457,13 +499,37 @@ impl Settings {
                     }
                 })
                 .transpose()?,
+            reply_address: args
+                .reply_address
+                .clone()
+                .or(file.reply_address)
+                .map(|address| {
+                    ReplyAddress::parse(&address).map_err(|message| ConfigError::Invalid {
+                        setting: "reply_address",
+                        message,
+                    })
+                })
+                .transpose()?,
+            inbound_smtp_listen: args.inbound_smtp_listen.or(file.inbound_smtp_listen),
+            out_of_office_escalates: args
+                .out_of_office_escalates
+                .or(file.out_of_office_escalates)
+                .unwrap_or(false),
             oidc,
             webhooks: file
                 .webhooks
                 .into_iter()
                 .map(WebhookSettings::parse)
                 .collect::<Result<_, _>>()?,
-        })
+        };
+        if settings.inbound_smtp_listen.is_some() && settings.reply_address.is_none() {
+            return Err(ConfigError::Invalid {
+                setting: "inbound_smtp_listen",
+                message: "needs reply_address: it takes mail for that address's sub-addresses"
+                    .into(),
+            });
+        }
+        Ok(settings)
     }
 }
 

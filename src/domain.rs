@@ -14,6 +14,7 @@ pub mod link;
 pub mod notice;
 pub mod plan;
 pub mod regulatory;
+pub mod reply;
 pub mod reply_key;
 pub mod retention;
 pub mod severity;
@@ -29,7 +30,7 @@ pub use incident::{
     Commander, Department, DepartmentSummary, IdempotencyClaim, Incident, IncidentFilter,
     IncidentStatus, IncidentSummary, NewIncident, Person, Progress,
 };
-pub use link::{LinkAct, LinkTarget, LinkToken};
+pub use link::{LinkAct, LinkTarget, LinkToken, TokenKind};
 pub use notice::{Channel, MessageRecord, NewMessage, Notice};
 pub use plan::{Plan, PlannedDepartment, PlannedTask};
 pub use retention::PurgeRecord;

@@ -8,6 +8,7 @@
 //! - [`records`]: the timeline for legal, corrections, statements, holds,
 //!   retention.
 //! - [`regulatory`]: statutory deadlines legal arms, claims and files.
+//! - [`replies`]: mail answering a reply key, taken once.
 //! - [`access`]: API tokens and the access audit log, email links, and what
 //!   operators probe.
 
@@ -17,6 +18,7 @@ mod chasing;
 mod incidents;
 mod records;
 mod regulatory;
+mod replies;
 mod statements;
 
 use std::sync::Arc;
@@ -31,7 +33,7 @@ use crate::domain::chase;
 use crate::domain::{DomainError, EventData, Incident, Route, messages_for};
 use crate::metrics::{DepartmentLabel, Metrics};
 use crate::playbook::Catalog;
-use crate::store::{Change, Effects, Store, StoreError, UpdateError};
+use crate::store::{Change, Effects, Store, StoreError, UpdateError, Updated};
 use crate::timeline::SigningKey;
 
 pub use access::{
@@ -39,6 +41,7 @@ pub use access::{
 };
 pub use incidents::{Opened, Page, Trigger};
 pub use records::purge;
+pub use replies::Receipt;
 pub use statements::Wording;
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +90,8 @@ pub struct Parts {
     pub metrics: Arc<Metrics>,
     /// How long email links keep working after their incident is resolved.
     pub link_grace: chrono::Duration,
+    /// Whether an out-of-office reply chases the deputies at once.
+    pub out_of_office_escalates: bool,
 }
 
 pub struct Engine {
@@ -98,6 +103,7 @@ pub struct Engine {
     signer: Arc<SigningKey>,
     metrics: Arc<Metrics>,
     link_grace: chrono::Duration,
+    out_of_office_escalates: bool,
 }
 
 impl Engine {
@@ -111,6 +117,7 @@ impl Engine {
             signer: parts.signer,
             metrics: parts.metrics,
             link_grace: parts.link_grace,
+            out_of_office_escalates: parts.out_of_office_escalates,
         }
     }
 
@@ -159,6 +166,29 @@ impl Engine {
         + Sync
         + 'static,
     ) -> Result<Incident, EngineError> {
+        match self.write(incident_id, actor, None, rule).await? {
+            Some(updated) => Ok(updated.incident),
+            // Only a change with a key of its own is ever skipped.
+            None => Err(EngineError::NotFound("incident")),
+        }
+    }
+
+    /// Applies `rule` and writes the result; with `once`, only if no
+    /// change claimed that key before (None then).
+    async fn write(
+        &self,
+        incident_id: Uuid,
+        actor: &Actor,
+        once: Option<String>,
+        rule: impl Fn(
+            &mut Incident,
+            &Actor,
+            DateTime<Utc>,
+        ) -> Result<(Vec<EventData>, Effects), DomainError>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Result<Option<Updated>, EngineError> {
         let now = self.now();
         let routes = Arc::clone(&self.routes);
         let acting = actor.clone();
@@ -168,17 +198,28 @@ impl Engine {
             effects.messages.extend(extra.messages);
             effects.timers.extend(extra.timers);
             effects.recipients.extend(extra.recipients);
+            effects.bounced.extend(extra.bounced);
             Ok(effects)
         });
-        let updated = self
-            .store
-            .update_incident(incident_id, actor.clone(), now, change)
-            .await?;
-        if updated.queued_messages {
-            self.wake.notify_one();
+        let updated = match once {
+            None => Some(
+                self.store
+                    .update_incident(incident_id, actor.clone(), now, change)
+                    .await?,
+            ),
+            Some(key) => {
+                self.store
+                    .update_incident_once(incident_id, key, actor.clone(), now, change)
+                    .await?
+            }
+        };
+        if let Some(updated) = &updated {
+            if updated.queued_messages {
+                self.wake.notify_one();
+            }
+            self.observe_answers(&updated.incident, &updated.events, now);
         }
-        self.observe_answers(&updated.incident, &updated.events, now);
-        Ok(updated.incident)
+        Ok(updated)
     }
 
     /// Time to acknowledge, for each department that answered in `events`.
@@ -203,6 +244,17 @@ fn effects_of(incident: &Incident, events: Vec<EventData>, routes: &[Route]) -> 
     Effects {
         messages: messages_for(incident, &events, routes),
         timers: chase::timers_for(incident, &events),
+        bounced: events
+            .iter()
+            .filter_map(|event| match event {
+                EventData::ReplyReceived {
+                    message_id,
+                    bounced: Some(_),
+                    ..
+                } => Some(*message_id),
+                _ => None,
+            })
+            .collect(),
         events,
         recipients: Vec::new(),
     }

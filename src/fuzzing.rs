@@ -13,10 +13,10 @@ use chrono::{DateTime, Utc};
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use crate::delivery::inbound::DOCUMENTED_COMMAND_WORDS;
 use crate::domain::regulatory::schedule;
 use crate::domain::{Incident, Line, NewIncident, Prose, Severity};
 use crate::http::{LinkAction, link_action, link_secret};
+use crate::inbound::DOCUMENTED_COMMAND_WORDS;
 use crate::playbook::{Catalog, Diagnostics, PlaybookFile};
 use crate::secret::parse_secret;
 use crate::timeline::export::{FORMAT, IncidentSummary};
@@ -814,8 +814,8 @@ fn is_trimmed_text(text: &str) -> bool {
 pub fn check_reply_reader(data: &[u8]) -> Result<Outcome, Violation> {
     use sha2::{Digest, Sha256};
 
-    use crate::delivery::inbound::command::fold;
-    use crate::delivery::inbound::{Command, Inbound, KeySource, read_message};
+    use crate::inbound::command::fold;
+    use crate::inbound::{Command, Inbound, KeySource, read_message};
 
     let (recipient, raw) = split_delivery(data);
     let read = read_message(raw, recipient.as_deref());

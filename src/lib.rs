@@ -9,6 +9,8 @@
 //! - [`engine`]: the use cases, over a [`store::Store`].
 //! - [`timeline`]: the hash chain, signatures, exports and verification.
 //! - [`http`]: the JSON API; [`cli`]: the `tocsin` command.
+//! - [`inbound`]: mail that comes back (replies, auto-replies, bounces),
+//!   read and acted on through the engine.
 
 pub mod app;
 pub mod auth;
@@ -23,6 +25,7 @@ pub mod engine;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
+pub mod inbound;
 pub mod metrics;
 pub mod playbook;
 pub mod redact;

@@ -32,7 +32,7 @@ use crate::domain::regulatory::IncidentClock;
 use crate::domain::statement::IncidentStatements;
 use crate::domain::{
     Actor, Channel, DomainError, Event, EventData, IdempotencyClaim, Incident, IncidentFilter,
-    IncidentSummary, LinkToken, MessageRecord, NewMessage, Notice, PurgeRecord,
+    IncidentSummary, LinkToken, MessageRecord, NewMessage, Notice, PurgeRecord, TokenKind,
 };
 use crate::timeline::{ChainHead, ChainedEvent};
 
@@ -76,6 +76,8 @@ pub struct Effects {
     pub timers: Vec<NewTimer>,
     /// A briefing's recipients, kept apart from the incident.
     pub recipients: Vec<NewRecipient>,
+    /// Sent messages a bounce returned: marked so on their outbox rows.
+    pub bounced: Vec<Uuid>,
 }
 
 /// A domain change applied to an incident inside the store's transaction.
@@ -217,6 +219,18 @@ pub trait IncidentStore: Send + Sync {
         change: Change,
     ) -> Result<Updated, UpdateError>;
 
+    /// As [`IncidentStore::update_incident`], once per `key` (an inbound
+    /// message's): None, and nothing written, if a change claimed the key
+    /// before, whichever replica or intake wrote it.
+    async fn update_incident_once(
+        &self,
+        id: Uuid,
+        key: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+        change: Change,
+    ) -> Result<Option<Updated>, UpdateError>;
+
     /// One incident, read whole from one snapshot.
     async fn incident(&self, id: Uuid) -> Result<Option<Incident>, StoreError>;
 
@@ -346,7 +360,12 @@ pub trait OutboxStore: Send + Sync {
         links: &[(Uuid, Vec<LinkToken>)],
     ) -> Result<HashSet<Uuid>, StoreError>;
 
-    async fn link(&self, secret_hash: &str) -> Result<Option<LinkToken>, StoreError>;
+    /// The live token of this kind with this hash: a link, or a reply key.
+    async fn link(
+        &self,
+        secret_hash: &str,
+        kind: TokenKind,
+    ) -> Result<Option<LinkToken>, StoreError>;
 }
 
 /// Reminders and escalations, as rows with a due time and a version.

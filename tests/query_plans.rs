@@ -23,6 +23,7 @@ const GROWING: &[&str] = &[
     "outbox",
     "timers",
     "link_tokens",
+    "inbound_messages",
     "idempotency_keys",
     "sessions",
     "sign_in_links",
@@ -110,6 +111,31 @@ async fn use_it_as_people_do(app: &TestApp, clock: &ManualClock) {
     app.client.get(&link).send().await.unwrap();
     let (status, page) = support::press(&app.client, &link, "acknowledge").await;
     assert_eq!(status, StatusCode::OK, "{page}");
+    // A head answers by replying to a mail, and a bounce comes back.
+    let mail = app.smtp.received()[1].clone();
+    let original = mail.header("Message-ID").unwrap();
+    let to = mail.header("Reply-To").unwrap();
+    let to = to.trim_matches(['<', '>', ' ']);
+    let reply = format!(
+        "From: {}\r\nTo: {to}\r\nSubject: Re\r\nMessage-ID: <r1@phone.example>\r\n\
+         In-Reply-To: {original}\r\n\r\nOK\r\n",
+        mail.rcpt_to[0]
+    );
+    app.mail_in(Some(&mail.rcpt_to[0]), to, reply.as_bytes())
+        .await
+        .expect("a reply is taken");
+    let bounce = format!(
+        "From: MAILER-DAEMON@mx.example\r\nTo: {to}\r\nSubject: Undelivered\r\n\
+         Message-ID: <b1@mx.example>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example\r\n\r\n\
+         Final-Recipient: rfc822; {}\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n\
+         --b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {original}\r\n\r\n--b--\r\n",
+        mail.rcpt_to[0]
+    );
+    app.mail_in(None, to, bounce.as_bytes())
+        .await
+        .expect("a bounce is taken");
     // The API: reads, lists and pages, actions.
     let first = &ids[0];
     for path in [

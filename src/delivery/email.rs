@@ -6,12 +6,17 @@ mod smtp;
 
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
+use sha2::Sha256;
 use uuid::Uuid;
 
 use super::render::RenderedEmail;
+use crate::domain::reply_key::{ReplyAddress, reply_message_id};
 use crate::redact::redact_url;
 
 pub enum Mailer {
@@ -96,6 +101,12 @@ pub struct Envelope<'a> {
     /// The incident's timeline head at sending time, `seq=N; sha256=HEX`:
     /// copies in mailboxes witness history, which a rewrite cannot match.
     pub chain_head: &'a str,
+    /// The `Reply-To` address and the key it carries, which the message id
+    /// carries too (clients that drop sub-addresses keep `In-Reply-To`).
+    pub reply: Option<(String, &'a str)>,
+    /// The message this one answers (a reply's confirmation), without
+    /// brackets; the incident's root is referenced as well.
+    pub in_reply_to: Option<&'a str>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,16 +123,28 @@ pub fn build(envelope: &Envelope<'_>, rendered: &RenderedEmail) -> Result<Messag
         .parse()
         .map_err(|_| BuildError::Recipient(envelope.to.to_owned()))?;
     let root = format!("<incident-{}@{}>", envelope.incident_id, envelope.domain);
-    let message = Message::builder()
+    let message_id = match &envelope.reply {
+        Some((_, key)) => reply_message_id(key, &envelope.message_id.to_string(), envelope.domain),
+        None => format!("<{}@{}>", envelope.message_id, envelope.domain),
+    };
+    let (in_reply_to, references) = match envelope.in_reply_to {
+        Some(answered) => (format!("<{answered}>"), format!("{root} <{answered}>")),
+        None => (root.clone(), root),
+    };
+    let mut builder = Message::builder()
         .from(envelope.from.clone())
         .to(to)
         .subject(&rendered.subject)
-        .message_id(Some(format!(
-            "<{}@{}>",
-            envelope.message_id, envelope.domain
-        )))
-        .in_reply_to(root.clone())
-        .references(root)
+        .message_id(Some(message_id))
+        .in_reply_to(in_reply_to)
+        .references(references);
+    if let Some((address, _)) = &envelope.reply {
+        let reply_to: Mailbox = address
+            .parse()
+            .map_err(|_| BuildError::Recipient(address.clone()))?;
+        builder = builder.reply_to(reply_to);
+    }
+    let message = builder
         .header(AutoSubmitted)
         .header(ChainHeadHeader(envelope.chain_head.to_owned()))
         .multipart(
@@ -173,5 +196,39 @@ impl lettre::message::header::Header for ChainHeadHeader {
 
     fn display(&self) -> HeaderValue {
         HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+/// Reply keys for outgoing mail: where replies go, and the secret each
+/// message's key is derived from. A message's key is the same on every
+/// attempt, so its `Message-ID` is too (receivers drop a duplicate by it),
+/// yet unguessable without the installation's secret; the store keeps
+/// only its hash, like a link's.
+#[derive(Clone)]
+pub struct ReplyKeys {
+    pub address: ReplyAddress,
+    secret: Hmac<Sha256>,
+}
+
+impl ReplyKeys {
+    pub fn new(address: ReplyAddress, secret: &[u8; 32]) -> ReplyKeys {
+        #[allow(clippy::expect_used)]
+        let secret =
+            Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length");
+        ReplyKeys { address, secret }
+    }
+
+    /// The key of message `id`: URL-safe base64 of 256 bits.
+    pub fn key(&self, id: Uuid) -> String {
+        let mac = self.secret.clone().chain_update(id.as_bytes()).finalize();
+        URL_SAFE_NO_PAD.encode(mac.into_bytes())
+    }
+}
+
+impl std::fmt::Debug for ReplyKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplyKeys")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
     }
 }

@@ -110,6 +110,7 @@ struct EmailContext<'a> {
     /// Whether the mail carries a link that acts: only then does it say how
     /// such links behave.
     has_links: bool,
+    reply_hint: bool,
     tasks: &'a [TaskLine<'a>],
     focus: Option<&'a TaskLine<'a>>,
     focus_label: &'static str,
@@ -230,6 +231,8 @@ pub struct EmailInput<'a> {
     pub now: DateTime<Utc>,
     /// The organisation's time zone: deadlines are also given in it.
     pub timezone: Option<Tz>,
+    /// Whether a reply to the mail acts: it carries a reply key.
+    pub replies: bool,
 }
 
 pub fn when(at: DateTime<Utc>) -> String {
@@ -240,6 +243,7 @@ pub fn when(at: DateTime<Utc>) -> String {
 pub fn who(actor: &str) -> String {
     match actor.split_once(':') {
         Some(("link", email)) => format!("{email} (by email link)"),
+        Some(("reply", email)) => format!("{email} (by replying to a mail)"),
         Some((_, name)) => name.to_owned(),
         None => actor.to_owned(),
     }
@@ -571,6 +575,7 @@ impl Renderer {
                     purpose: Purpose::Acknowledge,
                     ..
                 }
+                | Notice::ReplyAnswered { task_id: None, .. }
         );
         let tasks: Vec<TaskLine<'_>> = match input.department {
             Some(dept) if checklist => dept
@@ -586,6 +591,10 @@ impl Renderer {
         let focus = match input.notice {
             Notice::TaskActionable { task_id }
             | Notice::Chase {
+                task_id: Some(task_id),
+                ..
+            }
+            | Notice::ReplyAnswered {
                 task_id: Some(task_id),
                 ..
             } => incident.task(*task_id).map(|task| {
@@ -715,6 +724,11 @@ impl Renderer {
             (Notice::StatementPublished { number, .. }, _) => {
                 format!("[{}] Statement {number} published", view.reference)
             }
+            (Notice::ReplyAnswered { acted, .. }, _) => format!(
+                "[{}] Your reply: {}",
+                view.reference,
+                if *acted { "done" } else { "nothing changed" }
+            ),
             // Rendered by `briefing` above.
             (Notice::Briefing { .. } | Notice::BriefingReminder { .. }, _) => String::new(),
         };
@@ -731,10 +745,12 @@ impl Renderer {
                 _ => Vec::new(),
             },
             has_links,
+            reply_hint: input.replies,
             tasks: &tasks,
             focus: focus.as_ref(),
             focus_label: match input.notice {
                 Notice::Chase { .. } => "Overdue",
+                Notice::ReplyAnswered { .. } => "The item",
                 _ => "Ready for you",
             },
             scorecard: match input.notice {
@@ -892,6 +908,7 @@ mod tests {
                     organisation: "Test Corp",
                     now: self.now,
                     timezone: Some(Paris),
+                    replies: false,
                 })
                 .unwrap()
         }

@@ -22,12 +22,12 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use super::email::{self, Envelope, Mailer};
+use super::email::{self, Envelope, Mailer, ReplyKeys};
 use super::render::{self, EmailInput, Renderer};
 use super::webhook;
 use crate::clock::Clock;
 use crate::domain::chase::{self, ClockRef, Purpose, Rung, StatementRef};
-use crate::domain::{Channel, EventData, Incident, LinkTarget, LinkToken, Notice};
+use crate::domain::{Channel, EventData, Incident, LinkTarget, LinkToken, Notice, TokenKind};
 use crate::endpoint::Endpoint;
 use crate::playbook::Catalog;
 use crate::secret::random_secret;
@@ -143,6 +143,8 @@ pub struct Delivery {
     pub public_url: Url,
     pub policy: RetryPolicy,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Where replies come back, and their keys; None: mails carry none.
+    pub replies: Option<ReplyKeys>,
 }
 
 /// The links one email carries, each minted for this sending.
@@ -155,6 +157,8 @@ struct Links {
     /// Answer what the message asks: approve a statement, or confirm
     /// reading a briefing.
     answer: Option<String>,
+    /// The secret a reply to the email answers with (see `reply_key`).
+    reply_key: Option<String>,
 }
 
 /// An incident as a batch read it once for all its messages.
@@ -644,6 +648,7 @@ impl Delivery {
                 organisation: &self.catalog.organisation().name,
                 now: self.now(),
                 timezone: self.catalog.organisation().timezone,
+                replies: links.reply_key.is_some(),
             })
             .map_err(|error| Failure::permanent(format!("cannot render the email: {error}")))?;
         let domain = self.public_url.host_str().unwrap_or("localhost");
@@ -655,6 +660,15 @@ impl Delivery {
                 incident_id: incident.id,
                 domain,
                 chain_head,
+                reply: self
+                    .replies
+                    .as_ref()
+                    .zip(links.reply_key.as_deref())
+                    .map(|(replies, key)| (replies.address.with_key(key), key)),
+                in_reply_to: match &message.notice {
+                    Notice::ReplyAnswered { in_reply_to, .. } => in_reply_to.as_deref(),
+                    _ => None,
+                },
             },
             &rendered,
         )
@@ -685,19 +699,27 @@ impl Delivery {
                     purpose: Purpose::Acknowledge,
                     ..
                 }
+                | Notice::ReplyAnswered { task_id: None, .. }
         );
+        let focus = match &message.notice {
+            Notice::TaskActionable { task_id }
+            | Notice::Chase {
+                task_id: Some(task_id),
+                ..
+            }
+            | Notice::ReplyAnswered {
+                task_id: Some(task_id),
+                ..
+            } => Some(*task_id),
+            _ => None,
+        };
         let task_ids: Vec<Uuid> = match &message.notice {
             _ if checklist => incident
                 .tasks()
                 .filter(|task| task.department == department && !task.status.is_closed())
                 .map(|task| task.id)
                 .collect(),
-            Notice::TaskActionable { task_id }
-            | Notice::Chase {
-                task_id: Some(task_id),
-                ..
-            } => vec![*task_id],
-            _ => Vec::new(),
+            _ => focus.into_iter().collect(),
         };
         let wants_department_link = checklist;
         // The commander's rung reads about the request; only the approver
@@ -717,12 +739,25 @@ impl Delivery {
             }
             _ => None,
         };
+        // A reply answers for what the mail is about, as its main link
+        // would; an approval only through its approver's request (the
+        // commander's rung reads about it), a briefing through its link.
+        let reply_target = match (&message.notice, answer) {
+            (Notice::Briefing { .. } | Notice::BriefingReminder { .. }, _) => None,
+            (_, Some(target @ LinkTarget::Statement(_))) => Some(target),
+            (Notice::Approval { .. }, _) => None,
+            _ => Some(focus.map_or(LinkTarget::Department, LinkTarget::Task)),
+        }
+        .filter(|_| self.replies.is_some());
         let now = self.now();
         let mut tokens = Vec::new();
-        let mut issue = |target: LinkTarget| -> Result<String, Failure> {
-            let secret = random_secret()
-                .map_err(|error| Failure::transient(format!("no randomness: {error}")))?;
-            tokens.push(LinkToken::issue(
+        let mut issue = |target: LinkTarget, kind: TokenKind| -> Result<String, Failure> {
+            let secret = match (kind, &self.replies) {
+                (TokenKind::Reply, Some(replies)) => replies.key(message.id),
+                _ => random_secret()
+                    .map_err(|error| Failure::transient(format!("no randomness: {error}")))?,
+            };
+            let token = LinkToken::issue(
                 &secret,
                 incident.id,
                 department,
@@ -730,20 +765,24 @@ impl Delivery {
                 &message.recipient,
                 message.id,
                 now,
-            ));
-            Ok(self.link_url(&secret))
+            );
+            tokens.push(LinkToken { kind, ..token });
+            Ok(secret)
         };
         let mut links = Links::default();
         if wants_department_link {
-            links.department = Some(issue(LinkTarget::Department)?);
+            links.department =
+                Some(self.link_url(&issue(LinkTarget::Department, TokenKind::Link)?));
         }
         if let Some(target) = answer {
-            links.answer = Some(issue(target)?);
+            links.answer = Some(self.link_url(&issue(target, TokenKind::Link)?));
         }
         for task_id in task_ids {
-            links
-                .tasks
-                .insert(task_id, issue(LinkTarget::Task(task_id))?);
+            let url = self.link_url(&issue(LinkTarget::Task(task_id), TokenKind::Link)?);
+            links.tasks.insert(task_id, url);
+        }
+        if let Some(target) = reply_target {
+            links.reply_key = Some(issue(target, TokenKind::Reply)?);
         }
         Ok((links, tokens))
     }
@@ -908,6 +947,11 @@ impl Delivery {
             } => (
                 format!("{reference}: statement {number} published"),
                 std::iter::once(text.clone()).chain(url.clone()).collect(),
+            ),
+            // Sent by email only, to whom the reply key was sent.
+            Notice::ReplyAnswered { outcome, .. } => (
+                format!("{reference}: a reply was answered"),
+                vec![outcome.clone()],
             ),
         };
         webhook::Notice {

@@ -239,6 +239,31 @@ pub fn messages_for(
                 to_heads(&mut messages, &all, notice.clone());
                 to_commander(&mut messages, notice);
             }
+            // A person's reply is answered, threaded under it, to whom its
+            // key was sent; mail from machines never is (no loops).
+            EventData::ReplyReceived {
+                recipient,
+                department,
+                task_id,
+                reply_message_id,
+                read_as,
+                acted,
+                outcome,
+                ..
+            } if !matches!(read_as.as_str(), "out_of_office" | "bounce" | "automatic") => {
+                messages.push(NewMessage::new(
+                    Channel::Email,
+                    recipient,
+                    Some(department),
+                    Notice::ReplyAnswered {
+                        in_reply_to: reply_message_id.clone(),
+                        task_id: *task_id,
+                        read_as: read_as.clone(),
+                        acted: *acted,
+                        outcome: outcome.clone(),
+                    },
+                ));
+            }
             EventData::ReadyToResolve => {
                 messages.push(NewMessage::new(
                     Channel::Email,

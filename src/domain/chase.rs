@@ -327,7 +327,7 @@ pub fn recipients(incident: &Incident, department: &str, stage: i64) -> Vec<Stri
 
 /// The rung `stage` reaches for a timer: an approval climbs the approver
 /// department's people as they were when the statement was submitted.
-fn rung_recipients(
+pub fn rung_recipients(
     incident: &Incident,
     department: &str,
     statement: Option<StatementRef>,

@@ -46,6 +46,16 @@ impl Actor {
         }
     }
 
+    /// Whoever wrote a reply to a mail: its `From` (a reply's event keeps
+    /// whom the key was sent to).
+    pub fn reply(from: &str) -> Actor {
+        Actor {
+            kind: "reply",
+            name: from.to_owned(),
+            via: None,
+        }
+    }
+
     /// Someone at the server's command line, by their login name.
     pub fn operator(login: &str) -> Actor {
         Actor {
@@ -328,6 +338,36 @@ pub enum EventData {
         /// The statement version whose approval is chased.
         #[serde(skip_serializing_if = "Option::is_none")]
         statement: Option<super::chase::StatementRef>,
+    },
+    /// A mail answered a reply key (see `domain::reply`): the evidence of
+    /// what was read, who the key was sent to and who wrote, and what
+    /// tocsin did. The events of what it did follow it.
+    ReplyReceived {
+        /// Whom the key was sent to.
+        recipient: String,
+        /// The reply's `From`, and whether it is the recipient (a forward
+        /// acts, as a link would, but shows here).
+        from: Option<String>,
+        from_matches: bool,
+        department: String,
+        task_id: Option<Uuid>,
+        statement_id: Option<Uuid>,
+        /// The outbox message the key rode on.
+        message_id: Uuid,
+        /// On a bounce: the address that could not be reached.
+        bounced: Option<String>,
+        /// SHA-256 of the raw message, as received.
+        sha256: String,
+        reply_message_id: Option<String>,
+        /// The sending server (SMTP) or the mailbox read (IMAP).
+        peer: String,
+        intake: String,
+        /// `acknowledge`, `done`, `skip`, `away`, `note`, `unreadable`,
+        /// `out_of_office`, `bounce` or `automatic`.
+        read_as: String,
+        acted: bool,
+        /// What tocsin did, as the confirmation mail says it.
+        outcome: String,
     },
     /// A queued message was not sent: what it chased was answered first.
     MessageCancelled {

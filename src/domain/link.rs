@@ -25,6 +25,31 @@ pub struct LinkToken {
     pub statement_id: Option<Uuid>,
     /// Set on a briefing's link: it confirms that its recipient read it.
     pub briefing_id: Option<Uuid>,
+    pub kind: TokenKind,
+}
+
+/// How a secret is used: in a link's URL, or as a reply key in a mail's
+/// `Reply-To` and `Message-ID`. Neither opens the other's door: a key
+/// travels in headers that get quoted, a link in a body that gets clicked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Link,
+    Reply,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Link => "link",
+            TokenKind::Reply => "reply",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<TokenKind> {
+        [TokenKind::Link, TokenKind::Reply]
+            .into_iter()
+            .find(|kind| kind.as_str() == value)
+    }
 }
 
 /// What a link's page asks for, its text already read.
@@ -141,6 +166,7 @@ impl LinkToken {
             created_at: now,
             statement_id,
             briefing_id,
+            kind: TokenKind::Link,
         }
     }
 }

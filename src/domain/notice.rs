@@ -111,6 +111,17 @@ pub enum Notice {
     /// The one reminder to a member who has not confirmed; not sent once
     /// they have.
     BriefingReminder { briefing_id: Uuid },
+    /// To whom a reply key was sent: what tocsin understood of the reply
+    /// and what it did, threaded under that reply.
+    ReplyAnswered {
+        /// The reply's `Message-ID`, without brackets.
+        in_reply_to: Option<String>,
+        /// The item the key was for, whose links this answer carries.
+        task_id: Option<Uuid>,
+        read_as: String,
+        acted: bool,
+        outcome: String,
+    },
 }
 
 impl Notice {
@@ -134,6 +145,7 @@ impl Notice {
             Notice::StatementPublished { .. } => "statement.published",
             Notice::Briefing { .. } => "briefing.sent",
             Notice::BriefingReminder { .. } => "briefing.reminder",
+            Notice::ReplyAnswered { .. } => "reply.answered",
         }
     }
 }
@@ -191,4 +203,6 @@ pub struct MessageRecord {
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
     pub next_attempt_at: DateTime<Utc>,
+    /// When a bounce came back for it: sent, but never delivered.
+    pub bounced_at: Option<DateTime<Utc>>,
 }

@@ -59,6 +59,66 @@ pub fn key_from_address(address: &str) -> Option<&str> {
     (is_reply_key(key) && !prefix.is_empty() && !domain.is_empty()).then_some(key)
 }
 
+/// Where replies come back: `prefix@domain`, whose sub-addresses
+/// `prefix+KEY@domain` carry the keys (the setting `reply_address`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyAddress {
+    prefix: String,
+    domain: String,
+}
+
+impl ReplyAddress {
+    /// Reads `prefix@domain`; the prefix may not itself hold a key.
+    pub fn parse(address: &str) -> Result<ReplyAddress, String> {
+        let (prefix, domain) = address
+            .trim()
+            .rsplit_once('@')
+            .ok_or_else(|| format!("{address:?} is not an address (prefix@domain)"))?;
+        let plain = |part: &str| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        };
+        if !plain(prefix) || !plain(domain) {
+            return Err(format!(
+                "{address:?}: use letters, digits, '-', '_' and '.' only, without a '+': \
+                 tocsin adds the '+KEY' itself"
+            ));
+        }
+        Ok(ReplyAddress {
+            prefix: prefix.to_owned(),
+            domain: domain.to_ascii_lowercase(),
+        })
+    }
+
+    /// The domain replies go to: the listener's name for itself.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// The `Reply-To` of a message carrying `key`.
+    pub fn with_key(&self, key: &str) -> String {
+        reply_address(&self.prefix, key, &self.domain)
+    }
+
+    /// The key an envelope recipient carries, if it is one of ours; None
+    /// for any other address (the listener refuses it).
+    pub fn key_in<'a>(&self, recipient: &'a str) -> Option<&'a str> {
+        let (local, domain) = unbracketed(recipient).rsplit_once('@')?;
+        let (prefix, _) = local.rsplit_once('+')?;
+        (prefix.eq_ignore_ascii_case(&self.prefix) && domain.eq_ignore_ascii_case(&self.domain))
+            .then(|| key_from_address(recipient))
+            .flatten()
+    }
+}
+
+impl std::fmt::Display for ReplyAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.prefix, self.domain)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +142,24 @@ mod tests {
         assert_eq!(key_from_address(&format!("<{address}>")), Some(KEY));
         // A prefix may hold a `+` of its own: the key follows the last one.
         assert_eq!(key_from_address("a+b+KEY@d"), Some("KEY"));
+    }
+
+    #[test]
+    fn a_reply_address_knows_its_own_sub_addresses_only() {
+        let ours = ReplyAddress::parse("crisis@Reply.Example.org").unwrap();
+        let address = ours.with_key(KEY);
+        assert_eq!(address, "crisis+q7Kd-2_xZ0@reply.example.org");
+        assert_eq!(ours.key_in(&address), Some(KEY));
+        assert_eq!(
+            ours.key_in("<CRISIS+q7Kd-2_xZ0@REPLY.example.org>"),
+            Some(KEY)
+        );
+        assert_eq!(ours.key_in("other+q7Kd-2_xZ0@reply.example.org"), None);
+        assert_eq!(ours.key_in("crisis+q7Kd-2_xZ0@elsewhere.example"), None);
+        assert_eq!(ours.key_in("crisis@reply.example.org"), None);
+        for bad in ["crisis", "cri+sis@d", "@d", "crisis@", "cri sis@d"] {
+            assert!(ReplyAddress::parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{Engine, EngineError};
 use crate::auth::audit::AuditEntry;
 use crate::auth::{ApiToken, Role, TokenState};
-use crate::domain::{Actor, Incident, LinkAct, LinkToken, LinkUse};
+use crate::domain::{Actor, Incident, LinkAct, LinkToken, LinkUse, TokenKind};
 use crate::metrics::{ClockLabels, SeverityLabel};
 use crate::secret::{Secret, hash_secret};
 use crate::store::Store;
@@ -139,7 +139,10 @@ impl Engine {
 
     /// The link a secret from an email names, without its incident.
     pub async fn link_token(&self, secret: &str) -> Result<Option<LinkToken>, EngineError> {
-        Ok(self.store.link(&hash_secret(secret)).await?)
+        Ok(self
+            .store
+            .link(&hash_secret(secret), TokenKind::Link)
+            .await?)
     }
 
     /// Acts through a link, for whoever clicked it (links get forwarded: the
@@ -167,7 +170,11 @@ impl Engine {
 
     /// The link a secret from an email opens, with its incident as it is now.
     pub async fn link(&self, secret: &str) -> Result<LinkLookup, EngineError> {
-        let Some(link) = self.store.link(&hash_secret(secret)).await? else {
+        let Some(link) = self
+            .store
+            .link(&hash_secret(secret), TokenKind::Link)
+            .await?
+        else {
             return Ok(LinkLookup::Unknown);
         };
         let incident = self.incident(link.incident_id).await?;

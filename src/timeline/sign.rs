@@ -76,6 +76,22 @@ impl SigningKey {
         B64.encode(self.0.verifying_key().to_bytes())
     }
 
+    /// A secret for another `purpose`, derived from the seed (HMAC-SHA256
+    /// keyed with it, over a purpose string no signature ever covers):
+    /// one installation secret to keep, each use with a key of its own.
+    pub fn derive_secret(&self, purpose: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut seed = self.0.to_bytes();
+        #[allow(clippy::expect_used)]
+        let mac =
+            Hmac::<sha2::Sha256>::new_from_slice(&seed).expect("HMAC takes a key of any length");
+        seed.fill(0);
+        mac.chain_update(format!("tocsin-derived:v1:{purpose}"))
+            .finalize()
+            .into_bytes()
+            .into()
+    }
+
     /// Standard base64 of the 64-byte signature of [`signed_message`].
     pub fn sign_head(&self, head: &ChainHead) -> String {
         B64.encode(self.0.sign(&signed_message(head)).to_bytes())

@@ -73,6 +73,9 @@ impl Backend {
     }
 }
 
+/// Where the test server takes replies: `replies+KEY@reply.example.com`.
+pub const REPLY_ADDRESS: &str = "replies@reply.example.com";
+
 pub fn settings(database_url: &str, playbooks: &Path, smtp_url: &str) -> Settings {
     Settings::resolve(&SettingsArgs {
         listen: Some("127.0.0.1:0".parse().expect("addr")),
@@ -80,6 +83,9 @@ pub fn settings(database_url: &str, playbooks: &Path, smtp_url: &str) -> Setting
         playbooks: Some(playbooks.to_owned()),
         smtp_url: Some(smtp_url.to_owned()),
         mail_from: Some("tocsin <tocsin@example.com>".to_owned()),
+        // Replies are read as in production: every mail carries a key.
+        reply_address: Some(REPLY_ADDRESS.to_owned()),
+        inbound_smtp_listen: Some("127.0.0.1:0".parse().expect("addr")),
         ..SettingsArgs::default()
     })
     .expect("settings")
@@ -290,6 +296,8 @@ impl Default for Options {
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// tocsin's own SMTP listener, which takes replies.
+    pub inbound_smtp: Option<SocketAddr>,
     pub engine: Arc<Engine>,
     pub staff: Arc<tocsin::staff::Staff>,
     /// The test's own connection to the server's database, to look at what
@@ -359,6 +367,7 @@ impl TestApp {
             .await
             .expect("the server starts");
         let addr = app.local_addr().expect("bound");
+        let inbound_smtp = app.inbound_smtp_addr();
         let engine = Arc::clone(app.engine());
         let staff = Arc::clone(app.staff());
         let store = tocsin::store::connect(&database.url)
@@ -391,6 +400,7 @@ impl TestApp {
         }));
         TestApp {
             addr,
+            inbound_smtp,
             engine,
             staff,
             store,
@@ -509,6 +519,28 @@ impl TestApp {
                     .starts_with("message_")
             })
             .collect()
+    }
+
+    /// Sends `raw` to tocsin's reply listener over SMTP, as the reply
+    /// domain's MX would; the listener's last reply, or its refusal.
+    pub async fn mail_in(
+        &self,
+        from: Option<&str>,
+        to: &str,
+        raw: &[u8],
+    ) -> Result<String, lettre::transport::smtp::Error> {
+        use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+        let listener = self.inbound_smtp.expect("the reply listener runs");
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+            .port(listener.port())
+            .build();
+        let envelope = lettre::address::Envelope::new(
+            from.map(|from| from.parse::<Address>().expect("a sender")),
+            vec![to.parse::<Address>().expect("a recipient")],
+        )
+        .expect("an envelope");
+        let response = transport.send_raw(&envelope, raw).await?;
+        Ok(response.message().collect::<Vec<_>>().join(" "))
     }
 
     pub async fn timeline(&self, incident_id: &str) -> Vec<Value> {

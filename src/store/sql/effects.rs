@@ -21,6 +21,7 @@ pub(super) struct Appended {
     messages: Vec<(Uuid, DateTime<Utc>, NewMessage)>,
     timers: Vec<(Uuid, DateTime<Utc>, NewTimer)>,
     recipients: Vec<(Uuid, NewRecipient)>,
+    bounced: Vec<(DateTime<Utc>, Uuid)>,
 }
 
 impl Appended {
@@ -60,6 +61,8 @@ impl Appended {
                 .into_iter()
                 .map(|recipient| (incident, recipient)),
         );
+        self.bounced
+            .extend(effects.bounced.into_iter().map(|message| (at, message)));
     }
 
     /// Writes them: a statement per table.
@@ -122,6 +125,14 @@ impl Appended {
                     .push_bind(recipient.member.department.clone());
             });
             query.build().persistent(false).execute(&mut *conn).await?;
+        }
+        // Rare (a bounce is one message): a statement each.
+        for (at, message) in &self.bounced {
+            sqlx::query("UPDATE outbox SET bounced_at = $2 WHERE id = $1 AND bounced_at IS NULL")
+                .bind(message)
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
         }
         super::timeline::insert_events(conn, &self.events).await
     }

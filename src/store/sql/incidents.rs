@@ -378,6 +378,17 @@ impl IncidentStore for SqlStore {
         self.writers.write(id, actor, now, change).await
     }
 
+    async fn update_incident_once(
+        &self,
+        id: Uuid,
+        key: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+        change: Change,
+    ) -> Result<Option<Updated>, UpdateError> {
+        self.writers.write_once(id, key, actor, now, change).await
+    }
+
     async fn incident(&self, id: Uuid) -> Result<Option<Incident>, StoreError> {
         // One snapshot, so the three queries see one state.
         let mut tx = Self::begin_read(&self.pool).await?;

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::rows::{ClaimRow, LinkRow, MessageRow};
 use super::{Conn, Db, ROWS_PER_STATEMENT, SqlStore};
-use crate::domain::{LinkToken, MessageRecord};
+use crate::domain::{LinkToken, MessageRecord, TokenKind};
 use crate::store::backend::Backend;
 use crate::store::{
     Attempt, AttemptOutcome, ClaimedMessage, OutboxStore, StoreError, Unreadable, UpdateError,
@@ -93,7 +93,7 @@ impl OutboxStore for SqlStore {
     async fn messages(&self, incident_id: Uuid) -> Result<Vec<MessageRecord>, StoreError> {
         let rows = sqlx::query_as::<_, MessageRow>(
             "SELECT id, channel, recipient, department, status, attempts, last_error, \
-             receipt, created_at, sent_at, next_attempt_at \
+             receipt, created_at, sent_at, next_attempt_at, bounced_at \
              FROM outbox WHERE incident_id = $1 AND briefing_id IS NULL ORDER BY id",
         )
         .bind(incident_id)
@@ -155,7 +155,7 @@ impl OutboxStore for SqlStore {
         for chunk in minted.chunks(ROWS_PER_STATEMENT) {
             let mut query = QueryBuilder::<Db>::new(
                 "INSERT INTO link_tokens (secret_hash, incident_id, department, task_id, \
-                 recipient, message_id, created_at, statement_id, briefing_id) ",
+                 recipient, message_id, created_at, statement_id, briefing_id, kind) ",
             );
             query.push_values(chunk, |mut row, link| {
                 row.push_bind(&link.secret_hash)
@@ -166,23 +166,33 @@ impl OutboxStore for SqlStore {
                     .push_bind(link.message_id)
                     .push_bind(link.created_at)
                     .push_bind(link.statement_id)
-                    .push_bind(link.briefing_id);
+                    .push_bind(link.briefing_id)
+                    .push_bind(link.kind.as_str());
             });
+            // A reply key is the same on every attempt at its message: an
+            // attempt that was never recorded left it in place.
+            query.push(" ON CONFLICT (secret_hash) DO NOTHING");
             query.build().persistent(false).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(held)
     }
 
-    async fn link(&self, secret_hash: &str) -> Result<Option<LinkToken>, StoreError> {
+    async fn link(
+        &self,
+        secret_hash: &str,
+        kind: TokenKind,
+    ) -> Result<Option<LinkToken>, StoreError> {
         let row = sqlx::query_as::<_, LinkRow>(
             "SELECT secret_hash, incident_id, department, task_id, recipient, message_id, \
-             created_at, statement_id, briefing_id FROM link_tokens WHERE secret_hash = $1",
+             created_at, statement_id, briefing_id, kind FROM link_tokens \
+             WHERE secret_hash = $1 AND kind = $2",
         )
         .bind(secret_hash)
+        .bind(kind.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(LinkToken::from))
+        row.map(LinkToken::try_from).transpose()
     }
 }
 

@@ -15,6 +15,7 @@ use crate::domain::statement::Statement;
 use crate::domain::{
     Channel, Department, DepartmentSummary, Event, Incident, IncidentStatus, IncidentSummary,
     LinkToken, MessageRecord, Notice, Person, PurgeRecord, Severity, Task, TaskClock, TaskStatus,
+    TokenKind,
 };
 use crate::store::{ClaimedMessage, StoreError, Unreadable, parse_role};
 use crate::timeline::ChainedEvent;
@@ -287,6 +288,7 @@ pub(super) struct LinkRow {
     pub created_at: DateTime<Utc>,
     pub statement_id: Option<Uuid>,
     pub briefing_id: Option<Uuid>,
+    pub kind: String,
 }
 
 impl ClaimRow {
@@ -330,6 +332,7 @@ pub(super) struct MessageRow {
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
     pub next_attempt_at: DateTime<Utc>,
+    pub bounced_at: Option<DateTime<Utc>>,
 }
 
 impl From<MessageRow> for MessageRecord {
@@ -346,6 +349,7 @@ impl From<MessageRow> for MessageRecord {
             created_at: row.created_at,
             sent_at: row.sent_at,
             next_attempt_at: row.next_attempt_at,
+            bounced_at: row.bounced_at,
         }
     }
 }
@@ -377,9 +381,12 @@ impl From<PurgeRow> for PurgeRecord {
     }
 }
 
-impl From<LinkRow> for LinkToken {
-    fn from(row: LinkRow) -> Self {
-        LinkToken {
+impl TryFrom<LinkRow> for LinkToken {
+    type Error = StoreError;
+
+    fn try_from(row: LinkRow) -> Result<Self, StoreError> {
+        Ok(LinkToken {
+            kind: TokenKind::parse(&row.kind).ok_or_else(|| corrupt("token kind", &row.kind))?,
             secret_hash: row.secret_hash,
             incident_id: row.incident_id,
             department: row.department,
@@ -389,7 +396,7 @@ impl From<LinkRow> for LinkToken {
             created_at: row.created_at,
             statement_id: row.statement_id,
             briefing_id: row.briefing_id,
-        }
+        })
     }
 }
 

@@ -1,5 +1,6 @@
 //! Group commit. Changes to incidents (and briefing confirmations and
-//! delivery attempts, which append to their chains) wait in a queue; a
+//! delivery attempts, which append to their chains, and changes made by
+//! inbound mail, once per message) wait in a queue; a
 //! writer task takes
 //! every change waiting (up to [`BATCH`]), locks their incidents in one
 //! statement (ascending ids, the order every writer takes), reads them and
@@ -41,6 +42,9 @@ const QUEUED: usize = 1024;
 enum Work {
     /// A domain change, with its effects.
     Change(Change),
+    /// A change made by an inbound message: written only if no change
+    /// claimed its key before (the same mail, arriving again).
+    Once { key: String, change: Change },
     /// A briefing's recipient read it: their row, and the event, unless
     /// they had already confirmed. Grouped like changes, so that a whole
     /// staff confirming at once shares commits.
@@ -58,6 +62,8 @@ enum Work {
 /// What a job wrote.
 enum Done {
     Updated(Box<Updated>),
+    /// A change whose key was already claimed: nothing was written.
+    Duplicate,
     /// Whether the confirmation was new.
     Confirmed(bool),
     /// Whether the attempt's claim still held its message.
@@ -100,6 +106,26 @@ impl Writers {
     ) -> Result<Updated, UpdateError> {
         match self.queue(id, actor, now, Work::Change(change)).await? {
             Done::Updated(updated) => Ok(*updated),
+            _ => Err(stopped()),
+        }
+    }
+
+    /// As [`Writers::write`], once per `key`: None if a change with this
+    /// key was written before.
+    pub async fn write_once(
+        &self,
+        id: Uuid,
+        key: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+        change: Change,
+    ) -> Result<Option<Updated>, UpdateError> {
+        match self
+            .queue(id, actor, now, Work::Once { key, change })
+            .await?
+        {
+            Done::Updated(updated) => Ok(Some(*updated)),
+            Done::Duplicate => Ok(None),
             _ => Err(stopped()),
         }
     }
@@ -213,7 +239,7 @@ async fn write_group(
     // are not read, and exist if they have a head.
     let mut changed_ids: Vec<Uuid> = jobs
         .iter()
-        .filter(|job| matches!(job.work, Work::Change(_)))
+        .filter(|job| matches!(job.work, Work::Change(_) | Work::Once { .. }))
         .map(|job| job.id)
         .collect();
     changed_ids.sort();
@@ -237,6 +263,24 @@ async fn write_group(
         }
         let change = match &job.work {
             Work::Change(change) => change,
+            Work::Once { key, change } => {
+                let claimed = sqlx::query(
+                    "INSERT INTO inbound_messages (dedup_key, incident_id, received_at) \
+                     VALUES ($1, $2, $3) ON CONFLICT (dedup_key) DO NOTHING",
+                )
+                .bind(key)
+                .bind(job.id)
+                .bind(job.now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if !claimed {
+                    results.push(Ok(Done::Duplicate));
+                    continue;
+                }
+                change
+            }
             Work::Confirm {
                 briefing_id,
                 email,

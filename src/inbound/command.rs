@@ -13,30 +13,7 @@
 //! `PASSER` ("pass over") and `IGNORER` are the French a department head
 //! uses for an item that does not apply; `SAUTER` was left out, as slang.
 
-/// What a reply asks tocsin to do, read from its own words.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    Acknowledge,
-    Done {
-        note: Option<String>,
-    },
-    Skip {
-        reason: String,
-    },
-    /// The sender cannot act: chase the deputies now.
-    Away,
-    /// Anything else: words from the recipient, which change nothing.
-    Note {
-        text: String,
-    },
-}
-
-impl Command {
-    /// Whether the command changes a task or a department (a note does not).
-    pub fn acts(&self) -> bool {
-        !matches!(self, Command::Note { .. })
-    }
-}
+pub use crate::domain::reply::Command;
 
 /// Why a reply's words are no command; the confirmation mail says so.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -435,11 +435,11 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::delivery::inbound::DOCUMENTED_COMMAND_WORDS;
+    use crate::inbound::DOCUMENTED_COMMAND_WORDS;
 
     macro_rules! fixture {
         ($name:literal) => {
-            include_bytes!(concat!("../../../tests/fixtures/inbound/", $name)).as_slice()
+            include_bytes!(concat!("../../tests/fixtures/inbound/", $name)).as_slice()
         };
     }
 
@@ -772,9 +772,8 @@ mod tests {
     #[test]
     fn a_multipart_that_trips_the_parser_is_unwalkable_not_a_crash() {
         // Found by the reply_reader fuzz target within seconds.
-        let input = include_bytes!(
-            "../../../fuzz/regressions/reply_reader/mail-parser-0.11-invalid-part-id"
-        );
+        let input =
+            include_bytes!("../../fuzz/regressions/reply_reader/mail-parser-0.11-invalid-part-id");
         let raw = input
             .splitn(2, |byte| *byte == b'\n')
             .nth(1)
