@@ -286,6 +286,21 @@ on_each_backend! {
         let timeline = app.timeline(id).await;
         assert_eq!(replies(&timeline)[0]["data"]["read_as"], "bounce");
         assert_eq!(replies(&timeline)[0]["data"]["bounced"], "pr-head@example.com");
+
+        // The commander sees, on the incident's page, whom nobody reached.
+        let user = app.staff
+            .add_user("commander@example.com", tocsin::auth::Role::Responder,
+                &tocsin::domain::Actor::operator("test"))
+            .await.unwrap();
+        let link = app.staff.sign_in_link(&user).await.unwrap();
+        let (session, _) = app.staff.sign_in(link.rsplit('/').next().unwrap())
+            .await.unwrap().unwrap();
+        let page = app.client.get(app.url(&format!("/incidents/{id}")))
+            .header("cookie", format!("tocsin_session={session}"))
+            .send().await.unwrap().text().await.unwrap();
+        let undelivered = &page[page.find("id=\"undelivered\"").expect("the undelivered box")..];
+        assert!(undelivered[..undelivered.find("</div>").unwrap()].contains("pr-head@example.com (pr)"),
+            "{undelivered}");
     }
 }
 

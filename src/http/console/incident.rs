@@ -140,13 +140,26 @@ pub async fn incident(
         Err(EngineError::NotFound(_)) => return not_found(),
         Err(error) => return internal(&error),
     };
-    let (board, head) = match tokio::join!(
+    let (board, head, messages) = match tokio::join!(
         state.engine.chase_board(&incident),
         state.engine.chain_head(id),
+        state.engine.messages(id),
     ) {
-        (Ok(board), Ok(head)) => (board, head),
-        (Err(error), _) | (_, Err(error)) => return internal(&error),
+        (Ok(board), Ok(head), Ok(messages)) => (board, head, messages),
+        (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => return internal(&error),
     };
+    // A bounced mail is a person nobody reached: the commander must know.
+    let undelivered: Vec<serde_json::Value> = messages
+        .iter()
+        .filter_map(|message| {
+            let at = message.bounced_at?;
+            Some(serde_json::json!({
+                "recipient": message.recipient,
+                "department": message.department,
+                "at": when(at),
+            }))
+        })
+        .collect();
     let view = IncidentPage {
         departments: incident
             .departments
@@ -196,6 +209,7 @@ pub async fn incident(
             "statements": statements,
             "open": incident.resolved_at.is_none(),
             "head_seq": head.seq,
+            "undelivered": undelivered,
             "message": flash.as_ref().map(|flash| &flash.message),
             "failed": flash.as_ref().is_some_and(|flash| flash.failed),
         }),
