@@ -11,6 +11,7 @@ use std::time::Duration;
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
+use tokio_rustls::TlsAcceptor;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
@@ -70,6 +71,8 @@ pub enum StartError {
         path: String,
         source: std::io::Error,
     },
+    #[error("the reply listener's STARTTLS: {0}")]
+    InboundTls(#[from] inbound::smtp::TlsError),
     #[error("the timeline signing key: {0}")]
     SigningKey(String),
     #[error("single sign-on: {0}")]
@@ -235,7 +238,14 @@ pub struct App {
     /// Held while serving, on SQLite.
     single_server: Option<std::fs::File>,
     /// The SMTP listener for replies, if configured.
-    inbound: Option<(TcpListener, Arc<Intake>)>,
+    inbound: Option<Inbound>,
+}
+
+/// The SMTP listener for replies, ready to serve.
+struct Inbound {
+    listener: TcpListener,
+    intake: Arc<Intake>,
+    tls: Option<TlsAcceptor>,
 }
 
 impl App {
@@ -328,8 +338,17 @@ impl App {
                 let listener = TcpListener::bind(addr)
                     .await
                     .map_err(|source| StartError::Bind { addr, source })?;
-                let intake = Intake::new(Arc::clone(&engine), address.clone());
-                Some((listener, Arc::new(intake)))
+                let tls = settings
+                    .inbound_tls
+                    .as_ref()
+                    .map(|(cert, key)| inbound::smtp::tls_acceptor(cert, key))
+                    .transpose()?;
+                let intake = Arc::new(Intake::new(Arc::clone(&engine), address.clone()));
+                Some(Inbound {
+                    listener,
+                    intake,
+                    tls,
+                })
             }
             _ => None,
         };
@@ -363,8 +382,7 @@ impl App {
 
     /// Where the SMTP listener for replies is bound, if it runs.
     pub fn inbound_smtp_addr(&self) -> Option<SocketAddr> {
-        let (listener, _) = self.inbound.as_ref()?;
-        listener.local_addr().ok()
+        self.inbound.as_ref()?.listener.local_addr().ok()
     }
 
     /// The bound address (tests bind port 0 and ask).
@@ -411,10 +429,16 @@ impl App {
                 ));
             }
         }
-        if let Some((listener, intake)) = self.inbound {
+        if let Some(Inbound {
+            listener,
+            intake,
+            tls,
+        }) = self.inbound
+        {
             workers.push(tokio::spawn(inbound::smtp::serve(
                 listener,
                 intake,
+                tls,
                 stopped.clone(),
             )));
         }

@@ -198,6 +198,23 @@ pub struct SettingsArgs {
         value_name = "ADDR"
     )]
     pub inbound_smtp_listen: Option<SocketAddr>,
+    /// PEM certificate chain the reply listener offers with STARTTLS [default:
+    /// none: plain SMTP only].
+    #[arg(
+        long,
+        env = "TOCSIN_INBOUND_TLS_CERT",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub inbound_tls_cert: Option<PathBuf>,
+    /// Its PEM private key.
+    #[arg(
+        long,
+        env = "TOCSIN_INBOUND_TLS_KEY",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub inbound_tls_key: Option<PathBuf>,
     /// Whether an out-of-office reply sends the chase to the deputies at once
     /// [default: false: it is recorded only].
     #[arg(
@@ -266,6 +283,8 @@ struct SettingsFile {
     metrics_token: Option<String>,
     reply_address: Option<String>,
     inbound_smtp_listen: Option<SocketAddr>,
+    inbound_tls_cert: Option<PathBuf>,
+    inbound_tls_key: Option<PathBuf>,
     out_of_office_escalates: Option<bool>,
     oidc_issuer: Option<String>,
     oidc_client_id: Option<String>,
@@ -327,6 +346,8 @@ pub struct Settings {
     /// Where replies come back, if they are read.
     pub reply_address: Option<ReplyAddress>,
     pub inbound_smtp_listen: Option<SocketAddr>,
+    /// Certificate chain and key files for the listener's STARTTLS.
+    pub inbound_tls: Option<(PathBuf, PathBuf)>,
     pub out_of_office_escalates: bool,
     /// Sign-in through the organisation's OpenID provider, if set up.
     pub oidc: Option<OidcSettings>,
@@ -396,6 +417,7 @@ impl fmt::Debug for Settings {
                 &self.reply_address.as_ref().map(ToString::to_string),
             )
             .field("inbound_smtp_listen", &self.inbound_smtp_listen)
+            .field("inbound_tls", &self.inbound_tls)
             .field("out_of_office_escalates", &self.out_of_office_escalates)
             .field("oidc", &self.oidc)
             .field("webhooks", &self.webhooks)
@@ -511,6 +533,19 @@ impl Settings {
                 })
                 .transpose()?,
             inbound_smtp_listen: args.inbound_smtp_listen.or(file.inbound_smtp_listen),
+            inbound_tls: match (
+                args.inbound_tls_cert.clone().or(file.inbound_tls_cert),
+                args.inbound_tls_key.clone().or(file.inbound_tls_key),
+            ) {
+                (Some(cert), Some(key)) => Some((cert, key)),
+                (None, None) => None,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        setting: "inbound_tls_cert",
+                        message: "set both inbound_tls_cert and inbound_tls_key, or neither".into(),
+                    });
+                }
+            },
             out_of_office_escalates: args
                 .out_of_office_escalates
                 .or(file.out_of_office_escalates)
@@ -522,6 +557,12 @@ impl Settings {
                 .map(WebhookSettings::parse)
                 .collect::<Result<_, _>>()?,
         };
+        if settings.inbound_tls.is_some() && settings.inbound_smtp_listen.is_none() {
+            return Err(ConfigError::Invalid {
+                setting: "inbound_tls_cert",
+                message: "is for the reply listener: set inbound_smtp_listen too".into(),
+            });
+        }
         if settings.inbound_smtp_listen.is_some() && settings.reply_address.is_none() {
             return Err(ConfigError::Invalid {
                 setting: "inbound_smtp_listen",

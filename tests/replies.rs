@@ -353,3 +353,53 @@ async fn a_reply_after_the_links_expired_is_told_the_incident_is_closed(backend:
     assert!(answered["acknowledged_at"].is_null());
     app.stop().await;
 }
+
+with_each_backend!(a_reply_over_starttls_acts);
+
+/// With a certificate configured, the listener offers STARTTLS, and a
+/// relay that insists on it (as Microsoft 365's connectors can) delivers.
+async fn a_reply_over_starttls_acts(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["reply.example.com".into()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let options = Options {
+        adjust: Box::new(move |settings| settings.inbound_tls = Some((cert, key))),
+        ..Options::default()
+    };
+    let app = TestApp::spawn_with(TestDatabase::create(&backend).await, options).await;
+    let incident = app.trigger("account-hijack", "high").await;
+    let id = incident["id"].as_str().unwrap();
+    let mails = app.smtp.wait_for(heads(&incident).len(), WAIT).await;
+    let mail = mail_to(&mails, "pr-head@example.com");
+    let (_, raw) = reply_to(mail, "pr-head@example.com", "OK", "");
+    let to = bare(mail.header("Reply-To").unwrap());
+
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+    use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+    let tls = TlsParameters::builder("reply.example.com".into())
+        .add_root_certificate(Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap())
+        .build_rustls()
+        .unwrap();
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(app.inbound_smtp.unwrap().port())
+        .tls(Tls::Required(tls))
+        .build();
+    let envelope = lettre::address::Envelope::new(
+        Some("pr-head@example.com".parse::<Address>().unwrap()),
+        vec![to.parse::<Address>().unwrap()],
+    )
+    .unwrap();
+    transport
+        .send_raw(&envelope, &raw)
+        .await
+        .expect("taken over TLS");
+
+    let incident = incident_of(&app, id).await;
+    assert_eq!(
+        department(&incident, "pr")["acknowledged_by"],
+        "reply:pr-head@example.com"
+    );
+    app.stop().await;
+}

@@ -1,5 +1,6 @@
 //! The built-in SMTP listener for replies: the reply domain's MX, or a
-//! relay's transport, delivers here. The protocol is `mailin`'s state
+//! relay's transport, delivers here, with STARTTLS when a certificate is
+//! configured. The protocol is `mailin`'s state
 //! machine; this is the tokio loop around it, which checks each recipient
 //! against the keys tocsin issued (unknown ones are refused at `RCPT`,
 //! before any data), bounds what a client may send, and answers the end of
@@ -8,13 +9,18 @@
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use mailin::{Action, Response, SessionBuilder};
+use mailin::{Action, Response, Session, SessionBuilder};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
 
 use super::intake::{Delivered, Intake, Taken};
 use crate::engine::Receipt;
@@ -32,8 +38,44 @@ const CONNECTIONS_MAX: usize = 64;
 /// minutes; a reply is short).
 const IDLE: Duration = Duration::from_secs(120);
 
-/// Serves SMTP on `listener` until `stop` turns true.
-pub async fn serve(listener: TcpListener, intake: Arc<Intake>, mut stop: watch::Receiver<bool>) {
+/// Why STARTTLS could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{path}: {message}")]
+    Read { path: String, message: String },
+    #[error("the certificate and key do not make a TLS server: {0}")]
+    Config(#[from] tokio_rustls::rustls::Error),
+}
+
+/// The STARTTLS side of the listener, from PEM files: a certificate chain
+/// and its private key.
+pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
+    let unreadable = |path: &Path| {
+        let path = path.display().to_string();
+        move |error: rustls_pki_types::pem::Error| TlsError::Read {
+            path,
+            message: error.to_string(),
+        }
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .map_err(unreadable(cert))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(unreadable(cert))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(unreadable(key))?;
+    let config = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Serves SMTP on `listener` until `stop` turns true; offers STARTTLS
+/// with `tls`.
+pub async fn serve(
+    listener: TcpListener,
+    intake: Arc<Intake>,
+    tls: Option<TlsAcceptor>,
+    mut stop: watch::Receiver<bool>,
+) {
     let slots = Arc::new(Semaphore::new(CONNECTIONS_MAX));
     loop {
         let accepted = tokio::select! {
@@ -51,10 +93,9 @@ pub async fn serve(listener: TcpListener, intake: Arc<Intake>, mut stop: watch::
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
             return;
         };
-        let intake = Arc::clone(&intake);
+        let (intake, tls) = (Arc::clone(&intake), tls.clone());
         tokio::spawn(async move {
-            let (read, write) = stream.into_split();
-            if let Err(error) = session(read, write, peer, &intake).await {
+            if let Err(error) = connection(stream, peer, &intake, tls).await {
                 tracing::debug!(%peer, %error, "inbound SMTP: connection ended");
             }
             drop(slot);
@@ -62,43 +103,79 @@ pub async fn serve(listener: TcpListener, intake: Arc<Intake>, mut stop: watch::
     }
 }
 
-/// One client's session, until it quits, errs or falls silent.
-async fn session(
-    read: impl AsyncRead + Unpin,
-    mut write: impl AsyncWrite + Unpin,
+/// One client's connection: plain, then (if it asks and TLS is set up)
+/// the rest of the session over TLS.
+async fn connection(
+    stream: TcpStream,
     peer: SocketAddr,
     intake: &Intake,
+    tls: Option<TlsAcceptor>,
 ) -> std::io::Result<()> {
     let transaction = Arc::new(Mutex::new(Transaction::default()));
-    let mut smtp = SessionBuilder::new(intake.address().domain())
-        .build(peer.ip(), Handler(Arc::clone(&transaction)));
-    send(&mut write, &smtp.greeting()).await?;
-    let mut read = BufReader::new(read);
+    let mut builder = SessionBuilder::new(intake.address().domain());
+    if tls.is_some() {
+        builder.enable_start_tls();
+    }
+    let mut smtp = builder.build(peer.ip(), Handler(Arc::clone(&transaction)));
+    let mut stream = BufReader::new(stream);
+    send(&mut stream, &smtp.greeting()).await?;
+    let plain = match session(&mut stream, &mut smtp, &transaction, peer, intake).await? {
+        Ended::Closed => return Ok(()),
+        Ended::StartTls => stream,
+    };
+    let (Some(tls), true) = (tls, plain.buffer().is_empty()) else {
+        // A client that sent more after STARTTLS, before the handshake,
+        // could have it read as if it came encrypted (CVE-2011-0411).
+        return Ok(());
+    };
+    let mut secure = BufReader::new(tls.accept(plain.into_inner()).await?);
+    smtp.tls_active();
+    session(&mut secure, &mut smtp, &transaction, peer, intake).await?;
+    Ok(())
+}
+
+/// How a session stopped.
+enum Ended {
+    Closed,
+    /// The client asked for TLS and was told to go ahead.
+    StartTls,
+}
+
+/// Serves commands until the client quits, errs, falls silent, or starts TLS.
+async fn session<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut BufReader<S>,
+    smtp: &mut Session<Handler>,
+    transaction: &Mutex<Transaction>,
+    peer: SocketAddr,
+    intake: &Intake,
+) -> std::io::Result<Ended> {
     let mut line = Vec::new();
     loop {
         line.clear();
-        let mut limited = (&mut read).take(LINE_MAX);
+        let mut limited = (&mut *stream).take(LINE_MAX);
         match tokio::time::timeout(IDLE, limited.read_until(b'\n', &mut line)).await {
             Err(_) => {
                 let timeout = Response::custom(421, "4.4.2 idle too long: closing".to_owned());
-                return send(&mut write, &timeout).await;
+                send(stream, &timeout).await?;
+                return Ok(Ended::Closed);
             }
             Ok(Err(error)) => return Err(error),
-            Ok(Ok(0)) => return Ok(()),
+            Ok(Ok(0)) => return Ok(Ended::Closed),
             Ok(Ok(_)) if !line.ends_with(b"\n") => {
                 let long = Response::custom(500, "5.5.2 line too long: closing".to_owned());
-                return send(&mut write, &long).await;
+                send(stream, &long).await?;
+                return Ok(Ended::Closed);
             }
             Ok(Ok(_)) => {}
         }
         let mut response = smtp.process(&null_sender_shim(&line));
-        let step = lock(&transaction).next_step();
+        let step = lock(transaction).next_step();
         match step {
             Step::None => {}
             Step::CheckRecipient(recipient) => {
                 response = match intake.accepts(&recipient).await {
                     Ok(true) => {
-                        lock(&transaction).recipients.push(recipient);
+                        lock(transaction).recipients.push(recipient);
                         response
                     }
                     Ok(false) => {
@@ -115,9 +192,11 @@ async fn session(
                 response = Response::custom(552, "5.3.4 message too big".to_owned());
             }
         }
-        send(&mut write, &response).await?;
-        if response.action == Action::Close {
-            return Ok(());
+        send(stream, &response).await?;
+        match response.action {
+            Action::Close => return Ok(Ended::Closed),
+            Action::UpgradeTls => return Ok(Ended::StartTls),
+            Action::Reply | Action::NoReply => {}
         }
     }
 }
@@ -167,12 +246,16 @@ async fn take(intake: &Intake, message: Message, peer: SocketAddr) -> Response {
     }
 }
 
-async fn send(write: &mut (impl AsyncWrite + Unpin), response: &Response) -> std::io::Result<()> {
+async fn send<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut BufReader<S>,
+    response: &Response,
+) -> std::io::Result<()> {
     if response.action == Action::NoReply {
         return Ok(());
     }
-    write.write_all(&response.buffer()?).await?;
-    write.flush().await
+    let stream = stream.get_mut();
+    stream.write_all(&response.buffer()?).await?;
+    stream.flush().await
 }
 
 fn lock(transaction: &Mutex<Transaction>) -> std::sync::MutexGuard<'_, Transaction> {
