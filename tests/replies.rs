@@ -243,6 +243,25 @@ on_each_backend! {
             "away is no acknowledgement");
     }
 
+    async fn a_reply_to_the_bare_address_finds_its_key_in_in_reply_to(app) {
+        // A relay, or a mailbox on a service without sub-addressing
+        // (Exchange, Microsoft 365), delivers to the reply address itself.
+        let incident = app.trigger("account-hijack", "high").await;
+        let id = incident["id"].as_str().unwrap();
+        let mails = app.smtp.wait_for(heads(&incident).len(), WAIT).await;
+        let (_, raw) = reply_to(mail_to(&mails, "pr-head@example.com"), "pr-head@example.com", "REÇU", "");
+        app.mail_in(Some("pr-head@example.com"), support::REPLY_ADDRESS, &raw).await
+            .expect("taken by its In-Reply-To");
+        let incident = incident_of(&app, id).await;
+        assert_eq!(department(&incident, "pr")["acknowledged_by"], "reply:pr-head@example.com");
+
+        let stray = b"From: someone@example.net\r\nTo: replies@reply.example.com\r\n\
+            Subject: hello\r\nMessage-ID: <stray@example.net>\r\n\r\nOK\r\n";
+        let refused = app.mail_in(Some("someone@example.net"), support::REPLY_ADDRESS, stray).await
+            .expect_err("no key anywhere");
+        assert!(refused.to_string().contains("answers no mail tocsin sent"), "{refused}");
+    }
+
     async fn a_forwarded_mail_acts_and_the_chain_shows_who_answered(app) {
         let incident = app.trigger("account-hijack", "high").await;
         let id = incident["id"].as_str().unwrap();

@@ -102,6 +102,18 @@ impl ReplyAddress {
         reply_address(&self.prefix, key, &self.domain)
     }
 
+    /// Whether `recipient` is the reply address itself, without a key (a
+    /// relay or a mailbox that drops sub-addresses delivers so; the key is
+    /// then in the reply's `In-Reply-To` or `References`).
+    pub fn is_bare(&self, recipient: &str) -> bool {
+        unbracketed(recipient)
+            .rsplit_once('@')
+            .is_some_and(|(local, domain)| {
+                local.eq_ignore_ascii_case(&self.prefix)
+                    && domain.eq_ignore_ascii_case(&self.domain)
+            })
+    }
+
     /// The key an envelope recipient carries, if it is one of ours; None
     /// for any other address (the listener refuses it).
     pub fn key_in<'a>(&self, recipient: &'a str) -> Option<&'a str> {
@@ -157,6 +169,8 @@ mod tests {
         assert_eq!(ours.key_in("other+q7Kd-2_xZ0@reply.example.org"), None);
         assert_eq!(ours.key_in("crisis+q7Kd-2_xZ0@elsewhere.example"), None);
         assert_eq!(ours.key_in("crisis@reply.example.org"), None);
+        assert!(ours.is_bare("<Crisis@reply.example.org>"));
+        assert!(!ours.is_bare(&address) && !ours.is_bare("crisis@elsewhere.example"));
         for bad in ["crisis", "cri+sis@d", "@d", "crisis@", "cri sis@d"] {
             assert!(ReplyAddress::parse(bad).is_err(), "{bad:?}");
         }

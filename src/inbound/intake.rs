@@ -43,12 +43,13 @@ impl Intake {
     }
 
     /// Whether mail to `recipient` is taken: a sub-address of the reply
-    /// address whose key tocsin issued. Anything else is refused before
-    /// its data is sent.
+    /// address whose key tocsin issued, or the reply address itself (its
+    /// key must then be in the headers, or the message is refused at the
+    /// end of its data). Anything else is refused before its data is sent.
     pub async fn accepts(&self, recipient: &str) -> Result<bool, EngineError> {
         match self.address.key_in(recipient) {
             Some(key) => self.engine.knows_reply_key(key).await,
-            None => Ok(false),
+            None => Ok(self.address.is_bare(recipient)),
         }
     }
 

@@ -234,10 +234,12 @@ async fn take(intake: &Intake, message: Message, peer: SocketAddr) -> Response {
         Ok(Taken::Read(Receipt::Duplicate { .. })) => {
             Response::custom(250, "2.0.0 already recorded".to_owned())
         }
-        // Its key was revoked between RCPT and now.
-        Ok(Taken::Read(Receipt::UnknownKey)) => {
-            Response::custom(550, "5.1.1 no such reply address here".to_owned())
-        }
+        // Sent to the bare reply address without a key in its headers, or
+        // its key was revoked between RCPT and now.
+        Ok(Taken::Read(Receipt::UnknownKey)) => Response::custom(
+            550,
+            "5.7.1 this message answers no mail tocsin sent".to_owned(),
+        ),
         Ok(Taken::Unreadable(error)) => Response::custom(554, format!("5.6.0 {error}")),
         Err(error) => {
             tracing::error!(%error, "inbound SMTP: cannot record a message");
