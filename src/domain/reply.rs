@@ -298,3 +298,235 @@ fn command_name(command: &Command) -> &'static str {
         Command::Note { .. } => "note",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration as StdDuration;
+
+    use chrono::TimeZone;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::domain::testing::person;
+    use crate::domain::{
+        Line, LinkTarget, NewIncident, Plan, PlannedDepartment, PlannedTask, Severity,
+    };
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 2, 21, 0, 0).unwrap()
+    }
+
+    fn planned(item: &str, required: bool) -> PlannedTask {
+        PlannedTask {
+            department: "pr".into(),
+            item: item.into(),
+            title: item.into(),
+            description: String::new(),
+            required,
+            ack_within: StdDuration::from_secs(600),
+            complete_within: StdDuration::from_secs(3600),
+            depends_on: Vec::new(),
+        }
+    }
+
+    /// PR, with a required item and an optional one, and a deputy.
+    fn incident() -> Incident {
+        let plan = Plan {
+            scenario: "storm".into(),
+            severity: Severity::High,
+            departments: vec![PlannedDepartment {
+                id: "pr".into(),
+                name: "PR".into(),
+                head: person("pr-head@example.com"),
+                deputies: vec![person("pr-deputy@example.com")],
+                tasks: vec![planned("draft", true), planned("monitor", false)],
+            }],
+        };
+        let new = NewIncident {
+            title: Line::parse("Storm").unwrap(),
+            summary: Prose::parse("Hostile posts").unwrap(),
+            commander: person("commander@example.com"),
+            opened_by: "token:test".into(),
+        };
+        Incident::open(new, &plan, t0()).0
+    }
+
+    fn key(incident: &Incident, target: LinkTarget) -> LinkToken {
+        LinkToken::issue(
+            "secret",
+            incident.id,
+            "pr",
+            target,
+            "pr-head@example.com",
+            Uuid::now_v7(),
+            t0(),
+        )
+    }
+
+    fn item(incident: &Incident, name: &str) -> Uuid {
+        incident
+            .tasks()
+            .find(|task| task.key == format!("pr/{name}"))
+            .unwrap()
+            .id
+    }
+
+    fn evidence(from: &str) -> MailEvidence {
+        MailEvidence {
+            sha256: "0".repeat(64),
+            from: Some(from.into()),
+            message_id: Some("r1@phone.example".into()),
+            peer: "192.0.2.1".into(),
+            intake: "smtp",
+        }
+    }
+
+    const POLICY: ReplyPolicy = ReplyPolicy {
+        grace: Duration::hours(24),
+        out_of_office_escalates: false,
+    };
+
+    fn receive(
+        incident: &mut Incident,
+        key: &LinkToken,
+        answer: Answer,
+        policy: ReplyPolicy,
+    ) -> Vec<EventData> {
+        let actor = Actor::reply("pr-head@example.com");
+        incident.receive_reply(
+            key,
+            &answer,
+            &evidence("pr-head@example.com"),
+            policy,
+            &actor,
+            t0(),
+        )
+    }
+
+    /// The reply's own event: (read as, acted, outcome).
+    fn received(events: &[EventData]) -> (&str, bool, &str) {
+        match &events[0] {
+            EventData::ReplyReceived {
+                read_as,
+                acted,
+                outcome,
+                ..
+            } => (read_as, *acted, outcome),
+            other => panic!("the reply's event comes first: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ok_to_a_department_key_acknowledges_the_department() {
+        let mut incident = incident();
+        let key = key(&incident, LinkTarget::Department);
+        let events = receive(
+            &mut incident,
+            &key,
+            Answer::Words(Ok(Command::Acknowledge)),
+            POLICY,
+        );
+        assert_eq!(
+            received(&events),
+            ("acknowledge", true, "Acknowledged for your department.")
+        );
+        assert!(matches!(
+            events[1],
+            EventData::DepartmentAcknowledged { .. }
+        ));
+        assert!(incident.departments[0].acknowledged_at.is_some());
+    }
+
+    #[test]
+    fn what_the_incident_refuses_is_said_and_nothing_changes() {
+        let mut incident = incident();
+        let draft = key(&incident, LinkTarget::Task(item(&incident, "draft")));
+        let skip = Answer::Words(Ok(Command::Skip {
+            reason: "n/a".into(),
+        }));
+        let events = receive(&mut incident, &draft, skip, POLICY);
+        let (_, acted, outcome) = received(&events);
+        assert!(!acted && outcome.contains("required"), "{outcome}");
+        assert_eq!(events.len(), 1);
+
+        let department = key(&incident, LinkTarget::Department);
+        let done = Answer::Words(Ok(Command::Done { note: None }));
+        let events = receive(&mut incident, &department, done, POLICY);
+        let (_, acted, outcome) = received(&events);
+        assert!(
+            !acted && outcome.contains("that item's own mail"),
+            "{outcome}"
+        );
+    }
+
+    #[test]
+    fn an_approval_is_never_given_by_reply() {
+        let mut incident = incident();
+        let statement = key(&incident, LinkTarget::Statement(Uuid::now_v7()));
+        let events = receive(
+            &mut incident,
+            &statement,
+            Answer::Words(Ok(Command::Acknowledge)),
+            POLICY,
+        );
+        let (_, acted, outcome) = received(&events);
+        assert!(!acted && outcome.contains("exact text"), "{outcome}");
+        assert_eq!(events.len(), 1);
+    }
+
+    #[test]
+    fn machines_never_act_and_out_of_office_escalates_only_by_setting() {
+        let mut incident = incident();
+        let key = key(&incident, LinkTarget::Department);
+        let automatic = Answer::Automatic {
+            sign: "Precedence: bulk".into(),
+        };
+        let events = receive(&mut incident, &key, automatic, POLICY);
+        assert!(!received(&events).1);
+        assert_eq!(events.len(), 1);
+
+        let events = receive(&mut incident, &key, Answer::OutOfOffice, POLICY);
+        assert_eq!((received(&events).1, events.len()), (false, 1));
+        let escalating = ReplyPolicy {
+            out_of_office_escalates: true,
+            ..POLICY
+        };
+        let events = receive(&mut incident, &key, Answer::OutOfOffice, escalating);
+        assert!(received(&events).1);
+        match &events[1] {
+            EventData::Chased {
+                stage,
+                recipients,
+                purpose,
+                ..
+            } => {
+                assert_eq!(
+                    (*stage, recipients.as_slice(), *purpose),
+                    (
+                        1,
+                        ["pr-deputy@example.com".to_owned()].as_slice(),
+                        Purpose::Acknowledge
+                    )
+                );
+            }
+            other => panic!("a chase to the deputies: {other:?}"),
+        }
+        assert!(incident.departments[0].acknowledged_at.is_none());
+    }
+
+    #[test]
+    fn after_the_grace_a_reply_changes_nothing_and_says_the_incident_closed() {
+        let mut incident = incident();
+        let key = key(&incident, LinkTarget::Department);
+        incident.resolved_at = Some(t0() - Duration::hours(48));
+        let events = receive(
+            &mut incident,
+            &key,
+            Answer::Words(Ok(Command::Acknowledge)),
+            POLICY,
+        );
+        let (_, acted, outcome) = received(&events);
+        assert!(!acted && outcome.contains("was closed"), "{outcome}");
+        assert!(incident.departments[0].acknowledged_at.is_none());
+    }
+}
