@@ -73,6 +73,25 @@ impl From<UpdateError> for EngineError {
     }
 }
 
+/// A domain rule a change applies: the incident, who acts and when in; its
+/// events and any effects they do not imply out. It may run more than once
+/// (see [`Change`]), so it must be pure.
+trait Rule:
+    Fn(&mut Incident, &Actor, DateTime<Utc>) -> Result<(Vec<EventData>, Effects), DomainError>
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<F> Rule for F where
+    F: Fn(&mut Incident, &Actor, DateTime<Utc>) -> Result<(Vec<EventData>, Effects), DomainError>
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// What the engine is built from.
 pub struct Parts {
     pub store: Arc<dyn Store>,
@@ -157,14 +176,7 @@ impl Engine {
         &self,
         incident_id: Uuid,
         actor: &Actor,
-        rule: impl Fn(
-            &mut Incident,
-            &Actor,
-            DateTime<Utc>,
-        ) -> Result<(Vec<EventData>, Effects), DomainError>
-        + Send
-        + Sync
-        + 'static,
+        rule: impl Rule,
     ) -> Result<Incident, EngineError> {
         match self.write(incident_id, actor, None, rule).await? {
             Some(updated) => Ok(updated.incident),
@@ -180,14 +192,7 @@ impl Engine {
         incident_id: Uuid,
         actor: &Actor,
         once: Option<String>,
-        rule: impl Fn(
-            &mut Incident,
-            &Actor,
-            DateTime<Utc>,
-        ) -> Result<(Vec<EventData>, Effects), DomainError>
-        + Send
-        + Sync
-        + 'static,
+        rule: impl Rule,
     ) -> Result<Option<Updated>, EngineError> {
         let now = self.now();
         let routes = Arc::clone(&self.routes);

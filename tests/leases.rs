@@ -29,12 +29,7 @@ with_each_backend!(
 );
 
 fn heads(incident: &Value) -> Vec<String> {
-    let heads: Vec<String> = incident["departments"]
-        .as_array()
-        .expect("departments")
-        .iter()
-        .map(|dept| dept["head"]["email"].as_str().expect("head").to_owned())
-        .collect();
+    let heads = support::heads(incident);
     assert!(heads.iter().any(|head| head == SLOW), "{heads:?}");
     heads
 }

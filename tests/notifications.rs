@@ -11,18 +11,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::smtp::Received;
 use support::submit as press;
-use support::{Backend, Options, TestApp, TestDatabase, browser, page, task};
+use support::{Backend, Options, TestApp, TestDatabase, browser, heads, page, task};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn heads(incident: &Value) -> Vec<String> {
-    incident["departments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|dept| dept["head"]["email"].as_str().unwrap().to_owned())
-        .collect()
-}
 
 fn mail_to<'a>(mails: &'a [Received], address: &str) -> Vec<&'a Received> {
     mails

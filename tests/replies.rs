@@ -10,18 +10,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::smtp::Received;
-use support::{Backend, Options, TestApp, TestDatabase, task};
+use support::{Backend, Options, TestApp, TestDatabase, heads, task};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn heads(incident: &Value) -> Vec<String> {
-    incident["departments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|dept| dept["head"]["email"].as_str().unwrap().to_owned())
-        .collect()
-}
 
 /// The first mail to `address` among `mails`.
 fn mail_to<'a>(mails: &'a [Received], address: &str) -> &'a Received {

@@ -659,6 +659,16 @@ pub fn tasks(incident: &Value) -> Vec<Value> {
         .collect()
 }
 
+/// The head of each engaged department, as the API gives the incident.
+pub fn heads(incident: &Value) -> Vec<String> {
+    incident["departments"]
+        .as_array()
+        .expect("departments")
+        .iter()
+        .map(|dept| dept["head"]["email"].as_str().expect("a head").to_owned())
+        .collect()
+}
+
 pub fn task<'a>(incident: &'a Value, key: &str) -> &'a Value {
     incident["departments"]
         .as_array()
