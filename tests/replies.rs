@@ -413,3 +413,55 @@ async fn a_reply_over_starttls_acts(backend: Backend) {
     );
     app.stop().await;
 }
+
+with_each_backend!(an_ok_by_reply_stops_the_chase_where_silence_is_chased);
+
+/// On the test clock: the head who replied OK hears no reminder, while a
+/// department that stayed silent is chased as usual.
+async fn an_ok_by_reply_stops_the_chase_where_silence_is_chased(backend: Backend) {
+    let clock = support::ManualClock::starting_now();
+    let options = Options {
+        clock: Some(std::sync::Arc::clone(&clock)),
+        ..Options::default()
+    };
+    let app = TestApp::spawn_with(TestDatabase::create(&backend).await, options).await;
+    let incident = app.trigger("account-hijack", "high").await;
+    let id = incident["id"].as_str().unwrap();
+    let sent = heads(&incident).len();
+    let mails = app.smtp.wait_for(sent, WAIT).await;
+    answer(
+        &app,
+        mail_to(&mails, "pr-head@example.com"),
+        "pr-head@example.com",
+        "OK",
+    )
+    .await;
+    app.settle().await;
+
+    clock.advance(chrono::Duration::hours(1));
+    app.engine.chase(1000).await.unwrap();
+    app.settle().await;
+
+    let later: Vec<Received> = app.smtp.received().into_iter().skip(sent).collect();
+    let reminded = |address: &str| {
+        later.iter().any(|mail| {
+            mail.rcpt_to.iter().any(|to| to == address)
+                && mail.subject().unwrap().contains("has not acknowledged")
+        })
+    };
+    assert!(reminded("legal-head@example.com"), "silence is chased");
+    assert!(
+        !reminded("pr-head@example.com"),
+        "an OK by reply stops the chase"
+    );
+    let timeline = app.timeline(id).await;
+    assert!(
+        timeline
+            .iter()
+            .any(|e| e["kind"] == "chased" && e["data"]["department"] == "legal")
+    );
+    assert!(!timeline.iter().any(|e| e["kind"] == "chased"
+        && e["data"]["department"] == "pr"
+        && e["data"]["purpose"] == "acknowledge"));
+    app.stop().await;
+}
