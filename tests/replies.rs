@@ -465,3 +465,37 @@ async fn an_ok_by_reply_stops_the_chase_where_silence_is_chased(backend: Backend
         && e["data"]["purpose"] == "acknowledge"));
     app.stop().await;
 }
+
+on_each_backend! {
+    async fn a_hostile_client_gets_errors_and_the_listener_keeps_serving(app) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = app.inbound_smtp.unwrap();
+        let hostile: Vec<Vec<u8>> = vec![
+            b"DATA\r\n".to_vec(),
+            b"RCPT TO:<replies+x@reply.example.com>\r\n".to_vec(),
+            b"MAIL FROM:<>\r\nRCPT TO:<nobody@example.com>\r\nDATA\r\n".to_vec(),
+            b"STARTTLS\r\n".to_vec(),
+            b"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<\xff\xfe@reply.example.com>\r\n".to_vec(),
+            [b"EHLO ".as_slice(), &vec![b'x'; 70_000], b"\r\n"].concat(),
+            (0..=255u8).collect(),
+            b"\r\n\r\n.\r\nQUIT\r\n".to_vec(),
+        ];
+        for bytes in hostile {
+            let mut stream = tokio::net::TcpStream::connect(listener).await.unwrap();
+            stream.write_all(&bytes).await.unwrap();
+            let _ = stream.shutdown().await;
+            let mut answer = Vec::new();
+            let read = tokio::time::timeout(WAIT, stream.read_to_end(&mut answer)).await;
+            assert!(read.is_ok(), "the listener answers and closes");
+            let answer = String::from_utf8_lossy(&answer);
+            assert!(answer.starts_with("220 "), "{answer}");
+            assert!(!answer.contains("250 2.0.0 recorded"), "{answer}");
+        }
+        // Still serving, and nothing was recorded.
+        let incident = app.trigger("account-hijack", "high").await;
+        let id = incident["id"].as_str().unwrap();
+        let mails = app.smtp.wait_for(heads(&incident).len(), WAIT).await;
+        answer(&app, mail_to(&mails, "pr-head@example.com"), "pr-head@example.com", "OK").await;
+        assert_eq!(replies(&app.timeline(id).await).len(), 1);
+    }
+}
