@@ -329,6 +329,27 @@ pub enum EventData {
         #[serde(skip_serializing_if = "Option::is_none")]
         statement: Option<super::chase::StatementRef>,
     },
+    /// A signal from a monitoring or social-listening tool opened the
+    /// incident, joined it (same `dedup_key` while open), or opened it once
+    /// the commander confirmed it (`received_by` sent it, the event's actor
+    /// confirmed). `rule` is the source's matching rule, from 1; none for
+    /// its default.
+    SignalReceived {
+        source: String,
+        dedup_key: String,
+        title: String,
+        body: Option<String>,
+        link: Option<String>,
+        outcome: super::signal::Outcome,
+        scenario: String,
+        severity: Severity,
+        rule: Option<usize>,
+        received_at: DateTime<Utc>,
+        received_by: String,
+
+        #[serde(skip_serializing_if = "Option::is_none")]
+        via: Option<LinkUse>,
+    },
     /// A queued message was not sent: what it chased was answered first.
     MessageCancelled {
         message_id: Uuid,

@@ -707,6 +707,13 @@ fn known_summary(kind: &str, data: &Value) -> Option<String> {
                 text(data, "submitted_at").unwrap_or("?")
             )
         }
+        "signal_received" => format!(
+            "signal_received: {} from {} (key {}), {}",
+            text(data, "title")?,
+            text(data, "source")?,
+            text(data, "dedup_key").unwrap_or("?"),
+            text(data, "outcome").unwrap_or("?")
+        ),
         "message_cancelled" => format!(
             "message_cancelled: to {} ({})",
             text(data, "recipient")?,
