@@ -17,6 +17,7 @@ mod chasing;
 mod incidents;
 mod records;
 mod regulatory;
+mod signals;
 mod statements;
 
 use std::sync::Arc;
@@ -39,6 +40,7 @@ pub use access::{
 };
 pub use incidents::{Opened, Page, Trigger};
 pub use records::purge;
+pub use signals::{Confirmed, DEDUP_KEY_MAX, SIGNAL_LINK_MAX, SignalInput, SignalOutcome};
 pub use statements::Wording;
 
 #[derive(Debug, thiserror::Error)]
