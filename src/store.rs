@@ -331,20 +331,22 @@ pub trait SignalStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 
     /// Claims the earliest confirmation mail due at `now` that no worker
-    /// holds, until `lease_until`.
+    /// holds, until `lease_until`, and keeps `secret_hash` as its link's
+    /// before the mail leaves: a click on arrival finds it (an earlier
+    /// attempt's link stops working).
     async fn claim_signal_mail(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
+        secret_hash: &str,
     ) -> Result<Option<SignalMail>, StoreError>;
 
-    /// Records an attempt to send a confirmation mail: sent with the link
-    /// whose secret hashes to `secret_hash` (Ok), or failed with the error
-    /// and when to retry, if ever.
+    /// Records an attempt to send a confirmation mail: sent (Ok), or failed
+    /// with the error and when to retry, if ever.
     async fn record_signal_mail(
         &self,
         id: Uuid,
-        outcome: Result<&str, (&str, Option<DateTime<Utc>>)>,
+        outcome: Result<(), (&str, Option<DateTime<Utc>>)>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 }

@@ -46,6 +46,8 @@ CREATE TABLE signal_confirmations (
 );
 CREATE UNIQUE INDEX signal_confirmations_waiting ON signal_confirmations (source, dedup_key)
     WHERE confirmed_at IS NULL;
+-- Purging an incident clears what its confirmation points at.
+CREATE INDEX signal_confirmations_by_incident ON signal_confirmations (incident_id);
 CREATE INDEX signal_confirmations_mail_due ON signal_confirmations (mail_due_at)
     WHERE mail_due_at IS NOT NULL;
 

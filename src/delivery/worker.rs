@@ -30,7 +30,7 @@ use crate::domain::chase::{self, ClockRef, Purpose, Rung, StatementRef};
 use crate::domain::{Channel, EventData, Incident, LinkTarget, LinkToken, Notice};
 use crate::endpoint::Endpoint;
 use crate::playbook::Catalog;
-use crate::secret::random_secret;
+use crate::secret::{hash_secret, random_secret};
 use crate::store::{
     Attempt, AttemptOutcome, ClaimedMessage, SignalMail, Store, StoreError, Unreadable,
 };
@@ -213,21 +213,27 @@ impl Delivery {
         let mut step = Step::default();
         for _ in 0..self.policy.batch.max(1) {
             let now = self.now();
+            // The mail waits for the next pass rather than go without a link.
+            let secret = match random_secret() {
+                Ok(secret) => secret,
+                Err(error) => {
+                    tracing::error!(%error, "no random secret for a signal confirmation link");
+                    break;
+                }
+            };
             let Some(mail) = self
                 .store
-                .claim_signal_mail(now, now + self.lease())
+                .claim_signal_mail(now, now + self.lease(), &hash_secret(&secret))
                 .await?
             else {
                 break;
             };
             step.claimed += 1;
             let id = mail.pending.id;
-            let outcome = match self.send_signal_mail(&mail).await {
-                Ok(secret_hash) => {
+            let outcome = match self.send_signal_mail(&mail, &secret).await {
+                Ok(()) => {
                     step.sent += 1;
-                    self.store
-                        .record_signal_mail(id, Ok(&secret_hash), self.now())
-                        .await
+                    self.store.record_signal_mail(id, Ok(()), self.now()).await
                 }
                 Err(failure) => {
                     let retry_at = (failure.retryable && mail.attempt < self.policy.max_attempts)
@@ -252,12 +258,10 @@ impl Delivery {
         Ok(step)
     }
 
-    /// Mails the commander a fresh link to confirm a waiting signal; the
-    /// hash of its secret, for the store.
-    async fn send_signal_mail(&self, mail: &SignalMail) -> Result<String, Failure> {
+    /// Mails the commander the link (whose secret the claim stored hashed)
+    /// to confirm a waiting signal.
+    async fn send_signal_mail(&self, mail: &SignalMail, secret: &str) -> Result<(), Failure> {
         let pending = &mail.pending;
-        let secret = random_secret()
-            .map_err(|error| Failure::transient(format!("no random secret: {error}")))?;
         let url = format!(
             "{}/signals/confirm/{secret}",
             self.public_url.as_str().trim_end_matches('/')
@@ -310,7 +314,7 @@ impl Delivery {
             retryable: failure.retryable,
             reason: failure.reason,
         })?;
-        Ok(crate::secret::hash_secret(&secret))
+        Ok(())
     }
 
     async fn claim(

@@ -222,18 +222,20 @@ impl SignalStore for SqlStore {
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
+        secret_hash: &str,
     ) -> Result<Option<SignalMail>, StoreError> {
         let mut tx = Self::begin_write(&self.pool).await?;
         // A row held by a dead worker comes back once its lease ends.
         let claimed: Option<(Uuid, i64)> = sqlx::query_as(
             "UPDATE signal_confirmations SET mail_claimed_until = $2, \
-             mail_attempts = mail_attempts + 1 WHERE id = (SELECT id FROM signal_confirmations \
+             mail_attempts = mail_attempts + 1, secret_hash = $3 WHERE id = (SELECT id FROM signal_confirmations \
              WHERE mail_due_at IS NOT NULL AND mail_due_at <= $1 \
              AND (mail_claimed_until IS NULL OR mail_claimed_until <= $1) \
              ORDER BY mail_due_at LIMIT 1) RETURNING id, mail_attempts",
         )
         .bind(now)
         .bind(lease_until)
+        .bind(secret_hash)
         .fetch_optional(&mut *tx)
         .await?;
         let Some((id, attempt)) = claimed else {
@@ -258,17 +260,16 @@ impl SignalStore for SqlStore {
     async fn record_signal_mail(
         &self,
         id: Uuid,
-        outcome: Result<&str, (&str, Option<DateTime<Utc>>)>,
+        outcome: Result<(), (&str, Option<DateTime<Utc>>)>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let query = match outcome {
-            Ok(secret_hash) => sqlx::query(
+            Ok(()) => sqlx::query(
                 "UPDATE signal_confirmations SET mail_due_at = NULL, mail_claimed_until = NULL, \
-                 mailed_at = $2, secret_hash = $3, mail_error = NULL WHERE id = $1",
+                 mailed_at = $2, mail_error = NULL WHERE id = $1",
             )
             .bind(id)
-            .bind(now)
-            .bind(secret_hash),
+            .bind(now),
             Err((error, retry_at)) => sqlx::query(
                 "UPDATE signal_confirmations SET mail_due_at = $2, mail_claimed_until = NULL, \
                  mail_error = $3 WHERE id = $1",
