@@ -41,7 +41,6 @@ pub struct SignalAction {
 pub struct SignalRule {
     /// As written in the playbook.
     pub contains_any: Vec<String>,
-    #[serde(flatten)]
     pub action: SignalAction,
 }
 
