@@ -225,13 +225,20 @@ impl SignalStore for SqlStore {
         secret_hash: &str,
     ) -> Result<Option<SignalMail>, StoreError> {
         let mut tx = Self::begin_write(&self.pool).await?;
-        // A row held by a dead worker comes back once its lease ends.
+        // A row held by a dead worker comes back once its lease ends. The
+        // outer conditions repeat the inner ones: a PostgreSQL worker that
+        // waited for another's claim of the same row re-checks them against
+        // the row as that claim left it, and takes nothing.
         let claimed: Option<(Uuid, i64)> = sqlx::query_as(
             "UPDATE signal_confirmations SET mail_claimed_until = $2, \
-             mail_attempts = mail_attempts + 1, secret_hash = $3 WHERE id = (SELECT id FROM signal_confirmations \
+             mail_attempts = mail_attempts + 1, secret_hash = $3 \
+             WHERE id = (SELECT id FROM signal_confirmations \
              WHERE mail_due_at IS NOT NULL AND mail_due_at <= $1 \
              AND (mail_claimed_until IS NULL OR mail_claimed_until <= $1) \
-             ORDER BY mail_due_at LIMIT 1) RETURNING id, mail_attempts",
+             ORDER BY mail_due_at LIMIT 1) \
+             AND mail_due_at IS NOT NULL AND mail_due_at <= $1 \
+             AND (mail_claimed_until IS NULL OR mail_claimed_until <= $1) \
+             RETURNING id, mail_attempts",
         )
         .bind(now)
         .bind(lease_until)
