@@ -239,6 +239,39 @@ on_each_backend! {
         assert_eq!(joined["incident"]["id"], id);
     }
 
+    /// What the `signals+SOURCE@` mail path will call: the engine's entry
+    /// point, with a mail's subject and text and no link.
+    async fn a_mail_shaped_signal_goes_through_the_same_door(app) {
+        use tocsin::domain::Actor;
+        use tocsin::engine::{EngineError, SignalInput, SignalOutcome};
+        let mail = |subject: &str| SignalInput {
+            source: "monitoring".into(),
+            dedup_key: "<alarm-7@monitoring.example>".into(),
+            title: subject.into(),
+            body: Some("Ticket volume 5x normal.\n\n-- \nMonitoring".into()),
+            link: None,
+        };
+        let actor = Actor::system("signals-mail");
+        let opened = match app.engine.receive_signal(mail("Complaints up"), &actor).await {
+            Ok(SignalOutcome::Opened(incident)) => incident,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(opened.scenario, "complaint-surge");
+        match app.engine.receive_signal(mail("Re: Complaints up"), &actor).await {
+            Ok(SignalOutcome::Attached(incident)) => assert_eq!(incident.id, opened.id),
+            other => panic!("{other:?}"),
+        }
+        let timeline = app.timeline(&opened.id.to_string()).await;
+        let signals = signals_on(&timeline);
+        assert_eq!(signals.len(), 2);
+        assert_eq!(signals[0]["actor"], "system:signals-mail");
+        // An empty subject is refused naming the field the mail path maps.
+        match app.engine.receive_signal(mail("  "), &actor).await {
+            Err(EngineError::Invalid { field: "title", .. }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
     async fn bad_signals_are_refused_naming_the_field(app) {
         let (status, body) = signal(&app, json!({
             "source": "tiktok-scraper",
