@@ -273,6 +273,44 @@ mod tests {
     }
 
     #[test]
+    fn a_signal_joins_an_open_incident_and_not_a_resolved_one() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-02T09:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let mut incident = crate::domain::testing::drill_incident(at);
+        let source = source();
+        let signal = Signal {
+            source: "brandwatch".into(),
+            dedup_key: "k".into(),
+            title: Line::parse("Hacked again").unwrap(),
+            body: None,
+            link: None,
+        };
+        let received = Received::new(
+            &signal,
+            &source.route("Hacked again", None),
+            at,
+            "token:t".into(),
+        );
+        let later = at + chrono::Duration::minutes(5);
+        let events = attach(&mut incident, &received, None, later).unwrap();
+        assert!(matches!(
+            &events[..],
+            [EventData::SignalReceived {
+                outcome: Outcome::Attached,
+                rule: Some(1),
+                ..
+            }]
+        ));
+        assert_eq!(incident.updated_at, later);
+        incident.resolve(None, None, later).unwrap();
+        assert!(matches!(
+            attach(&mut incident, &received, None, later),
+            Err(DomainError::IncidentResolved(_))
+        ));
+    }
+
+    #[test]
     fn a_signal_no_rule_matches_takes_the_default() {
         let source = source();
         let routed = source.route("Mentions up 40%", Some("nothing special"));

@@ -1107,6 +1107,14 @@ mod tests {
             summarize("ready_to_resolve", &Value::Null),
             "ready_to_resolve: every required task is closed"
         );
+        assert_eq!(
+            summarize(
+                "signal_received",
+                &json!({"source": "brandwatch", "dedup_key": "bw-1", "title": "Hacked",
+                        "outcome": "attached"})
+            ),
+            "signal_received: Hacked from brandwatch (key bw-1), attached"
+        );
         let long = "x".repeat(1000);
         assert!(
             summarize("note_added", &json!({"text": long}))
