@@ -342,10 +342,13 @@ pub trait SignalStore: Send + Sync {
     ) -> Result<Option<SignalMail>, StoreError>;
 
     /// Records an attempt to send a confirmation mail: sent (Ok), or failed
-    /// with the error and when to retry, if ever.
+    /// with the error and when to retry, if ever; only while the claim that
+    /// stored `secret_hash` still holds the row (a worker whose lease ran
+    /// out and was taken over records nothing).
     async fn record_signal_mail(
         &self,
         id: Uuid,
+        secret_hash: &str,
         outcome: Result<(), (&str, Option<DateTime<Utc>>)>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;

@@ -176,6 +176,11 @@ enum Ready {
     Webhook(Snapshot),
 }
 
+/// How long a worker holds a signal's confirmation mail: longer than an
+/// SMTP connection and send may take (30 s and 60 s at most), since this
+/// lease is not renewed; a dead worker's mail waits that long.
+const SIGNAL_MAIL_LEASE: chrono::Duration = chrono::Duration::minutes(2);
+
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Step {
@@ -221,9 +226,10 @@ impl Delivery {
                     break;
                 }
             };
+            let secret_hash = hash_secret(&secret);
             let Some(mail) = self
                 .store
-                .claim_signal_mail(now, now + self.lease(), &hash_secret(&secret))
+                .claim_signal_mail(now, now + SIGNAL_MAIL_LEASE, &secret_hash)
                 .await?
             else {
                 break;
@@ -233,7 +239,9 @@ impl Delivery {
             let outcome = match self.send_signal_mail(&mail, &secret).await {
                 Ok(()) => {
                     step.sent += 1;
-                    self.store.record_signal_mail(id, Ok(()), self.now()).await
+                    self.store
+                        .record_signal_mail(id, &secret_hash, Ok(()), self.now())
+                        .await
                 }
                 Err(failure) => {
                     let retry_at = (failure.retryable && mail.attempt < self.policy.max_attempts)
@@ -249,7 +257,12 @@ impl Delivery {
                     }
                     tracing::warn!(signal = %id, error = %failure.reason, "signal confirmation mail failed");
                     self.store
-                        .record_signal_mail(id, Err((&failure.reason, retry_at)), self.now())
+                        .record_signal_mail(
+                            id,
+                            &secret_hash,
+                            Err((&failure.reason, retry_at)),
+                            self.now(),
+                        )
                         .await
                 }
             };

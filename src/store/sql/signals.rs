@@ -267,23 +267,26 @@ impl SignalStore for SqlStore {
     async fn record_signal_mail(
         &self,
         id: Uuid,
+        secret_hash: &str,
         outcome: Result<(), (&str, Option<DateTime<Utc>>)>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let query = match outcome {
             Ok(()) => sqlx::query(
                 "UPDATE signal_confirmations SET mail_due_at = NULL, mail_claimed_until = NULL, \
-                 mailed_at = $2, mail_error = NULL WHERE id = $1",
+                 mailed_at = $2, mail_error = NULL WHERE id = $1 AND secret_hash = $3",
             )
             .bind(id)
-            .bind(now),
+            .bind(now)
+            .bind(secret_hash),
             Err((error, retry_at)) => sqlx::query(
                 "UPDATE signal_confirmations SET mail_due_at = $2, mail_claimed_until = NULL, \
-                 mail_error = $3 WHERE id = $1",
+                 mail_error = $3 WHERE id = $1 AND secret_hash = $4",
             )
             .bind(id)
             .bind(retry_at)
-            .bind(error),
+            .bind(error)
+            .bind(secret_hash),
         };
         query.execute(&self.pool).await?;
         Ok(())
