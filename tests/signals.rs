@@ -219,6 +219,7 @@ on_each_backend! {
         let signals = signals_on(&timeline);
         assert_eq!(signals.len(), 1);
         assert_eq!(signals[0]["data"]["outcome"], "confirmed");
+        assert_eq!(signals[0]["data"]["repeats"], 1, "the repeat that waited with it");
         assert_eq!(signals[0]["data"]["received_by"], "token:test-responder");
         assert_eq!(signals[0]["actor"], format!("link:{COMMANDER}"));
         assert_eq!(signals[0]["data"]["via"]["user_agent"], "Mail-Test/1.0");

@@ -346,6 +346,10 @@ pub enum EventData {
         rule: Option<usize>,
         received_at: DateTime<Utc>,
         received_by: String,
+        /// Signals with the same key that arrived while this one waited
+        /// for the commander, counted rather than mailed again.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        repeats: Option<i64>,
 
         #[serde(skip_serializing_if = "Option::is_none")]
         via: Option<LinkUse>,

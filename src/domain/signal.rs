@@ -115,6 +115,8 @@ pub struct Received {
     pub received_at: DateTime<Utc>,
     /// Who sent it (`token:monitoring`), as the timeline names actors.
     pub received_by: String,
+    /// While it waited for the commander: the repeats of its key.
+    pub repeats: Option<i64>,
 }
 
 impl Received {
@@ -130,6 +132,7 @@ impl Received {
             rule: routed.rule,
             received_at: at,
             received_by: by,
+            repeats: None,
         }
     }
 
@@ -146,6 +149,7 @@ impl Received {
             rule: pending.rule,
             received_at: pending.received_at,
             received_by: pending.received_by.clone(),
+            repeats: Some(pending.repeats),
         }
     }
 
@@ -162,6 +166,7 @@ impl Received {
             rule: self.rule,
             received_at: self.received_at,
             received_by: self.received_by.clone(),
+            repeats: self.repeats,
             via,
         }
     }
@@ -181,6 +186,7 @@ impl Received {
             received_at: self.received_at,
             received_by: self.received_by.clone(),
             commander,
+            repeats: 0,
             incident_id: None,
             confirmed_at: None,
             confirmed_by: None,
@@ -220,6 +226,8 @@ pub struct PendingSignal {
     pub received_by: String,
     /// Where the confirmation link is mailed.
     pub commander: String,
+    /// Later signals with its key while it waited.
+    pub repeats: i64,
     /// Set once confirmed: the incident it opened or joined.
     pub incident_id: Option<Uuid>,
     pub confirmed_at: Option<chrono::DateTime<chrono::Utc>>,

@@ -15,7 +15,7 @@ use crate::store::{Claimed, Effects, SignalClaim, SignalMail, SignalStore, Store
 macro_rules! pending_columns {
     () => {
         "id, source, dedup_key, title, body, link, scenario, severity, rule, received_at, \
-         received_by, commander, incident_id, confirmed_at, confirmed_by"
+         received_by, commander, repeats, incident_id, confirmed_at, confirmed_by"
     };
 }
 
@@ -33,6 +33,7 @@ struct PendingRow {
     received_at: DateTime<Utc>,
     received_by: String,
     commander: String,
+    repeats: i64,
     incident_id: Option<Uuid>,
     confirmed_at: Option<DateTime<Utc>>,
     confirmed_by: Option<String>,
@@ -56,6 +57,7 @@ impl PendingRow {
             received_at: self.received_at,
             received_by: self.received_by,
             commander: self.commander,
+            repeats: self.repeats,
             incident_id: self.incident_id,
             confirmed_at: self.confirmed_at,
             confirmed_by: self.confirmed_by,
