@@ -255,13 +255,14 @@ fn check_playbooks(dir: &std::path::Path) -> ExitCode {
         Ok(catalog) => {
             println!(
                 "{}: ok ({} departments, {} scenarios, {} regimes, {} statement templates, \
-                 {} audiences)",
+                 {} audiences, {} signal sources)",
                 dir.display(),
                 catalog.departments().len(),
                 catalog.scenarios().len(),
                 catalog.regimes().len(),
                 catalog.templates().len(),
-                catalog.audiences().len()
+                catalog.audiences().len(),
+                catalog.signal_sources().len()
             );
             ExitCode::SUCCESS
         }

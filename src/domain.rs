@@ -18,6 +18,7 @@ pub mod reply;
 pub mod reply_key;
 pub mod retention;
 pub mod severity;
+pub mod signal;
 pub mod statement;
 pub mod task;
 #[cfg(test)]
@@ -118,6 +119,8 @@ pub enum DomainError {
     StatementNotApproved { number: u32, status: &'static str },
     #[error("statement {0} is not a published statement that can be superseded")]
     NotSupersedable(u32),
+    #[error("this signal was confirmed already")]
+    SignalConfirmed,
     #[error("the clock of {step} has not started: it runs from {start}, not yet recorded")]
     ClockNotStarted { step: String, start: String },
 }

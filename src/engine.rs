@@ -19,6 +19,7 @@ mod incidents;
 mod records;
 mod regulatory;
 mod replies;
+mod signals;
 mod statements;
 
 use std::sync::Arc;
@@ -42,6 +43,7 @@ pub use access::{
 pub use incidents::{Opened, Page, Trigger};
 pub use records::purge;
 pub use replies::Receipt;
+pub use signals::{Confirmed, DEDUP_KEY_MAX, SIGNAL_LINK_MAX, SignalInput, SignalOutcome};
 pub use statements::Wording;
 
 #[derive(Debug, thiserror::Error)]

@@ -13,6 +13,7 @@ mod openapi;
 mod private;
 mod public;
 mod regulatory;
+mod signals;
 mod statements;
 mod text;
 mod timeline;
@@ -182,6 +183,11 @@ pub fn router(state: AppState) -> Router {
         .route(&format!("{task}/complete"), post(incidents::complete_task))
         .route(&format!("{task}/skip"), post(incidents::skip_task))
         .route("/links/{token}", get(links::show).post(links::act))
+        .route("/api/v1/signals", post(signals::receive))
+        .route(
+            "/signals/confirm/{token}",
+            get(signals::show).post(signals::confirm),
+        )
         .route("/assets/live.js", get(console::live_script))
         .merge(console_routes())
         .fallback(not_found)

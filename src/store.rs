@@ -29,6 +29,7 @@ use crate::auth::{ApiToken, Role, Session, User};
 use crate::domain::briefing::{NewRecipient, Share};
 use crate::domain::chase::{DueTimer, NewTimer};
 use crate::domain::regulatory::IncidentClock;
+use crate::domain::signal::PendingSignal;
 use crate::domain::statement::IncidentStatements;
 use crate::domain::{
     Actor, Channel, DomainError, Event, EventData, IdempotencyClaim, Incident, IncidentFilter,
@@ -268,6 +269,103 @@ pub trait IncidentStore: Send + Sync {
     /// publication first; at most `limit` incidents.
     async fn published_statements(&self, limit: u32)
     -> Result<Vec<IncidentStatements>, StoreError>;
+}
+
+/// The key a signal claims with the incident it opens.
+#[derive(Debug, Clone)]
+pub struct SignalClaim {
+    pub source: String,
+    pub dedup_key: String,
+    /// The waiting signal this opening confirms, and who confirmed it: it
+    /// is marked confirmed in the same transaction.
+    pub confirms: Option<(Uuid, String)>,
+}
+
+/// What claiming a signal's key with a new incident did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claimed {
+    /// The incident is stored and holds the key.
+    Opened,
+    /// The key's incident is open: nothing was written; join this one.
+    Held(Uuid),
+    /// The waiting signal was confirmed by someone else first: nothing
+    /// was written.
+    AlreadyConfirmed,
+}
+
+/// A confirmation mail a worker claimed: the waiting signal and where to send it.
+#[derive(Debug, Clone)]
+pub struct SignalMail {
+    pub pending: PendingSignal,
+    /// Including this one.
+    pub attempt: i64,
+}
+
+/// Signals: the keys that deduplicate them, and those waiting for the
+/// commander.
+#[async_trait]
+pub trait SignalStore: Send + Sync {
+    /// Inserts an incident a signal opens and its opening effects, and
+    /// claims the signal's key for it, in one transaction; unless the key's
+    /// incident is open (or confirmation came first): then nothing is written.
+    async fn open_for_signal(
+        &self,
+        incident: &Incident,
+        opened: Effects,
+        actor: &Actor,
+        claim: &SignalClaim,
+    ) -> Result<Claimed, StoreError>;
+
+    /// The incident a key last opened or joined, if its incident is open.
+    async fn open_signal_incident(
+        &self,
+        source: &str,
+        dedup_key: &str,
+    ) -> Result<Option<Uuid>, StoreError>;
+
+    /// Stores a signal to confirm, with its mail to its commander due now,
+    /// unless one with its key is waiting already: that one counts a repeat
+    /// instead. The id of the one waiting, and whether it is this one.
+    async fn wait_for_confirmation(
+        &self,
+        pending: &PendingSignal,
+    ) -> Result<(Uuid, bool), StoreError>;
+
+    /// A waiting (or confirmed) signal by its link's secret hash.
+    async fn pending_signal(&self, secret_hash: &str) -> Result<Option<PendingSignal>, StoreError>;
+
+    /// Marks a waiting signal confirmed, joining `incident_id`; false if it
+    /// was confirmed already.
+    async fn confirm_signal(
+        &self,
+        id: Uuid,
+        incident_id: Uuid,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Claims the earliest confirmation mail due at `now` that no worker
+    /// holds, until `lease_until`, and keeps `secret_hash` as its link's
+    /// before the mail leaves: a click on arrival finds it (an earlier
+    /// attempt's link stops working).
+    async fn claim_signal_mail(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        secret_hash: &str,
+    ) -> Result<Option<SignalMail>, StoreError>;
+
+    /// Records an attempt to send a confirmation mail: sent (Ok), or failed
+    /// with the error and when to retry, if ever; only while the claim that
+    /// stored `secret_hash` still holds the row (a worker whose lease ran
+    /// out and was taken over records nothing).
+    async fn record_signal_mail(
+        &self,
+        id: Uuid,
+        secret_hash: &str,
+        outcome: Result<(), (&str, Option<DateTime<Utc>>)>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 }
 
 /// The hash-chained timeline and the key that signs its heads.
@@ -533,12 +631,20 @@ pub trait AdminStore: Send + Sync {
 
 /// Everything tocsin keeps.
 pub trait Store:
-    IncidentStore + TimelineStore + OutboxStore + TimerStore + StaffStore + RetentionStore + AdminStore
+    IncidentStore
+    + SignalStore
+    + TimelineStore
+    + OutboxStore
+    + TimerStore
+    + StaffStore
+    + RetentionStore
+    + AdminStore
 {
 }
 
 impl<T> Store for T where
     T: IncidentStore
+        + SignalStore
         + TimelineStore
         + OutboxStore
         + TimerStore

@@ -27,7 +27,7 @@ fn playbooks_check_accepts_the_shipped_playbooks() {
     let out = tocsin(dir.path(), &["playbooks", "check", support::PLAYBOOKS]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains(
-        "ok (5 departments, 5 scenarios, 5 regimes, 3 statement templates, 4 audiences)"
+        "ok (5 departments, 5 scenarios, 5 regimes, 3 statement templates, 4 audiences, 2 signal sources)"
     ));
 }
 

@@ -120,6 +120,19 @@ on_each_backend! {
             call(Method::POST, "/api/v1/incidents", "/api/v1/incidents".into(), &l, Some(json!({
                 "title": "Storm", "scenario": "social-media-storm", "severity": "high", "summary": "s"})),
                 StatusCode::FORBIDDEN),
+            call(Method::POST, "/api/v1/signals", "/api/v1/signals".into(), &r, Some(json!({
+                "source": "monitoring", "dedup_key": "openapi", "title": "Ticket volume up",
+                "body": "x", "link": "https://monitoring.example/a/1"})), StatusCode::CREATED),
+            call(Method::POST, "/api/v1/signals", "/api/v1/signals".into(), &r, Some(json!({
+                "source": "monitoring", "dedup_key": "openapi", "title": "Ticket volume up again"})),
+                StatusCode::OK),
+            call(Method::POST, "/api/v1/signals", "/api/v1/signals".into(), &r, Some(json!({
+                "source": "brandwatch", "dedup_key": "openapi", "title": "Mentions up"})),
+                StatusCode::ACCEPTED),
+            call(Method::POST, "/api/v1/signals", "/api/v1/signals".into(), &r, Some(json!({
+                "source": "nowhere", "dedup_key": "k", "title": "t"})), StatusCode::UNPROCESSABLE_ENTITY),
+            call(Method::POST, "/api/v1/signals", "/api/v1/signals".into(), &l, Some(json!({
+                "source": "monitoring", "dedup_key": "k", "title": "t"})), StatusCode::FORBIDDEN),
             call(Method::GET, "/api/v1/incidents", "/api/v1/incidents?status=open".into(), &l, None, StatusCode::OK),
             call(Method::GET, "/api/v1/incidents", "/api/v1/incidents?limit=900".into(), &l, None, StatusCode::BAD_REQUEST),
             call(Method::GET, inc, format!("/api/v1/incidents/{id}"), &l, None, StatusCode::OK),
@@ -337,6 +350,40 @@ on_each_backend! {
         }
     }
 
+    async fn signals_are_refused_exactly_where_the_document_says(app) {
+        let doc = document(&app).await;
+        let schema = component(&doc, "SignalBody");
+        let long_key = "k".repeat(255);
+        let too_long_key = "k".repeat(256);
+        let long_link = format!("https://x.example/{}", "a".repeat(2048 - 18));
+        let too_long_link = format!("{long_link}a");
+        let samples = [
+            json!({"source": "monitoring", "dedup_key": "a", "title": "t"}),
+            json!({"source": "monitoring", "dedup_key": " tab\tkey ", "title": "t", "body": null}),
+            json!({"source": "monitoring", "dedup_key": long_key, "title": "t"}),
+            json!({"source": "monitoring", "dedup_key": too_long_key, "title": "t"}),
+            json!({"source": "monitoring", "dedup_key": " \n", "title": "t"}),
+            json!({"source": "monitoring", "dedup_key": "bell\u{7}", "title": "t"}),
+            json!({"source": "monitoring", "dedup_key": "k", "title": "t", "link": "http://%"}),
+            json!({"source": "monitoring", "dedup_key": "k", "title": "t", "link": long_link}),
+            json!({"source": "monitoring", "dedup_key": "k", "title": "t", "link": too_long_link}),
+            json!({"source": "monitoring", "dedup_key": "k", "title": "t", "link": "HTTP://x"}),
+            json!({"source": "monitoring", "dedup_key": "k", "title": "t", "link": "https://"}),
+            json!({"source": "monitoring", "dedup_key": "k", "title": "t", "link": "https://a b"}),
+            json!({"source": "monitoring", "dedup_key": "k", "title": "t", "link": "javascript:alert(1)"}),
+            json!({"source": "Monitoring", "dedup_key": "k", "title": "t"}),
+            json!({"source": "monitoring", "dedup_key": "k", "title": "t", "extra": 1}),
+        ];
+        for body in samples {
+            let documented = schema.is_valid(&body);
+            let (status, answer) = app.post("/api/v1/signals", &app.responder, body.clone()).await;
+            assert_eq!(status.is_success(), documented, "{body}: documented valid {documented}: {status} {answer}");
+            if !documented {
+                assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {answer}");
+            }
+        }
+    }
+
     async fn the_largest_body_the_document_allows_is_accepted(app) {
         let doc = document(&app).await;
         let id = app.trigger("account-hijack", "low").await["id"].as_str().unwrap().to_owned();
@@ -407,6 +454,10 @@ on_each_backend! {
         let listed: BTreeSet<&str> = department["schema"]["enum"].as_array().unwrap().iter()
             .map(|d| d.as_str().unwrap()).collect();
         assert_eq!(listed, loaded);
+
+        let listed: BTreeSet<&str> = doc["components"]["schemas"]["SignalBody"]["properties"]["source"]["enum"]
+            .as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+        assert_eq!(listed, BTreeSet::from(["brandwatch", "monitoring"]));
 
         // An unknown scenario is refused, as the enum says.
         let (status, _) = app.post("/api/v1/incidents", &app.responder, json!({

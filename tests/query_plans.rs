@@ -27,6 +27,8 @@ const GROWING: &[&str] = &[
     "idempotency_keys",
     "sessions",
     "sign_in_links",
+    "signal_keys",
+    "signal_confirmations",
 ];
 
 with_each_backend!(no_request_reads_a_whole_growing_table);
@@ -54,6 +56,14 @@ async fn no_request_reads_a_whole_growing_table(backend: Backend) {
     threads.2.lock().unwrap().clear();
     // Seconds-long deadlines: the chaser climbs while the test runs.
     let (_dir, playbooks) = support::drill_playbooks("1m", "2m");
+    std::fs::create_dir_all(playbooks.join("signals")).unwrap();
+    std::fs::write(
+        playbooks.join("signals/alarms.toml"),
+        "title = \"Alarms\"\n[[rule]]\ncontains_any = [\"down\"]\nscenario = \"drill\"\n\
+         severity = \"high\"\n[default]\nscenario = \"drill\"\nseverity = \"low\"\n\
+         confirm_first = true\n",
+    )
+    .unwrap();
     let clock = ManualClock::starting_now();
     let options = Options {
         clock: Some(Arc::clone(&clock)),
@@ -200,6 +210,59 @@ async fn use_it_as_people_do(app: &TestApp, clock: &ManualClock) {
         .map(|r| (r.status(), ()))
         .unwrap();
     assert_eq!(status, StatusCode::CREATED);
+    // Signals: one opens, its repeat joins, one waits for the commander,
+    // who opens the mailed link and confirms; the first is resolved, and
+    // purged below with its key.
+    let signal =
+        |key: &str, title: &str| json!({"source": "alarms", "dedup_key": key, "title": title});
+    let (status, opened) = app
+        .post(
+            "/api/v1/signals",
+            &app.responder,
+            signal("site", "Site down"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{opened}");
+    let (status, _) = app
+        .post(
+            "/api/v1/signals",
+            &app.responder,
+            signal("site", "Site down"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .post(
+            "/api/v1/signals",
+            &app.responder,
+            signal("noise", "Mentions"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let confirm = loop {
+        let found = app
+            .smtp
+            .received()
+            .iter()
+            .flat_map(|mail| mail.links())
+            .find(|link| link.contains("/signals/confirm/"));
+        if let Some(link) = found {
+            break link;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    app.client.get(&confirm).send().await.unwrap();
+    let (status, page) = support::press(&app.client, &confirm, "confirm").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let opened = opened["incident"]["id"].as_str().unwrap();
+    let (status, answer) = app
+        .post(
+            &format!("/api/v1/incidents/{opened}/resolve"),
+            &app.responder,
+            json!({"force": true, "reason": "Back up"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
     // The chaser climbs, the deliveries go, the resolved incident is purged.
     for _ in 0..3 {
         clock.advance(chrono::Duration::minutes(2));

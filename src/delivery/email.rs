@@ -163,6 +163,32 @@ pub fn build(envelope: &Envelope<'_>, rendered: &RenderedEmail) -> Result<Messag
     Ok(message)
 }
 
+/// A plain-text mail about no incident (yet): a signal that waits for the
+/// commander's confirmation.
+pub fn build_plain(
+    from: &Mailbox,
+    to: &str,
+    message_id: Uuid,
+    domain: &str,
+    subject: &str,
+    text: String,
+) -> Result<Message, BuildError> {
+    let to: Mailbox = to
+        .parse()
+        .map_err(|_| BuildError::Recipient(to.to_owned()))?;
+    Ok(Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(subject)
+        .message_id(Some(format!("<{message_id}@{domain}>")))
+        .header(AutoSubmitted)
+        .singlepart(
+            SinglePart::builder()
+                .header(ContentType::TEXT_PLAIN)
+                .body(text),
+        )?)
+}
+
 /// RFC 3834: tells auto-responders (out-of-office replies) not to answer.
 #[derive(Clone)]
 struct AutoSubmitted;

@@ -535,6 +535,7 @@ impl Renderer {
             "pages/statement_link.html",
             "pages/statements.html",
             "pages/problem.html",
+            "pages/signal_link.html",
             "console/layout.html",
             "console/sign_in.html",
             "console/sign_in_confirm.html",

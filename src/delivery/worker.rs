@@ -30,8 +30,10 @@ use crate::domain::chase::{self, ClockRef, Purpose, Rung, StatementRef};
 use crate::domain::{Channel, EventData, Incident, LinkTarget, LinkToken, Notice, TokenKind};
 use crate::endpoint::Endpoint;
 use crate::playbook::Catalog;
-use crate::secret::random_secret;
-use crate::store::{Attempt, AttemptOutcome, ClaimedMessage, Store, StoreError, Unreadable};
+use crate::secret::{hash_secret, random_secret};
+use crate::store::{
+    Attempt, AttemptOutcome, ClaimedMessage, SignalMail, Store, StoreError, Unreadable,
+};
 
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -178,6 +180,11 @@ enum Ready {
     Webhook(Snapshot),
 }
 
+/// How long a worker holds a signal's confirmation mail: longer than an
+/// SMTP connection and send may take (30 s and 60 s at most), since this
+/// lease is not renewed; a dead worker's mail waits that long.
+const SIGNAL_MAIL_LEASE: chrono::Duration = chrono::Duration::minutes(2);
+
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Step {
@@ -200,7 +207,131 @@ impl Delivery {
     /// One pass: claim what is due, deliver it concurrently, record it.
     pub async fn step(&self) -> Result<Step, StoreError> {
         let (claim, batch) = self.claim(self.policy.batch).await?;
-        Ok(self.deliver_batch(claim, batch, Vec::new()).await)
+        let mut step = self.deliver_batch(claim, batch, Vec::new()).await;
+        let signals = self.signal_mails().await?;
+        step.claimed += signals.claimed;
+        step.sent += signals.sent;
+        step.retrying += signals.retrying;
+        step.failed += signals.failed;
+        Ok(step)
+    }
+
+    /// Sends the confirmation mails of signals waiting for the commander,
+    /// one at a time: there is one per noisy alert at most, not a flood.
+    async fn signal_mails(&self) -> Result<Step, StoreError> {
+        let mut step = Step::default();
+        for _ in 0..self.policy.batch.max(1) {
+            let now = self.now();
+            // The mail waits for the next pass rather than go without a link.
+            let secret = match random_secret() {
+                Ok(secret) => secret,
+                Err(error) => {
+                    tracing::error!(%error, "no random secret for a signal confirmation link");
+                    break;
+                }
+            };
+            let secret_hash = hash_secret(&secret);
+            let Some(mail) = self
+                .store
+                .claim_signal_mail(now, now + SIGNAL_MAIL_LEASE, &secret_hash)
+                .await?
+            else {
+                break;
+            };
+            step.claimed += 1;
+            let id = mail.pending.id;
+            let outcome = match self.send_signal_mail(&mail, &secret).await {
+                Ok(()) => {
+                    step.sent += 1;
+                    self.store
+                        .record_signal_mail(id, &secret_hash, Ok(()), self.now())
+                        .await
+                }
+                Err(failure) => {
+                    let retry_at = (failure.retryable && mail.attempt < self.policy.max_attempts)
+                        .then(|| {
+                            self.now()
+                                + chrono::Duration::from_std(self.policy.retry_delay(mail.attempt))
+                                    .unwrap_or(chrono::Duration::MAX)
+                        });
+                    if retry_at.is_some() {
+                        step.retrying += 1;
+                    } else {
+                        step.failed += 1;
+                    }
+                    tracing::warn!(signal = %id, error = %failure.reason, "signal confirmation mail failed");
+                    self.store
+                        .record_signal_mail(
+                            id,
+                            &secret_hash,
+                            Err((&failure.reason, retry_at)),
+                            self.now(),
+                        )
+                        .await
+                }
+            };
+            outcome?;
+        }
+        Ok(step)
+    }
+
+    /// Mails the commander the link (whose secret the claim stored hashed)
+    /// to confirm a waiting signal.
+    async fn send_signal_mail(&self, mail: &SignalMail, secret: &str) -> Result<(), Failure> {
+        let pending = &mail.pending;
+        let url = format!(
+            "{}/signals/confirm/{secret}",
+            self.public_url.as_str().trim_end_matches('/')
+        );
+        let source = self
+            .catalog
+            .signal_source(&pending.source)
+            .map_or(pending.source.as_str(), |source| source.title.as_str());
+        let scenario = self
+            .catalog
+            .scenario(&pending.scenario)
+            .map_or(pending.scenario.as_str(), |scenario| {
+                scenario.title.as_str()
+            });
+        let mut text = format!(
+            "{source} sent a signal that the playbooks say to confirm before anyone else is woken:\n\n\
+             {}\n",
+            pending.title
+        );
+        if let Some(body) = &pending.body {
+            text.push_str(&format!("\n{body}\n"));
+        }
+        if let Some(link) = &pending.link {
+            text.push_str(&format!("\nIn {source}: {link}\n"));
+        }
+        text.push_str(&format!(
+            "\nConfirming opens an incident \"{scenario}\" at severity {} and notifies its \
+             departments. Open this link to see it and confirm (opening it changes nothing):\n\n\
+             {url}\n\nDeduplication key: {}. Received {} from {}.\n",
+            pending.severity,
+            pending.dedup_key,
+            render::when(pending.received_at),
+            pending.received_by
+        ));
+        let domain = self.public_url.host_str().unwrap_or("localhost");
+        let email = email::build_plain(
+            &self.from,
+            &pending.commander,
+            pending.id,
+            domain,
+            &format!(
+                "[{}] Confirm? {}",
+                self.catalog.organisation().name,
+                pending.title
+            ),
+            text,
+        )
+        .map_err(|error| Failure::permanent(error.to_string()))?;
+        self.mailer.send(email).await.map_err(|failure| Failure {
+            retryable: failure.retryable,
+            reason: failure.reason,
+        })?;
+        Ok(())
     }
 
     async fn claim(
@@ -1014,6 +1145,9 @@ impl Delivery {
                         false
                     }
                 };
+            if let Err(error) = self.signal_mails().await {
+                crate::store::log_failure(&error, "signal confirmation mails failed");
+            }
             if full {
                 continue;
             }

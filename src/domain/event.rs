@@ -369,6 +369,30 @@ pub enum EventData {
         /// What tocsin did, as the confirmation mail says it.
         outcome: String,
     },
+    /// A signal from a monitoring or social-listening tool opened the
+    /// incident, joined it (same `dedup_key` while open), or opened it once
+    /// the commander confirmed it (`received_by` sent it, the event's actor
+    /// confirmed). `rule` is the source's matching rule, from 1; none for
+    /// its default.
+    SignalReceived {
+        source: String,
+        dedup_key: String,
+        title: String,
+        body: Option<String>,
+        link: Option<String>,
+        outcome: super::signal::Outcome,
+        scenario: String,
+        severity: Severity,
+        rule: Option<usize>,
+        received_at: DateTime<Utc>,
+        received_by: String,
+        /// Signals with the same key that arrived while this one waited
+        /// for the commander, counted rather than mailed again.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        repeats: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        via: Option<LinkUse>,
+    },
     /// A queued message was not sent: what it chased was answered first.
     MessageCancelled {
         message_id: Uuid,

@@ -66,6 +66,31 @@ impl<const MAX: usize> fmt::Display for Text<MAX> {
     }
 }
 
+/// Combining accents, as a decomposed `é` carries them.
+pub fn is_combining_mark(c: char) -> bool {
+    matches!(c, '\u{0300}'..='\u{036f}')
+}
+
+/// Lower case without French accents, non-breaking spaces as spaces: what
+/// reply commands and signal matches are compared in (phones and
+/// social-listening tools drop or keep accents at random).
+pub fn fold(text: &str) -> String {
+    text.chars()
+        .filter(|c| !is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            'à' | 'â' | 'ä' => 'a',
+            'ç' => 'c',
+            'é' | 'è' | 'ê' | 'ë' => 'e',
+            'î' | 'ï' => 'i',
+            'ô' | 'ö' => 'o',
+            'ù' | 'û' | 'ü' => 'u',
+            '\u{a0}' | '\u{202f}' => ' ',
+            other => other,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ use super::extract::Caller;
 use super::{ApiError, AppState};
 use crate::auth::Permission;
 use crate::domain::regulatory::Regime;
+use crate::domain::signal::SignalSource;
 use crate::domain::statement::placeholders;
 use crate::playbook::{Department, Organisation, Scenario};
 
@@ -20,6 +21,8 @@ pub struct PlaybooksView {
     templates: Vec<TemplateSummary>,
     /// Who briefings go to; members are counted, not listed.
     audiences: Vec<AudienceSummary>,
+    /// Where `POST /api/v1/signals` takes alerts from, and what each opens.
+    signals: Vec<SignalSource>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -139,6 +142,7 @@ pub async fn playbooks(
                 members: audience.members.len(),
             })
             .collect(),
+        signals: catalog.signal_sources().to_vec(),
     }))
 }
 

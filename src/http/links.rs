@@ -139,7 +139,7 @@ pub(crate) fn link_action(
 
 /// The route's one parameter is its last segment; read it undecoded so a
 /// malformed one gets the link page's answer rather than a JSON error.
-fn raw_token(uri: &Uri) -> &str {
+pub(super) fn raw_token(uri: &Uri) -> &str {
     uri.path().rsplit('/').next().unwrap_or_default()
 }
 
@@ -164,13 +164,18 @@ struct Problem<'a> {
 }
 
 /// Link pages are for one person's eyes, and run no script.
-fn page(status: StatusCode, body: String) -> Response {
+pub(super) fn page(status: StatusCode, body: String) -> Response {
     let mut response = (status, Html(body)).into_response();
     private::protect(response.headers_mut(), private::LINK_PAGE_POLICY);
     response
 }
 
-fn problem(state: &AppState, status: StatusCode, heading: &str, message: &str) -> Response {
+pub(super) fn problem(
+    state: &AppState,
+    status: StatusCode,
+    heading: &str,
+    message: &str,
+) -> Response {
     match state
         .renderer
         .page("pages/problem.html", Problem { heading, message })
@@ -180,7 +185,7 @@ fn problem(state: &AppState, status: StatusCode, heading: &str, message: &str) -
     }
 }
 
-fn unknown_action(state: &AppState) -> Response {
+pub(super) fn unknown_action(state: &AppState) -> Response {
     problem(
         state,
         StatusCode::BAD_REQUEST,
@@ -189,7 +194,7 @@ fn unknown_action(state: &AppState) -> Response {
     )
 }
 
-fn internal(error: &(dyn std::error::Error + 'static)) -> Response {
+pub(super) fn internal(error: &(dyn std::error::Error + 'static)) -> Response {
     let failure = Failure::of(error, "link page failed");
     let message = failure.for_people();
     let mut response = page(
@@ -233,7 +238,7 @@ fn expired(state: &AppState) -> Response {
 }
 
 /// An unknown link, counted against the address that tried it.
-fn unknown_link(state: &AppState, ip: IpAddr) -> Response {
+pub(super) fn unknown_link(state: &AppState, ip: IpAddr) -> Response {
     if state.link_guard.over_limit(ip) {
         return problem(
             state,
@@ -505,7 +510,7 @@ pub async fn show(State(state): State<AppState>, ClientIp(client): ClientIp, uri
 }
 
 /// The user agent a click came with, kept short for the timeline.
-fn user_agent(headers: &HeaderMap) -> Option<String> {
+pub(super) fn user_agent(headers: &HeaderMap) -> Option<String> {
     headers
         .get(USER_AGENT)
         .and_then(|value| value.to_str().ok())

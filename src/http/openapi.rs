@@ -18,6 +18,7 @@ use crate::playbook::Catalog;
         super::catalog::playbooks,
         super::catalog::scenarios,
         super::incidents::trigger,
+        super::signals::receive,
         super::incidents::list,
         super::incidents::show,
         super::timeline::export,
@@ -132,6 +133,21 @@ pub fn served(catalog: &Catalog) -> utoipa::openapi::OpenApi {
         trigger.properties.insert(
             "scenario".into(),
             ids(scenarios, "A scenario id from `GET /api/v1/scenarios`.").into(),
+        );
+    }
+    let sources = catalog.signal_sources().iter().map(|s| s.id.as_str());
+    if let Some(RefOr::T(Schema::Object(signal))) = doc
+        .components
+        .as_mut()
+        .and_then(|components| components.schemas.get_mut("SignalBody"))
+    {
+        signal.properties.insert(
+            "source".into(),
+            ids(
+                sources,
+                "A signal source: a file `playbooks/signals/<source>.toml`.",
+            )
+            .into(),
         );
     }
     let departments = catalog.departments().iter().map(|d| d.id.as_str());

@@ -31,7 +31,7 @@ pub const TEXT_PATTERN: &str = concat!(
     "[^\u{0}-\u{8}\u{b}\u{c}\u{e}-\u{1f}\u{7f}-\u{9f}]*$",
 );
 
-fn schema(max: usize, description: &str) -> RefOr<Schema> {
+pub(super) fn schema(max: usize, description: &str) -> RefOr<Schema> {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .min_length(Some(1))
@@ -52,6 +52,11 @@ pub struct LineInput(String);
 impl LineInput {
     pub fn read(&self, field: &str) -> Result<Line, ApiError> {
         read(field, &self.0)
+    }
+
+    /// As sent, for a use case that parses it itself.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -75,6 +80,11 @@ pub struct ProseInput(String);
 impl ProseInput {
     pub fn read(&self, field: &str) -> Result<Prose, ApiError> {
         read(field, &self.0)
+    }
+
+    /// As sent, for a use case that parses it itself.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 

@@ -14,6 +14,8 @@
 //! uses for an item that does not apply; `SAUTER` was left out, as slang.
 
 pub use crate::domain::reply::Command;
+pub use crate::domain::text::fold;
+use crate::domain::text::is_combining_mark;
 
 /// Why a reply's words are no command; the confirmation mail says so.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -86,29 +88,6 @@ fn first_word(text: &str) -> (&str, &str) {
         .find(|(_, c)| !(c.is_alphanumeric() || is_combining_mark(*c)))
         .map_or(text.len(), |(at, _)| at);
     text.split_at(end)
-}
-
-fn is_combining_mark(c: char) -> bool {
-    matches!(c, '\u{0300}'..='\u{036f}')
-}
-
-/// Lower case without French accents, non-breaking spaces as spaces: what
-/// the command words and the history markers are compared in.
-pub fn fold(text: &str) -> String {
-    text.chars()
-        .filter(|c| !is_combining_mark(*c))
-        .flat_map(char::to_lowercase)
-        .map(|c| match c {
-            'à' | 'â' | 'ä' => 'a',
-            'ç' => 'c',
-            'é' | 'è' | 'ê' | 'ë' => 'e',
-            'î' | 'ï' => 'i',
-            'ô' | 'ö' => 'o',
-            'ù' | 'û' | 'ü' => 'u',
-            '\u{a0}' | '\u{202f}' => ' ',
-            other => other,
-        })
-        .collect()
 }
 
 /// The reply's own words: the text before the first line of quoted history,

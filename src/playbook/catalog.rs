@@ -8,6 +8,7 @@ use serde::{Serialize, Serializer};
 
 use crate::domain::briefing::Audience;
 use crate::domain::regulatory::{ChaseContacts, Regime};
+use crate::domain::signal::SignalSource;
 use crate::domain::statement::{ApprovalPolicy, Approver, Template};
 use crate::domain::{Person, Plan, PlannedDepartment, PlannedTask, Severity};
 
@@ -24,6 +25,8 @@ pub struct Catalog {
     pub(super) templates: Vec<Template>,
     /// Sorted by id.
     pub(super) audiences: Vec<Audience>,
+    /// Signal sources, sorted by id.
+    pub(super) signals: Vec<SignalSource>,
 }
 
 /// A person to notify.
@@ -238,6 +241,15 @@ impl Catalog {
 
     pub fn audience(&self, id: &str) -> Option<&Audience> {
         self.audiences.iter().find(|audience| audience.id == id)
+    }
+
+    /// Sorted by id.
+    pub fn signal_sources(&self) -> &[SignalSource] {
+        &self.signals
+    }
+
+    pub fn signal_source(&self, id: &str) -> Option<&SignalSource> {
+        self.signals.iter().find(|source| source.id == id)
     }
 
     pub fn template(&self, id: &str) -> Option<&Template> {

@@ -13,15 +13,18 @@ use super::address;
 use super::catalog::{ApprovalRule, Catalog, Contact, Department, Item, Organisation, Scenario};
 use super::diagnostics::{Diagnostic, Diagnostics, SourceFile};
 use super::parse::{
-    self, RawAudience, RawDepartment, RawOrganisation, RawRegime, SLUG_RULE, is_slug,
+    self, RawAudience, RawDepartment, RawOrganisation, RawRegime, RawSignalAction, RawSignalSource,
+    SLUG_RULE, is_slug,
 };
 use crate::domain::briefing::Audience;
 use crate::domain::regulatory::Regime;
+use crate::domain::signal::{SignalAction, SignalRule, SignalSource};
 
 const ORGANISATION_FILE: &str = "organisation.toml";
 const DEPARTMENTS_DIR: &str = "departments";
 const REGIMES_DIR: &str = "regimes";
 const AUDIENCES_DIR: &str = "audiences";
+const SIGNALS_DIR: &str = "signals";
 
 struct LoadedDepartment {
     id: String,
@@ -35,6 +38,12 @@ struct LoadedAudience {
     id: String,
     source: SourceFile,
     raw: Option<RawAudience>,
+}
+
+struct LoadedSignalSource {
+    id: String,
+    source: SourceFile,
+    raw: Option<RawSignalSource>,
 }
 
 struct LoadedRegime {
@@ -63,11 +72,16 @@ impl Catalog {
         let departments = read_toml_files(&dir.join(DEPARTMENTS_DIR), true, &mut diagnostics);
         let regimes = read_toml_files(&dir.join(REGIMES_DIR), false, &mut diagnostics);
         let audiences = read_toml_files(&dir.join(AUDIENCES_DIR), false, &mut diagnostics);
+        let signals = read_toml_files(&dir.join(SIGNALS_DIR), false, &mut diagnostics);
         check_files(
             dir,
             organisation,
             departments,
-            Files { regimes, audiences },
+            Files {
+                regimes,
+                audiences,
+                signals,
+            },
             diagnostics,
         )
     }
@@ -96,6 +110,7 @@ impl Catalog {
         let optional = Files {
             regimes,
             audiences: Vec::new(),
+            signals: Vec::new(),
         };
         check_files(&dir, Some(organisation), departments, optional, diagnostics)
     }
@@ -105,6 +120,7 @@ impl Catalog {
 struct Files {
     regimes: Vec<PlaybookFile>,
     audiences: Vec<PlaybookFile>,
+    signals: Vec<PlaybookFile>,
 }
 
 /// Everything after reading: decoding, parsing, cross-file checks, assembly.
@@ -126,6 +142,7 @@ fn check_files(
     let departments = parse_departments(departments, &mut diagnostics);
     let regimes = parse_regimes(optional.regimes, &mut diagnostics);
     let audiences = parse_audiences(optional.audiences, &mut diagnostics);
+    let signals = parse_signals(optional.signals, &mut diagnostics);
 
     let organisation = organisation
         .as_ref()
@@ -136,6 +153,7 @@ fn check_files(
         departments: &departments,
         regimes: &regimes,
         audiences: &audiences,
+        signals: &signals,
     };
     checker.check(&mut diagnostics);
 
@@ -335,6 +353,27 @@ fn parse_audiences(
     audiences
 }
 
+/// Parses each signal source file on its own; sorted by id.
+fn parse_signals(
+    files: Vec<PlaybookFile>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<LoadedSignalSource> {
+    let mut signals = Vec::new();
+    let mut seen = HashSet::new();
+    for file in files {
+        let Some(id) = file_id(&file, "signal source", &mut seen, diagnostics) else {
+            continue;
+        };
+        let Some(source) = decode(file, diagnostics) else {
+            continue;
+        };
+        let raw = parse::signal_source(&source, diagnostics);
+        signals.push(LoadedSignalSource { id, source, raw });
+    }
+    signals.sort_by(|a, b| a.id.cmp(&b.id));
+    signals
+}
+
 struct Checker<'a> {
     /// The playbook directory, which messages name other files relative to.
     dir: &'a Path,
@@ -346,6 +385,8 @@ struct Checker<'a> {
     regimes: &'a [LoadedRegime],
     /// Sorted by id.
     audiences: &'a [LoadedAudience],
+    /// Sorted by id.
+    signals: &'a [LoadedSignalSource],
 }
 
 /// An item, by department index and item index.
@@ -366,6 +407,7 @@ impl<'a> Checker<'a> {
         self.check_scenarios(diagnostics);
         self.check_regimes(diagnostics);
         self.check_audiences(diagnostics);
+        self.check_signals(diagnostics);
         self.check_items(diagnostics);
         self.check_cycles(diagnostics);
         self.check_look_alikes(diagnostics);
@@ -499,6 +541,34 @@ impl<'a> Checker<'a> {
                             "audience `{}` names unknown scenario `{id}`: {ORGANISATION_FILE} \
                              has no such [[scenario]]",
                             audience.id
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Each signal rule's scenario exists.
+    fn check_signals(&self, diagnostics: &mut Vec<Diagnostic>) {
+        let Some((_, organisation)) = self.organisation else {
+            return;
+        };
+        for signal in self.signals {
+            let Some(raw) = &signal.raw else { continue };
+            let actions = raw
+                .rules
+                .iter()
+                .map(|rule| &rule.action)
+                .chain(raw.default.as_ref());
+            for action in actions {
+                let id = action.scenario.get_ref();
+                if !organisation.scenarios.iter().any(|s| s.id.get_ref() == id) {
+                    diagnostics.push(signal.source.diagnostic(
+                        &action.scenario.span(),
+                        format!(
+                            "signal source `{}` names unknown scenario `{id}`: \
+                             {ORGANISATION_FILE} has no such [[scenario]]",
+                            signal.id
                         ),
                     ));
                 }
@@ -850,7 +920,35 @@ impl<'a> Checker<'a> {
                     })
                 })
                 .collect::<Option<Vec<_>>>()?,
+            signals: self
+                .signals
+                .iter()
+                .map(|signal| {
+                    let raw = signal.raw.as_ref()?;
+                    Some(SignalSource {
+                        id: signal.id.clone(),
+                        title: raw.title.clone(),
+                        rules: raw
+                            .rules
+                            .iter()
+                            .map(|rule| SignalRule {
+                                contains_any: rule.contains_any.clone(),
+                                action: signal_action(&rule.action),
+                            })
+                            .collect(),
+                        default: signal_action(raw.default.as_ref()?),
+                    })
+                })
+                .collect::<Option<Vec<_>>>()?,
         })
+    }
+}
+
+fn signal_action(raw: &RawSignalAction) -> SignalAction {
+    SignalAction {
+        scenario: raw.scenario.get_ref().clone(),
+        severity: raw.severity,
+        confirm_first: raw.confirm_first,
     }
 }
 

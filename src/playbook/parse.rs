@@ -118,6 +118,30 @@ const AUDIENCE_KEYS: &[&str] = &[
 ];
 const MEMBER_KEYS: &[&str] = &["name", "email", "department"];
 
+/// A signal source file, checked within itself; its scenarios are checked
+/// against organisation.toml by the loader.
+pub(super) struct RawSignalSource {
+    pub title: String,
+    pub rules: Vec<RawSignalRule>,
+    /// None (reported) when missing or unreadable.
+    pub default: Option<RawSignalAction>,
+}
+
+pub(super) struct RawSignalRule {
+    pub contains_any: Vec<String>,
+    pub action: RawSignalAction,
+}
+
+pub(super) struct RawSignalAction {
+    pub scenario: Spanned<String>,
+    pub severity: Severity,
+    pub confirm_first: bool,
+}
+
+const SIGNAL_KEYS: &[&str] = &["title", "rule", "default"];
+const SIGNAL_RULE_KEYS: &[&str] = &["contains_any", "scenario", "severity", "confirm_first"];
+const SIGNAL_DEFAULT_KEYS: &[&str] = &["scenario", "severity", "confirm_first"];
+
 const ORGANISATION_KEYS: &[&str] = &[
     "name",
     "commander",
@@ -382,6 +406,59 @@ pub(super) fn audience(
             confirm,
             remind_after: remind_after.map_or(Duration::ZERO, Spanned::into_inner),
             members,
+        }
+    })
+}
+
+/// Parses `signals/<id>.toml`; None when its TOML does not parse.
+pub(super) fn signal_source(
+    source: &SourceFile,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<RawSignalSource> {
+    read_file(source, diagnostics, SIGNAL_KEYS, |reader, root| {
+        let title = reader.string(root, "title", true);
+        let mut rules = Vec::new();
+        for table in reader.tables(root, "rule", "[[rule]]") {
+            reader.check_keys(&table, SIGNAL_RULE_KEYS);
+            let words = reader.strings(&table, "contains_any", true);
+            let action = reader.signal_action(&table);
+            let Some(words) = words else { continue };
+            let words: Vec<String> = words
+                .into_inner()
+                .into_iter()
+                .filter_map(|word| {
+                    if word.get_ref().trim().is_empty() {
+                        // A blank word would match every signal.
+                        reader.error(&word.span(), "`contains_any` words must not be blank");
+                        None
+                    } else {
+                        Some(word.into_inner())
+                    }
+                })
+                .collect();
+            if words.is_empty() {
+                reader.error(
+                    &table.span,
+                    "the rule matches nothing: give `contains_any` at least one word",
+                );
+            }
+            if let Some(action) = action {
+                rules.push(RawSignalRule {
+                    contains_any: words,
+                    action,
+                });
+            }
+        }
+        let default = reader
+            .table(root, "default", true, "[default]")
+            .and_then(|table| {
+                reader.check_keys(&table, SIGNAL_DEFAULT_KEYS);
+                reader.signal_action(&table)
+            });
+        RawSignalSource {
+            title: title.map(Spanned::into_inner).unwrap_or_default(),
+            rules,
+            default,
         }
     })
 }
@@ -1397,6 +1474,26 @@ impl<'s> Reader<'s> {
             label: label?.into_inner(),
             citation: citation?.into_inner(),
             prefill: prefill?,
+        })
+    }
+
+    /// What a signal rule, or a source's default, does.
+    fn signal_action(&mut self, table: &Table<'_, '_>) -> Option<RawSignalAction> {
+        let scenario = self.string(table, "scenario", true);
+        let severity = self.string(table, "severity", true).and_then(|text| {
+            match text.get_ref().parse::<Severity>() {
+                Ok(severity) => Some(severity),
+                Err(error) => {
+                    self.error(&text.span(), format!("invalid `severity`: {error}"));
+                    None
+                }
+            }
+        });
+        let confirm_first = self.boolean(table, "confirm_first").unwrap_or(false);
+        Some(RawSignalAction {
+            scenario: scenario?,
+            severity: severity?,
+            confirm_first,
         })
     }
 

@@ -1528,3 +1528,95 @@ text = "At {{time}}{{date}}."
         "the shipped holding statements are approved, and their hashes match"
     );
 }
+
+const SIGNALS: &str = r#"title = "Listening"
+
+[[rule]]
+contains_any = ["hack", "piraté"]
+scenario = "hijack"
+severity = "high"
+
+[[rule]]
+contains_any = ["boycott"]
+scenario = "storm"
+severity = "medium"
+confirm_first = true
+
+[default]
+scenario = "storm"
+severity = "low"
+confirm_first = true
+"#;
+
+#[test]
+fn a_signal_source_file_joins_the_catalog() {
+    let dir = valid(&[("signals/listening.toml", SIGNALS)]);
+    let catalog = Catalog::load(dir.path()).unwrap();
+    let source = catalog.signal_source("listening").unwrap();
+    assert_eq!(source.title, "Listening");
+    assert_eq!(source.rules.len(), 2);
+    assert_eq!(source.rules[0].contains_any, ["hack", "piraté"]);
+    assert_eq!(source.rules[0].action.scenario, "hijack");
+    assert!(!source.rules[0].action.confirm_first);
+    assert!(source.rules[1].action.confirm_first);
+    assert_eq!(source.default.severity, Severity::Low);
+    // Without a signals directory there are simply none.
+    assert!(
+        Catalog::load(valid(&[]).path())
+            .unwrap()
+            .signal_sources()
+            .is_empty()
+    );
+}
+
+#[test]
+fn signal_problems_are_reported_where_they_are() {
+    let unknown_scenario = SIGNALS.replacen("scenario = \"storm\"", "scenario = \"flood\"", 1);
+    assert_problems(
+        valid(&[("signals/listening.toml", &unknown_scenario)]).path(),
+        &[(
+            "signals/listening.toml:10:12",
+            "signal source `listening` names unknown scenario `flood`",
+        )],
+    );
+    let bad_severity = SIGNALS.replacen("\"high\"", "\"urgent\"", 1);
+    assert_problems(
+        valid(&[("signals/listening.toml", &bad_severity)]).path(),
+        &[(
+            "signals/listening.toml:6:12",
+            "invalid `severity`: unknown severity \"urgent\"",
+        )],
+    );
+    let blank_word = SIGNALS.replacen("\"boycott\"", "\" \"", 1);
+    assert_problems(
+        valid(&[("signals/listening.toml", &blank_word)]).path(),
+        &[
+            ("signals/listening.toml:8:1", "the rule matches nothing"),
+            ("signals/listening.toml:9:17", "must not be blank"),
+        ],
+    );
+    let no_default = SIGNALS.replacen("[default]", "[defaults]", 1);
+    let found = problems(valid(&[("signals/listening.toml", &no_default)]).path());
+    assert!(
+        found.iter().any(|p| p.contains("unknown key `defaults`"))
+            && found
+                .iter()
+                .any(|p| p.contains("missing required key `default`")),
+        "{found:#?}"
+    );
+    assert_problems(
+        valid(&[("signals/Bad_Name.toml", SIGNALS)]).path(),
+        &[("signals/Bad_Name.toml:1:1", "invalid signal source id")],
+    );
+}
+
+#[test]
+fn shipped_signal_sources_load() {
+    let catalog = Catalog::load(Path::new(SHIPPED)).unwrap();
+    let ids: Vec<&str> = catalog
+        .signal_sources()
+        .iter()
+        .map(|s| s.id.as_str())
+        .collect();
+    assert_eq!(ids, ["brandwatch", "monitoring"]);
+}

@@ -37,6 +37,8 @@ mod outbox;
 mod retention;
 #[path = "sql/rows.rs"]
 mod rows;
+#[path = "sql/signals.rs"]
+mod signals;
 #[path = "sql/staff.rs"]
 mod staff;
 #[path = "sql/timeline.rs"]

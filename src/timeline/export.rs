@@ -707,6 +707,31 @@ fn known_summary(kind: &str, data: &Value) -> Option<String> {
                 text(data, "submitted_at").unwrap_or("?")
             )
         }
+        "signal_received" => format!(
+            "signal_received: {} from {} (key {}), {}",
+            text(data, "title")?,
+            text(data, "source")?,
+            text(data, "dedup_key").unwrap_or("?"),
+            text(data, "outcome").unwrap_or("?")
+        ),
+        "reply_received" => {
+            let from = text(data, "from").unwrap_or("?");
+            let forwarded = match (
+                data.get("from_matches").and_then(Value::as_bool),
+                text(data, "recipient"),
+            ) {
+                (Some(false), Some(recipient)) => format!(" (sent to {recipient})"),
+                _ => String::new(),
+            };
+            format!(
+                "reply_received: from {from}{forwarded} over {} from {}, read as {}: {} (sha256 {})",
+                text(data, "intake").unwrap_or("?"),
+                text(data, "peer").unwrap_or("?"),
+                text(data, "read_as")?,
+                text(data, "outcome").unwrap_or(""),
+                text(data, "sha256").unwrap_or("?")
+            )
+        }
         "message_cancelled" => format!(
             "message_cancelled: to {} ({})",
             text(data, "recipient")?,
@@ -1097,8 +1122,26 @@ mod tests {
             "note_added: body=x"
         );
         assert_eq!(
+            summarize(
+                "reply_received",
+                &json!({"from": "aide@example.com", "from_matches": false,
+                    "recipient": "pr-head@example.com", "intake": "smtp", "peer": "192.0.2.1",
+                    "read_as": "acknowledge", "outcome": "Acknowledged.", "sha256": "ab12"})
+            ),
+            "reply_received: from aide@example.com (sent to pr-head@example.com) over smtp \
+             from 192.0.2.1, read as acknowledge: Acknowledged. (sha256 ab12)"
+        );
+        assert_eq!(
             summarize("ready_to_resolve", &Value::Null),
             "ready_to_resolve: every required task is closed"
+        );
+        assert_eq!(
+            summarize(
+                "signal_received",
+                &json!({"source": "brandwatch", "dedup_key": "bw-1", "title": "Hacked",
+                        "outcome": "attached"})
+            ),
+            "signal_received: Hacked from brandwatch (key bw-1), attached"
         );
         let long = "x".repeat(1000);
         assert!(
