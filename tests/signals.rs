@@ -240,37 +240,36 @@ on_each_backend! {
         assert_eq!(joined["incident"]["id"], id);
     }
 
-    /// What the `signals+SOURCE@` mail path will call: the engine's entry
-    /// point, with a mail's subject and text and no link.
-    async fn a_mail_shaped_signal_goes_through_the_same_door(app) {
-        use tocsin::domain::Actor;
-        use tocsin::engine::{EngineError, SignalInput, SignalOutcome};
-        let mail = |subject: &str| SignalInput {
-            source: "monitoring".into(),
-            dedup_key: "<alarm-7@monitoring.example>".into(),
-            title: subject.into(),
-            body: Some("Ticket volume 5x normal.\n\n-- \nMonitoring".into()),
-            link: None,
-        };
-        let actor = Actor::system("signals-mail");
-        let opened = match app.engine.receive_signal(mail("Complaints up"), &actor).await {
-            Ok(SignalOutcome::Opened(incident)) => incident,
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(opened.scenario, "complaint-surge");
-        match app.engine.receive_signal(mail("Re: Complaints up"), &actor).await {
-            Ok(SignalOutcome::Attached(incident)) => assert_eq!(incident.id, opened.id),
-            other => panic!("{other:?}"),
-        }
-        let timeline = app.timeline(&opened.id.to_string()).await;
+    /// A tool that can only mail sends its alert to `signals+SOURCE@` the
+    /// reply domain: the subject is the title, a repeat of it joins, and an
+    /// unknown source is refused before the data.
+    async fn an_alert_mailed_to_a_signal_address_opens_then_repeats_join(app) {
+        let to = "signals+monitoring@reply.example.com";
+        let alert = |subject: &str, id: &str| format!(
+            "From: alerts@monitoring.example\r\nTo: {to}\r\nSubject: {subject}\r\n\
+             Message-ID: <{id}@monitoring.example>\r\nAuto-Submitted: auto-generated\r\n\
+             Precedence: bulk\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+             Ticket volume 5x normal.\r\n\r\n-- \r\nMonitoring\r\n"
+        );
+        let answer = app.mail_in(Some("alerts@monitoring.example"), to,
+            alert("Complaints up", "a1").as_bytes()).await.expect("taken");
+        assert!(answer.contains("signal recorded"), "{answer}");
+        let opened = incidents_titled(&app, "Complaints up").await;
+        assert_eq!(opened.len(), 1);
+        assert_eq!(opened[0]["scenario"], "complaint-surge");
+        app.mail_in(Some("alerts@monitoring.example"), to,
+            alert("RE: Complaints up", "a2").as_bytes()).await.expect("taken");
+        assert_eq!(incidents_titled(&app, "Complaints up").await.len(), 1, "the repeat joined");
+        let timeline = app.timeline(opened[0]["id"].as_str().unwrap()).await;
         let signals = signals_on(&timeline);
         assert_eq!(signals.len(), 2);
-        assert_eq!(signals[0]["actor"], "system:signals-mail");
-        // An empty subject is refused naming the field the mail path maps.
-        match app.engine.receive_signal(mail("  "), &actor).await {
-            Err(EngineError::Invalid { field: "title", .. }) => {}
-            other => panic!("{other:?}"),
-        }
+        assert_eq!(signals[0]["actor"], "mail:alerts@monitoring.example");
+        assert!(signals[0]["data"]["body"].as_str().unwrap().contains("Ticket volume"));
+
+        let refused = app.mail_in(Some("alerts@monitoring.example"),
+            "signals+tiktok@reply.example.com", alert("Hacked", "a3").as_bytes()).await
+            .expect_err("an unknown source");
+        assert!(refused.is_permanent(), "{refused}");
     }
 
     async fn bad_signals_are_refused_naming_the_field(app) {

@@ -56,6 +56,15 @@ impl Actor {
         }
     }
 
+    /// Whoever mailed an alert to a signal address: its `From`.
+    pub fn mail(from: &str) -> Actor {
+        Actor {
+            kind: "mail",
+            name: from.to_owned(),
+            via: None,
+        }
+    }
+
     /// Someone at the server's command line, by their login name.
     pub fn operator(login: &str) -> Actor {
         Actor {

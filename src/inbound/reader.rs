@@ -116,16 +116,7 @@ pub fn message_sha256(raw: &[u8]) -> String {
 /// `RCPT TO`, or the delivered-to address an IMAP poller knows). Never
 /// panics, whatever the bytes.
 pub fn read_message(raw: &[u8], envelope_recipient: Option<&str>) -> Result<Received, ReadError> {
-    // mail-parser 0.11 promises never to panic, but a malformed multipart
-    // reaches a `debug_assert!` in its part walk (debug builds; fixed in 1.0,
-    // which needs a newer Rust). Hostile bytes must not stop the listener:
-    // a message the parser cannot walk is unreadable, nothing more.
-    let parsed = std::panic::catch_unwind(|| MessageParser::new().parse(raw));
-    let message = match parsed {
-        Ok(Some(message)) => message,
-        Ok(None) => return Err(ReadError::NotAMessage),
-        Err(_) => return Err(ReadError::Unwalkable),
-    };
+    let message = parse(raw)?;
     let evidence = Evidence {
         sha256: message_sha256(raw),
         from: message
@@ -182,6 +173,65 @@ pub fn read_message(raw: &[u8], envelope_recipient: Option<&str>) -> Result<Rece
 }
 
 /// Adds a candidate unless an earlier source gave the same key.
+fn parse(raw: &[u8]) -> Result<Message<'_>, ReadError> {
+    // mail-parser 0.11 promises never to panic, but a malformed multipart
+    // reaches a `debug_assert!` in its part walk (debug builds; fixed in 1.0,
+    // which needs a newer Rust). Hostile bytes must not stop the listener:
+    // a message the parser cannot walk is unreadable, nothing more.
+    match std::panic::catch_unwind(|| MessageParser::new().parse(raw)) {
+        Ok(Some(message)) => Ok(message),
+        Ok(None) => Err(ReadError::NotAMessage),
+        Err(_) => Err(ReadError::Unwalkable),
+    }
+}
+
+/// An alert mailed by a monitoring or social-listening tool to
+/// `signals+SOURCE@`: its words, for the signal it raises.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    pub subject: String,
+    /// The text body (an HTML-only alert as text), trimmed.
+    pub text: String,
+    /// `X-Tocsin-Dedup-Key`, for tools that can set a header; else the
+    /// subject without its `Re:` and `Fwd:`, so repeats of one alert join.
+    pub dedup_key: String,
+}
+
+/// Reads an alert. Unlike a reply, an alert is automatic by nature: its
+/// `Auto-Submitted` and `Precedence` are expected, not refused.
+pub fn read_alert(raw: &[u8]) -> Result<Alert, ReadError> {
+    let message = parse(raw)?;
+    let subject = message.subject().unwrap_or_default().trim().to_owned();
+    let dedup_key = header_values(&message, "X-Tocsin-Dedup-Key")
+        .into_iter()
+        .map(|key| key.trim().to_owned())
+        .find(|key| !key.is_empty())
+        .unwrap_or_else(|| without_reply_prefixes(&subject).to_owned());
+    Ok(Alert {
+        text: body_text(&message).trim().to_owned(),
+        subject,
+        dedup_key,
+    })
+}
+
+/// A subject without the `Re:`, `Fwd:`, `TR:` ... that replies and
+/// forwards put before it.
+fn without_reply_prefixes(subject: &str) -> &str {
+    let mut rest = subject.trim();
+    loop {
+        let Some((prefix, after)) = rest.split_once(':') else {
+            return rest;
+        };
+        if ["re", "fw", "fwd", "tr", "aw", "wg"]
+            .contains(&prefix.trim().to_ascii_lowercase().as_str())
+        {
+            rest = after.trim_start();
+        } else {
+            return rest;
+        }
+    }
+}
+
 fn push_key(keys: &mut Vec<KeyCandidate>, key: &str, source: KeySource) {
     if !keys.iter().any(|candidate| candidate.key == key) {
         keys.push(KeyCandidate {
@@ -433,6 +483,24 @@ fn delivery_status(report: &str) -> DeliveryStatus {
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
+
+    #[test]
+    fn an_alert_keys_on_its_header_or_its_subject_without_reply_prefixes() {
+        let alert = |headers: &str| {
+            read_alert(format!("From: a@b\r\n{headers}\r\nHigh volume\r\n").as_bytes()).unwrap()
+        };
+        let repeat = alert("Subject: Fwd: RE: Complaints up\r\n");
+        assert_eq!(repeat.dedup_key, "Complaints up");
+        assert_eq!(repeat.subject, "Fwd: RE: Complaints up");
+        assert_eq!(repeat.text, "High volume");
+        let keyed = alert("Subject: Complaints up\r\nX-Tocsin-Dedup-Key: alarm-7\r\n");
+        assert_eq!(keyed.dedup_key, "alarm-7");
+        // A colon inside a subject is not a prefix.
+        assert_eq!(
+            alert("Subject: Alert: share price\r\n").dedup_key,
+            "Alert: share price"
+        );
+    }
 
     use super::*;
     use crate::inbound::DOCUMENTED_COMMAND_WORDS;

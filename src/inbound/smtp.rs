@@ -240,7 +240,9 @@ async fn take(intake: &Intake, message: Message, peer: SocketAddr) -> Response {
             550,
             "5.7.1 this message answers no mail tocsin sent".to_owned(),
         ),
+        Ok(Taken::Signal(_)) => Response::custom(250, "2.0.0 signal recorded".to_owned()),
         Ok(Taken::Unreadable(error)) => Response::custom(554, format!("5.6.0 {error}")),
+        Ok(Taken::Refused(why)) => Response::custom(554, format!("5.6.0 {why}")),
         Err(error) => {
             tracing::error!(%error, "inbound SMTP: cannot record a message");
             Response::custom(451, "4.3.0 cannot record the message now".to_owned())
