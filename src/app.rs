@@ -178,6 +178,8 @@ pub struct Tuning {
     /// How often to look for timers that fell due: a reminder is claimed at
     /// most this long after its due time.
     pub timer_poll: Duration,
+    /// How the IMAP intake paces its lease, IDLE and reconnections.
+    pub imap: inbound::imap::Timing,
 }
 
 impl Default for Tuning {
@@ -186,6 +188,7 @@ impl Default for Tuning {
             clock: Arc::new(SystemClock),
             retry: RetryPolicy::default(),
             timer_poll: Duration::from_millis(250),
+            imap: inbound::imap::Timing::default(),
         }
     }
 }
@@ -236,6 +239,8 @@ pub struct App {
     single_server: Option<std::fs::File>,
     /// The SMTP listener for replies, if configured.
     inbound: Option<(TcpListener, Arc<Intake>)>,
+    /// The IMAP mailbox's poller for replies, if configured.
+    imap: Option<inbound::imap::Poller>,
 }
 
 impl App {
@@ -323,14 +328,27 @@ impl App {
             .clone()
             .map(|oidc| SingleSignOn::new(oidc, &public_url).map(Arc::new))
             .transpose()?;
-        let inbound = match (settings.inbound_smtp_listen, &settings.reply_address) {
-            (Some(addr), Some(address)) => {
+        // Both intakes share one path to the engine.
+        let intake = settings
+            .reply_address
+            .as_ref()
+            .map(|address| Arc::new(Intake::new(Arc::clone(&engine), address.clone())));
+        let inbound = match (settings.inbound_smtp_listen, &intake) {
+            (Some(addr), Some(intake)) => {
                 let listener = TcpListener::bind(addr)
                     .await
                     .map_err(|source| StartError::Bind { addr, source })?;
-                let intake = Intake::new(Arc::clone(&engine), address.clone());
-                Some((listener, Arc::new(intake)))
+                Some((listener, Arc::clone(intake)))
             }
+            _ => None,
+        };
+        let imap = match (&settings.imap, &intake) {
+            (Some(mailbox), Some(intake)) => Some(inbound::imap::Poller::new(
+                Arc::clone(intake),
+                Arc::clone(&engine),
+                mailbox.clone(),
+                tuning.imap,
+            )),
             _ => None,
         };
         let timer_poll = tuning.timer_poll;
@@ -358,6 +376,7 @@ impl App {
             wake,
             single_server,
             inbound,
+            imap,
         })
     }
 
@@ -417,6 +436,9 @@ impl App {
                 intake,
                 stopped.clone(),
             )));
+        }
+        if let Some(poller) = self.imap {
+            workers.push(tokio::spawn(poller.run(stopped.clone())));
         }
         // Everything that runs until stopped hears it at once: workers finish
         // their step, live pages end their streams, requests in flight get
