@@ -71,6 +71,10 @@ async fn reply_events(app: &TestApp, id: &str) -> Vec<Value> {
 
 /// Waits until the incident's PR department is acknowledged.
 async fn acknowledged(app: &TestApp, id: &str) -> Value {
+    department_acknowledged(app, id, "pr").await
+}
+
+async fn department_acknowledged(app: &TestApp, id: &str, department: &str) -> Value {
     let deadline = Instant::now() + WAIT;
     loop {
         let (status, incident) = app
@@ -81,13 +85,16 @@ async fn acknowledged(app: &TestApp, id: &str) -> Value {
             .as_array()
             .unwrap()
             .iter()
-            .find(|dept| dept["department"] == "pr")
+            .find(|dept| dept["department"] == department)
             .unwrap()
             .clone();
         if pr["acknowledged_at"].is_string() {
             return pr;
         }
-        assert!(Instant::now() < deadline, "never acknowledged: {pr}");
+        assert!(
+            Instant::now() < deadline,
+            "{department} never acknowledged: {pr}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -142,6 +149,46 @@ async fn a_reply_in_the_mailbox_acknowledges_once_however_often_it_arrives(backe
     assert!(!flags[1].iter().any(|f| f == "Flagged"), "{flags:?}");
     assert!(flags[2].iter().any(|f| f == "Flagged"), "{flags:?}");
     assert_eq!(reply_events(&app, &id).await.len(), 1);
+
+    // A mailbox that keeps sub-addresses says where the mail went in
+    // Delivered-To: that key acts, with no threading headers at all.
+    let (department, head) = incident["departments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|dept| {
+            (
+                dept["department"].as_str().unwrap().to_owned(),
+                dept["head"]["email"].as_str().unwrap().to_owned(),
+            )
+        })
+        .find(|(department, _)| department != "pr")
+        .expect("a second department");
+    let mail = mails
+        .iter()
+        .find(|mail| mail.rcpt_to.iter().any(|to| *to == head))
+        .expect("the second head's mail");
+    let keyed = mail.header("Reply-To").expect("a Reply-To");
+    let keyed = keyed.trim().trim_start_matches('<').trim_end_matches('>');
+    dovecot
+        .append(
+            format!(
+                "Delivered-To: {keyed}\r\nFrom: {head}\r\nTo: replies@reply.example.com\r\nSubject: ack\r\n\
+                 Message-ID: <{}@phone.example.net>\r\n\r\nack\r\n",
+                uuid::Uuid::new_v4()
+            )
+            .as_bytes(),
+        )
+        .await;
+    department_acknowledged(&app, &id, &department).await;
+    // Bigger than the SMTP listener takes: never fetched, flagged.
+    let mut big = b"From: someone@example.net\r\nSubject: pictures\r\n\r\n".to_vec();
+    big.resize(big.len() + 10 * 1024 * 1024 + 1, b'a');
+    dovecot.append(&big).await;
+    let flags = all_seen(&dovecot, 5).await;
+    assert!(!flags[3].iter().any(|f| f == "Flagged"), "{flags:?}");
+    assert!(flags[4].iter().any(|f| f == "Flagged"), "{flags:?}");
+    assert_eq!(reply_events(&app, &id).await.len(), 2);
 
     // The poller holds the mailbox's lease: no other replica may poll.
     let now = chrono::Utc::now();
