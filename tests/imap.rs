@@ -166,7 +166,7 @@ async fn a_reply_in_the_mailbox_acknowledges_once_however_often_it_arrives(backe
         .expect("a second department");
     let mail = mails
         .iter()
-        .find(|mail| mail.rcpt_to.iter().any(|to| *to == head))
+        .find(|mail| mail.rcpt_to.contains(&head))
         .expect("the second head's mail");
     let keyed = mail.header("Reply-To").expect("a Reply-To");
     let keyed = keyed.trim().trim_start_matches('<').trim_end_matches('>');
