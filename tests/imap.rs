@@ -115,7 +115,13 @@ async fn all_seen(dovecot: &Dovecot, count: usize) -> Vec<Vec<String>> {
 async fn a_reply_in_the_mailbox_acknowledges_once_however_often_it_arrives(backend: Backend) {
     let Some(dovecot) = dovecot() else { return };
     let database = TestDatabase::create(&backend).await;
-    let app = TestApp::spawn_with(database, options(&dovecot, Timing::default())).await;
+    // A short lease, renewed often: the end shows IDLE renews it.
+    let timing = Timing {
+        lease: Duration::from_secs(1),
+        renew: Duration::from_millis(200),
+        ..Timing::default()
+    };
+    let app = TestApp::spawn_with(database, options(&dovecot, timing)).await;
     let incident = app.trigger("account-hijack", "high").await;
     let id = incident["id"].as_str().unwrap().to_owned();
     let heads = incident["departments"].as_array().unwrap().len();
@@ -190,7 +196,9 @@ async fn a_reply_in_the_mailbox_acknowledges_once_however_often_it_arrives(backe
     assert!(flags[4].iter().any(|f| f == "Flagged"), "{flags:?}");
     assert_eq!(reply_events(&app, &id).await.len(), 2);
 
-    // The poller holds the mailbox's lease: no other replica may poll.
+    // The poller, idle on the mailbox for longer than its lease lasts,
+    // still holds it: no other replica may poll.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let now = chrono::Utc::now();
     let taken = app
         .store

@@ -9,6 +9,7 @@
 //! person to look at, and never retried.
 
 use std::fmt::Debug;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,8 +33,8 @@ pub struct Timing {
     /// How long the lease lasts unless renewed: a replica that died is
     /// replaced after this long.
     pub lease: Duration,
-    /// How often the holder renews it, and so how long one IDLE lasts
-    /// (far inside the 29 minutes of RFC 2177).
+    /// How often the holder renews it (during IDLE too), and how often a
+    /// replica without it looks whether it expired.
     pub renew: Duration,
     /// Between rounds, for a server without IDLE.
     pub poll: Duration,
@@ -55,6 +56,18 @@ impl Default for Timing {
 /// Connecting, and each command outside IDLE, may take this long at most:
 /// a server that stops answering must not hold the lease forever.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long one IDLE lasts before it is issued again: RFC 2177 has
+/// servers log idle clients off after 30 minutes at the earliest.
+const IDLE_MAX: Duration = Duration::from_secs(25 * 60);
+
+/// How a wait between rounds ended.
+enum Waited {
+    /// New mail, or the poll interval passed: another round.
+    Woken,
+    Stopped,
+    LeaseLost,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImapError {
@@ -207,27 +220,68 @@ impl Poller {
                 return Err(ImapError::LeaseLost);
             }
             self.take_unseen(&mut session).await?;
-            let stopped = if idle {
+            let waited = if idle {
                 let mut handle = session.idle();
                 timed(handle.init()).await??;
-                let stopped = {
-                    let (wait, _interrupt) = handle.wait_with_timeout(self.timing.renew);
-                    tokio::select! {
-                        waited = wait => {
-                            waited?;
-                            false
-                        }
-                        _ = stop.wait_for(|stop| *stop) => true,
-                    }
+                let waited = {
+                    // Dropping `_interrupt` would end the IDLE at once.
+                    let (wait, _interrupt) = handle.wait_with_timeout(IDLE_MAX);
+                    let wait = async { wait.await.map(drop).map_err(ImapError::from) };
+                    self.hold_while(wait, stop).await?
                 };
                 session = timed(handle.done()).await??;
-                stopped
+                waited
             } else {
-                pause(self.timing.poll, stop).await
+                let poll = self.timing.poll;
+                let wait = async move {
+                    tokio::time::sleep(poll).await;
+                    Ok(())
+                };
+                self.hold_while(wait, stop).await?
             };
-            if stopped {
-                let _ = timed(session.logout()).await;
-                return Ok(());
+            match waited {
+                Waited::Woken => {}
+                Waited::Stopped => {
+                    let _ = timed(session.logout()).await;
+                    return Ok(());
+                }
+                Waited::LeaseLost => {
+                    let _ = timed(session.logout()).await;
+                    return Err(ImapError::LeaseLost);
+                }
+            }
+        }
+    }
+
+    /// Waits for `wait` (new mail, or the poll interval), renewing the
+    /// lease meanwhile, until it ends, the lease is lost or `stop` turns true.
+    async fn hold_while(
+        &self,
+        wait: impl Future<Output = Result<(), ImapError>>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<Waited, ImapError> {
+        tokio::pin!(wait);
+        let every = self.timing.renew.max(Duration::from_millis(10));
+        let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            // No await inside the arms: the stop branch's guard is not Send.
+            let renewing = tokio::select! {
+                waited = &mut wait => {
+                    waited?;
+                    return Ok(Waited::Woken);
+                }
+                _ = renew.tick() => true,
+                _ = stop.wait_for(|stop| *stop) => false,
+            };
+            if !renewing {
+                return Ok(Waited::Stopped);
+            }
+            if !self
+                .engine
+                .hold_lease(LEASE, &self.holder, self.timing.lease)
+                .await?
+            {
+                return Ok(Waited::LeaseLost);
             }
         }
     }
