@@ -181,6 +181,8 @@ pub struct Tuning {
     /// How often to look for timers that fell due: a reminder is claimed at
     /// most this long after its due time.
     pub timer_poll: Duration,
+    /// How the IMAP intake paces its lease, IDLE and reconnections.
+    pub imap: inbound::imap::Timing,
 }
 
 impl Default for Tuning {
@@ -189,6 +191,7 @@ impl Default for Tuning {
             clock: Arc::new(SystemClock),
             retry: RetryPolicy::default(),
             timer_poll: Duration::from_millis(250),
+            imap: inbound::imap::Timing::default(),
         }
     }
 }
@@ -239,6 +242,8 @@ pub struct App {
     single_server: Option<std::fs::File>,
     /// The SMTP listener for replies, if configured.
     inbound: Option<Inbound>,
+    /// The IMAP mailbox's poller for replies, if configured.
+    imap: Option<inbound::imap::Poller>,
 }
 
 /// The SMTP listener for replies, ready to serve.
@@ -333,8 +338,13 @@ impl App {
             .clone()
             .map(|oidc| SingleSignOn::new(oidc, &public_url).map(Arc::new))
             .transpose()?;
-        let inbound = match (settings.inbound_smtp_listen, &settings.reply_address) {
-            (Some(addr), Some(address)) => {
+        // Both intakes share one path to the engine.
+        let intake = settings
+            .reply_address
+            .as_ref()
+            .map(|address| Arc::new(Intake::new(Arc::clone(&engine), address.clone())));
+        let inbound = match (settings.inbound_smtp_listen, &intake) {
+            (Some(addr), Some(intake)) => {
                 let listener = TcpListener::bind(addr)
                     .await
                     .map_err(|source| StartError::Bind { addr, source })?;
@@ -343,13 +353,22 @@ impl App {
                     .as_ref()
                     .map(|(cert, key)| inbound::smtp::tls_acceptor(cert, key))
                     .transpose()?;
-                let intake = Arc::new(Intake::new(Arc::clone(&engine), address.clone()));
+                let intake = Arc::clone(intake);
                 Some(Inbound {
                     listener,
                     intake,
                     tls,
                 })
             }
+            _ => None,
+        };
+        let imap = match (&settings.imap, &intake) {
+            (Some(mailbox), Some(intake)) => Some(inbound::imap::Poller::new(
+                Arc::clone(intake),
+                Arc::clone(&engine),
+                mailbox.clone(),
+                tuning.imap,
+            )),
             _ => None,
         };
         let timer_poll = tuning.timer_poll;
@@ -377,6 +396,7 @@ impl App {
             wake,
             single_server,
             inbound,
+            imap,
         })
     }
 
@@ -441,6 +461,9 @@ impl App {
                 tls,
                 stopped.clone(),
             )));
+        }
+        if let Some(poller) = self.imap {
+            workers.push(tokio::spawn(poller.run(stopped.clone())));
         }
         // Everything that runs until stopped hears it at once: workers finish
         // their step, live pages end their streams, requests in flight get

@@ -215,6 +215,17 @@ pub struct SettingsArgs {
         value_name = "FILE"
     )]
     pub inbound_tls_key: Option<PathBuf>,
+    /// One mailbox that replies land in, read by IMAP (IDLE) by one replica
+    /// at a time: imaps://user:password@host[:993]/INBOX, or imap:// without
+    /// TLS (loopback only) [default: none].
+    #[arg(
+        long,
+        env = "TOCSIN_IMAP_URL",
+        global = true,
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub imap_url: Option<String>,
     /// Whether an out-of-office reply sends the chase to the deputies at once
     /// [default: false: it is recorded only].
     #[arg(
@@ -285,6 +296,7 @@ struct SettingsFile {
     inbound_smtp_listen: Option<SocketAddr>,
     inbound_tls_cert: Option<PathBuf>,
     inbound_tls_key: Option<PathBuf>,
+    imap_url: Option<String>,
     out_of_office_escalates: Option<bool>,
     oidc_issuer: Option<String>,
     oidc_client_id: Option<String>,
@@ -348,6 +360,8 @@ pub struct Settings {
     pub inbound_smtp_listen: Option<SocketAddr>,
     /// Certificate chain and key files for the listener's STARTTLS.
     pub inbound_tls: Option<(PathBuf, PathBuf)>,
+    /// The mailbox replies are read from by IMAP, if any.
+    pub imap: Option<ImapMailbox>,
     pub out_of_office_escalates: bool,
     /// Sign-in through the organisation's OpenID provider, if set up.
     pub oidc: Option<OidcSettings>,
@@ -418,6 +432,7 @@ impl fmt::Debug for Settings {
             )
             .field("inbound_smtp_listen", &self.inbound_smtp_listen)
             .field("inbound_tls", &self.inbound_tls)
+            .field("imap", &self.imap)
             .field("out_of_office_escalates", &self.out_of_office_escalates)
             .field("oidc", &self.oidc)
             .field("webhooks", &self.webhooks)
@@ -546,6 +561,12 @@ impl Settings {
                     });
                 }
             },
+            imap: args
+                .imap_url
+                .clone()
+                .or(file.imap_url)
+                .map(|url| ImapMailbox::parse(&url))
+                .transpose()?,
             out_of_office_escalates: args
                 .out_of_office_escalates
                 .or(file.out_of_office_escalates)
@@ -570,7 +591,99 @@ impl Settings {
                     .into(),
             });
         }
+        if settings.imap.is_some() && settings.reply_address.is_none() {
+            return Err(ConfigError::Invalid {
+                setting: "imap_url",
+                message: "needs reply_address: the replies it reads answer mail that says \
+                          Reply-To that address"
+                    .into(),
+            });
+        }
         Ok(settings)
+    }
+}
+
+/// The IMAP mailbox replies land in, from `imap_url`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ImapMailbox {
+    /// `imaps`: TLS from the first byte (port 993). `imap`: none, for a
+    /// server on loopback (no STARTTLS: a hosted server offers 993).
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    pub mailbox: String,
+}
+
+impl ImapMailbox {
+    /// Reads `imap_url`; an error names the URL with its password redacted.
+    pub fn parse(value: &str) -> Result<ImapMailbox, ConfigError> {
+        // The URL holds a password: errors name it redacted.
+        let invalid = |message: &str| ConfigError::Invalid {
+            setting: "imap_url",
+            message: format!("{}: {message}", redact_url(value)),
+        };
+        let url = Url::parse(value).map_err(|error| invalid(&error.to_string()))?;
+        let tls = match url.scheme() {
+            "imaps" => true,
+            "imap" => false,
+            _ => return Err(invalid("expected imaps://user:password@host/MAILBOX")),
+        };
+        let decode = |text: &str| {
+            percent_encoding::percent_decode_str(text)
+                .decode_utf8()
+                .map(|text| text.into_owned())
+                .map_err(|_| invalid("the user, password and mailbox must be UTF-8"))
+        };
+        let host = url
+            .host_str()
+            .filter(|host| !host.is_empty())
+            .ok_or_else(|| invalid("no host"))?;
+        // Without TLS the password crosses the network in clear: loopback only.
+        if !tls && !matches!(host, "127.0.0.1" | "[::1]" | "localhost") {
+            return Err(invalid(
+                "imap:// (no TLS) is for a server on loopback: use imaps://",
+            ));
+        }
+        let user = decode(url.username())?;
+        let password = decode(url.password().unwrap_or_default())?;
+        if user.is_empty() || password.is_empty() {
+            return Err(invalid("needs user:password@"));
+        }
+        let mailbox = decode(url.path().trim_start_matches('/'))?;
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(invalid("expected no query or fragment"));
+        }
+        Ok(ImapMailbox {
+            tls,
+            // Brackets off an IPv6 literal, for the socket address.
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            port: url.port().unwrap_or(if tls { 993 } else { 143 }),
+            user,
+            password,
+            mailbox: if mailbox.is_empty() {
+                "INBOX".to_owned()
+            } else {
+                mailbox
+            },
+        })
+    }
+}
+
+impl fmt::Debug for ImapMailbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImapMailbox")
+            .field("tls", &self.tls)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .field("mailbox", &self.mailbox)
+            .finish()
     }
 }
 
@@ -888,6 +1001,55 @@ mod tests {
         })
         .unwrap();
         assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn an_imap_mailbox_needs_the_reply_address_and_never_shows_its_password() {
+        let url = "imaps://replies%40example.com:hunter%2F2@imap.example.com/Replies";
+        let alone = Settings::resolve(&SettingsArgs {
+            imap_url: Some(url.into()),
+            ..SettingsArgs::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            alone.contains("imap_url") && alone.contains("reply_address"),
+            "{alone}"
+        );
+        let settings = Settings::resolve(&SettingsArgs {
+            imap_url: Some(url.into()),
+            reply_address: Some("replies@example.com".into()),
+            ..SettingsArgs::default()
+        })
+        .unwrap();
+        let imap = settings.imap.as_ref().unwrap();
+        assert_eq!(
+            (imap.tls, imap.host.as_str(), imap.port, imap.user.as_str()),
+            (true, "imap.example.com", 993, "replies@example.com")
+        );
+        assert_eq!(
+            (imap.password.as_str(), imap.mailbox.as_str()),
+            ("hunter/2", "Replies")
+        );
+        assert!(!format!("{settings:?}").contains("hunter"));
+        for bad in [
+            "pop3://u:hunter2@host/",
+            "imap://host/INBOX",
+            "imaps://u:hunter2@/INBOX",
+            "imap://u:hunter2@imap.example.com/INBOX",
+        ] {
+            let error = Settings::resolve(&SettingsArgs {
+                imap_url: Some(bad.into()),
+                reply_address: Some("replies@example.com".into()),
+                ..SettingsArgs::default()
+            })
+            .unwrap_err()
+            .to_string();
+            assert!(
+                error.starts_with("imap_url:") && !error.contains("hunter2"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

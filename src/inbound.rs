@@ -1,12 +1,14 @@
 //! Inbound mail: what department heads answer to tocsin's messages.
 //!
-//! The SMTP listener ([`smtp`]) hands each raw message to one path
+//! The SMTP listener ([`smtp`]) and the IMAP poller ([`imap`]) hand each
+//! raw message to one path
 //! ([`intake`]): a pure reader ([`reader`]) tells a person's reply from an
 //! auto-reply or a bounce, finds the reply key the message answers, and
 //! reads the person's command from their own words ([`command`]); what a
 //! key names and what a command may change are the engine's to decide.
 
 pub mod command;
+pub mod imap;
 pub mod intake;
 pub mod reader;
 pub mod smtp;

@@ -627,6 +627,19 @@ pub trait AdminStore: Send + Sync {
 
     /// The shared numbers a metrics scrape reports.
     async fn gauges(&self, now: DateTime<Utc>) -> Result<Gauges, StoreError>;
+
+    /// Takes or renews the lease `name` for `holder` until `until`: true if
+    /// `holder` has it now, false while another holder's has not expired.
+    async fn hold_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives the lease up, if `holder` has it, for another to take at once.
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
 }
 
 /// Everything tocsin keeps.

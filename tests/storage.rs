@@ -14,7 +14,8 @@ with_each_backend!(
     the_timeline_refuses_updates_and_deletes,
     a_restart_keeps_everything,
     replicas_starting_together_mint_one_first_admin_token,
-    tokens_made_before_the_first_start_mean_no_first_admin_token
+    tokens_made_before_the_first_start_mean_no_first_admin_token,
+    a_lease_has_one_holder_until_it_expires_or_is_given_up
 );
 
 /// Many writers to one incident at once: each waits for the incident's lock
@@ -349,4 +350,82 @@ async fn error_logs_are_caught_by_the_harness() {
     assert!(caught[0].contains("a deliberate error"));
     app.errors.0.lock().unwrap().clear();
     app.stop().await;
+}
+
+/// The lease that lets one replica at a time read the IMAP mailbox: two
+/// replicas racing for it get one holder; the holder renews it; another
+/// takes it once it expired, or at once when given up.
+async fn a_lease_has_one_holder_until_it_expires_or_is_given_up(backend: Backend) {
+    let database = TestDatabase::create(&backend).await;
+    let (one, two) = (fresh_store(&database).await, fresh_store(&database).await);
+    let now = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);
+    let minute = chrono::Duration::minutes(1);
+    let (first, second) = tokio::join!(
+        one.hold_lease("imap-intake", "one", now, now + minute),
+        two.hold_lease("imap-intake", "two", now, now + minute),
+    );
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert!(first ^ second, "one holder: {first} {second}");
+    let (holder, other, other_name) = if first {
+        (&one, &two, "two")
+    } else {
+        (&two, &one, "one")
+    };
+    let holder_name = if first { "one" } else { "two" };
+    // Renewed by its holder, refused to the other while it runs.
+    let later = now + chrono::Duration::seconds(30);
+    assert!(
+        holder
+            .hold_lease("imap-intake", holder_name, later, later + minute)
+            .await
+            .unwrap()
+    );
+    let expired = now + minute + chrono::Duration::seconds(1);
+    assert!(
+        !other
+            .hold_lease("imap-intake", other_name, expired, expired + minute)
+            .await
+            .unwrap()
+    );
+    // Taken over once the renewal ran out; other leases are their own.
+    let after = later + minute;
+    assert!(
+        other
+            .hold_lease("imap-intake", other_name, after, after + minute)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !holder
+            .hold_lease("imap-intake", holder_name, after, after + minute)
+            .await
+            .unwrap()
+    );
+    assert!(
+        holder
+            .hold_lease("other-work", holder_name, after, after + minute)
+            .await
+            .unwrap()
+    );
+    // Given up: the other takes it at once. Giving up one not held changes nothing.
+    holder
+        .release_lease("imap-intake", holder_name)
+        .await
+        .unwrap();
+    assert!(
+        !holder
+            .hold_lease("imap-intake", holder_name, after, after + minute)
+            .await
+            .unwrap()
+    );
+    other
+        .release_lease("imap-intake", other_name)
+        .await
+        .unwrap();
+    assert!(
+        holder
+            .hold_lease("imap-intake", holder_name, after, after + minute)
+            .await
+            .unwrap()
+    );
 }

@@ -21,6 +21,27 @@ pub enum Receipt {
 }
 
 impl Engine {
+    /// Takes or renews the lease `name` for `holder` for `lasting` from now:
+    /// whether `holder` has it (work one replica at a time may do).
+    pub async fn hold_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        lasting: std::time::Duration,
+    ) -> Result<bool, EngineError> {
+        let now = self.now();
+        let until = chrono::Duration::from_std(lasting)
+            .ok()
+            .and_then(|lasting| now.checked_add_signed(lasting))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+        Ok(self.store.hold_lease(name, holder, now, until).await?)
+    }
+
+    /// Gives the lease up, for another replica to take without waiting.
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), EngineError> {
+        Ok(self.store.release_lease(name, holder).await?)
+    }
+
     /// Whether `key` is a reply key tocsin issued (expired or not: a late
     /// reply is taken, to be told the incident is closed).
     pub async fn knows_reply_key(&self, key: &str) -> Result<bool, EngineError> {

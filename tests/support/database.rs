@@ -76,6 +76,18 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// The same database for a second replica; the first one's handle
+    /// still removes it.
+    pub fn share(&self) -> TestDatabase {
+        TestDatabase {
+            url: self.url.clone(),
+            dir: tempfile::tempdir().expect("temp dir"),
+            postgres: None,
+        }
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let Some((server_url, name)) = self.postgres.take() else {

@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod database;
+pub mod dovecot;
 pub mod drill;
 pub mod oidc;
 pub mod process;
@@ -277,6 +278,8 @@ pub struct Options {
     pub timer_poll: Duration,
     /// How long [`TestApp::settle`] waits for the outbox to drain.
     pub settle_within: Duration,
+    /// How the IMAP intake, when configured, paces itself.
+    pub imap: tocsin::inbound::imap::Timing,
 }
 
 impl Default for Options {
@@ -290,6 +293,7 @@ impl Default for Options {
             retry: fast_retries(),
             timer_poll: Duration::from_millis(20),
             settle_within: Duration::from_secs(20),
+            imap: tocsin::inbound::imap::Timing::default(),
         }
     }
 }
@@ -358,6 +362,7 @@ impl TestApp {
         let mut tuning = Tuning {
             retry: options.retry,
             timer_poll: options.timer_poll,
+            imap: options.imap,
             ..Tuning::default()
         };
         if let Some(clock) = &options.clock {

@@ -36,6 +36,41 @@ impl AdminStore for SqlStore {
         Ok(applied as usize >= Self::MIGRATOR.iter().count())
     }
 
+    async fn hold_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        // One statement, so two replicas racing for an expired lease cannot
+        // both win: the row's lock (PostgreSQL) or the writer's (SQLite)
+        // orders them, and the second sees the first's expiry.
+        let held: Option<String> = sqlx::query_scalar(
+            "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+             expires_at = excluded.expires_at \
+             WHERE leases.holder = excluded.holder OR leases.expires_at <= $4 \
+             RETURNING holder",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(until)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(held.is_some())
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+            .bind(name)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn gauges(&self, now: DateTime<Utc>) -> Result<Gauges, StoreError> {
         let open_by_severity: Vec<(String, i64)> = sqlx::query_as(
             "SELECT severity, COUNT(*) FROM incidents WHERE status = 'open' GROUP BY severity",
